@@ -1,0 +1,95 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/estatehq/estate/internal/logging"
+)
+
+// Config is the whole configuration of the estate binary. Each target's part
+// is its own package's Config; only the options every target shares live
+// here.
+type Config struct {
+	// DataDir holds every embedded store: SQLite files, the collector's queue,
+	// the development issuer's key.
+	DataDir string `yaml:"data_dir"`
+	// PortOffset is added to every listen port, so that two estates can run
+	// side by side.
+	PortOffset int `yaml:"port_offset"`
+	// ShutdownTimeout bounds a graceful stop.
+	ShutdownTimeout time.Duration  `yaml:"shutdown_timeout"`
+	Log             logging.Config `yaml:"log"`
+
+	targetConfigs `yaml:",inline"`
+}
+
+// RegisterFlags sets every default and binds every flag.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data-dir", "./.estate", "folder of every embedded store; created if missing")
+	fs.IntVar(&c.PortOffset, "port-offset", 0, "added to every listen port, to run several estates side by side")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long a graceful stop may take")
+	c.Log.RegisterFlags(fs)
+	c.targetConfigs.registerFlags(fs)
+}
+
+// Validate checks the shared options and those of the targets in use, and
+// names every field at fault.
+func (c *Config) Validate(targetNames []string) error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir: must not be empty"))
+	}
+	if c.PortOffset < 0 || c.PortOffset > 60000 {
+		errs = append(errs, fmt.Errorf("port_offset: must be between 0 and 60000, not %d", c.PortOffset))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("shutdown_timeout: must be positive, not %s", c.ShutdownTimeout))
+	}
+	if err := c.Log.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, c.targetConfigs.validate(targetNames)...)
+	return errors.Join(errs...)
+}
+
+// applyPortOffset moves every listen address by PortOffset.
+func (c *Config) applyPortOffset() {
+	if c.PortOffset == 0 {
+		return
+	}
+	for _, addr := range c.targetConfigs.listenAddrs() {
+		*addr = offsetPort(*addr, c.PortOffset)
+	}
+}
+
+// offsetPort adds n to addr's port; an address without a numeric port, or
+// with port 0 (any free port), is left alone.
+func offsetPort(addr string, n int) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p == 0 {
+		return addr
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p+n))
+}
+
+// validateAddr checks a listen address and names its key.
+func validateAddr(key, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%s: must be host:port, not %q", key, addr)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("%s: port must be a number from 0 to 65535, not %q", key, port)
+	}
+	return nil
+}

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/estatehq/estate/internal/config"
+	"github.com/estatehq/estate/internal/logging"
+	"github.com/estatehq/estate/internal/modules"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+// errUsage marks an error already explained to the user on stderr.
+var errUsage = errors.New("usage error")
+
+// command is one subcommand of estate.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env *environ, args []string) error
+}
+
+// environ is what a command may touch of the outside world; tests pass their
+// own.
+type environ struct {
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+func commands() []command {
+	cmds := []command{
+		{name: "up", summary: "run every target in one process, with embedded storage", run: runUp},
+	}
+	for _, t := range targets() {
+		cmds = append(cmds, command{name: t.name, summary: t.summary, run: runTarget(t.name)})
+	}
+	cmds = append(cmds, tools()...)
+	cmds = append(cmds, command{name: "version", summary: "print the version", run: runVersion})
+	return cmds
+}
+
+// run is the whole program; main only wires it to the process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	env := &environ{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) < 2 {
+		usage(stderr)
+		return errUsage
+	}
+	name, rest := args[1], args[2:]
+	switch name {
+	case "-h", "-help", "--help", "help":
+		usage(stdout)
+		return nil
+	case "-version", "--version":
+		name = "version"
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(ctx, env, rest)
+		}
+	}
+	fmt.Fprintf(stderr, "estate: unknown command %q (see estate --help)\n", name)
+	return errUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "estate: the reliability layer of a microservice estate")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: estate COMMAND [options]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range commands() {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Every option is a flag, an ESTATE_* environment variable or a key of the")
+	fmt.Fprintln(w, "YAML file given by --config; a flag beats the variable, which beats the file.")
+	fmt.Fprintln(w, "`estate COMMAND --help` lists a command's options with their defaults.")
+}
+
+func runVersion(_ context.Context, env *environ, _ []string) error {
+	fmt.Fprintf(env.stdout, "estate %s\n", buildVersion())
+	return nil
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// runUp starts every public target.
+func runUp(ctx context.Context, env *environ, args []string) error {
+	var names []string
+	for _, t := range targets() {
+		names = append(names, t.name)
+	}
+	return serve(ctx, env, "up", names, args)
+}
+
+func runTarget(name string) func(context.Context, *environ, []string) error {
+	return func(ctx context.Context, env *environ, args []string) error {
+		return serve(ctx, env, name, []string{name}, args)
+	}
+}
+
+// loadConfig parses args for the command and validates what the targets use.
+func loadConfig(env *environ, cmd string, targetNames, args []string) (*Config, []string, error) {
+	cfg := &Config{}
+	fs := flag.NewFlagSet("estate "+cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfg.RegisterFlags(fs)
+	rest, err := config.Load(fs, cfg, args, env.getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		printCommandHelp(env.stdout, fs, cmd, targetNames)
+		return nil, nil, err
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", cmd, err)
+	}
+	if err := cfg.Validate(targetNames); err != nil {
+		return nil, nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	cfg.applyPortOffset()
+	return cfg, rest, nil
+}
+
+// printCommandHelp lists the options that matter to the command's targets.
+func printCommandHelp(w io.Writer, fs *flag.FlagSet, cmd string, targetNames []string) {
+	fmt.Fprintf(w, "Usage: estate %s [options]\n\nOptions:\n", cmd)
+	shown := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.VisitAll(func(f *flag.Flag) {
+		prefix, _, dotted := strings.Cut(f.Name, ".")
+		if !dotted || prefix == "log" || slices.Contains(targetNames, prefix) || slices.Contains(sharedFlagPrefixes(targetNames), prefix) {
+			shown.Var(f.Value, f.Name, f.Usage)
+			shown.Lookup(f.Name).DefValue = f.DefValue
+		}
+	})
+	config.PrintUsage(w, shown)
+}
+
+// serve runs targets until ctx ends or one of them fails.
+func serve(ctx context.Context, env *environ, cmd string, targetNames, args []string) error {
+	cfg, rest, err := loadConfig(env, cmd, targetNames, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("%s: unexpected argument %q", cmd, rest[0])
+	}
+	logger, err := logging.New(cfg.Log, env.stderr)
+	if err != nil {
+		return err
+	}
+	a := &app{cfg: cfg, logger: logger, env: env, now: time.Now}
+	defer a.close()
+	mgr, err := modules.New(logger, a.modules()...)
+	if err != nil {
+		return err
+	}
+	if err := mgr.Start(ctx, targetNames...); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
+	for _, s := range mgr.Services() {
+		if e, ok := s.Service.(modules.Endpoint); ok {
+			fmt.Fprintf(tw, "%s\t%s\n", s.Name, e.URL())
+		}
+	}
+	_ = tw.Flush()
+	logger.Info("estate started", "command", cmd, "version", buildVersion(), "data_dir", cfg.DataDir)
+
+	waitErr := mgr.Wait(ctx)
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	logger.Info("stopping", "command", cmd)
+	return errors.Join(waitErr, mgr.Shutdown(stopCtx))
+}

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// syncBuffer is a bytes.Buffer safe for the writer goroutine and the reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func noEnv(string) string { return "" }
+
+func runCmd(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), append([]string{"estate"}, args...), noEnv, strings.NewReader(""), &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func TestHelpListsCommands(t *testing.T) {
+	out, _, err := runCmd(t, "--help")
+	require.NoError(t, err)
+	for _, c := range commands() {
+		require.Contains(t, out, "  "+c.name+" ")
+	}
+	for _, tg := range targets() {
+		require.Contains(t, out, tg.name)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	_, errOut, err := runCmd(t, "frobnicate")
+	require.ErrorIs(t, err, errUsage)
+	require.Contains(t, errOut, `unknown command "frobnicate"`)
+}
+
+func TestNoCommand(t *testing.T) {
+	_, errOut, err := runCmd(t)
+	require.ErrorIs(t, err, errUsage)
+	require.Contains(t, errOut, "Usage: estate COMMAND")
+}
+
+func TestVersion(t *testing.T) {
+	out, _, err := runCmd(t, "version")
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(out, "estate "), out)
+}
+
+func TestCommandHelpListsEveryOption(t *testing.T) {
+	for _, c := range append([]string{"up"}, targetNames()...) {
+		t.Run(c, func(t *testing.T) {
+			out, _, err := runCmd(t, c, "--help")
+			require.True(t, errors.Is(err, flag.ErrHelp), "err = %v", err)
+			for _, want := range []string{"--data-dir", "default ./.estate", "env ESTATE_DATA_DIR", "--log.level", "--port-offset", "--config"} {
+				require.Contains(t, out, want)
+			}
+		})
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"empty data dir", []string{"--data-dir="}, "data_dir: must not be empty"},
+		{"negative port offset", []string{"--port-offset=-1"}, "port_offset: must be between 0 and 60000, not -1"},
+		{"zero shutdown timeout", []string{"--shutdown-timeout=0s"}, "shutdown_timeout: must be positive"},
+		{"bad log level", []string{"--log.level=loud"}, `log.level: must be debug, info, warn or error, not "loud"`},
+		{"bad log format", []string{"--log.format=xml"}, `log.format: must be auto, json or text, not "xml"`},
+		{"unknown flag", []string{"--no-such-option"}, "flag provided but not defined"},
+		{"stray argument", []string{"extra"}, `unexpected argument "extra"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := runCmd(t, append([]string{"up", "--data-dir", t.TempDir()}, tc.args...)...)
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.wantErr)
+		})
+	}
+}
+
+func TestConfigFileIsStrict(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "estate.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("data_dri: /tmp/x\n"), 0o600))
+	_, _, err := runCmd(t, "up", "--config", path)
+	require.ErrorContains(t, err, "field data_dri not found")
+}
+
+func TestOffsetPort(t *testing.T) {
+	tests := map[string]string{
+		":8081":          ":8091",
+		"127.0.0.1:4317": "127.0.0.1:4327",
+		"127.0.0.1:0":    "127.0.0.1:0",
+		"nonsense":       "nonsense",
+	}
+	for in, want := range tests {
+		require.Equal(t, want, offsetPort(in, 10), in)
+	}
+}
+
+func targetNames() []string {
+	var out []string
+	for _, t := range targets() {
+		out = append(out, t.name)
+	}
+	return out
+}
+
+// loopbackArgs points every listen address at a free loopback port, so the
+// test never collides with an estate already running here.
+func loopbackArgs() []string {
+	cfg := &Config{}
+	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
+	cfg.RegisterFlags(fs)
+	var args []string
+	fs.VisitAll(func(f *flag.Flag) {
+		if strings.HasSuffix(f.Name, "listen-addr") {
+			args = append(args, "--"+f.Name+"=127.0.0.1:0")
+		}
+	})
+	return args
+}
+
+// TestUpServesEveryTarget runs `estate up` in process: every target prints
+// its URL, answers /healthz and /metrics, and everything stops on cancel
+// without leaking a goroutine (TestMain checks).
+func TestUpServesEveryTarget(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	args := append([]string{"estate", "up", "--data-dir", t.TempDir(), "--log.level=warn"}, loopbackArgs()...)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, noEnv, strings.NewReader(""), &out, &errOut) }()
+
+	want := targetNames()
+	urls := map[string]string{}
+	deadline := time.Now().Add(60 * time.Second)
+	for len(urls) < len(want) {
+		select {
+		case err := <-done:
+			t.Fatalf("up stopped early: %v\nstderr: %s", err, errOut.String())
+		default:
+		}
+		require.True(t, time.Now().Before(deadline), "targets did not all print their URL; stdout: %q", out.String())
+		sc := bufio.NewScanner(strings.NewReader(out.String()))
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) == 2 {
+				urls[f[0]] = f[1]
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	for _, name := range want {
+		base, ok := urls[name]
+		require.True(t, ok, "no URL printed for %s", name)
+		for path, want := range map[string]string{"/healthz": "ok", "/metrics": "process_resident_memory_bytes"} {
+			resp, err := client.Get(base + path)
+			require.NoError(t, err, name+path)
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, err)
+			require.Equal(t, http.StatusOK, resp.StatusCode, name+path)
+			require.Contains(t, string(body), want, name+path)
+		}
+	}
+	client.CloseIdleConnections()
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "stderr: %s", errOut.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("up did not stop within 30 s of cancel")
+	}
+}
