@@ -1,0 +1,255 @@
+package metrics
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Deployment is what the event log says about one deployment.
+type Deployment struct {
+	ID string
+	// Started is false while only follow-up events (succeeded, failed,
+	// rolled_back) are known: the deployment is kept, with no service, and
+	// counts nowhere until its started event arrives.
+	Started     bool
+	Service     string
+	Environment string
+	Version     string
+	Commits     []Commit
+	// StartedAt is the time of the started event.
+	StartedAt time.Time
+	// SucceededAt, FailedAt and RolledBackAt are the times of the earliest
+	// event of each kind; zero when there is none.
+	SucceededAt  time.Time
+	FailedAt     time.Time
+	RolledBackAt time.Time
+	// RolledBackTo is the to_version of the earliest rolled_back event.
+	RolledBackTo string
+}
+
+// Succeeded reports whether the deployment reached production.
+func (d Deployment) Succeeded() bool { return !d.SucceededAt.IsZero() }
+
+// Failed reports whether the deployment failed and never reached
+// production. A deployment with both a succeeded and a failed event reached
+// production: it counts as succeeded, not failed.
+func (d Deployment) Failed() bool { return !d.FailedAt.IsZero() && d.SucceededAt.IsZero() }
+
+// RolledBack reports whether the deployment has a rolled_back event.
+func (d Deployment) RolledBack() bool { return !d.RolledBackAt.IsZero() }
+
+// Incident is what the event log says about one incident.
+type Incident struct {
+	ID string
+	// Opened is false while only resolved events are known: the incident is
+	// kept, with no service, and counts nowhere until it is opened.
+	Opened      bool
+	Service     string
+	Environment string
+	Severity    string
+	// StartedAt is the opened event's started_at, or its time when absent.
+	StartedAt time.Time
+	// ResolvedAt is the time of the earliest resolved event; zero while
+	// unresolved.
+	ResolvedAt        time.Time
+	CauseDeploymentID string
+	ChaosExperimentID string
+}
+
+// Resolved reports whether the incident has a resolved event.
+func (i Incident) Resolved() bool { return !i.ResolvedAt.IsZero() }
+
+// Chaos reports whether a chaos experiment caused the incident.
+func (i Incident) Chaos() bool { return i.ChaosExperimentID != "" }
+
+// Fold folds an event log into deployments and incidents, each sorted by id.
+// The result depends only on the set of events, never on their order or on
+// repetitions:
+//
+//   - Events with an id already seen are the same event. When two events
+//     share an id but differ (a producer bug), the one with the earlier time
+//     wins, then the one whose canonical JSON sorts first.
+//   - Of several events of one kind about one deployment or incident (two
+//     succeeded events with different ids, say), the earliest wins; on equal
+//     times, the smallest event id. For started and opened events that
+//     choice also picks the data (service, commits, cause...).
+//   - Follow-up events about an id never opened are kept, and folded in as
+//     soon as the opening event is in the log.
+//
+// Chaos events do not take part: nothing in a report is computed from them.
+func Fold(events []Event) (deployments []Deployment, incidents []Incident) {
+	winners := dedupe(events)
+
+	type pick struct {
+		t  time.Time
+		id string
+	}
+	earlier := func(cur pick, set bool, t time.Time, id string) bool {
+		return !set || t.Before(cur.t) || (t.Equal(cur.t) && id < cur.id)
+	}
+	type depState struct {
+		d                             Deployment
+		started, succ, failed, rolled pick
+		hasStarted, hasSucc, hasFail  bool
+		hasRolled                     bool
+	}
+	type incState struct {
+		i                   Incident
+		opened, resolved    pick
+		hasOpened, hasResol bool
+	}
+	// States live in slices, found by id through maps of indexes: one
+	// allocation per growth, not one per deployment.
+	nDeps, nIncs := 0, 0
+	for _, e := range winners {
+		switch e.Data.(type) {
+		case DeploymentStarted:
+			nDeps++
+		case IncidentOpened:
+			nIncs++
+		}
+	}
+	var (
+		depStates = make([]depState, 0, nDeps)
+		incStates = make([]incState, 0, nIncs)
+		deps      = make(map[string]int, nDeps)
+		incs      = make(map[string]int, nIncs)
+	)
+	dep := func(id string) *depState {
+		i, ok := deps[id]
+		if !ok {
+			i = len(depStates)
+			deps[id] = i
+			depStates = append(depStates, depState{d: Deployment{ID: id}})
+		}
+		return &depStates[i]
+	}
+	inc := func(id string) *incState {
+		i, ok := incs[id]
+		if !ok {
+			i = len(incStates)
+			incs[id] = i
+			incStates = append(incStates, incState{i: Incident{ID: id}})
+		}
+		return &incStates[i]
+	}
+
+	for _, e := range winners {
+		switch d := e.Data.(type) {
+		case DeploymentStarted:
+			s := dep(d.DeploymentID)
+			if earlier(s.started, s.hasStarted, e.Time, e.ID) {
+				s.started, s.hasStarted = pick{e.Time, e.ID}, true
+				s.d.Started = true
+				s.d.Service, s.d.Environment, s.d.Version = d.Service, d.Environment, d.Version
+				s.d.Commits = d.Commits
+				s.d.StartedAt = e.Time
+			}
+		case DeploymentSucceeded:
+			s := dep(d.DeploymentID)
+			if earlier(s.succ, s.hasSucc, e.Time, e.ID) {
+				s.succ, s.hasSucc = pick{e.Time, e.ID}, true
+				s.d.SucceededAt = e.Time
+			}
+		case DeploymentFailed:
+			s := dep(d.DeploymentID)
+			if earlier(s.failed, s.hasFail, e.Time, e.ID) {
+				s.failed, s.hasFail = pick{e.Time, e.ID}, true
+				s.d.FailedAt = e.Time
+			}
+		case DeploymentRolledBack:
+			s := dep(d.DeploymentID)
+			if earlier(s.rolled, s.hasRolled, e.Time, e.ID) {
+				s.rolled, s.hasRolled = pick{e.Time, e.ID}, true
+				s.d.RolledBackAt = e.Time
+				s.d.RolledBackTo = d.ToVersion
+			}
+		case IncidentOpened:
+			s := inc(d.IncidentID)
+			if earlier(s.opened, s.hasOpened, e.Time, e.ID) {
+				s.opened, s.hasOpened = pick{e.Time, e.ID}, true
+				s.i.Opened = true
+				s.i.Service, s.i.Environment, s.i.Severity = d.Service, d.Environment, d.Severity
+				s.i.StartedAt = e.Time
+				if !d.StartedAt.IsZero() {
+					s.i.StartedAt = d.StartedAt
+				}
+				s.i.CauseDeploymentID = d.CauseDeploymentID
+				s.i.ChaosExperimentID = d.ChaosExperimentID
+			}
+		case IncidentResolved:
+			s := inc(d.IncidentID)
+			if earlier(s.resolved, s.hasResol, e.Time, e.ID) {
+				s.resolved, s.hasResol = pick{e.Time, e.ID}, true
+				s.i.ResolvedAt = e.Time
+			}
+		}
+	}
+
+	// Sort small index entries, then copy the large structs once.
+	deployments = make([]Deployment, 0, len(depStates))
+	for _, i := range sortedIndexes(deps) {
+		deployments = append(deployments, depStates[i].d)
+	}
+	incidents = make([]Incident, 0, len(incStates))
+	for _, i := range sortedIndexes(incs) {
+		incidents = append(incidents, incStates[i].i)
+	}
+	return deployments, incidents
+}
+
+// sortedIndexes returns the values of m in the order of their keys.
+func sortedIndexes(m map[string]int) []int {
+	type entry struct {
+		id string
+		i  int
+	}
+	entries := make([]entry, 0, len(m))
+	for id, i := range m {
+		entries = append(entries, entry{id, i})
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.id, b.id) })
+	out := make([]int, len(entries))
+	for k, e := range entries {
+		out[k] = e.i
+	}
+	return out
+}
+
+// dedupe keeps one event per id: the earliest, then the one whose canonical
+// JSON sorts first. Identical repeats are the common case and cost one map
+// lookup each.
+func dedupe(events []Event) []Event {
+	index := make(map[string]int, len(events))
+	out := make([]Event, 0, len(events))
+	for _, e := range events {
+		if !e.normalized() {
+			e = e.Normalized()
+		}
+		i, seen := index[e.ID]
+		if !seen {
+			index[e.ID] = len(out)
+			out = append(out, e)
+			continue
+		}
+		if precedes(e, out[i]) {
+			out[i] = e
+		}
+	}
+	return out
+}
+
+// precedes orders two events that share an id.
+func precedes(a, b Event) bool {
+	if !a.Time.Equal(b.Time) {
+		return a.Time.Before(b.Time)
+	}
+	ab, errA := a.MarshalJSON()
+	bb, errB := b.MarshalJSON()
+	if errA != nil || errB != nil {
+		return errA == nil
+	}
+	return bytes.Compare(ab, bb) < 0
+}

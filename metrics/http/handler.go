@@ -1,0 +1,93 @@
+// Package metricshttp serves the events and query API of the metrics area:
+// ingest of CloudEvents (structured, binary and batch mode) and of the
+// CDEvents, Alertmanager, GitHub and CircleCI payloads that the adapters
+// map onto events, and the DORA report query. The collector target mounts
+// it on its events port (8088).
+//
+// Every bad request is answered with RFC 9457 problem+json naming the
+// field at fault, and stores nothing: a batch is stored whole or not at
+// all. Event ids make every ingest idempotent, so senders may retry freely.
+package metricshttp
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/estatehq/estate/internal/problem"
+	"github.com/estatehq/estate/metrics"
+	"github.com/estatehq/estate/metrics/alertmanager"
+)
+
+// DefaultMaxBodyBytes bounds request bodies unless Options say otherwise:
+// room for a batch of several thousand events.
+const DefaultMaxBodyBytes = 4 << 20
+
+// Options are the handler's dependencies and settings.
+type Options struct {
+	// Store keeps the events. Required.
+	Store metrics.Store
+	// Logger logs failures; nil discards.
+	Logger *slog.Logger
+	// Now is the clock of the default query window; nil is time.Now.
+	Now func() time.Time
+	// GitHubSecret verifies X-Hub-Signature-256; empty turns
+	// /v1/events/github off (404).
+	GitHubSecret string
+	// CircleCISecret verifies circleci-signature; empty turns
+	// /v1/events/circleci off (404).
+	CircleCISecret string
+	// CircleCIDeployPattern selects deploy workflows by name; nil is
+	// `(?i)deploy`. A named group "environment" names the environment.
+	CircleCIDeployPattern *regexp.Regexp
+	// CircleCIEnvironment is the environment of deploy workflows whose
+	// pattern names none; default "production".
+	CircleCIEnvironment string
+	// Alertmanager names the labels read from alerts.
+	Alertmanager alertmanager.Options
+	// MaxBodyBytes bounds request bodies (413 beyond); 0 means
+	// DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+}
+
+// Validate reports options that cannot work.
+func (o Options) Validate() error {
+	var errs []error
+	if o.Store == nil {
+		errs = append(errs, errors.New("store is required"))
+	}
+	if o.MaxBodyBytes < 0 {
+		errs = append(errs, fmt.Errorf("max_body_bytes must not be negative, not %d", o.MaxBodyBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// NewHandler returns the API's handler. Routes are in routes.go.
+func NewHandler(o Options) (http.Handler, error) {
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("metrics http options: %w", err)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	r := chi.NewRouter()
+	routes(r, o)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, r, problem.New(http.StatusNotFound, "no such resource"))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, r.Method+" is not allowed here"))
+	})
+	return r, nil
+}

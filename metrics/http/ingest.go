@@ -1,0 +1,270 @@
+package metricshttp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/estatehq/estate/internal/problem"
+	"github.com/estatehq/estate/metrics"
+	"github.com/estatehq/estate/metrics/alertmanager"
+	"github.com/estatehq/estate/metrics/cdevents"
+	"github.com/estatehq/estate/metrics/circleci"
+	"github.com/estatehq/estate/metrics/github"
+)
+
+// IngestResult is the answer to a successful ingest.
+type IngestResult struct {
+	// Accepted counts the events stored by this request.
+	Accepted int `json:"accepted"`
+	// Duplicates counts the events whose id was stored already (a retry,
+	// a redelivery): they changed nothing.
+	Duplicates int `json:"duplicates"`
+}
+
+// readBody reads the whole body, bounded by o.MaxBodyBytes.
+func readBody(w http.ResponseWriter, r *http.Request, o Options) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, o.MaxBodyBytes))
+	if err != nil {
+		return nil, fmt.Errorf("reading body: %w", err)
+	}
+	return body, nil
+}
+
+// store appends events and answers with the counts.
+func store(w http.ResponseWriter, r *http.Request, o Options, events []metrics.Event) {
+	added, err := o.Store.Append(r.Context(), events)
+	if err != nil {
+		fail(w, r, o.Logger, err, under("body"))
+		return
+	}
+	o.Logger.Debug("events ingested", "path", r.URL.Path, "accepted", added, "duplicates", len(events)-added)
+	writeJSON(w, http.StatusOK, IngestResult{Accepted: added, Duplicates: len(events) - added})
+}
+
+func mediaType(r *http.Request) string {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return ""
+	}
+	return mt
+}
+
+// handleEvents ingests CloudEvents: one in structured mode
+// (application/cloudevents+json), a batch (application/cloudevents-batch+json),
+// or one in binary mode (ce-* headers, data in the body).
+func handleEvents(o Options) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(w, r, o)
+		if err != nil {
+			fail(w, r, o.Logger, err, under("body"))
+			return
+		}
+		switch mt := mediaType(r); {
+		case mt == cloudevents.ApplicationCloudEventsBatchJSON:
+			events, err := parseBatch(body)
+			if err != nil {
+				problem.Write(w, r, err)
+				return
+			}
+			store(w, r, o, events)
+		case mt == cloudevents.ApplicationCloudEventsJSON:
+			e, err := metrics.ParseEvent(body)
+			if err != nil {
+				fail(w, r, o.Logger, err, under("body"))
+				return
+			}
+			store(w, r, o, []metrics.Event{e})
+		case r.Header.Get("Ce-Specversion") != "":
+			e, err := parseBinary(r, body)
+			if err != nil {
+				fail(w, r, o.Logger, err, binaryMode)
+				return
+			}
+			store(w, r, o, []metrics.Event{e})
+		default:
+			problem.Write(w, r, problem.New(http.StatusUnsupportedMediaType,
+				"send CloudEvents as application/cloudevents+json, application/cloudevents-batch+json, or in binary mode with ce-* headers",
+				problem.FieldError{Message: fmt.Sprintf("%q is not a CloudEvents content type", r.Header.Get("Content-Type")), Location: "header.Content-Type"}))
+		}
+	}
+}
+
+// parseBatch parses and validates every event of a batch, and reports all
+// the invalid ones by index: a batch is stored whole or not at all.
+func parseBatch(body []byte) ([]metrics.Event, *problem.Details) {
+	var raws []json.RawMessage
+	if err := json.Unmarshal(body, &raws); err != nil {
+		return nil, problem.New(http.StatusBadRequest, "the batch is not a JSON array of CloudEvents; nothing was stored",
+			problem.FieldError{Message: "is not a JSON array: " + err.Error(), Location: "body"})
+	}
+	events := make([]metrics.Event, 0, len(raws))
+	var (
+		errs    []problem.FieldError
+		invalid int
+	)
+	for i, raw := range raws {
+		e, err := metrics.ParseEvent(raw)
+		if err != nil {
+			invalid++
+			errs = append(errs, fieldErrors(err, under(fmt.Sprintf("body[%d]", i)))...)
+			continue
+		}
+		events = append(events, e)
+	}
+	if invalid > 0 {
+		if len(errs) > maxProblems {
+			errs = errs[:maxProblems]
+		}
+		return nil, problem.New(http.StatusBadRequest,
+			fmt.Sprintf("%d of the %d events in the batch are invalid; nothing was stored", invalid, len(raws)), errs...)
+	}
+	return events, nil
+}
+
+// parseBinary reads an event in binary mode with the CloudEvents SDK.
+func parseBinary(r *http.Request, body []byte) (metrics.Event, error) {
+	req := r.Clone(r.Context())
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	ce, err := binaryEvent(req)
+	if err != nil {
+		// The SDK's errors do not name the header at fault; the usual
+		// suspects are checked again here.
+		if sv := r.Header.Get("Ce-Specversion"); sv != "1.0" {
+			return metrics.Event{}, metrics.Invalid("specversion", fmt.Sprintf("must be \"1.0\", not %q", sv))
+		}
+		if ts := r.Header.Get("Ce-Time"); ts != "" {
+			if _, perr := time.Parse(time.RFC3339Nano, ts); perr != nil {
+				return metrics.Event{}, metrics.Invalid("time", "must be an RFC 3339 timestamp")
+			}
+		}
+		return metrics.Event{}, metrics.Invalid("", "is not a CloudEvent in binary mode: "+err.Error())
+	}
+	return metrics.FromCloudEvent(*ce)
+}
+
+// binaryEvent runs the SDK's binary-mode decoder, turning a panic into an
+// error as metrics.ParseEvent does for structured mode.
+func binaryEvent(req *http.Request) (ce *cloudevents.Event, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ce, err = nil, fmt.Errorf("the CloudEvents decoder failed: %v", r)
+		}
+	}()
+	return cehttp.NewEventFromHTTPRequest(req)
+}
+
+// handleCDEvents ingests one CDEvent: plain JSON, or carried by a
+// CloudEvent in structured mode (the data is the CDEvent) or binary mode
+// (the body is the CDEvent).
+func handleCDEvents(o Options) http.HandlerFunc {
+	opts := cdevents.Options{LiveDeployment: func(ctx context.Context, service, env string, at time.Time) (string, error) {
+		deps, _, err := metrics.Load(ctx, o.Store, metrics.Filter{Service: service, Environment: env})
+		if err != nil {
+			return "", err
+		}
+		d, err := metrics.LiveDeployment(deps, service, env, at)
+		return d.ID, err
+	}}
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(w, r, o)
+		if err != nil {
+			fail(w, r, o.Logger, err, under("body"))
+			return
+		}
+		locate := under("body")
+		if mediaType(r) == cloudevents.ApplicationCloudEventsJSON {
+			ce, err := metrics.ParseCloudEvent(body)
+			if err != nil {
+				fail(w, r, o.Logger, err, locate)
+				return
+			}
+			body, locate = ce.Data(), under("body.data")
+		}
+		events, err := cdevents.Decode(r.Context(), body, opts)
+		if err != nil {
+			fail(w, r, o.Logger, err, locate)
+			return
+		}
+		store(w, r, o, events)
+	}
+}
+
+func handleAlertmanager(o Options) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(w, r, o)
+		if err != nil {
+			fail(w, r, o.Logger, err, under("body"))
+			return
+		}
+		events, err := alertmanager.Decode(body, o.Alertmanager)
+		if err != nil {
+			fail(w, r, o.Logger, err, under("body"))
+			return
+		}
+		store(w, r, o, events)
+	}
+}
+
+// errOff answers a webhook whose secret is not configured: without it no
+// payload can be trusted.
+func errOff(w http.ResponseWriter, r *http.Request, source string) {
+	problem.Write(w, r, problem.New(http.StatusNotFound, source+" webhooks are off: the server has no secret to verify them with"))
+}
+
+func handleGitHub(o Options) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if o.GitHubSecret == "" {
+			errOff(w, r, "GitHub")
+			return
+		}
+		body, err := readBody(w, r, o)
+		if err != nil {
+			fail(w, r, o.Logger, err, under("body"))
+			return
+		}
+		if err := github.Verify(body, r.Header.Get(github.SignatureHeader), o.GitHubSecret); err != nil {
+			fail(w, r, o.Logger, err, func(string) string { return "header." + github.SignatureHeader })
+			return
+		}
+		events, err := github.Decode(r.Header.Get(github.EventHeader), body)
+		if err != nil {
+			fail(w, r, o.Logger, err, under("body"))
+			return
+		}
+		store(w, r, o, events)
+	}
+}
+
+func handleCircleCI(o Options) http.HandlerFunc {
+	opts := circleci.Options{DeployPattern: o.CircleCIDeployPattern, Environment: o.CircleCIEnvironment}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if o.CircleCISecret == "" {
+			errOff(w, r, "CircleCI")
+			return
+		}
+		body, err := readBody(w, r, o)
+		if err != nil {
+			fail(w, r, o.Logger, err, under("body"))
+			return
+		}
+		if err := circleci.Verify(body, r.Header.Get(circleci.SignatureHeader), o.CircleCISecret); err != nil {
+			fail(w, r, o.Logger, err, func(string) string { return "header." + circleci.SignatureHeader })
+			return
+		}
+		events, err := circleci.Decode(body, opts)
+		if err != nil {
+			fail(w, r, o.Logger, err, under("body"))
+			return
+		}
+		store(w, r, o, events)
+	}
+}

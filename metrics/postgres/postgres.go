@@ -1,0 +1,207 @@
+// Package postgres keeps the metrics event log in PostgreSQL (pgx/v5): the
+// production store. It behaves exactly like the sqlite package; both pass
+// metricstest.Run.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/estatehq/estate/metrics"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// lockID serialises concurrent migrations of the metrics schema (several
+// collector replicas starting at once); it differs from goose's default so
+// that other schemas in the same database migrate independently.
+const lockID int64 = 0x65737461_6d657472 // "estametr"
+
+// Options tune Open. The zero value is ready to use.
+type Options struct {
+	// Logger receives the migration log; nil discards it.
+	Logger *slog.Logger
+}
+
+// Store is a metrics.Store in a PostgreSQL database.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ metrics.Store = (*Store)(nil)
+
+// Open connects to the database at dsn and brings its schema up to date.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	return OpenOptions(ctx, dsn, Options{})
+}
+
+// OpenOptions is Open with options.
+func OpenOptions(ctx context.Context, dsn string, o Options) (*Store, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("opening postgres metrics store: %w", err)
+	}
+	if err := migrate(ctx, pool, o.Logger); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("opening postgres metrics store: %w", err)
+	}
+	return &Store{pool: pool}, nil
+}
+
+func migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close() // does not close the pool
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("reading migrations: %w", err)
+	}
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(lockID))
+	if err != nil {
+		return fmt.Errorf("preparing migration lock: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub,
+		goose.WithTableName("metrics_goose_db_version"),
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithSessionLocker(locker),
+		goose.WithSlog(logger))
+	if err != nil {
+		return fmt.Errorf("preparing migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrating: %w", err)
+	}
+	return nil
+}
+
+// Close closes every connection.
+func (s *Store) Close() { s.pool.Close() }
+
+// insert appends a whole batch in one statement. ON CONFLICT DO NOTHING
+// skips ids already stored, by this statement too (a repeat inside the
+// batch), and waits for a concurrent transaction inserting the same id.
+const insert = `INSERT INTO metrics_events
+	(id, source, type, time_ns, service, environment, deployment_id, incident_id, cause_deployment_id, data)
+SELECT id, source, type, time_ns, NULLIF(service, ''), NULLIF(environment, ''), NULLIF(deployment_id, ''),
+       NULLIF(incident_id, ''), NULLIF(cause_deployment_id, ''), data
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+	AS b(id, source, type, time_ns, service, environment, deployment_id, incident_id, cause_deployment_id, data)
+ON CONFLICT (id) DO NOTHING`
+
+// Append implements metrics.Store.
+func (s *Store) Append(ctx context.Context, events []metrics.Event) (int, error) {
+	if err := metrics.ValidateAll(events); err != nil {
+		return 0, err
+	}
+	if len(events) == 0 {
+		return 0, ctx.Err()
+	}
+	n := len(events)
+	var (
+		ids, sources, types            = make([]string, n), make([]string, n), make([]string, n)
+		times                          = make([]int64, n)
+		services, envs, deps, incs, cs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		datas                          = make([]string, n)
+	)
+	for i, e := range events {
+		e = e.Normalized()
+		data, err := e.DataJSON()
+		if err != nil {
+			return 0, fmt.Errorf("appending events: %w", err)
+		}
+		ix := e.Index()
+		ids[i], sources[i], types[i], times[i] = e.ID, e.Source, string(e.Type()), e.Time.UnixNano()
+		services[i], envs[i], deps[i], incs[i], cs[i] = ix.Service, ix.Environment, ix.DeploymentID, ix.IncidentID, ix.CauseDeploymentID
+		datas[i] = string(data)
+	}
+	tag, err := s.pool.Exec(ctx, insert, ids, sources, types, times, services, envs, deps, incs, cs, datas)
+	if err != nil {
+		return 0, fmt.Errorf("appending events: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+const selectAll = `SELECT id, source, type, time_ns, data FROM metrics_events`
+
+// selectFiltered lists the events that the pairs matching the filter
+// need (see metrics.Store.Events); %[1]s is the condition on the service
+// and environment, so that the planner can use the (service, environment)
+// index.
+const selectFiltered = `
+WITH deps AS (
+	SELECT deployment_id FROM metrics_events
+	WHERE type = 'dev.estate.deployment.started' AND %[1]s
+), incs AS (
+	SELECT incident_id FROM metrics_events
+	WHERE type = 'dev.estate.incident.opened'
+	  AND (%[1]s OR cause_deployment_id IN (SELECT deployment_id FROM deps))
+)
+SELECT id, source, type, time_ns, data FROM metrics_events
+WHERE deployment_id IN (SELECT deployment_id FROM deps)
+   OR incident_id IN (SELECT incident_id FROM incs)`
+
+// filtered returns the query and arguments of a filtered read, with
+// numbered parameters so that each is bound once however often it is used.
+func filtered(f metrics.Filter) (string, []any) {
+	var (
+		conds []string
+		args  []any
+	)
+	if f.Service != "" {
+		args = append(args, f.Service)
+		conds = append(conds, fmt.Sprintf("service = $%d", len(args)))
+	}
+	if f.Environment != "" {
+		args = append(args, f.Environment)
+		conds = append(conds, fmt.Sprintf("environment = $%d", len(args)))
+	}
+	return fmt.Sprintf(selectFiltered, "("+strings.Join(conds, " AND ")+")"), args
+}
+
+// Events implements metrics.Store.
+func (s *Store) Events(ctx context.Context, f metrics.Filter) ([]metrics.Event, error) {
+	query, args := selectAll, []any(nil)
+	if f != (metrics.Filter{}) {
+		query, args = filtered(f)
+	}
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing events: %w", err)
+	}
+	defer rows.Close()
+	events := []metrics.Event{}
+	for rows.Next() {
+		var (
+			e      metrics.Event
+			typ    string
+			timeNs int64
+			data   []byte
+		)
+		if err := rows.Scan(&e.ID, &e.Source, &typ, &timeNs, &data); err != nil {
+			return nil, fmt.Errorf("listing events: %w", err)
+		}
+		e.Time = time.Unix(0, timeNs).UTC()
+		if e.Data, err = metrics.DecodeData(metrics.Type(typ), data); err != nil {
+			return nil, fmt.Errorf("listing events: event %q: %w", e.ID, err)
+		}
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing events: %w", err)
+	}
+	metrics.SortEvents(events)
+	return events, nil
+}

@@ -1,0 +1,296 @@
+// Package sqlite keeps the metrics event log in an embedded SQLite database
+// (modernc.org/sqlite, pure Go): the store of `estate up` on a machine with
+// no PostgreSQL. It behaves exactly like the postgres package; both pass
+// metricstest.Run.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/estatehq/estate/metrics"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options tune Open. The zero value is ready to use.
+type Options struct {
+	// Logger receives the migration log; nil discards it.
+	Logger *slog.Logger
+	// BusyTimeout is how long a writer waits for another to finish;
+	// default 10s.
+	BusyTimeout time.Duration
+}
+
+// maxConns bounds the connections: SQLite has one writer at a time, and a
+// few connections let reads run beside it without piling up goroutines on
+// the busy timeout.
+const maxConns = 4
+
+// Store is a metrics.Store in one SQLite file.
+type Store struct {
+	db *sql.DB
+}
+
+var _ metrics.Store = (*Store)(nil)
+
+// Open opens (creating if need be) the SQLite database at path and brings
+// its schema up to date. The database runs in WAL mode, so readers never
+// wait for the writer, with synchronous=FULL, so an acknowledged append
+// survives a power cut, and BEGIN IMMEDIATE transactions, so concurrent
+// writers queue on the busy timeout instead of failing.
+func Open(ctx context.Context, path string) (*Store, error) {
+	return OpenOptions(ctx, path, Options{})
+}
+
+// OpenOptions is Open with options.
+func OpenOptions(ctx context.Context, path string, o Options) (*Store, error) {
+	if path == "" || strings.ContainsAny(path, "?#") || path == ":memory:" {
+		return nil, fmt.Errorf("opening sqlite metrics store: path %q must name a file", path)
+	}
+	if o.BusyTimeout == 0 {
+		o.BusyTimeout = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	dsn := fmt.Sprintf("file:%s?_txlock=immediate&_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=mmap_size(268435456)",
+		path, o.BusyTimeout.Milliseconds())
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("opening sqlite metrics store %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(maxConns)
+	if err := migrate(ctx, db, o.Logger); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening sqlite metrics store %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+func migrate(ctx context.Context, db *sql.DB, logger *slog.Logger) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("reading migrations: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub,
+		goose.WithTableName("metrics_goose_db_version"),
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithSlog(logger))
+	if err != nil {
+		return fmt.Errorf("preparing migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrating: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("closing sqlite metrics store: %w", err)
+	}
+	return nil
+}
+
+// Append implements metrics.Store.
+func (s *Store) Append(ctx context.Context, events []metrics.Event) (int, error) {
+	if err := metrics.ValidateAll(events); err != nil {
+		return 0, err
+	}
+	if len(events) == 0 {
+		return 0, ctx.Err()
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("appending events: %w", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO metrics_events
+		(id, source, type, time_ns, service, environment, deployment_id, incident_id, cause_deployment_id, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
+	if err != nil {
+		return 0, fmt.Errorf("appending events: %w", err)
+	}
+	defer stmt.Close()
+	added := 0
+	for _, e := range events {
+		e = e.Normalized()
+		data, err := e.DataJSON()
+		if err != nil {
+			return 0, fmt.Errorf("appending events: %w", err)
+		}
+		ix := e.Index()
+		res, err := stmt.ExecContext(ctx, e.ID, e.Source, string(e.Type()), e.Time.UnixNano(),
+			null(ix.Service), null(ix.Environment), null(ix.DeploymentID), null(ix.IncidentID), null(ix.CauseDeploymentID), string(data))
+		if err != nil {
+			return 0, fmt.Errorf("appending events: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return 0, fmt.Errorf("appending events: %w", err)
+		}
+		added += int(n)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("appending events: %w", err)
+	}
+	return added, nil
+}
+
+func null(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// knownType returns the Type constant spelt by b without allocating, or b
+// as a Type when it is no known type (DecodeData then rejects it).
+func knownType(b []byte) metrics.Type {
+	for _, t := range metrics.Types() {
+		if string(b) == string(t) {
+			return t
+		}
+	}
+	return metrics.Type(b)
+}
+
+// selectAll lists the whole log. Reads are sorted in Go (metrics.SortEvents):
+// sorting a year of rows in the database would spill to temporary files.
+const selectAll = `SELECT id, source, type, time_ns, data FROM metrics_events`
+
+// selectFiltered lists the events that the pairs matching the filter
+// need (see metrics.Store.Events); %[1]s is the condition on the service
+// and environment, so that the planner can use the (service, environment)
+// index.
+const selectFiltered = `
+WITH deps AS (
+	SELECT deployment_id FROM metrics_events
+	WHERE type = 'dev.estate.deployment.started' AND %[1]s
+), incs AS (
+	SELECT incident_id FROM metrics_events
+	WHERE type = 'dev.estate.incident.opened'
+	  AND (%[1]s OR cause_deployment_id IN (SELECT deployment_id FROM deps))
+)
+SELECT id, source, type, time_ns, data FROM metrics_events
+WHERE deployment_id IN (SELECT deployment_id FROM deps)
+   OR incident_id IN (SELECT incident_id FROM incs)`
+
+// filtered returns the query and arguments of a filtered read, with
+// numbered parameters so that each is bound once however often it is used.
+func filtered(f metrics.Filter) (string, []any) {
+	var (
+		conds []string
+		args  []any
+	)
+	if f.Service != "" {
+		args = append(args, f.Service)
+		conds = append(conds, fmt.Sprintf("service = ?%d", len(args)))
+	}
+	if f.Environment != "" {
+		args = append(args, f.Environment)
+		conds = append(conds, fmt.Sprintf("environment = ?%d", len(args)))
+	}
+	return fmt.Sprintf(selectFiltered, "("+strings.Join(conds, " AND ")+")"), args
+}
+
+// Events implements metrics.Store.
+func (s *Store) Events(ctx context.Context, f metrics.Filter) ([]metrics.Event, error) {
+	var (
+		events []metrics.Event
+		err    error
+	)
+	if f == (metrics.Filter{}) {
+		events, err = s.all(ctx)
+	} else {
+		query, args := filtered(f)
+		events, err = s.query(ctx, query, args...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing events: %w", err)
+	}
+	metrics.SortEvents(events)
+	return events, nil
+}
+
+// parallelRows is the size of log from which a full read is split.
+const parallelRows = 20000
+
+// all reads the whole log, in rowid ranges read side by side on as many
+// connections as there are CPUs: decoding a year of events takes several
+// hundred milliseconds of CPU, the query itself little. The ranges come
+// from one snapshot: rows are only ever appended, with growing rowids, so
+// every rowid up to the maximum read first belongs to that snapshot and no
+// later row is in any range.
+func (s *Store) all(ctx context.Context) ([]metrics.Event, error) {
+	var lo, hi sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT min(rowid), max(rowid) FROM metrics_events`).Scan(&lo, &hi); err != nil {
+		return nil, err
+	}
+	if !lo.Valid {
+		return []metrics.Event{}, nil
+	}
+	n := hi.Int64 - lo.Int64 + 1
+	parts := int64(min(runtime.GOMAXPROCS(0), maxConns))
+	if n < parallelRows || parts < 2 {
+		parts = 1
+	}
+	results := make([][]metrics.Event, parts)
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		wg.Go(func() {
+			from, to := lo.Int64+n*p/parts, lo.Int64+n*(p+1)/parts
+			results[p], errs[p] = s.query(ctx, selectAll+` WHERE rowid >= ? AND rowid < ?`, from, to)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	events := make([]metrics.Event, 0, n)
+	for _, r := range results {
+		events = append(events, r...)
+	}
+	return events, nil
+}
+
+// query runs a listing query and decodes its rows.
+func (s *Store) query(ctx context.Context, query string, args ...any) ([]metrics.Event, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	events := []metrics.Event{}
+	for rows.Next() {
+		var (
+			e      metrics.Event
+			typ    sql.RawBytes
+			timeNs int64
+			data   sql.RawBytes // decoded before the next row: no copy
+		)
+		if err := rows.Scan(&e.ID, &e.Source, &typ, &timeNs, &data); err != nil {
+			return nil, err
+		}
+		e.Time = time.Unix(0, timeNs).UTC()
+		if e.Data, err = metrics.DecodeData(knownType(typ), data); err != nil {
+			return nil, fmt.Errorf("event %q: %w", e.ID, err)
+		}
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return events, ctx.Err()
+}
