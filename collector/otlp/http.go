@@ -1,0 +1,179 @@
+package otlp
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+const (
+	contentProto = "application/x-protobuf"
+	contentJSON  = "application/json"
+)
+
+// Handler serves POST /v1/traces, /v1/logs and /v1/metrics.
+func (r *Receiver) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/traces", r.handleHTTP(tracesCodec))
+	mux.Handle("POST /v1/logs", r.handleHTTP(logsCodec))
+	mux.Handle("POST /v1/metrics", r.handleHTTP(metricsCodec))
+	return mux
+}
+
+var (
+	errTooLarge    = errors.New("request body too large")
+	errMemoryLimit = errors.New("memory limit reached; retry later")
+)
+
+// handleHTTP is one signal's OTLP/HTTP endpoint. Errors are answered the
+// way the OTLP specification asks: a google.rpc.Status in the request's
+// encoding, 400 for bad input (not retried), 429 / 503 with Retry-After for
+// refusals (retried).
+func (r *Receiver) handleHTTP(c codec) http.Handler {
+	sig := c.signal.String()
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
+		isJSON := mt == contentJSON
+		if !isJSON && mt != contentProto {
+			r.m.requests.WithLabelValues("http", sig, outcomeInvalid).Inc()
+			writeStatus(w, http.StatusUnsupportedMediaType, false, codes.InvalidArgument,
+				fmt.Sprintf("Content-Type must be %s or %s", contentProto, contentJSON), 0)
+			return
+		}
+		var reserved int64
+		defer func() { r.opts.Limiter.Release(reserved) }()
+		acquire := func(n int64) bool {
+			if !r.opts.Limiter.TryAcquire(n) {
+				return false
+			}
+			reserved += n
+			return true
+		}
+		refuse := func() {
+			r.m.requests.WithLabelValues("http", sig, outcomeMemory).Inc()
+			writeStatus(w, http.StatusTooManyRequests, isJSON, codes.ResourceExhausted, errMemoryLimit.Error(), r.opts.RetryAfter)
+		}
+		if req.ContentLength > r.opts.MaxRequestBytes {
+			r.m.requests.WithLabelValues("http", sig, outcomeTooLarge).Inc()
+			writeStatus(w, http.StatusRequestEntityTooLarge, isJSON, codes.InvalidArgument, errTooLarge.Error(), 0)
+			return
+		}
+		if req.ContentLength > 0 && !acquire(req.ContentLength) {
+			refuse()
+			return
+		}
+		body, err := r.readBody(req)
+		if err != nil {
+			code, outcome := http.StatusBadRequest, outcomeInvalid
+			if errors.Is(err, errTooLarge) {
+				code, outcome = http.StatusRequestEntityTooLarge, outcomeTooLarge
+			}
+			r.m.requests.WithLabelValues("http", sig, outcome).Inc()
+			writeStatus(w, code, isJSON, codes.InvalidArgument, err.Error(), 0)
+			return
+		}
+		// Decoding into pdata takes about twice the encoded size again.
+		extra := 2 * int64(len(body))
+		if req.ContentLength <= 0 {
+			extra += int64(len(body))
+		}
+		if !acquire(extra) {
+			refuse()
+			return
+		}
+		d, err := c.decode(body, isJSON)
+		if err != nil {
+			r.m.requests.WithLabelValues("http", sig, outcomeInvalid).Inc()
+			writeStatus(w, http.StatusBadRequest, isJSON, codes.InvalidArgument, "decoding OTLP request: "+err.Error(), 0)
+			return
+		}
+		outcome, err, delay := r.accept(req.Context(), "http", c, d)
+		r.m.requests.WithLabelValues("http", sig, outcome).Inc()
+		switch outcome {
+		case outcomeAccepted, outcomePartial:
+		case outcomeFull:
+			writeStatus(w, http.StatusTooManyRequests, isJSON, codes.ResourceExhausted, "queue full; retry later", delay)
+			return
+		case outcomeTooLarge:
+			writeStatus(w, http.StatusRequestEntityTooLarge, isJSON, codes.InvalidArgument, err.Error(), 0)
+			return
+		default:
+			r.opts.Logger.Error("queueing OTLP request", "signal", sig, "err", err)
+			writeStatus(w, http.StatusServiceUnavailable, isJSON, codes.Unavailable, "the request could not be queued; retry later", delay)
+			return
+		}
+		resp, err := c.response(d.rejected, d.message, isJSON)
+		if err != nil {
+			writeStatus(w, http.StatusInternalServerError, isJSON, codes.Internal, "encoding response", 0)
+			return
+		}
+		if isJSON {
+			w.Header().Set("Content-Type", contentJSON)
+		} else {
+			w.Header().Set("Content-Type", contentProto)
+		}
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(resp)
+	})
+}
+
+// readBody reads and decompresses the body, bounded by MaxRequestBytes.
+func (r *Receiver) readBody(req *http.Request) ([]byte, error) {
+	limit := r.opts.MaxRequestBytes
+	raw, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading request body: %w", err)
+	}
+	if int64(len(raw)) > limit {
+		return nil, errTooLarge
+	}
+	switch enc := req.Header.Get("Content-Encoding"); enc {
+	case "", "identity":
+		return raw, nil
+	case "gzip":
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return nil, fmt.Errorf("reading gzip body: %w", err)
+		}
+		body, err := io.ReadAll(io.LimitReader(zr, limit+1))
+		if err != nil {
+			return nil, fmt.Errorf("reading gzip body: %w", err)
+		}
+		if int64(len(body)) > limit {
+			return nil, errTooLarge
+		}
+		return body, nil
+	default:
+		return nil, fmt.Errorf("Content-Encoding %q is not supported; use gzip or none", enc)
+	}
+}
+
+// writeStatus answers with a google.rpc.Status, as OTLP/HTTP asks.
+func writeStatus(w http.ResponseWriter, httpCode int, isJSON bool, code codes.Code, msg string, retryAfter time.Duration) {
+	st := &spb.Status{Code: int32(code), Message: msg}
+	var b []byte
+	if isJSON {
+		b, _ = protojson.Marshal(st)
+		w.Header().Set("Content-Type", contentJSON)
+	} else {
+		b, _ = proto.Marshal(st)
+		w.Header().Set("Content-Type", contentProto)
+	}
+	if retryAfter > 0 {
+		secs := int((retryAfter + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	}
+	w.WriteHeader(httpCode)
+	_, _ = w.Write(b)
+}

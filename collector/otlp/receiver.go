@@ -1,0 +1,209 @@
+// Package otlp is the collector's OTLP receiver: OTLP/gRPC and OTLP/HTTP
+// (protobuf or JSON, gzip) for traces, logs and metrics, decoded with the
+// OpenTelemetry Collector's pdata packages. A request is acknowledged only
+// once the queue has appended it; a memory limiter bounds the bytes in
+// flight, and a full queue or limiter answers 429 / RESOURCE_EXHAUSTED with
+// a retry delay, which OTLP exporters honour.
+package otlp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	_ "google.golang.org/grpc/encoding/gzip" // gzip-compressed OTLP/gRPC requests
+	"google.golang.org/grpc/status"
+
+	"github.com/estatehq/estate/collector"
+	"github.com/estatehq/estate/internal/server"
+)
+
+// Appender is the queue: Append returns once records are durable. Its errors
+// are classified as collector errors: throttle (full), permanent (too
+// large), shutdown.
+type Appender interface {
+	Append(ctx context.Context, records ...[]byte) error
+}
+
+// Options are what a receiver is built from.
+type Options struct {
+	// GRPCAddr and HTTPAddr are listen addresses; empty turns one off.
+	GRPCAddr string
+	HTTPAddr string
+	// MaxRequestBytes bounds one request after decompression.
+	MaxRequestBytes int64
+	// Limiter is the memory limiter shared by both transports.
+	Limiter *Limiter
+	// RetryAfter is the delay suggested when the limiter refuses.
+	RetryAfter time.Duration
+	Queue      Appender
+
+	Logger *slog.Logger
+	// Registry serves /metrics on the HTTP port and receives the receiver's
+	// metrics.
+	Registry *prometheus.Registry
+}
+
+// Receiver is the OTLP receiver.
+type Receiver struct {
+	opts    Options
+	m       *metrics
+	http    *server.Server
+	grpc    *grpc.Server
+	grpcLn  net.Listener
+	grpcErr chan error
+}
+
+// New returns a receiver; nothing listens until Start.
+func New(opts Options) (*Receiver, error) {
+	if opts.Queue == nil {
+		return nil, errors.New("otlp receiver: no queue")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	if opts.MaxRequestBytes <= 0 {
+		opts.MaxRequestBytes = 16 << 20
+	}
+	if opts.Limiter == nil {
+		opts.Limiter = NewLimiter(256 << 20)
+	}
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = time.Second
+	}
+	r := &Receiver{opts: opts, m: newMetrics(opts.Registry, opts.Limiter), grpcErr: make(chan error, 1)}
+	if opts.HTTPAddr != "" {
+		r.http = server.New(server.Options{
+			Name: "collector-otlp-http", Addr: opts.HTTPAddr, Handler: r.Handler(),
+			Logger: opts.Logger, Registry: opts.Registry,
+		})
+	}
+	if opts.GRPCAddr != "" {
+		r.grpc = grpc.NewServer(
+			grpc.MaxRecvMsgSize(int(opts.MaxRequestBytes)),
+			grpc.InTapHandle(r.tap),
+		)
+		registerGRPC(r.grpc, r)
+	}
+	return r, nil
+}
+
+// Start binds both listeners.
+func (r *Receiver) Start(ctx context.Context) error {
+	if r.grpc != nil {
+		ln, err := net.Listen("tcp", r.opts.GRPCAddr)
+		if err != nil {
+			return fmt.Errorf("listening on %s for OTLP/gRPC: %w", r.opts.GRPCAddr, err)
+		}
+		r.grpcLn = ln
+		go func() { r.grpcErr <- r.grpc.Serve(ln) }()
+		r.opts.Logger.Info("listening", "target", "collector-otlp-grpc", "addr", ln.Addr().String())
+	}
+	if r.http != nil {
+		if err := r.http.Start(ctx); err != nil {
+			if r.grpc != nil {
+				r.grpc.Stop()
+				<-r.grpcErr
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// Shutdown stops accepting and waits for in-flight requests until ctx ends.
+func (r *Receiver) Shutdown(ctx context.Context) error {
+	var errs []error
+	if r.http != nil {
+		errs = append(errs, r.http.Shutdown(ctx))
+	}
+	if r.grpc != nil && r.grpcLn != nil {
+		stopped := make(chan struct{})
+		go func() { r.grpc.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			r.grpc.Stop()
+			<-stopped
+		}
+		if err := <-r.grpcErr; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// HTTPAddr and GRPCAddr are the bound addresses once started.
+func (r *Receiver) HTTPAddr() string {
+	if r.http == nil {
+		return ""
+	}
+	return r.http.Addr()
+}
+
+// GRPCAddr is the bound OTLP/gRPC address once started.
+func (r *Receiver) GRPCAddr() string {
+	if r.grpcLn == nil {
+		return r.opts.GRPCAddr
+	}
+	return r.grpcLn.Addr().String()
+}
+
+// outcome of one request, a metric label.
+const (
+	outcomeAccepted = "accepted"
+	outcomePartial  = "partial"
+	outcomeInvalid  = "invalid"
+	outcomeMemory   = "refused_memory"
+	outcomeFull     = "refused_queue_full"
+	outcomeTooLarge = "too_large"
+	outcomeError    = "error"
+)
+
+// accept appends one decoded request; it returns the outcome and, for a
+// refusal, the error to report and the delay to suggest.
+func (r *Receiver) accept(ctx context.Context, transport string, c codec, d decoded) (string, error, time.Duration) {
+	sig := c.signal.String()
+	if d.rejected > 0 {
+		r.m.items.WithLabelValues(transport, sig, "rejected").Add(float64(d.rejected))
+	}
+	if d.proto != nil {
+		err := r.opts.Queue.Append(ctx, collector.EncodeRecord(c.signal, d.proto))
+		if err != nil {
+			if delay, ok := collector.RetryAfter(err); ok {
+				return outcomeFull, err, max(delay, r.opts.RetryAfter)
+			}
+			if collector.IsPermanent(err) {
+				return outcomeTooLarge, err, 0
+			}
+			return outcomeError, err, r.opts.RetryAfter
+		}
+		r.m.bytes.WithLabelValues(transport, sig).Add(float64(len(d.proto)))
+	}
+	r.m.items.WithLabelValues(transport, sig, "accepted").Add(float64(d.accepted))
+	if d.rejected > 0 {
+		return outcomePartial, nil, 0
+	}
+	return outcomeAccepted, nil, 0
+}
+
+// grpcStatus maps an outcome to the gRPC status OTLP clients act on.
+func grpcStatus(outcome string, err error, delay time.Duration) error {
+	switch outcome {
+	case outcomeMemory, outcomeFull:
+		return retryStatus(codes.ResourceExhausted, err.Error(), delay)
+	case outcomeInvalid, outcomeTooLarge:
+		return status.Error(codes.InvalidArgument, err.Error())
+	default:
+		return retryStatus(codes.Unavailable, "the queue could not take the request; retry", delay)
+	}
+}

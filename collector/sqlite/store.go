@@ -1,0 +1,682 @@
+// Package sqlite is the collector's embedded sink and query store: logs,
+// spans and per-minute RED rollups in one SQLite file under the data dir
+// (pure Go, no cgo), with retention by age and size. It serves the query API
+// when no Elasticsearch or Jaeger is configured.
+//
+// Delivery is idempotent: a log record's id is derived from its queue
+// record, a span's key is (trace id, span id), and both are inserted with
+// INSERT OR IGNORE, so a batch delivered again after a crash changes
+// nothing; RED rollups count only spans actually inserted, in the same
+// transaction.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+
+	"github.com/estatehq/estate/collector"
+	"github.com/estatehq/estate/collector/red"
+)
+
+// Options are what a store is opened with.
+type Options struct {
+	// Path is the database file.
+	Path string
+	// SinkName is the store's queue cursor name; default "local".
+	SinkName string
+	// MaxAge and MaxBytes bound what is kept; zero keeps everything.
+	MaxAge   time.Duration
+	MaxBytes int64
+	// RetentionInterval is how often the bounds are applied; default 1 min.
+	RetentionInterval time.Duration
+	// Durable makes every commit reach the disk (synchronous=FULL) before
+	// Deliver returns; without it a power loss may lose the last commits
+	// (a process crash loses nothing).
+	Durable bool
+	// RED receives the rollups of newly stored server spans; nil skips them.
+	RED *red.Rollup
+	// Signals are what the store keeps: logs and traces by default. A
+	// signal sent to an external sink (Elasticsearch, Jaeger) is left out;
+	// without traces, RED rollups are still derived from them, and only the
+	// ids of server spans are kept, to count each span once.
+	Signals []collector.Signal
+
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// Store is an open embedded store.
+type Store struct {
+	opts Options
+	w    *sql.DB // one connection: SQLite has one writer
+	r    *sql.DB
+
+	stored    *prometheus.CounterVec
+	dupes     *prometheus.CounterVec
+	deleted   *prometheus.CounterVec
+	badRecord prometheus.Counter
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS logs (
+	id          TEXT PRIMARY KEY,
+	ts          INTEGER NOT NULL,
+	service     TEXT NOT NULL,
+	level       INTEGER NOT NULL,
+	severity    INTEGER NOT NULL,
+	body        TEXT NOT NULL,
+	trace_id    TEXT NOT NULL,
+	span_id     TEXT NOT NULL,
+	attributes  TEXT NOT NULL,
+	resource    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_ts ON logs(ts);
+CREATE INDEX IF NOT EXISTS logs_service_ts ON logs(service, ts);
+CREATE INDEX IF NOT EXISTS logs_trace ON logs(trace_id) WHERE trace_id != '';
+CREATE TABLE IF NOT EXISTS spans (
+	trace_id        TEXT NOT NULL,
+	span_id         TEXT NOT NULL,
+	parent_span_id  TEXT NOT NULL,
+	service         TEXT NOT NULL,
+	name            TEXT NOT NULL,
+	kind            TEXT NOT NULL,
+	start           INTEGER NOT NULL,
+	end             INTEGER NOT NULL,
+	status_code     TEXT NOT NULL,
+	status_message  TEXT NOT NULL,
+	attributes      TEXT NOT NULL,
+	resource        TEXT NOT NULL,
+	events          TEXT NOT NULL,
+	PRIMARY KEY (trace_id, span_id)
+);
+CREATE INDEX IF NOT EXISTS spans_start ON spans(start);
+CREATE INDEX IF NOT EXISTS spans_service_start ON spans(service, start);
+CREATE TABLE IF NOT EXISTS red_spans (
+	trace_id  TEXT NOT NULL,
+	span_id   TEXT NOT NULL,
+	end       INTEGER NOT NULL,
+	PRIMARY KEY (trace_id, span_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS red_spans_end ON red_spans(end);
+CREATE TABLE IF NOT EXISTS red_minutes (
+	minute        INTEGER NOT NULL,
+	service       TEXT NOT NULL,
+	route         TEXT NOT NULL,
+	status_class  TEXT NOT NULL,
+	requests      INTEGER NOT NULL,
+	errors        INTEGER NOT NULL,
+	duration_sum_ns INTEGER NOT NULL,
+	duration_max_ns INTEGER NOT NULL,
+	PRIMARY KEY (minute, service, route, status_class)
+);
+`
+
+// Open opens (creating if needed) the store.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.SinkName == "" {
+		opts.SinkName = "local"
+	}
+	if opts.Signals == nil {
+		opts.Signals = []collector.Signal{collector.SignalLogs, collector.SignalTraces}
+	}
+	if opts.RetentionInterval <= 0 {
+		opts.RetentionInterval = time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registerer == nil {
+		opts.Registerer = prometheus.NewRegistry()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	sync := "NORMAL"
+	if opts.Durable {
+		sync = "FULL"
+	}
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous("+sync+")")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + opts.Path + "?" + q.Encode()
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("opening store: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	if _, err := w.ExecContext(ctx, schema); err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("creating store schema: %w", err)
+	}
+	r, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("opening store: %w", err)
+	}
+	r.SetMaxOpenConns(4)
+	s := &Store{
+		opts: opts, w: w, r: r,
+		stored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "estate_collector_store_stored_total", Help: "Log records and spans stored by the embedded store."}, []string{"signal"}),
+		dupes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "estate_collector_store_duplicates_total", Help: "Log records and spans delivered again (after a restart) and ignored."}, []string{"signal"}),
+		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "estate_collector_store_retention_deleted_total", Help: "Rows deleted by retention."}, []string{"signal"}),
+		badRecord: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "estate_collector_store_undecodable_records_total", Help: "Queue records the embedded store could not decode and skipped."}),
+		done: make(chan struct{}),
+	}
+	opts.Registerer.MustRegister(s.stored, s.dupes, s.deleted, s.badRecord,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "estate_collector_store_bytes", Help: "Bytes in use by the embedded store's database."},
+			func() float64 { n, _ := s.usedBytes(context.Background()); return float64(n) }))
+	return s, nil
+}
+
+// Name implements collector.Sink.
+func (s *Store) Name() string { return s.opts.SinkName }
+
+// Start runs retention in the background until Shutdown.
+func (s *Store) Start(context.Context) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(s.opts.RetentionInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := s.ApplyRetention(ctx); err != nil && ctx.Err() == nil {
+					s.opts.Logger.Error("applying store retention", "err", err)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// Shutdown stops retention and closes the database.
+func (s *Store) Shutdown(ctx context.Context) error {
+	var err error
+	s.once.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+			select {
+			case <-s.done:
+			case <-ctx.Done():
+			}
+		}
+		err = errors.Join(s.r.Close(), s.w.Close())
+	})
+	return err
+}
+
+// Ping checks the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.r.PingContext(ctx) }
+
+// Deliver implements collector.Sink: it stores the batch's logs and spans in
+// one transaction. Metrics are not kept (Prometheus scrapes services
+// directly). Undecodable records are logged, counted and skipped.
+func (s *Store) Deliver(ctx context.Context, items []collector.Item) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("beginning store transaction: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	d := &delivery{s: s, tx: tx, red: map[redKey]*redAgg{}}
+	for _, it := range items {
+		keep := slices.Contains(s.opts.Signals, it.Signal)
+		if !keep && (it.Signal != collector.SignalTraces || s.opts.RED == nil) {
+			continue
+		}
+		var err error
+		switch it.Signal {
+		case collector.SignalLogs:
+			var ld plog.Logs
+			if ld, err = it.Logs(); err == nil {
+				err = d.logs(ctx, it, ld)
+			}
+		case collector.SignalTraces:
+			var td ptrace.Traces
+			if td, err = it.Traces(); err == nil {
+				err = d.traces(ctx, td, keep)
+			}
+		}
+		if errors.Is(err, collector.ErrBadRecord) {
+			s.badRecord.Inc()
+			s.opts.Logger.Error("skipping undecodable queue record", "seq", it.Seq, "err", err)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := d.flushLogs(ctx); err != nil {
+		return err
+	}
+	if err := d.flushRED(ctx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing store transaction: %w", err)
+	}
+	s.stored.WithLabelValues("logs").Add(float64(d.logsStored))
+	s.stored.WithLabelValues("traces").Add(float64(d.spansStored))
+	s.dupes.WithLabelValues("logs").Add(float64(d.logsDup))
+	s.dupes.WithLabelValues("traces").Add(float64(d.spansDup))
+	if s.opts.RED != nil {
+		for _, o := range d.obs {
+			s.opts.RED.Observe(o)
+		}
+	}
+	return nil
+}
+
+type redKey struct {
+	minute int64
+	key    red.Key
+}
+
+type redAgg struct {
+	requests, errors int64
+	sum, max         int64
+}
+
+type delivery struct {
+	s                                          *Store
+	tx                                         *sql.Tx
+	logStmt, spanStmt, redStmt                 *sql.Stmt
+	logArgs                                    []any
+	logsStored, logsDup, spansStored, spansDup int
+	red                                        map[redKey]*redAgg
+	obs                                        []red.Observation
+}
+
+// logRowsPerInsert is how many rows one INSERT carries: far fewer calls
+// into SQLite than one row each, well under its bound on parameters.
+const logRowsPerInsert = 64
+
+const logColumns = 10
+
+func logInsertSQL(rows int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT OR IGNORE INTO logs (id, ts, service, level, severity, body, trace_id, span_id, attributes, resource) VALUES `)
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?)")
+	}
+	return b.String()
+}
+
+// flushLogs inserts the pending log rows.
+func (d *delivery) flushLogs(ctx context.Context) error {
+	rows := len(d.logArgs) / logColumns
+	if rows == 0 {
+		return nil
+	}
+	var st *sql.Stmt
+	if rows == logRowsPerInsert {
+		if d.logStmt == nil {
+			var err error
+			if d.logStmt, err = d.tx.PrepareContext(ctx, logInsertSQL(logRowsPerInsert)); err != nil {
+				return fmt.Errorf("preparing log insert: %w", err)
+			}
+		}
+		st = d.logStmt
+	}
+	var res sql.Result
+	var err error
+	if st != nil {
+		res, err = st.ExecContext(ctx, d.logArgs...)
+	} else {
+		res, err = d.tx.ExecContext(ctx, logInsertSQL(rows), d.logArgs...)
+	}
+	if err != nil {
+		return fmt.Errorf("storing log records: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	d.logsStored += int(n)
+	d.logsDup += rows - int(n)
+	d.logArgs = d.logArgs[:0]
+	return nil
+}
+
+func (d *delivery) logs(ctx context.Context, it collector.Item, ld plog.Logs) error {
+	n := 0
+	rls := ld.ResourceLogs()
+	for i := range rls.Len() {
+		rl := rls.At(i)
+		service := serviceName(rl.Resource())
+		resource := toJSON(rl.Resource().Attributes())
+		sls := rl.ScopeLogs()
+		for j := range sls.Len() {
+			lrs := sls.At(j).LogRecords()
+			for k := range lrs.Len() {
+				lr := lrs.At(k)
+				ts := lr.Timestamp()
+				if ts == 0 {
+					ts = lr.ObservedTimestamp()
+				}
+				if ts == 0 {
+					ts = pcommon.NewTimestampFromTime(it.Time)
+				}
+				sev := int(lr.SeverityNumber())
+				id := fmt.Sprintf("%016x%016x%06x", it.Seq, it.Time.UnixNano(), n)
+				n++
+				d.logArgs = append(d.logArgs, id, int64(ts), service, levelOf(sev, lr.SeverityText()), sev,
+					lr.Body().AsString(), traceID(lr.TraceID()), spanID(lr.SpanID()), toJSON(lr.Attributes()), resource)
+				if len(d.logArgs) == logRowsPerInsert*logColumns {
+					if err := d.flushLogs(ctx); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// traces stores spans (store false: only the ids of server spans, for
+// RED) and aggregates the RED rollups of the spans not seen before.
+func (d *delivery) traces(ctx context.Context, td ptrace.Traces, store bool) error {
+	if store && d.spanStmt == nil {
+		st, err := d.tx.PrepareContext(ctx, `INSERT OR IGNORE INTO spans
+			(trace_id, span_id, parent_span_id, service, name, kind, start, end, status_code, status_message, attributes, resource, events)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("preparing span insert: %w", err)
+		}
+		d.spanStmt = st
+	}
+	if !store && d.redStmt == nil {
+		st, err := d.tx.PrepareContext(ctx, `INSERT OR IGNORE INTO red_spans (trace_id, span_id, end) VALUES (?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("preparing RED span insert: %w", err)
+		}
+		d.redStmt = st
+	}
+	rss := td.ResourceSpans()
+	for i := range rss.Len() {
+		rs := rss.At(i)
+		service := serviceName(rs.Resource())
+		resource := toJSON(rs.Resource().Attributes())
+		sss := rs.ScopeSpans()
+		for j := range sss.Len() {
+			spans := sss.At(j).Spans()
+			for k := range spans.Len() {
+				sp := spans.At(k)
+				o, isRED := red.Observation{}, false
+				if d.s.opts.RED != nil {
+					o, isRED = red.FromSpan(service, sp)
+				}
+				var res sql.Result
+				var err error
+				switch {
+				case store:
+					res, err = d.spanStmt.ExecContext(ctx, traceID(sp.TraceID()), spanID(sp.SpanID()), spanID(sp.ParentSpanID()),
+						service, sp.Name(), kindName(sp.Kind()), int64(sp.StartTimestamp()), int64(sp.EndTimestamp()),
+						statusName(sp.Status().Code()), sp.Status().Message(), toJSON(sp.Attributes()), resource, eventsJSON(sp.Events()))
+				case isRED:
+					res, err = d.redStmt.ExecContext(ctx, traceID(sp.TraceID()), spanID(sp.SpanID()), int64(sp.EndTimestamp()))
+				default:
+					continue
+				}
+				if err != nil {
+					return fmt.Errorf("storing span: %w", err)
+				}
+				if c, _ := res.RowsAffected(); c != 1 {
+					d.spansDup++
+					continue
+				}
+				if store {
+					d.spansStored++
+				}
+				if isRED {
+					d.observe(o)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (d *delivery) observe(o red.Observation) {
+	o.Key = d.s.opts.RED.Admit(o.Key)
+	d.obs = append(d.obs, o)
+	k := redKey{minute: o.Minute.Unix(), key: o.Key}
+	a := d.red[k]
+	if a == nil {
+		a = &redAgg{}
+		d.red[k] = a
+	}
+	a.requests++
+	if o.Error {
+		a.errors++
+	}
+	a.sum += int64(o.Duration)
+	a.max = max(a.max, int64(o.Duration))
+}
+
+func (d *delivery) flushRED(ctx context.Context) error {
+	for k, a := range d.red {
+		_, err := d.tx.ExecContext(ctx, `INSERT INTO red_minutes
+			(minute, service, route, status_class, requests, errors, duration_sum_ns, duration_max_ns)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (minute, service, route, status_class) DO UPDATE SET
+				requests = requests + excluded.requests,
+				errors = errors + excluded.errors,
+				duration_sum_ns = duration_sum_ns + excluded.duration_sum_ns,
+				duration_max_ns = max(duration_max_ns, excluded.duration_max_ns)`,
+			k.minute, k.key.Service, k.key.Route, k.key.StatusClass, a.requests, a.errors, a.sum, a.max)
+		if err != nil {
+			return fmt.Errorf("storing RED rollup: %w", err)
+		}
+	}
+	return nil
+}
+
+// REDMinute is one stored rollup row, for SLO reports.
+type REDMinute struct {
+	Minute      time.Time
+	Key         red.Key
+	Requests    int64
+	Errors      int64
+	DurationSum time.Duration
+	DurationMax time.Duration
+}
+
+// REDMinutes returns the stored rollups with minute in [from, to).
+func (s *Store) REDMinutes(ctx context.Context, from, to time.Time) ([]REDMinute, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT minute, service, route, status_class, requests, errors, duration_sum_ns, duration_max_ns
+		FROM red_minutes WHERE minute >= ? AND minute < ? ORDER BY minute, service, route, status_class`, from.Unix(), to.Unix())
+	if err != nil {
+		return nil, fmt.Errorf("querying RED rollups: %w", err)
+	}
+	defer rows.Close()
+	var out []REDMinute
+	for rows.Next() {
+		var m REDMinute
+		var minute, sum, mx int64
+		if err := rows.Scan(&minute, &m.Key.Service, &m.Key.Route, &m.Key.StatusClass, &m.Requests, &m.Errors, &sum, &mx); err != nil {
+			return nil, fmt.Errorf("reading RED rollups: %w", err)
+		}
+		m.Minute, m.DurationSum, m.DurationMax = time.Unix(minute, 0).UTC(), time.Duration(sum), time.Duration(mx)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) usedBytes(ctx context.Context) (int64, error) {
+	var pages, free, size int64
+	if err := s.r.QueryRowContext(ctx, `SELECT (SELECT page_count FROM pragma_page_count()), (SELECT freelist_count FROM pragma_freelist_count()), (SELECT page_size FROM pragma_page_size())`).Scan(&pages, &free, &size); err != nil {
+		return 0, fmt.Errorf("measuring store: %w", err)
+	}
+	return (pages - free) * size, nil
+}
+
+// ApplyRetention deletes what is older than MaxAge, then the oldest rows
+// while the database uses more than MaxBytes.
+func (s *Store) ApplyRetention(ctx context.Context) error {
+	if s.opts.MaxAge > 0 {
+		cutoff := s.opts.Now().Add(-s.opts.MaxAge)
+		for _, q := range []struct{ signal, sql string }{
+			{"logs", `DELETE FROM logs WHERE ts < ?`},
+			{"traces", `DELETE FROM spans WHERE start < ?`},
+		} {
+			res, err := s.w.ExecContext(ctx, q.sql, cutoff.UnixNano())
+			if err != nil {
+				return fmt.Errorf("deleting old %s: %w", q.signal, err)
+			}
+			n, _ := res.RowsAffected()
+			s.deleted.WithLabelValues(q.signal).Add(float64(n))
+		}
+		if _, err := s.w.ExecContext(ctx, `DELETE FROM red_minutes WHERE minute < ?`, cutoff.Unix()); err != nil {
+			return fmt.Errorf("deleting old RED rollups: %w", err)
+		}
+		if _, err := s.w.ExecContext(ctx, `DELETE FROM red_spans WHERE end < ?`, cutoff.UnixNano()); err != nil {
+			return fmt.Errorf("deleting old RED span ids: %w", err)
+		}
+	}
+	if s.opts.MaxBytes <= 0 {
+		return nil
+	}
+	for range 50 {
+		used, err := s.usedBytes(ctx)
+		if err != nil {
+			return err
+		}
+		if used <= s.opts.MaxBytes {
+			return nil
+		}
+		var deleted int64
+		for _, q := range []struct{ signal, sql string }{
+			{"logs", `DELETE FROM logs WHERE rowid IN (SELECT rowid FROM logs ORDER BY ts LIMIT max(100, (SELECT count(*) FROM logs) / 20))`},
+			{"traces", `DELETE FROM spans WHERE rowid IN (SELECT rowid FROM spans ORDER BY start LIMIT max(100, (SELECT count(*) FROM spans) / 20))`},
+		} {
+			res, err := s.w.ExecContext(ctx, q.sql)
+			if err != nil {
+				return fmt.Errorf("deleting oldest %s: %w", q.signal, err)
+			}
+			n, _ := res.RowsAffected()
+			deleted += n
+			s.deleted.WithLabelValues(q.signal).Add(float64(n))
+		}
+		if deleted == 0 {
+			return nil
+		}
+	}
+	return nil
+}
+
+func serviceName(r pcommon.Resource) string {
+	if v, ok := r.Attributes().Get("service.name"); ok && v.Str() != "" {
+		return v.Str()
+	}
+	return "unknown_service"
+}
+
+func traceID(id pcommon.TraceID) string {
+	if id.IsEmpty() {
+		return ""
+	}
+	return id.String()
+}
+
+func spanID(id pcommon.SpanID) string {
+	if id.IsEmpty() {
+		return ""
+	}
+	return id.String()
+}
+
+func toJSON(m pcommon.Map) string {
+	if m.Len() == 0 {
+		return "{}"
+	}
+	b, err := json.Marshal(m.AsRaw())
+	if err != nil {
+		return "{}"
+	}
+	return string(b)
+}
+
+func eventsJSON(evs ptrace.SpanEventSlice) string {
+	if evs.Len() == 0 {
+		return "[]"
+	}
+	out := make([]collector.SpanEvent, 0, evs.Len())
+	for i := range evs.Len() {
+		e := evs.At(i)
+		out = append(out, collector.SpanEvent{Time: e.Timestamp().AsTime().UTC(), Name: e.Name(), Attributes: e.Attributes().AsRaw()})
+	}
+	b, _ := json.Marshal(out)
+	return string(b)
+}
+
+func kindName(k ptrace.SpanKind) string {
+	return strings.ToLower(strings.TrimPrefix(k.String(), "SPAN_KIND_"))
+}
+
+func statusName(c ptrace.StatusCode) string {
+	switch c {
+	case ptrace.StatusCodeOk:
+		return "ok"
+	case ptrace.StatusCodeError:
+		return "error"
+	}
+	return "unset"
+}
+
+// Levels, stored as numbers so "level=warn" means warn and above.
+var levels = []string{"unspecified", "trace", "debug", "info", "warn", "error", "fatal"}
+
+// LevelNumber returns the stored number of a level name, and whether the
+// name is known.
+func LevelNumber(name string) (int, bool) {
+	for i, l := range levels {
+		if l == strings.ToLower(name) {
+			return i, true
+		}
+	}
+	if strings.EqualFold(name, "warning") {
+		return 4, true
+	}
+	return 0, false
+}
+
+func levelOf(sev int, text string) int {
+	if sev > 0 && sev <= 24 {
+		return (sev-1)/4 + 1
+	}
+	if n, ok := LevelNumber(text); ok {
+		return n
+	}
+	return 0
+}
