@@ -1,0 +1,423 @@
+// Package remotewrite pushes a Prometheus registry (the collector's RED and
+// DORA series and its own health) to a remote_write 1.0 receiver such as
+// Prometheus with --web.enable-remote-write-receiver, for setups where
+// Prometheus cannot scrape the collector.
+//
+// Every Interval it gathers the registry once, converts the snapshot to a
+// prompb.WriteRequest (histograms and summaries as their classic series),
+// and sends it snappy-compressed, retrying 5xx and 429 with backoff. The
+// gatherer is only held for the gathering itself: a slow or absent
+// receiver delays pushes, never the registry.
+package remotewrite
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/golang/snappy"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/prometheus/prompb"
+)
+
+// Options are the exporter's dependencies.
+type Options struct {
+	// Gatherer is the registry pushed; required.
+	Gatherer   prometheus.Gatherer
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Now stamps samples; time.Now when nil.
+	Now func() time.Time
+	// Sleep waits between retries and returns early with ctx's error; a
+	// timer when nil.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Client sends the requests; one with its own transport when nil.
+	Client *http.Client
+}
+
+// Exporter pushes a registry periodically.
+type Exporter struct {
+	cfg      Config
+	opts     Options
+	log      *slog.Logger
+	client   *http.Client
+	ownsConn bool
+	metrics  *metrics
+	instance string
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New builds an exporter from a valid configuration.
+func New(cfg Config, opts Options) (*Exporter, error) {
+	if !cfg.Enabled() {
+		return nil, errors.New("prometheus_remote_write.url: must be set")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Gatherer == nil {
+		return nil, errors.New("remotewrite: Options.Gatherer is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registerer == nil {
+		opts.Registerer = prometheus.NewRegistry()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = sleep
+	}
+	e := &Exporter{cfg: cfg, opts: opts, log: opts.Logger.With("exporter", "remote_write"), client: opts.Client}
+	if e.client == nil {
+		t, ok := http.DefaultTransport.(*http.Transport)
+		if !ok {
+			t = &http.Transport{Proxy: http.ProxyFromEnvironment}
+		}
+		e.client = &http.Client{Transport: t.Clone()}
+		e.ownsConn = true
+	}
+	e.instance = cfg.Instance
+	if e.instance == "" {
+		e.instance, _ = os.Hostname()
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	e.metrics = m
+	return e, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Start begins pushing every Interval, the first push one Interval from
+// now. The loop stops at Shutdown.
+func (e *Exporter) Start(context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cancel != nil {
+		return errors.New("remotewrite: already started")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel, e.done = cancel, make(chan struct{})
+	go e.loop(ctx, e.done)
+	return nil
+}
+
+func (e *Exporter) loop(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	t := time.NewTicker(e.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := e.Push(ctx); err != nil && ctx.Err() == nil {
+				e.log.Warn("remote write push failed; the next one carries newer values", "error", err)
+			}
+		}
+	}
+}
+
+// Shutdown stops the loop and pushes a last snapshot, within ctx, so the
+// final values are not lost when the collector stops.
+func (e *Exporter) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	cancel, done := e.cancel, e.done
+	e.cancel = nil
+	e.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the push loop: %w", ctx.Err())
+	}
+	err := e.Push(ctx)
+	if e.ownsConn {
+		e.client.CloseIdleConnections()
+	}
+	if err != nil {
+		return fmt.Errorf("final push: %w", err)
+	}
+	return nil
+}
+
+// Push gathers the registry and sends it, retrying 5xx and 429 up to
+// MaxAttempts. It returns a *PermanentError when the receiver refused the
+// request (4xx), a *ThrottleError when it still asked to slow down on the
+// last attempt, a *ShutdownError when ctx ended.
+func (e *Exporter) Push(ctx context.Context) error {
+	mfs, err := e.opts.Gatherer.Gather()
+	if err != nil && len(mfs) == 0 {
+		e.metrics.pushes.WithLabelValues("failed").Inc()
+		return fmt.Errorf("gathering metrics: %w", err)
+	}
+	if err != nil {
+		// Gather returns what it could alongside the error; push that.
+		e.log.Warn("gathering metrics was incomplete", "error", err)
+	}
+	req := toWriteRequest(mfs, e.opts.Now().UnixMilli(), e.cfg.Job, e.instance)
+	raw, err := req.Marshal()
+	if err != nil {
+		e.metrics.pushes.WithLabelValues("failed").Inc()
+		return &PermanentError{Err: fmt.Errorf("encoding write request: %w", err)}
+	}
+	body := snappy.Encode(nil, raw)
+	samples := 0
+	for _, ts := range req.Timeseries {
+		samples += len(ts.Samples)
+	}
+	for attempt := 1; ; attempt++ {
+		err := e.send(ctx, body)
+		if err == nil {
+			e.metrics.pushes.WithLabelValues("success").Inc()
+			e.metrics.samples.Add(float64(samples))
+			e.metrics.lastSuccess.Set(float64(e.opts.Now().UnixMilli()) / 1000)
+			return nil
+		}
+		var perm *PermanentError
+		var shut *ShutdownError
+		if errors.As(err, &perm) || errors.As(err, &shut) || attempt >= e.cfg.MaxAttempts {
+			e.metrics.pushes.WithLabelValues("failed").Inc()
+			return err
+		}
+		e.metrics.pushes.WithLabelValues("retried").Inc()
+		delay := e.backoff(attempt)
+		var thr *ThrottleError
+		if errors.As(err, &thr) && thr.Delay > 0 {
+			delay = min(thr.Delay, e.cfg.MaxBackoff)
+		}
+		if err := e.opts.Sleep(ctx, delay); err != nil {
+			e.metrics.pushes.WithLabelValues("failed").Inc()
+			return &ShutdownError{Err: err}
+		}
+	}
+}
+
+func (e *Exporter) backoff(attempt int) time.Duration {
+	d := e.cfg.InitialBackoff
+	for i := 1; i < attempt && d < e.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, e.cfg.MaxBackoff)
+}
+
+func (e *Exporter) send(ctx context.Context, body []byte) error {
+	rctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, e.cfg.URL, bytes.NewReader(body))
+	if err != nil {
+		return &PermanentError{Err: fmt.Errorf("building request: %w", err)}
+	}
+	req.Header.Set("Content-Encoding", "snappy")
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	req.Header.Set("User-Agent", "estate-collector")
+	req.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+	if e.cfg.Username != "" {
+		req.SetBasicAuth(e.cfg.Username, e.cfg.Password)
+	}
+	start := time.Now()
+	res, err := e.client.Do(req)
+	e.metrics.duration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		if ctx.Err() != nil {
+			return &ShutdownError{Err: ctx.Err()}
+		}
+		return fmt.Errorf("pushing metrics: %w", err)
+	}
+	msg, _ := io.ReadAll(io.LimitReader(res.Body, 1024))
+	_ = res.Body.Close()
+	switch {
+	case res.StatusCode/100 == 2:
+		return nil
+	case res.StatusCode == http.StatusTooManyRequests:
+		return &ThrottleError{Err: fmt.Errorf("pushing metrics: %s: %s", res.Status, bytes.TrimSpace(msg)),
+			Delay: retryAfter(res.Header.Get("Retry-After"))}
+	case res.StatusCode/100 == 5:
+		return fmt.Errorf("pushing metrics: %s: %s", res.Status, bytes.TrimSpace(msg))
+	default:
+		return &PermanentError{Err: fmt.Errorf("pushing metrics: %s: %s", res.Status, bytes.TrimSpace(msg))}
+	}
+}
+
+func retryAfter(v string) time.Duration {
+	if s, err := strconv.Atoi(v); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	return 0
+}
+
+// toWriteRequest converts a gathered snapshot into remote_write series, the
+// way a scrape would have stored it: histograms as _bucket (with le),
+// _sum and _count; summaries as quantiles, _sum and _count. Labels are
+// sorted by name, as the protocol requires.
+func toWriteRequest(mfs []*dto.MetricFamily, nowMs int64, job, instance string) *prompb.WriteRequest {
+	req := &prompb.WriteRequest{}
+	for _, mf := range mfs {
+		name := mf.GetName()
+		req.Metadata = append(req.Metadata, prompb.MetricMetadata{
+			Type: metadataType(mf.GetType()), MetricFamilyName: name, Help: mf.GetHelp(), Unit: mf.GetUnit(),
+		})
+		for _, m := range mf.GetMetric() {
+			ts := nowMs
+			if m.TimestampMs != nil {
+				ts = m.GetTimestampMs()
+			}
+			add := func(series string, v float64, extra ...string) {
+				req.Timeseries = append(req.Timeseries, prompb.TimeSeries{
+					Labels:  seriesLabels(series, m.GetLabel(), job, instance, extra...),
+					Samples: []prompb.Sample{{Value: v, Timestamp: ts}},
+				})
+			}
+			switch mf.GetType() {
+			case dto.MetricType_COUNTER:
+				add(name, m.GetCounter().GetValue())
+			case dto.MetricType_GAUGE:
+				add(name, m.GetGauge().GetValue())
+			case dto.MetricType_UNTYPED:
+				add(name, m.GetUntyped().GetValue())
+			case dto.MetricType_SUMMARY:
+				s := m.GetSummary()
+				for _, q := range s.GetQuantile() {
+					add(name, q.GetValue(), "quantile", formatFloat(q.GetQuantile()))
+				}
+				add(name+"_sum", s.GetSampleSum())
+				add(name+"_count", float64(s.GetSampleCount()))
+			case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+				h := m.GetHistogram()
+				inf := false
+				for _, b := range h.GetBucket() {
+					if math.IsInf(b.GetUpperBound(), +1) {
+						inf = true
+					}
+					add(name+"_bucket", float64(b.GetCumulativeCount()), "le", formatFloat(b.GetUpperBound()))
+				}
+				if !inf {
+					add(name+"_bucket", float64(h.GetSampleCount()), "le", "+Inf")
+				}
+				add(name+"_sum", h.GetSampleSum())
+				add(name+"_count", float64(h.GetSampleCount()))
+			}
+		}
+	}
+	return req
+}
+
+func seriesLabels(name string, lps []*dto.LabelPair, job, instance string, extra ...string) []prompb.Label {
+	ls := make([]prompb.Label, 0, len(lps)+3+len(extra)/2)
+	ls = append(ls, prompb.Label{Name: "__name__", Value: name})
+	seen := map[string]bool{}
+	for _, lp := range lps {
+		ls = append(ls, prompb.Label{Name: lp.GetName(), Value: lp.GetValue()})
+		seen[lp.GetName()] = true
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		ls = append(ls, prompb.Label{Name: extra[i], Value: extra[i+1]})
+		seen[extra[i]] = true
+	}
+	// A series' own job or instance wins, as honor_labels would have it.
+	if !seen["job"] {
+		ls = append(ls, prompb.Label{Name: "job", Value: job})
+	}
+	if !seen["instance"] && instance != "" {
+		ls = append(ls, prompb.Label{Name: "instance", Value: instance})
+	}
+	sort.Slice(ls, func(i, j int) bool { return ls[i].Name < ls[j].Name })
+	return ls
+}
+
+func formatFloat(f float64) string {
+	switch {
+	case math.IsInf(f, +1):
+		return "+Inf"
+	case math.IsInf(f, -1):
+		return "-Inf"
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+func metadataType(t dto.MetricType) prompb.MetricMetadata_MetricType {
+	switch t {
+	case dto.MetricType_COUNTER:
+		return prompb.MetricMetadata_COUNTER
+	case dto.MetricType_GAUGE:
+		return prompb.MetricMetadata_GAUGE
+	case dto.MetricType_SUMMARY:
+		return prompb.MetricMetadata_SUMMARY
+	case dto.MetricType_HISTOGRAM:
+		return prompb.MetricMetadata_HISTOGRAM
+	case dto.MetricType_GAUGE_HISTOGRAM:
+		return prompb.MetricMetadata_GAUGEHISTOGRAM
+	default:
+		return prompb.MetricMetadata_UNKNOWN
+	}
+}
+
+type metrics struct {
+	pushes      *prometheus.CounterVec
+	samples     prometheus.Counter
+	duration    prometheus.Histogram
+	lastSuccess prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	const ns, sub = "estate", "remote_write"
+	m := &metrics{
+		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "pushes_total",
+			Help: "Push attempts by result: success, retried, failed (the snapshot was given up).",
+		}, []string{"result"}),
+		samples: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "samples_total",
+			Help: "Samples delivered.",
+		}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: ns, Subsystem: sub, Name: "request_duration_seconds",
+			Help:    "Duration of push requests.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "last_success_timestamp_seconds",
+			Help: "Time of the last delivered push.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.pushes, m.samples, m.duration, m.lastSuccess} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("registering remote write metrics: %w", err)
+		}
+	}
+	for _, r := range []string{"success", "retried", "failed"} {
+		m.pushes.WithLabelValues(r)
+	}
+	return m, nil
+}
