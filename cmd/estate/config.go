@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -55,6 +56,13 @@ func (c *Config) Validate(targetNames []string) error {
 	}
 	errs = append(errs, c.targetConfigs.validate(targetNames)...)
 	return errors.Join(errs...)
+}
+
+// derive fills the defaults that depend on other options.
+func (c *Config) derive() {
+	if c.Elasticsearch.Enabled() && c.Elasticsearch.DeadLetterDir == "" {
+		c.Elasticsearch.DeadLetterDir = filepath.Join(c.DataDir, "collector", "deadletter")
+	}
 }
 
 // applyPortOffset moves every listen address by PortOffset.

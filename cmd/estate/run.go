@@ -113,11 +113,22 @@ func runUp(ctx context.Context, env *environ, args []string) error {
 	for _, t := range targets() {
 		names = append(names, t.name)
 	}
-	return serve(ctx, env, "up", names, args)
+	// One machine: services trust the development issuer of `estate token`
+	// (a later --auth.dev=false turns it off).
+	return serve(ctx, env, "up", names, append([]string{"--auth.dev=true"}, args...))
 }
 
 func runTarget(name string) func(context.Context, *environ, []string) error {
 	return func(ctx context.Context, env *environ, args []string) error {
+		if len(args) > 0 {
+			for _, t := range targets() {
+				for _, sc := range t.subcommands {
+					if t.name == name && sc.name == args[0] {
+						return sc.run(ctx, env, args[1:])
+					}
+				}
+			}
+		}
 		return serve(ctx, env, name, []string{name}, args)
 	}
 }
@@ -136,6 +147,7 @@ func loadConfig(env *environ, cmd string, targetNames, args []string) (*Config, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", cmd, err)
 	}
+	cfg.derive()
 	if err := cfg.Validate(targetNames); err != nil {
 		return nil, nil, fmt.Errorf("invalid configuration: %w", err)
 	}

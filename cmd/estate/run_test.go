@@ -1,19 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"flag"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -160,51 +157,14 @@ func loopbackArgs() []string {
 // its URL, answers /healthz and /metrics, and everything stops on cancel
 // without leaking a goroutine (TestMain checks).
 func TestUpServesEveryTarget(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errOut syncBuffer
-	args := append([]string{"estate", "up", "--data-dir", t.TempDir(), "--log.level=warn"}, loopbackArgs()...)
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, args, noEnv, strings.NewReader(""), &out, &errOut) }()
-
-	want := targetNames()
-	urls := map[string]string{}
-	deadline := time.Now().Add(60 * time.Second)
-	for len(urls) < len(want) {
-		select {
-		case err := <-done:
-			t.Fatalf("up stopped early: %v\nstderr: %s", err, errOut.String())
-		default:
-		}
-		require.True(t, time.Now().Before(deadline), "targets did not all print their URL; stdout: %q", out.String())
-		sc := bufio.NewScanner(strings.NewReader(out.String()))
-		for sc.Scan() {
-			if f := strings.Fields(sc.Text()); len(f) == 2 {
-				urls[f[0]] = f[1]
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	client := &http.Client{Timeout: 5 * time.Second}
-	for _, name := range want {
-		base, ok := urls[name]
+	e := startUp(t)
+	for _, name := range targetNames() {
+		base, ok := e.urls[name]
 		require.True(t, ok, "no URL printed for %s", name)
-		for path, want := range map[string]string{"/healthz": "ok", "/metrics": "process_resident_memory_bytes"} {
-			resp, err := client.Get(base + path)
-			require.NoError(t, err, name+path)
-			body, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			require.NoError(t, err)
-			require.Equal(t, http.StatusOK, resp.StatusCode, name+path)
+		for path, want := range map[string]string{"/healthz": "ok", "/readyz": `"ready":true`, "/metrics": "process_resident_memory_bytes"} {
+			code, body := e.do(t, http.MethodGet, base+path, "", nil, nil)
+			require.Equal(t, http.StatusOK, code, name+path)
 			require.Contains(t, string(body), want, name+path)
 		}
-	}
-	client.CloseIdleConnections()
-	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err, "stderr: %s", errOut.String())
-	case <-time.After(30 * time.Second):
-		t.Fatal("up did not stop within 30 s of cancel")
 	}
 }

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// estate is an `estate up` running in process for a test.
+type estate struct {
+	dataDir string
+	urls    map[string]string
+	client  *http.Client
+}
+
+// startUp runs `estate up` on free loopback ports until the test ends.
+func startUp(t *testing.T, extra ...string) *estate {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	e := &estate{dataDir: t.TempDir(), urls: map[string]string{}, client: &http.Client{Timeout: 10 * time.Second}}
+	args := append([]string{"estate", "up", "--data-dir", e.dataDir, "--log.level=warn"}, loopbackArgs()...)
+	args = append(args, extra...)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, noEnv, strings.NewReader(""), &out, &errOut) }()
+	t.Cleanup(func() {
+		e.client.CloseIdleConnections()
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err, "stderr: %s", errOut.String())
+		case <-time.After(30 * time.Second):
+			t.Error("up did not stop within 30 s of cancel")
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for len(e.urls) < len(targets()) {
+		select {
+		case err := <-done:
+			t.Fatalf("up stopped early: %v\nstderr: %s", err, errOut.String())
+		default:
+		}
+		require.True(t, time.Now().Before(deadline), "targets did not all print their URL; stdout: %q", out.String())
+		sc := bufio.NewScanner(strings.NewReader(out.String()))
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) == 2 {
+				e.urls[f[0]] = f[1]
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return e
+}
+
+func (e *estate) do(t *testing.T, method, url, token string, header map[string]string, body any) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(t, err)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	require.NoError(t, err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := e.client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, b
+}
+
+func (e *estate) token(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errOut, err := runCmd(t, append([]string{"token", "--data-dir", e.dataDir}, args...)...)
+	require.NoError(t, err, errOut)
+	return strings.TrimSpace(out)
+}
+
+// TestUpTraceFromServiceToCollector follows one request of the invoicing
+// API into the collector: its trace and its log lines are found there by
+// trace id, as an on-call engineer would find them.
+func TestUpTraceFromServiceToCollector(t *testing.T) {
+	e := startUp(t)
+	tok := e.token(t, "--sub", "user-1")
+	traceID := fmt.Sprintf("%032x", time.Now().UnixNano())
+	code, body := e.do(t, http.MethodPost, e.urls["invoicing"]+"/v1/businesses", tok,
+		map[string]string{"traceparent": "00-" + traceID + "-00f067aa0ba902b7-01", "Idempotency-Key": "e2e-1"},
+		map[string]any{"legal_name": "Acme Ltd", "country": "GB", "registration_number": "01234567", "billing_email": "billing@acme.test"})
+	require.Equal(t, http.StatusCreated, code, string(body))
+
+	var spans, logs int
+	deadline := time.Now().Add(45 * time.Second)
+	for time.Now().Before(deadline) && (spans == 0 || logs == 0) {
+		time.Sleep(250 * time.Millisecond)
+		if code, body := e.do(t, http.MethodGet, e.urls["collector"]+"/v1/traces/"+traceID, "", nil, nil); code == http.StatusOK {
+			spans = strings.Count(string(body), `"span_id"`)
+		}
+		if code, body := e.do(t, http.MethodGet, e.urls["collector"]+"/v1/logs?service=invoicing&trace_id="+traceID, "", nil, nil); code == http.StatusOK {
+			logs = strings.Count(string(body), traceID)
+		}
+	}
+	require.Positive(t, spans, "the request's trace never reached the collector")
+	require.Positive(t, logs, "the request's log lines never reached the collector")
+}
+
+// TestUpEventsToDORA sends reliability events to the collector's events API
+// and reads the figures back from /v1/dora and /metrics.
+func TestUpEventsToDORA(t *testing.T) {
+	e := startUp(t)
+	lines, err := os.ReadFile("../../metrics/testdata/issue_example.jsonl")
+	require.NoError(t, err)
+	var batch []json.RawMessage
+	for _, l := range strings.Split(strings.TrimSpace(string(lines)), "\n") {
+		if strings.TrimSpace(l) != "" {
+			batch = append(batch, json.RawMessage(l))
+		}
+	}
+	b, err := json.Marshal(batch)
+	require.NoError(t, err)
+	resp, err := e.client.Post(e.urls["collector"]+"/v1/events", "application/cloudevents-batch+json", bytes.NewReader(b))
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	require.Less(t, resp.StatusCode, 300)
+
+	want, err := os.ReadFile("../../metrics/testdata/issue_example.json")
+	require.NoError(t, err)
+	code, got := e.do(t, http.MethodGet, e.urls["collector"]+"/v1/dora?from=2026-11-02T00:00:00Z&to=2026-11-09T00:00:00Z", "", nil, nil)
+	require.Equal(t, http.StatusOK, code, string(got))
+	require.JSONEq(t, string(want), string(got))
+
+	code, metricsText := e.do(t, http.MethodGet, e.urls["collector"]+"/metrics", "", nil, nil)
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, string(metricsText), `estate_deployments_total{environment="production",service="invoicing"}`)
+
+	// A malformed event gets a problem and changes nothing.
+	resp, err = e.client.Post(e.urls["collector"]+"/v1/events", "application/cloudevents+json", strings.NewReader(`{"specversion":"1.0","id":"x","source":"s","type":"dev.estate.deployment.started","data":{}}`))
+	require.NoError(t, err)
+	pb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"), string(pb))
+	require.GreaterOrEqual(t, resp.StatusCode, 400)
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/estatehq/estate/metrics"
+	metricshttp "github.com/estatehq/estate/metrics/http"
+	"github.com/estatehq/estate/metrics/postgres"
+	metricsprom "github.com/estatehq/estate/metrics/prometheus"
+	"github.com/estatehq/estate/metrics/sqlite"
+)
+
+// eventsConfig configures the reliability events API that the collector
+// serves on its API port, and the event store behind it.
+type eventsConfig struct {
+	// PostgresDSN selects PostgreSQL for the event store; empty means SQLite
+	// at <data-dir>/events.db.
+	PostgresDSN           string `yaml:"postgres_dsn"`
+	GitHubSecret          string `yaml:"github_secret"`
+	CircleCISecret        string `yaml:"circleci_secret"`
+	CircleCIDeployPattern string `yaml:"circleci_deploy_pattern"`
+	CircleCIEnvironment   string `yaml:"circleci_environment"`
+	MaxBodyBytes          int64  `yaml:"max_body_bytes"`
+	// MetricsTTL is how long the DORA series on /metrics are cached between
+	// scrapes.
+	MetricsTTL time.Duration `yaml:"metrics_ttl"`
+}
+
+func (c *eventsConfig) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.PostgresDSN, "events.postgres-dsn", "", "PostgreSQL DSN of the event store; empty keeps events in SQLite under --data-dir")
+	fs.StringVar(&c.GitHubSecret, "events.github-secret", "", "secret of the GitHub deployment_status webhook; empty turns /v1/events/github off")
+	fs.StringVar(&c.CircleCISecret, "events.circleci-secret", "", "secret of the CircleCI workflow-completed webhook; empty turns /v1/events/circleci off")
+	fs.StringVar(&c.CircleCIDeployPattern, "events.circleci-deploy-pattern", "(?i)deploy", "regular expression selecting CircleCI deploy workflows by name; a group named environment names the environment")
+	fs.StringVar(&c.CircleCIEnvironment, "events.circleci-environment", "production", "environment of CircleCI deploy workflows whose name gives none")
+	fs.Int64Var(&c.MaxBodyBytes, "events.max-body-bytes", metricshttp.DefaultMaxBodyBytes, "largest accepted event request body, in bytes (413 beyond)")
+	fs.DurationVar(&c.MetricsTTL, "events.metrics-ttl", 15*time.Second, "how long the DORA series on /metrics are cached between scrapes")
+}
+
+func (c *eventsConfig) Validate() error {
+	var errs []error
+	if _, err := regexp.Compile(c.CircleCIDeployPattern); err != nil {
+		errs = append(errs, fmt.Errorf("events.circleci_deploy_pattern: %w", err))
+	}
+	if c.MaxBodyBytes <= 0 {
+		errs = append(errs, fmt.Errorf("events.max_body_bytes: must be positive, not %d", c.MaxBodyBytes))
+	}
+	if c.MetricsTTL < 0 {
+		errs = append(errs, fmt.Errorf("events.metrics_ttl: must not be negative, not %s", c.MetricsTTL))
+	}
+	return errors.Join(errs...)
+}
+
+// openEventStore opens the event store the configuration names and closes it
+// when the run ends.
+func (a *app) openEventStore(ctx context.Context) (metrics.Store, error) {
+	if dsn := a.cfg.Events.PostgresDSN; dsn != "" {
+		st, err := postgres.OpenOptions(ctx, dsn, postgres.Options{Logger: a.componentLogger("events")})
+		if err != nil {
+			return nil, fmt.Errorf("opening event store: %w", err)
+		}
+		a.onClose(func() error { st.Close(); return nil })
+		return st, nil
+	}
+	st, err := sqlite.OpenOptions(ctx, filepath.Join(a.cfg.DataDir, "events.db"), sqlite.Options{Logger: a.componentLogger("events")})
+	if err != nil {
+		return nil, fmt.Errorf("opening event store: %w", err)
+	}
+	a.onClose(st.Close)
+	return st, nil
+}
+
+// eventsAPI builds the events API and registers the DORA series on reg.
+// The returned function mounts the API on the collector's router.
+func (a *app) eventsAPI(ctx context.Context, reg prometheus.Registerer) (func(chi.Router), error) {
+	store, err := a.openEventStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	logger := a.componentLogger("events")
+	h, err := metricshttp.NewHandler(metricshttp.Options{
+		Store:                 store,
+		Logger:                logger,
+		Now:                   a.now,
+		GitHubSecret:          a.cfg.Events.GitHubSecret,
+		CircleCISecret:        a.cfg.Events.CircleCISecret,
+		CircleCIDeployPattern: regexp.MustCompile(a.cfg.Events.CircleCIDeployPattern), // validated at load
+		CircleCIEnvironment:   a.cfg.Events.CircleCIEnvironment,
+		MaxBodyBytes:          a.cfg.Events.MaxBodyBytes,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events API: %w", err)
+	}
+	dora, err := metricsprom.NewCollector(metricsprom.Options{Store: store, Now: a.now, TTL: a.cfg.Events.MetricsTTL, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("DORA series: %w", err)
+	}
+	if err := reg.Register(dora); err != nil {
+		return nil, fmt.Errorf("registering DORA series: %w", err)
+	}
+	// The API is a router of its own with full paths: hand it the request
+	// without the collector router's routing state.
+	own := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), chi.RouteCtxKey, nil)))
+	})
+	return func(r chi.Router) {
+		r.Handle("/v1/events", own)
+		r.Handle("/v1/events/*", own)
+		r.Handle("/v1/dora", own)
+	}, nil
+}

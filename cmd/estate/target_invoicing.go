@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/estatehq/estate/internal/config"
+	"github.com/estatehq/estate/internal/modules"
+	"github.com/estatehq/estate/internal/server"
+	"github.com/estatehq/estate/services/invoicing"
+	invoicinghttp "github.com/estatehq/estate/services/invoicing/http"
+	"github.com/estatehq/estate/services/invoicing/postgres"
+	"github.com/estatehq/estate/services/invoicing/sqlite"
+	"github.com/estatehq/estate/services/kit/auth"
+	"github.com/estatehq/estate/services/kit/idempotency"
+	"github.com/estatehq/estate/services/kit/outbox"
+	"github.com/estatehq/estate/services/kit/telemetry"
+)
+
+// invoicingStore is what the target needs of its store; both backends have
+// it all.
+type invoicingStore interface {
+	invoicing.Store
+	idempotency.Store
+	outbox.Store
+	PurgeIdempotencyKeys(ctx context.Context, before time.Time) (int64, error)
+}
+
+// devIssuerDir is where the development issuer keeps its key.
+func (a *app) devIssuerDir() string { return filepath.Join(a.cfg.DataDir, "dev-issuer") }
+
+// verifier is the token verifier a service is given: the configured OIDC
+// issuer, and the development issuer when auth.dev is on.
+func (a *app) verifier() (*auth.Verifier, error) {
+	var dev *auth.DevIssuer
+	if a.cfg.Auth.Dev {
+		var err error
+		if dev, err = auth.OpenDevIssuer(a.devIssuerDir(), a.now); err != nil {
+			return nil, err
+		}
+	}
+	return auth.NewFromConfig(a.cfg.Auth, dev, nil, a.now), nil
+}
+
+// initDevIssuer creates the development issuer's key before the services
+// that trust it start, when auth.dev is on.
+func (a *app) initDevIssuer(context.Context) (modules.Service, error) {
+	if !a.cfg.Auth.Dev {
+		return nil, nil
+	}
+	_, err := auth.OpenDevIssuer(a.devIssuerDir(), a.now)
+	return nil, err
+}
+
+func openInvoicingStore(ctx context.Context, cfg invoicing.Config, dataDir string, tp trace.TracerProvider) (invoicingStore, error) {
+	if cfg.PostgresDSN != "" {
+		return postgres.Open(ctx, cfg.PostgresDSN, postgres.Options{TracerProvider: tp})
+	}
+	return sqlite.Open(ctx, filepath.Join(dataDir, "invoicing.db"), sqlite.Options{TracerProvider: tp})
+}
+
+// initInvoicing builds the invoicing target: its store (migrated), the API
+// on invoicing.listen-addr, and the outbox relay.
+func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
+	cfg := a.cfg.Invoicing
+	tel, err := telemetry.New(ctx, telemetry.Options{
+		Config: a.telemetryConfig(), ServiceName: "invoicing", ServiceVersion: buildVersion(), Logger: a.componentLogger("invoicing"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	logger := tel.Logger()
+	fail := func(err error) (modules.Service, error) {
+		return nil, errors.Join(err, tel.Shutdown(context.WithoutCancel(ctx)))
+	}
+	verifier, err := a.verifier()
+	if err != nil {
+		return fail(err)
+	}
+	subs, err := cfg.Subscribers()
+	if err != nil {
+		return fail(err)
+	}
+	store, err := openInvoicingStore(ctx, cfg, a.cfg.DataDir, tel.TracerProvider)
+	if err != nil {
+		return fail(fmt.Errorf("opening invoicing store: %w", err))
+	}
+	reg := server.NewRegistry()
+	var osubs []outbox.Subscriber
+	for _, s := range subs {
+		osubs = append(osubs, outbox.Subscriber(s))
+	}
+	relay := outbox.NewRelay(outbox.Options{
+		Store: store, Subscribers: osubs, Now: a.now, Logger: logger.With("part", "outbox"),
+		TracerProvider: tel.TracerProvider, Registerer: reg,
+	})
+	handler := invoicinghttp.NewServer(invoicinghttp.Options{
+		Service:     invoicing.New(invoicing.Options{Store: store, Now: a.now}),
+		Verifier:    verifier,
+		Idempotency: store,
+		Telemetry:   tel,
+		Registry:    reg,
+		Logger:      logger,
+		Now:         a.now,
+		RateLimit:   cfg.RateLimit,
+		RateBurst:   cfg.RateBurst,
+		OnEvents:    relay.Notify,
+		Version:     buildVersion(),
+	})
+	srv := server.New(server.Options{
+		Name: "invoicing", Addr: cfg.ListenAddr, Handler: handler, Logger: logger, Registry: reg,
+		Ready: []server.ReadyCheck{{Name: "store", Check: store.Ping}},
+	})
+	return &invoicingService{Server: srv, relay: relay, store: store, tel: tel, now: a.now}, nil
+}
+
+// invoicingService runs the API server, the outbox relay and the purge of
+// expired idempotency keys.
+type invoicingService struct {
+	*server.Server
+	relay *outbox.Relay
+	store invoicingStore
+	tel   *telemetry.Telemetry
+	now   func() time.Time
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+func (s *invoicingService) Start(ctx context.Context) error {
+	if err := s.relay.Start(ctx); err != nil {
+		return err
+	}
+	if err := s.Server.Start(ctx); err != nil {
+		return errors.Join(err, s.relay.Shutdown(ctx))
+	}
+	purgeCtx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	s.wg.Go(func() { s.purge(purgeCtx) })
+	return nil
+}
+
+// purge deletes idempotency keys older than 48 h every hour: keys are
+// honored for 24 h, and kept a while longer.
+func (s *invoicingService) purge(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if _, err := s.store.PurgeIdempotencyKeys(ctx, s.now().Add(-48*time.Hour)); err != nil && ctx.Err() == nil {
+			s.tel.Logger().Warn("purging idempotency keys", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *invoicingService) Shutdown(ctx context.Context) error {
+	err := s.Server.Shutdown(ctx)
+	if s.stop != nil {
+		s.stop()
+		s.wg.Wait()
+	}
+	return errors.Join(err, s.relay.Shutdown(ctx), s.store.Close(), s.tel.Shutdown(ctx))
+}
+
+// invoicingSubcommands are the commands under `estate invoicing`.
+func invoicingSubcommands() []command {
+	return []command{{name: "migrate", summary: "apply the invoicing database migrations and exit", run: runInvoicingMigrate}}
+}
+
+func runInvoicingMigrate(ctx context.Context, env *environ, args []string) error {
+	cfg := &Config{}
+	fs := flag.NewFlagSet("estate invoicing migrate", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfg.RegisterFlags(fs)
+	rest, err := config.Load(fs, cfg, args, env.getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		printCommandHelp(env.stdout, fs, "invoicing migrate", []string{"invoicing"})
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("invoicing migrate: %w", err)
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("invoicing migrate: unexpected argument %q", rest[0])
+	}
+	if cfg.Invoicing.PostgresDSN != "" {
+		if err := postgres.Migrate(ctx, cfg.Invoicing.PostgresDSN); err != nil {
+			return err
+		}
+		fmt.Fprintln(env.stdout, "invoicing database migrated (postgres)")
+		return nil
+	}
+	path := filepath.Join(cfg.DataDir, "invoicing.db")
+	if err := mkdirData(cfg.DataDir); err != nil {
+		return err
+	}
+	if err := sqlite.Migrate(ctx, path); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "invoicing database migrated (%s)\n", path)
+	return nil
+}
+
+// runToken prints a token signed by the development issuer.
+func runToken(_ context.Context, env *environ, args []string) error {
+	fs := flag.NewFlagSet("estate token", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	dataDir := fs.String("data-dir", "./.estate", "data folder whose dev-issuer/ holds the key (env ESTATE_DATA_DIR); created if missing")
+	sub := fs.String("sub", "", "subject: the user, or the client of a machine token (required)")
+	business := fs.String("business", "", "business id the token acts for")
+	var scopes []string
+	fs.Func("scope", "scope to grant, e.g. invoicing/history.read; repeat or separate with spaces", func(s string) error {
+		scopes = append(scopes, strings.Fields(s)...)
+		return nil
+	})
+	ttl := fs.Duration("ttl", time.Hour, "lifetime of the token")
+	claim := fs.String("business-claim", "custom:business_id", "claim that carries the business id (auth.business-claim)")
+	if v := env.getenv(config.EnvName("data-dir")); v != "" {
+		*dataDir = v
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if *sub == "" {
+		fmt.Fprintln(env.stderr, "estate token: --sub is required")
+		return errUsage
+	}
+	if *ttl <= 0 {
+		fmt.Fprintln(env.stderr, "estate token: --ttl must be positive")
+		return errUsage
+	}
+	iss, err := auth.OpenDevIssuer(filepath.Join(*dataDir, "dev-issuer"), nil)
+	if err != nil {
+		return err
+	}
+	tok, err := iss.Sign(auth.TokenRequest{Subject: *sub, BusinessID: *business, Scopes: scopes, TTL: *ttl, BusinessClaim: *claim})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.stdout, tok)
+	return nil
+}
+
+func mkdirData(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("creating data dir: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,78 @@
+package invoicing
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+)
+
+// Config is the configuration of the invoicing target.
+type Config struct {
+	// ListenAddr serves the API, /metrics and health.
+	ListenAddr string `yaml:"listen_addr"`
+	// PostgresDSN selects PostgreSQL; empty keeps the embedded SQLite
+	// database under the data directory.
+	PostgresDSN string `yaml:"postgres_dsn"`
+	// RateLimit is the sustained requests per second of one tenant; 0 turns
+	// the limit off. RateBurst is the burst above it.
+	RateLimit float64 `yaml:"rate_limit"`
+	RateBurst int     `yaml:"rate_burst"`
+	// OutboxSubscribers lists name=url pairs, comma-separated, that receive
+	// the domain events.
+	OutboxSubscribers string `yaml:"outbox_subscribers"`
+}
+
+// RegisterFlags sets the defaults and binds the flags.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.ListenAddr, "invoicing.listen-addr", ":8081", "invoicing API address, with /metrics, /healthz, /readyz")
+	fs.StringVar(&c.PostgresDSN, "invoicing.postgres-dsn", "", "PostgreSQL DSN of the invoicing database; empty uses SQLite at DATA_DIR/invoicing.db")
+	fs.Float64Var(&c.RateLimit, "invoicing.rate-limit", 50, "requests per second allowed to one tenant; 0 disables the limit")
+	fs.IntVar(&c.RateBurst, "invoicing.rate-burst", 100, "requests one tenant may send at once above the rate")
+	fs.StringVar(&c.OutboxSubscribers, "invoicing.outbox-subscribers", "", "receivers of invoice events as name=url pairs, comma-separated")
+}
+
+// Validate names the field at fault.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
+		errs = append(errs, fmt.Errorf("invoicing.listen_addr: must be host:port, not %q", c.ListenAddr))
+	}
+	if c.RateLimit < 0 {
+		errs = append(errs, fmt.Errorf("invoicing.rate_limit: must not be negative, not %v", c.RateLimit))
+	}
+	if c.RateLimit > 0 && c.RateBurst < 1 {
+		errs = append(errs, fmt.Errorf("invoicing.rate_burst: must be positive, not %d", c.RateBurst))
+	}
+	if _, err := c.Subscribers(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Subscriber is one receiver of the outbox.
+type Subscriber struct{ Name, URL string }
+
+// Subscribers parses OutboxSubscribers.
+func (c *Config) Subscribers() ([]Subscriber, error) {
+	var out []Subscriber
+	seen := map[string]bool{}
+	for _, p := range strings.Split(c.OutboxSubscribers, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		name, raw, ok := strings.Cut(p, "=")
+		u, err := url.Parse(raw)
+		if !ok || name == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("invoicing.outbox_subscribers: %q must be name=http(s)://host/path", p)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("invoicing.outbox_subscribers: %q is named twice", name)
+		}
+		seen[name] = true
+		out = append(out, Subscriber{Name: name, URL: raw})
+	}
+	return out, nil
+}

@@ -1,0 +1,277 @@
+package http
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/estatehq/estate/services/invoicing"
+	"github.com/estatehq/estate/services/kit/auth"
+)
+
+// handlers holds what the handler makers close over.
+type handlers struct {
+	svc      *invoicing.Service
+	logger   *slog.Logger
+	now      func() time.Time
+	onEvents func()
+}
+
+func caller(ctx context.Context) invoicing.Caller {
+	p, _ := auth.FromContext(ctx)
+	return invoicing.Caller{Subject: p.Subject, BusinessID: p.BusinessID}
+}
+
+// Inputs and outputs of the operations.
+
+// PathID is the id in the path of a resource.
+type PathID struct {
+	ID string `path:"id" maxLength:"64" doc:"Resource id."`
+}
+
+// IdempotencyHeader is the Idempotency-Key of a POST (handled by the
+// idempotency middleware; declared here for the OpenAPI document).
+type IdempotencyHeader struct {
+	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Makes the request safe to retry: the same key and body replay the first response for 24 h."`
+}
+
+// IfMatchHeader is the If-Match of a change.
+type IfMatchHeader struct {
+	IfMatch string `header:"If-Match" doc:"ETag of the invoice as last read; 412 when it has changed since."`
+}
+
+type businessOutput struct {
+	Location string `header:"Location"`
+	Body     *Business
+}
+
+type invoiceOutput struct {
+	ETag     string `header:"ETag"`
+	Location string `header:"Location"`
+	Body     *Invoice
+}
+
+func (h *handlers) invoiceResp(inv *invoicing.Invoice) *invoiceOutput {
+	return &invoiceOutput{ETag: etag(inv.Version), Body: invoiceOut(inv, h.now())}
+}
+
+func (h *handlers) handleCreateBusiness() func(context.Context, *struct {
+	IdempotencyHeader
+	Body BusinessCreate
+}) (*businessOutput, error) {
+	return func(ctx context.Context, in *struct {
+		IdempotencyHeader
+		Body BusinessCreate
+	}) (*businessOutput, error) {
+		b, err := h.svc.RegisterBusiness(ctx, caller(ctx), invoicing.BusinessInput(in.Body))
+		if err != nil {
+			return nil, h.problemFor(ctx, err, "body")
+		}
+		return &businessOutput{Location: location("/v1/businesses/%s", b.ID), Body: businessOut(b, true)}, nil
+	}
+}
+
+func (h *handlers) handleGetBusiness() func(context.Context, *PathID) (*businessOutput, error) {
+	return func(ctx context.Context, in *PathID) (*businessOutput, error) {
+		b, own, err := h.svc.Business(ctx, caller(ctx), in.ID)
+		if err != nil {
+			return nil, h.problemFor(ctx, err, "path")
+		}
+		return &businessOutput{Body: businessOut(b, own)}, nil
+	}
+}
+
+type historyInput struct {
+	PathID
+	Days int `query:"days" default:"90" minimum:"1" maximum:"730" doc:"Length of the window, in days, ending now."`
+}
+
+type historyOutput struct{ Body *History }
+
+func (h *handlers) handleInvoiceHistory() func(context.Context, *historyInput) (*historyOutput, error) {
+	return func(ctx context.Context, in *historyInput) (*historyOutput, error) {
+		p, _ := auth.FromContext(ctx)
+		if !p.HasScope(HistoryScope) {
+			return nil, huma.Error403Forbidden("reading invoice history needs a machine token with the scope " + HistoryScope)
+		}
+		hist, err := h.svc.History(ctx, in.ID, in.Days)
+		if err != nil {
+			return nil, h.problemFor(ctx, err, "query")
+		}
+		return &historyOutput{Body: historyOut(hist)}, nil
+	}
+}
+
+type createInvoiceInput struct {
+	IdempotencyHeader
+	Body InvoiceCreate
+}
+
+func (h *handlers) handleCreateInvoice() func(context.Context, *createInvoiceInput) (*invoiceOutput, error) {
+	return func(ctx context.Context, in *createInvoiceInput) (*invoiceOutput, error) {
+		b := in.Body
+		inv, err := h.svc.CreateInvoice(ctx, caller(ctx), invoicing.InvoiceInput{
+			Customer: b.Customer, Currency: b.Currency, DueDate: b.DueDate, Memo: b.Memo, LineItems: lineItemsIn(b.LineItems),
+		})
+		if err != nil {
+			return nil, h.problemFor(ctx, err, "body")
+		}
+		out := h.invoiceResp(inv)
+		out.Location = location("/v1/invoices/%s", inv.ID)
+		return out, nil
+	}
+}
+
+type listInvoicesInput struct {
+	Role          string `query:"role" enum:"issued,received" default:"issued" doc:"Invoices the caller issued, or received."`
+	Status        string `query:"status" enum:"draft,open,paid,void,uncollectible,overdue"`
+	Customer      string `query:"customer" maxLength:"64" doc:"Only invoices to this customer."`
+	DueBefore     string `query:"due_before" format:"date" doc:"Only invoices due strictly before this date."`
+	Limit         int    `query:"limit" default:"20" minimum:"1" maximum:"100"`
+	StartingAfter string `query:"starting_after" maxLength:"64" doc:"Cursor: the id of the last invoice of the previous page."`
+}
+
+type invoiceListOutput struct{ Body *InvoiceList }
+
+func (h *handlers) handleListInvoices() func(context.Context, *listInvoicesInput) (*invoiceListOutput, error) {
+	return func(ctx context.Context, in *listInvoicesInput) (*invoiceListOutput, error) {
+		invs, more, err := h.svc.ListInvoices(ctx, caller(ctx), invoicing.InvoiceFilter{
+			Role: invoicing.Role(in.Role), Status: in.Status, CustomerID: in.Customer, DueBefore: in.DueBefore,
+			Limit: in.Limit, StartingAfter: in.StartingAfter,
+		})
+		if err != nil {
+			return nil, h.problemFor(ctx, err, "query")
+		}
+		out := &InvoiceList{Data: make([]*Invoice, 0, len(invs)), HasMore: more}
+		now := h.now()
+		for _, inv := range invs {
+			out.Data = append(out.Data, invoiceOut(inv, now))
+		}
+		return &invoiceListOutput{Body: out}, nil
+	}
+}
+
+func (h *handlers) handleGetInvoice() func(context.Context, *PathID) (*invoiceOutput, error) {
+	return func(ctx context.Context, in *PathID) (*invoiceOutput, error) {
+		inv, err := h.svc.Invoice(ctx, caller(ctx), in.ID)
+		if err != nil {
+			return nil, h.problemFor(ctx, err, "path")
+		}
+		return h.invoiceResp(inv), nil
+	}
+}
+
+type updateInvoiceInput struct {
+	PathID
+	IfMatchHeader
+	Body InvoicePatch
+}
+
+func (h *handlers) handleUpdateInvoice() func(context.Context, *updateInvoiceInput) (*invoiceOutput, error) {
+	return func(ctx context.Context, in *updateInvoiceInput) (*invoiceOutput, error) {
+		b := in.Body
+		p := invoicing.InvoicePatch{Customer: b.Customer, Currency: b.Currency, DueDate: b.DueDate, Memo: b.Memo}
+		if b.LineItems != nil {
+			items := lineItemsIn(*b.LineItems)
+			p.LineItems = &items
+		}
+		inv, err := h.svc.UpdateInvoice(ctx, caller(ctx), in.ID, p, ifMatch(in.IfMatch))
+		if err != nil {
+			return nil, h.problemFor(ctx, err, "body")
+		}
+		return h.invoiceResp(inv), nil
+	}
+}
+
+type deleteInvoiceInput struct {
+	PathID
+	IfMatchHeader
+}
+
+func (h *handlers) handleDeleteInvoice() func(context.Context, *deleteInvoiceInput) (*struct{}, error) {
+	return func(ctx context.Context, in *deleteInvoiceInput) (*struct{}, error) {
+		if err := h.svc.DeleteInvoice(ctx, caller(ctx), in.ID, ifMatch(in.IfMatch)); err != nil {
+			return nil, h.problemFor(ctx, err, "path")
+		}
+		return &struct{}{}, nil
+	}
+}
+
+type transitionInput struct {
+	PathID
+	IdempotencyHeader
+	IfMatchHeader
+}
+
+type transition func(ctx context.Context, c invoicing.Caller, id string, want invoicing.Precondition) (*invoicing.Invoice, error)
+
+// handleTransition makes the handler of a lifecycle transition.
+func (h *handlers) handleTransition(fn func() transition, events bool) func(context.Context, *transitionInput) (*invoiceOutput, error) {
+	return func(ctx context.Context, in *transitionInput) (*invoiceOutput, error) {
+		inv, err := fn()(ctx, caller(ctx), in.ID, ifMatch(in.IfMatch))
+		if err != nil {
+			return nil, h.problemFor(ctx, err, "path")
+		}
+		if events {
+			h.onEvents()
+		}
+		return h.invoiceResp(inv), nil
+	}
+}
+
+func (h *handlers) handleSendInvoice() func(context.Context, *transitionInput) (*invoiceOutput, error) {
+	return h.handleTransition(func() transition { return h.svc.SendInvoice }, true)
+}
+
+func (h *handlers) handleVoidInvoice() func(context.Context, *transitionInput) (*invoiceOutput, error) {
+	return h.handleTransition(func() transition { return h.svc.VoidInvoice }, true)
+}
+
+func (h *handlers) handleMarkUncollectible() func(context.Context, *transitionInput) (*invoiceOutput, error) {
+	return h.handleTransition(func() transition { return h.svc.MarkUncollectible }, false)
+}
+
+type createPaymentInput struct {
+	PathID
+	IdempotencyHeader
+	IfMatchHeader
+	Body PaymentCreate
+}
+
+type paymentOutput struct {
+	ETag string `header:"ETag" doc:"The ETag of the invoice after the payment."`
+	Body *Payment
+}
+
+func (h *handlers) handleCreatePayment() func(context.Context, *createPaymentInput) (*paymentOutput, error) {
+	return func(ctx context.Context, in *createPaymentInput) (*paymentOutput, error) {
+		inv, pay, err := h.svc.PayInvoice(ctx, caller(ctx), in.ID, invoicing.PaymentInput(in.Body), ifMatch(in.IfMatch))
+		if err != nil {
+			return nil, h.problemFor(ctx, err, "body")
+		}
+		if inv.Status == invoicing.StatusPaid {
+			h.onEvents()
+		}
+		out := paymentOut(pay)
+		out.Invoice = invoiceOut(inv, h.now())
+		return &paymentOutput{ETag: etag(inv.Version), Body: out}, nil
+	}
+}
+
+type paymentListOutput struct{ Body *PaymentList }
+
+func (h *handlers) handleListPayments() func(context.Context, *PathID) (*paymentListOutput, error) {
+	return func(ctx context.Context, in *PathID) (*paymentListOutput, error) {
+		pays, err := h.svc.Payments(ctx, caller(ctx), in.ID)
+		if err != nil {
+			return nil, h.problemFor(ctx, err, "path")
+		}
+		out := &PaymentList{Data: make([]*Payment, 0, len(pays))}
+		for _, p := range pays {
+			out.Data = append(out.Data, paymentOut(p))
+		}
+		return &paymentListOutput{Body: out}, nil
+	}
+}

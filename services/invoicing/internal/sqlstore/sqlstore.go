@@ -1,0 +1,716 @@
+// Package sqlstore is the SQL shared by the invoicing store's adapters. The
+// sqlite and postgres packages own their driver, connection settings and
+// migrations and describe their differences in a Dialect; the queries, the
+// transactions and the row mapping are written once here, so both backends
+// behave alike by construction (and the shared store suite checks it).
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/estatehq/estate/services/invoicing"
+	"github.com/estatehq/estate/services/kit/idempotency"
+	"github.com/estatehq/estate/services/kit/outbox"
+)
+
+// Dialect describes a backend.
+type Dialect struct {
+	// Name is the db.system of spans ("sqlite", "postgresql").
+	Name string
+	// Placeholders turns the ? of a query into the backend's ($1, $2...).
+	Placeholders func(q string) string
+	// ForUpdate is appended to the SELECT that locks an invoice; SQLite
+	// locks the whole database with BEGIN IMMEDIATE instead.
+	ForUpdate string
+	// Time encodes a time for a parameter; ScanTime reads it back.
+	Time func(time.Time) any
+	// IsUnique reports a uniqueness violation.
+	IsUnique func(error) bool
+}
+
+// Store implements invoicing.Store, idempotency.Store and outbox.Store.
+type Store struct {
+	db *sql.DB
+	// wdb runs every write. SQLite gives it one connection, so writers queue
+	// in Go rather than in SQLite's sleep-and-retry busy handler; Postgres
+	// passes db itself.
+	wdb    *sql.DB
+	d      Dialect
+	tracer trace.Tracer
+	// stmts caches prepared statements by pool and query: preparing costs
+	// about as much as running a simple query.
+	stmts sync.Map // stmtKey → *sql.Stmt
+}
+
+type stmtKey struct {
+	db *sql.DB
+	q  string
+}
+
+var (
+	_ invoicing.Store   = (*Store)(nil)
+	_ idempotency.Store = (*Store)(nil)
+	_ outbox.Store      = (*Store)(nil)
+)
+
+// New returns a store on db, which the caller has migrated; tp traces every
+// call (nil traces nothing).
+func New(db, wdb *sql.DB, d Dialect, tp trace.TracerProvider) *Store {
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	return &Store{db: db, wdb: wdb, d: d, tracer: tp.Tracer("github.com/estatehq/estate/services/invoicing/store")}
+}
+
+// Dollar rewrites ? placeholders as $1, $2...; no query here has a ? inside
+// a string literal.
+func Dollar(q string) string {
+	var b strings.Builder
+	n := 0
+	for _, c := range q {
+		if c == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// span starts a span around a store call.
+func (s *Store) span(ctx context.Context, op string) (context.Context, func(*error)) {
+	ctx, sp := s.tracer.Start(ctx, "store."+op, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("db.system", s.d.Name), attribute.String("db.operation", op)))
+	return ctx, func(errp *error) {
+		if err := *errp; err != nil && invoicing.ErrorCode(err) == invoicing.EINTERNAL {
+			sp.RecordError(err)
+			sp.SetStatus(codes.Error, "store error")
+		}
+		sp.End()
+	}
+}
+
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// prepared returns the cached statement of query on q (a pool, or a
+// transaction of the writer pool); on failure it returns q itself, which
+// then reports the error when run.
+func (s *Store) prepared(ctx context.Context, q querier, query string) (querier, string) {
+	query = s.d.Placeholders(query)
+	db, _ := q.(*sql.DB)
+	tx, _ := q.(*sql.Tx)
+	switch {
+	case tx != nil:
+		db = s.wdb
+	case db == nil:
+		return q, query
+	}
+	k := stmtKey{db, query}
+	v, ok := s.stmts.Load(k)
+	if !ok && tx != nil {
+		// Preparing on the pool would wait for a connection, and SQLite's
+		// writer pool has one, held by this very transaction.
+		return q, query
+	}
+	if !ok {
+		st, err := db.PrepareContext(ctx, query)
+		if err != nil {
+			return q, query
+		}
+		var loaded bool
+		if v, loaded = s.stmts.LoadOrStore(k, st); loaded {
+			_ = st.Close()
+		}
+	}
+	st := v.(*sql.Stmt) //nolint:errcheck // only *sql.Stmt values are stored
+	if tx != nil {
+		st = tx.StmtContext(ctx, st)
+	}
+	return stmtQuerier{st}, ""
+}
+
+// stmtQuerier runs a prepared statement; the query argument is ignored.
+type stmtQuerier struct{ st *sql.Stmt }
+
+func (q stmtQuerier) ExecContext(ctx context.Context, _ string, args ...any) (sql.Result, error) {
+	return q.st.ExecContext(ctx, args...)
+}
+
+func (q stmtQuerier) QueryContext(ctx context.Context, _ string, args ...any) (*sql.Rows, error) {
+	return q.st.QueryContext(ctx, args...)
+}
+
+func (q stmtQuerier) QueryRowContext(ctx context.Context, _ string, args ...any) *sql.Row {
+	return q.st.QueryRowContext(ctx, args...)
+}
+
+func (s *Store) exec(ctx context.Context, q querier, query string, args ...any) (sql.Result, error) {
+	pq, query := s.prepared(ctx, q, query)
+	return pq.ExecContext(ctx, query, args...)
+}
+
+func (s *Store) query(ctx context.Context, q querier, query string, args ...any) (*sql.Rows, error) {
+	pq, query := s.prepared(ctx, q, query)
+	return pq.QueryContext(ctx, query, args...)
+}
+
+func (s *Store) row(ctx context.Context, q querier, query string, args ...any) *sql.Row {
+	pq, query := s.prepared(ctx, q, query)
+	return pq.QueryRowContext(ctx, query, args...)
+}
+
+// inTx runs fn in a transaction, committed when fn returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	return nil
+}
+
+// timeCol scans a time written by Dialect.Time: a time.Time (Postgres) or
+// Unix microseconds (SQLite).
+type timeCol struct{ t *time.Time }
+
+func (c timeCol) Scan(v any) error {
+	switch v := v.(type) {
+	case time.Time:
+		*c.t = v.UTC()
+	case int64:
+		*c.t = time.UnixMicro(v).UTC()
+	default:
+		return fmt.Errorf("scanning time from %T", v)
+	}
+	return nil
+}
+
+type nullTimeCol struct{ t **time.Time }
+
+func (c nullTimeCol) Scan(v any) error {
+	if v == nil {
+		*c.t = nil
+		return nil
+	}
+	var t time.Time
+	if err := (timeCol{&t}).Scan(v); err != nil {
+		return err
+	}
+	*c.t = &t
+	return nil
+}
+
+func (s *Store) nullTime(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return s.d.Time(*t)
+}
+
+// Ping checks the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// Close closes the database.
+func (s *Store) Close() error {
+	s.stmts.Range(func(k, v any) bool {
+		_ = v.(*sql.Stmt).Close() //nolint:errcheck // only *sql.Stmt values are stored
+		s.stmts.Delete(k)
+		return true
+	})
+	if s.wdb == s.db {
+		return s.db.Close()
+	}
+	return errors.Join(s.wdb.Close(), s.db.Close())
+}
+
+// DB is the underlying handle, for tests and migrations.
+func (s *Store) DB() *sql.DB { return s.db }
+
+func notFound(what string) error { return invoicing.Errorf(invoicing.ENOTFOUND, "no such %s", what) }
+
+// ---- businesses
+
+const businessCols = `id, owner, legal_name, country, registration_number, billing_email, created_at`
+
+// CreateBusiness implements invoicing.Store.
+func (s *Store) CreateBusiness(ctx context.Context, b *invoicing.Business) (err error) {
+	ctx, end := s.span(ctx, "CreateBusiness")
+	defer end(&err)
+	_, err = s.exec(ctx, s.wdb, `INSERT INTO businesses (`+businessCols+`, invoice_seq) VALUES (?, ?, ?, ?, ?, ?, ?, 0)`,
+		b.ID, b.Owner, b.LegalName, b.Country, b.RegistrationNumber, b.BillingEmail, s.d.Time(b.CreatedAt))
+	if err != nil {
+		if s.d.IsUnique(err) {
+			return invoicing.Errorf(invoicing.ECONFLICT, "the business already exists")
+		}
+		return fmt.Errorf("inserting business: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) business(ctx context.Context, where string, arg string) (*invoicing.Business, error) {
+	var b invoicing.Business
+	err := s.row(ctx, s.db, `SELECT `+businessCols+` FROM businesses WHERE `+where+` = ?`, arg).
+		Scan(&b.ID, &b.Owner, &b.LegalName, &b.Country, &b.RegistrationNumber, &b.BillingEmail, timeCol{&b.CreatedAt})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("business")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading business: %w", err)
+	}
+	return &b, nil
+}
+
+// Business implements invoicing.Store.
+func (s *Store) Business(ctx context.Context, id string) (b *invoicing.Business, err error) {
+	ctx, end := s.span(ctx, "Business")
+	defer end(&err)
+	return s.business(ctx, "id", id)
+}
+
+// BusinessByOwner implements invoicing.Store.
+func (s *Store) BusinessByOwner(ctx context.Context, owner string) (b *invoicing.Business, err error) {
+	ctx, end := s.span(ctx, "BusinessByOwner")
+	defer end(&err)
+	return s.business(ctx, "owner", owner)
+}
+
+// ---- invoices
+
+const invoiceCols = `seq, id, number, issuer_id, customer_id, currency, due_date, memo, line_items,
+	subtotal, tax, total, amount_paid, amount_due, status,
+	finalized_at, paid_at, voided_at, marked_uncollectible_at, created_at, updated_at, version`
+
+type lineItemJSON struct {
+	Description string `json:"description"`
+	Quantity    int64  `json:"quantity"`
+	UnitAmount  int64  `json:"unit_amount"`
+	TaxRate     string `json:"tax_rate,omitempty"`
+	Amount      int64  `json:"amount"`
+	Tax         int64  `json:"tax"`
+}
+
+func encodeLines(items []invoicing.LineItem) (string, error) {
+	out := make([]lineItemJSON, len(items))
+	for i, li := range items {
+		out[i] = lineItemJSON(li)
+	}
+	b, err := json.Marshal(out)
+	return string(b), err
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanInvoice(r scanner) (*invoicing.Invoice, int64, error) {
+	var inv invoicing.Invoice
+	var seq int64
+	var number sql.NullString
+	var lines []byte
+	var status string
+	t := &inv.Transitions
+	err := r.Scan(&seq, &inv.ID, &number, &inv.IssuerID, &inv.CustomerID, &inv.Currency, &inv.DueDate, &inv.Memo, &lines,
+		&inv.Subtotal, &inv.Tax, &inv.Total, &inv.AmountPaid, &inv.AmountDue, &status,
+		nullTimeCol{&t.FinalizedAt}, nullTimeCol{&t.PaidAt}, nullTimeCol{&t.VoidedAt}, nullTimeCol{&t.MarkedUncollectibleAt},
+		timeCol{&inv.CreatedAt}, timeCol{&inv.UpdatedAt}, &inv.Version)
+	if err != nil {
+		return nil, 0, err
+	}
+	inv.Number = number.String
+	inv.Status = invoicing.Status(status)
+	var items []lineItemJSON
+	if err := json.Unmarshal(lines, &items); err != nil {
+		return nil, 0, fmt.Errorf("decoding line items of %s: %w", inv.ID, err)
+	}
+	inv.LineItems = make([]invoicing.LineItem, len(items))
+	for i, li := range items {
+		inv.LineItems[i] = invoicing.LineItem(li)
+	}
+	return &inv, seq, nil
+}
+
+func (s *Store) invoiceArgs(inv *invoicing.Invoice) ([]any, error) {
+	lines, err := encodeLines(inv.LineItems)
+	if err != nil {
+		return nil, fmt.Errorf("encoding line items: %w", err)
+	}
+	var number any
+	if inv.Number != "" {
+		number = inv.Number
+	}
+	t := inv.Transitions
+	return []any{number, inv.IssuerID, inv.CustomerID, inv.Currency, inv.DueDate, inv.Memo, lines,
+		inv.Subtotal, inv.Tax, inv.Total, inv.AmountPaid, inv.AmountDue, string(inv.Status),
+		s.nullTime(t.FinalizedAt), s.nullTime(t.PaidAt), s.nullTime(t.VoidedAt), s.nullTime(t.MarkedUncollectibleAt),
+		s.d.Time(inv.CreatedAt), s.d.Time(inv.UpdatedAt), inv.Version}, nil
+}
+
+// CreateInvoice implements invoicing.Store.
+func (s *Store) CreateInvoice(ctx context.Context, inv *invoicing.Invoice) (err error) {
+	ctx, end := s.span(ctx, "CreateInvoice")
+	defer end(&err)
+	args, err := s.invoiceArgs(inv)
+	if err != nil {
+		return err
+	}
+	_, err = s.exec(ctx, s.wdb, `INSERT INTO invoices (id, number, issuer_id, customer_id, currency, due_date, memo, line_items,
+		subtotal, tax, total, amount_paid, amount_due, status,
+		finalized_at, paid_at, voided_at, marked_uncollectible_at, created_at, updated_at, version)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, append([]any{inv.ID}, args...)...)
+	if err != nil {
+		if s.d.IsUnique(err) {
+			return invoicing.Errorf(invoicing.ECONFLICT, "the invoice already exists")
+		}
+		return fmt.Errorf("inserting invoice: %w", err)
+	}
+	return nil
+}
+
+// Invoice implements invoicing.Store.
+func (s *Store) Invoice(ctx context.Context, id string) (inv *invoicing.Invoice, err error) {
+	ctx, end := s.span(ctx, "Invoice")
+	defer end(&err)
+	inv, _, err = scanInvoice(s.row(ctx, s.db, `SELECT `+invoiceCols+` FROM invoices WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("invoice")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading invoice: %w", err)
+	}
+	return inv, nil
+}
+
+type txNumbers struct {
+	s  *Store
+	tx *sql.Tx
+}
+
+func (t txNumbers) NextNumber(ctx context.Context, issuerID string) (int64, error) {
+	var n int64
+	err := t.s.row(ctx, t.tx, `UPDATE businesses SET invoice_seq = invoice_seq + 1 WHERE id = ? RETURNING invoice_seq`, issuerID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("incrementing invoice sequence: %w", err)
+	}
+	return n, nil
+}
+
+// UpdateInvoice implements invoicing.Store.
+func (s *Store) UpdateInvoice(ctx context.Context, id string, fn func(tx invoicing.InvoiceTx, inv *invoicing.Invoice) (invoicing.Change, error)) (out *invoicing.Invoice, err error) {
+	ctx, end := s.span(ctx, "UpdateInvoice")
+	defer end(&err)
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		inv, _, err := scanInvoice(s.row(ctx, tx, `SELECT `+invoiceCols+` FROM invoices WHERE id = ?`+s.d.ForUpdate, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("invoice")
+		}
+		if err != nil {
+			return fmt.Errorf("locking invoice: %w", err)
+		}
+		ch, err := fn(txNumbers{s, tx}, inv)
+		if err != nil {
+			return err
+		}
+		if ch.Delete {
+			if _, err := s.exec(ctx, tx, `DELETE FROM invoices WHERE id = ?`, id); err != nil {
+				return fmt.Errorf("deleting invoice: %w", err)
+			}
+			out = inv
+			return nil
+		}
+		inv.Version++
+		args, err := s.invoiceArgs(inv)
+		if err != nil {
+			return err
+		}
+		_, err = s.exec(ctx, tx, `UPDATE invoices SET number = ?, issuer_id = ?, customer_id = ?, currency = ?, due_date = ?, memo = ?,
+			line_items = ?, subtotal = ?, tax = ?, total = ?, amount_paid = ?, amount_due = ?, status = ?,
+			finalized_at = ?, paid_at = ?, voided_at = ?, marked_uncollectible_at = ?, created_at = ?, updated_at = ?, version = ?
+			WHERE id = ?`, append(args, id)...)
+		if err != nil {
+			return fmt.Errorf("updating invoice: %w", err)
+		}
+		if p := ch.Payment; p != nil {
+			_, err := s.exec(ctx, tx, `INSERT INTO payments (id, invoice_id, amount, method, reference, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+				p.ID, p.InvoiceID, p.Amount, p.Method, p.Reference, s.d.Time(p.CreatedAt))
+			if err != nil {
+				return fmt.Errorf("inserting payment: %w", err)
+			}
+		}
+		for _, e := range ch.Events {
+			_, err := s.exec(ctx, tx, `INSERT INTO outbox_events (id, type, source, subject, time, data) VALUES (?, ?, ?, ?, ?, ?)`,
+				e.ID, e.Type, e.Source, e.Subject, s.d.Time(e.Time), string(e.Data))
+			if err != nil {
+				return fmt.Errorf("inserting outbox event: %w", err)
+			}
+		}
+		out = inv
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ListInvoices implements invoicing.Store. Pages follow the insertion
+// sequence, newest first, so rows inserted while a client pages through
+// never shift the pages it has yet to read.
+func (s *Store) ListInvoices(ctx context.Context, f invoicing.InvoiceFilter) (out []*invoicing.Invoice, more bool, err error) {
+	ctx, end := s.span(ctx, "ListInvoices")
+	defer end(&err)
+	var where []string
+	var args []any
+	switch f.Role {
+	case invoicing.RoleReceived:
+		where = append(where, `customer_id = ?`, `status <> 'draft'`)
+	default:
+		where = append(where, `issuer_id = ?`)
+	}
+	args = append(args, f.BusinessID)
+	switch f.Status {
+	case "":
+	case "overdue":
+		where = append(where, `status = 'open'`, `due_date < ?`)
+		args = append(args, f.Today)
+	default:
+		where = append(where, `status = ?`)
+		args = append(args, f.Status)
+	}
+	if f.CustomerID != "" {
+		where = append(where, `customer_id = ?`)
+		args = append(args, f.CustomerID)
+	}
+	if f.DueBefore != "" {
+		where = append(where, `due_date < ?`)
+		args = append(args, f.DueBefore)
+	}
+	if f.StartingAfter != "" {
+		where = append(where, `seq < (SELECT seq FROM invoices WHERE id = ?)`)
+		args = append(args, f.StartingAfter)
+	}
+	args = append(args, f.Limit+1)
+	rows, err := s.query(ctx, s.db, `SELECT `+invoiceCols+` FROM invoices WHERE `+strings.Join(where, " AND ")+` ORDER BY seq DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("listing invoices: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		inv, _, err := scanInvoice(rows)
+		if err != nil {
+			return nil, false, fmt.Errorf("listing invoices: %w", err)
+		}
+		out = append(out, inv)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("listing invoices: %w", err)
+	}
+	if len(out) > f.Limit {
+		return out[:f.Limit], true, nil
+	}
+	return out, false, nil
+}
+
+// IssuedInvoices implements invoicing.Store.
+func (s *Store) IssuedInvoices(ctx context.Context, issuerID string, since time.Time) (out []*invoicing.Invoice, err error) {
+	ctx, end := s.span(ctx, "IssuedInvoices")
+	defer end(&err)
+	rows, err := s.query(ctx, s.db, `SELECT `+invoiceCols+` FROM invoices WHERE issuer_id = ? AND status <> 'draft'
+		AND (finalized_at >= ? OR status IN ('open', 'uncollectible')) ORDER BY seq`, issuerID, s.d.Time(since))
+	if err != nil {
+		return nil, fmt.Errorf("reading issued invoices: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		inv, _, err := scanInvoice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("reading issued invoices: %w", err)
+		}
+		out = append(out, inv)
+	}
+	return out, rows.Err()
+}
+
+// Payments implements invoicing.Store.
+func (s *Store) Payments(ctx context.Context, invoiceID string) (out []*invoicing.Payment, err error) {
+	ctx, end := s.span(ctx, "Payments")
+	defer end(&err)
+	rows, err := s.query(ctx, s.db, `SELECT id, invoice_id, amount, method, reference, created_at FROM payments WHERE invoice_id = ? ORDER BY created_at, id`, invoiceID)
+	if err != nil {
+		return nil, fmt.Errorf("reading payments: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p invoicing.Payment
+		if err := rows.Scan(&p.ID, &p.InvoiceID, &p.Amount, &p.Method, &p.Reference, timeCol{&p.CreatedAt}); err != nil {
+			return nil, fmt.Errorf("reading payments: %w", err)
+		}
+		out = append(out, &p)
+	}
+	return out, rows.Err()
+}
+
+// ---- idempotency keys
+
+// Begin implements idempotency.Store with one atomic upsert: a new key is
+// inserted, an expired or stale one is taken over, and a live one is left
+// alone and read back.
+func (s *Store) Begin(ctx context.Context, c idempotency.Claim) (o idempotency.Outcome, rec *idempotency.Record, err error) {
+	ctx, end := s.span(ctx, "IdempotencyBegin")
+	defer end(&err)
+	var got string
+	err = s.row(ctx, s.wdb, `INSERT INTO idempotency_keys (scope, key, request_hash, status, header, body, created_at)
+		VALUES (?, ?, ?, 0, '', NULL, ?)
+		ON CONFLICT (scope, key) DO UPDATE SET request_hash = excluded.request_hash, status = 0, header = '', body = NULL, created_at = excluded.created_at
+		WHERE idempotency_keys.created_at < ? OR (idempotency_keys.status = 0 AND idempotency_keys.created_at < ?)
+		RETURNING key`, c.Scope, c.Key, c.Hash, s.d.Time(c.Now), s.d.Time(c.ExpiredBefore), s.d.Time(c.StaleBefore)).Scan(&got)
+	switch {
+	case err == nil:
+		return idempotency.Acquired, nil, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return 0, nil, fmt.Errorf("claiming idempotency key: %w", err)
+	}
+	var hash, header string
+	var status int
+	var body []byte
+	err = s.row(ctx, s.db, `SELECT request_hash, status, header, body FROM idempotency_keys WHERE scope = ? AND key = ?`, c.Scope, c.Key).
+		Scan(&hash, &status, &header, &body)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		// Released between the two statements: the first request failed and
+		// the client may retry.
+		return idempotency.InProgress, nil, nil
+	case err != nil:
+		return 0, nil, fmt.Errorf("reading idempotency key: %w", err)
+	case hash != c.Hash:
+		return idempotency.Mismatch, nil, nil
+	case status == 0:
+		return idempotency.InProgress, nil, nil
+	}
+	r := &idempotency.Record{Status: status, Body: body, Header: http.Header{}}
+	if header != "" {
+		if err := json.Unmarshal([]byte(header), &r.Header); err != nil {
+			return 0, nil, fmt.Errorf("decoding stored headers: %w", err)
+		}
+	}
+	return idempotency.Replay, r, nil
+}
+
+// Complete implements idempotency.Store.
+func (s *Store) Complete(ctx context.Context, scope, key string, rec idempotency.Record) (err error) {
+	ctx, end := s.span(ctx, "IdempotencyComplete")
+	defer end(&err)
+	h, err := json.Marshal(rec.Header)
+	if err != nil {
+		return fmt.Errorf("encoding headers: %w", err)
+	}
+	body := rec.Body
+	if body == nil {
+		body = []byte{}
+	}
+	if _, err := s.exec(ctx, s.wdb, `UPDATE idempotency_keys SET status = ?, header = ?, body = ? WHERE scope = ? AND key = ?`,
+		rec.Status, string(h), body, scope, key); err != nil {
+		return fmt.Errorf("storing idempotent response: %w", err)
+	}
+	return nil
+}
+
+// Release implements idempotency.Store.
+func (s *Store) Release(ctx context.Context, scope, key string) (err error) {
+	ctx, end := s.span(ctx, "IdempotencyRelease")
+	defer end(&err)
+	if _, err := s.exec(ctx, s.wdb, `DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND status = 0`, scope, key); err != nil {
+		return fmt.Errorf("releasing idempotency key: %w", err)
+	}
+	return nil
+}
+
+// PurgeIdempotencyKeys deletes keys created before t.
+func (s *Store) PurgeIdempotencyKeys(ctx context.Context, before time.Time) (n int64, err error) {
+	ctx, end := s.span(ctx, "IdempotencyPurge")
+	defer end(&err)
+	res, err := s.exec(ctx, s.wdb, `DELETE FROM idempotency_keys WHERE created_at < ?`, s.d.Time(before))
+	if err != nil {
+		return 0, fmt.Errorf("purging idempotency keys: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// ---- outbox
+
+// Pending implements outbox.Store.
+func (s *Store) Pending(ctx context.Context, subscriber string, now time.Time, limit int) (out []outbox.Event, err error) {
+	ctx, end := s.span(ctx, "OutboxPending")
+	defer end(&err)
+	rows, err := s.query(ctx, s.db, `SELECT e.id, e.type, e.source, e.subject, e.time, e.data, COALESCE(d.attempts, 0)
+		FROM outbox_events e LEFT JOIN outbox_deliveries d ON d.event_id = e.id AND d.subscriber = ?
+		WHERE d.delivered_at IS NULL AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?)
+		ORDER BY e.seq LIMIT ?`, subscriber, s.d.Time(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading outbox: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e outbox.Event
+		var data []byte
+		if err := rows.Scan(&e.ID, &e.Type, &e.Source, &e.Subject, timeCol{&e.Time}, &data, &e.Attempts); err != nil {
+			return nil, fmt.Errorf("reading outbox: %w", err)
+		}
+		e.Data = data
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// MarkDelivered implements outbox.Store.
+func (s *Store) MarkDelivered(ctx context.Context, subscriber, eventID string, at time.Time) (err error) {
+	ctx, end := s.span(ctx, "OutboxDelivered")
+	defer end(&err)
+	_, err = s.exec(ctx, s.wdb, `INSERT INTO outbox_deliveries (subscriber, event_id, attempts, next_attempt_at, delivered_at, last_error)
+		VALUES (?, ?, 0, NULL, ?, '')
+		ON CONFLICT (subscriber, event_id) DO UPDATE SET delivered_at = excluded.delivered_at, next_attempt_at = NULL`,
+		subscriber, eventID, s.d.Time(at))
+	if err != nil {
+		return fmt.Errorf("marking event delivered: %w", err)
+	}
+	return nil
+}
+
+// MarkFailed implements outbox.Store.
+func (s *Store) MarkFailed(ctx context.Context, subscriber, eventID string, attempts int, next time.Time, reason string) (err error) {
+	ctx, end := s.span(ctx, "OutboxFailed")
+	defer end(&err)
+	if len(reason) > 500 {
+		reason = reason[:500]
+	}
+	_, err = s.exec(ctx, s.wdb, `INSERT INTO outbox_deliveries (subscriber, event_id, attempts, next_attempt_at, delivered_at, last_error)
+		VALUES (?, ?, ?, ?, NULL, ?)
+		ON CONFLICT (subscriber, event_id) DO UPDATE SET attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at, last_error = excluded.last_error`,
+		subscriber, eventID, attempts, s.d.Time(next), reason)
+	if err != nil {
+		return fmt.Errorf("marking event failed: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,25 @@
+// Package kit is the service kit the Estate services (invoicing, credit)
+// share; each part is a subpackage a service wires in its own handler:
+//
+//   - auth: bearer JWT verification against an OIDC issuer's JWKS
+//     (Cognito-compatible claims, keys cached and fetched again on an unknown
+//     kid), the Principal in the request context, and the development issuer
+//     behind `estate token`.
+//   - telemetry: OTel tracer and logger providers (OTLP gRPC export only when
+//     an endpoint is configured), slog lines stamped with trace_id and
+//     span_id, and HTTP middleware for route-named server spans, RED metrics
+//     (classic and native histograms), access logs and panic recovery.
+//   - idempotency: Idempotency-Key middleware over a Store the service's
+//     database implements.
+//   - ratelimit: per-tenant token buckets (429 with Retry-After) and an
+//     in-flight limit (503) that keeps memory bounded under overload.
+//   - outbox: delivery of a transactional outbox to subscribers as CloudEvents
+//     over HTTP, at least once, with backoff and W3C trace context.
+//
+// Errors reach clients as RFC 9457 problems (internal/problem for plain
+// handlers, huma's error model for huma operations; both have one shape).
+//
+// A service's middleware order, as the invoicing API uses it: tracing, RED
+// metrics, access log, recovery, in-flight limit; then, on authenticated
+// routes: auth, per-tenant rate limit, idempotency.
+package kit

@@ -1,0 +1,153 @@
+// Package telemetry gives a service its tracing, logs and RED metrics:
+// OpenTelemetry tracer and logger providers that export over OTLP gRPC only
+// when an endpoint is configured (without one, spans still get ids for log
+// correlation and propagation, and nothing is exported or complained about),
+// a slog handler that stamps trace_id and span_id on every line logged inside
+// a request, and HTTP middleware for traces (named by route pattern), Prometheus
+// RED metrics and access logs.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"go.opentelemetry.io/contrib/bridges/otelslog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/propagation"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Config is the telemetry configuration shared by every service.
+type Config struct {
+	// OTLPEndpoint is the collector's OTLP gRPC host:port; empty exports
+	// nothing.
+	OTLPEndpoint string `yaml:"otlp_endpoint"`
+	// OTLPInsecure sends OTLP without TLS (a collector on the same host or
+	// pod network).
+	OTLPInsecure bool `yaml:"otlp_insecure"`
+}
+
+// RegisterFlags sets the defaults and binds the flags.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.OTLPEndpoint, "telemetry.otlp-endpoint", "", "OTLP gRPC endpoint (host:port) that traces and logs are exported to; empty exports nothing")
+	fs.BoolVar(&c.OTLPInsecure, "telemetry.otlp-insecure", true, "export OTLP without TLS")
+}
+
+// Validate names the field at fault.
+func (c *Config) Validate() error {
+	if c.OTLPEndpoint == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(c.OTLPEndpoint); err != nil {
+		return fmt.Errorf("telemetry.otlp_endpoint: must be host:port, not %q", c.OTLPEndpoint)
+	}
+	return nil
+}
+
+// Options are what Telemetry is built from.
+type Options struct {
+	Config         Config
+	ServiceName    string
+	ServiceVersion string
+	// Logger is the base logger; its lines gain trace ids, and go to OTLP
+	// too when exporting.
+	Logger *slog.Logger
+	// SpanProcessors receive every span beside the OTLP exporter, for an
+	// embedded trace store or a test.
+	SpanProcessors []sdktrace.SpanProcessor
+}
+
+// Telemetry is one service's telemetry pipeline.
+type Telemetry struct {
+	TracerProvider trace.TracerProvider
+	Propagator     propagation.TextMapPropagator
+	logger         *slog.Logger
+	shutdowns      []func(context.Context) error
+}
+
+// New builds the pipeline. Exporters connect lazily, so a collector that is
+// down does not stop the service.
+func New(ctx context.Context, opts Options) (*Telemetry, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	res := resource.NewSchemaless(
+		attribute.String("service.name", opts.ServiceName),
+		attribute.String("service.version", opts.ServiceVersion),
+	)
+	t := &Telemetry{Propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})}
+	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample()))}
+	handler := opts.Logger.Handler()
+	if ep := opts.Config.OTLPEndpoint; ep != "" {
+		topts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(ep)}
+		lopts := []otlploggrpc.Option{otlploggrpc.WithEndpoint(ep)}
+		if opts.Config.OTLPInsecure {
+			topts = append(topts, otlptracegrpc.WithInsecure())
+			lopts = append(lopts, otlploggrpc.WithInsecure())
+		}
+		texp, err := otlptracegrpc.New(ctx, topts...)
+		if err != nil {
+			return nil, fmt.Errorf("creating OTLP trace exporter: %w", err)
+		}
+		lexp, err := otlploggrpc.New(ctx, lopts...)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("creating OTLP log exporter: %w", err), texp.Shutdown(ctx))
+		}
+		tpOpts = append(tpOpts, sdktrace.WithBatcher(texp))
+		lp := sdklog.NewLoggerProvider(sdklog.WithResource(res), sdklog.WithProcessor(sdklog.NewBatchProcessor(lexp)))
+		t.shutdowns = append(t.shutdowns, lp.Shutdown)
+		handler = slog.NewMultiHandler(handler, otelslog.NewHandler(opts.ServiceName, otelslog.WithLoggerProvider(lp)))
+	}
+	for _, sp := range opts.SpanProcessors {
+		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(sp))
+	}
+	tp := sdktrace.NewTracerProvider(tpOpts...)
+	t.shutdowns = append(t.shutdowns, tp.Shutdown)
+	t.TracerProvider = tp
+	t.logger = slog.New(TraceHandler(handler))
+	return t, nil
+}
+
+// Logger is the service's logger: the base logger whose lines inside a span
+// carry trace_id and span_id.
+func (t *Telemetry) Logger() *slog.Logger { return t.logger }
+
+// Shutdown flushes and stops the exporters.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	var errs []error
+	for i := len(t.shutdowns) - 1; i >= 0; i-- {
+		errs = append(errs, t.shutdowns[i](ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// TraceHandler wraps h so that a record logged with a context holding a span
+// carries trace_id and span_id.
+func TraceHandler(h slog.Handler) slog.Handler { return traceHandler{h} }
+
+type traceHandler struct{ slog.Handler }
+
+func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r = r.Clone()
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h traceHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return traceHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h traceHandler) WithGroup(name string) slog.Handler {
+	return traceHandler{h.Handler.WithGroup(name)}
+}
