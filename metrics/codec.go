@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -99,7 +100,8 @@ func fromCloudEvent(ce cloudevents.Event, dataIsJSON bool) (Event, error) {
 		v.add("specversion", fmt.Sprintf("must be %q, not %q", specVersion, sv))
 	}
 	if err := ce.Validate(); err != nil {
-		if verr, ok := err.(cloudevents.ValidationError); ok {
+		var verr cloudevents.ValidationError
+		if errors.As(err, &verr) {
 			for _, k := range sortedKeys(verr) {
 				v.add(k, sdkMessage(k, verr[k]))
 			}
@@ -595,7 +597,7 @@ func decodeData(v *validator, t Type, raw []byte) Data {
 			d = x
 		}
 	}
-	if it.Error != nil && it.Error != io.EOF {
+	if it.Error != nil && !errors.Is(it.Error, io.EOF) {
 		// Only reachable with input that was not checked to be JSON.
 		v.add("data", "is not valid JSON")
 		return nil

@@ -2,7 +2,6 @@ package metrics_test
 
 import (
 	"encoding/base64"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -185,7 +184,7 @@ func TestParseEventNamesTheFieldAtFault(t *testing.T) {
 			_, err := metrics.ParseEvent([]byte(tt.json))
 			require.ErrorIs(t, err, metrics.ErrInvalid)
 			var ie *metrics.InvalidError
-			require.True(t, errors.As(err, &ie))
+			require.ErrorAs(t, err, &ie)
 			require.Empty(t, cmp.Diff(tt.want, ie.Problems))
 		})
 	}
@@ -211,7 +210,7 @@ func TestReadJSONL(t *testing.T) {
 		in := good + "\n\n" + strings.Replace(good, `"deployment_id":"d"`, `"deployment_id":""`, 1) + "\nnot json\n"
 		_, err := metrics.ReadJSONL(strings.NewReader(in))
 		var le *metrics.LineError
-		require.True(t, errors.As(err, &le))
+		require.ErrorAs(t, err, &le)
 		require.Equal(t, 3, le.Line)
 		require.ErrorIs(t, err, metrics.ErrInvalid)
 		require.EqualError(t, err, "line 3: data.deployment_id is required")

@@ -89,8 +89,9 @@ func WriteJSONL(w io.Writer, events []Event) error {
 		if err != nil {
 			return fmt.Errorf("writing events: %w", err)
 		}
-		bw.Write(b)
-		bw.WriteByte('\n')
+		// bufio keeps the first write error and Flush returns it.
+		_, _ = bw.Write(b)
+		_ = bw.WriteByte('\n')
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("writing events: %w", err)

@@ -88,16 +88,3 @@ func offsetPort(addr string, n int) string {
 	}
 	return net.JoinHostPort(host, strconv.Itoa(p+n))
 }
-
-// validateAddr checks a listen address and names its key.
-func validateAddr(key, addr string) error {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("%s: must be host:port, not %q", key, addr)
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil || p < 0 || p > 65535 {
-		return fmt.Errorf("%s: port must be a number from 0 to 65535, not %q", key, port)
-	}
-	return nil
-}

@@ -80,7 +80,7 @@ func TestCommandHelpListsEveryOption(t *testing.T) {
 	for _, c := range append([]string{"up"}, targetNames()...) {
 		t.Run(c, func(t *testing.T) {
 			out, _, err := runCmd(t, c, "--help")
-			require.True(t, errors.Is(err, flag.ErrHelp), "err = %v", err)
+			require.ErrorIs(t, err, flag.ErrHelp)
 			for _, want := range []string{"--data-dir", "default ./.estate", "env ESTATE_DATA_DIR", "--log.level", "--port-offset", "--config"} {
 				require.Contains(t, out, want)
 			}

@@ -56,7 +56,7 @@ func TestQueryAPI(t *testing.T) {
 		{name: "logs, defaults", url: "/v1/logs", wantCode: 200, wantLogs: &collector.LogQuery{Limit: 100}},
 		{name: "logs, bad params named", url: "/v1/logs?level=loud&trace_id=xyz&from=yesterday&limit=100000",
 			wantCode: 400, wantBad: []string{"query.level", "query.trace_id", "query.from", "query.limit"}},
-		{name: "logs, unknown param", url: "/v1/logs?sevice=inv", wantCode: 400, wantBad: []string{"query.sevice"}},
+		{name: "logs, unknown param", url: "/v1/logs?servce=inv", wantCode: 400, wantBad: []string{"query.servce"}},
 		{name: "logs, empty window", url: "/v1/logs?from=2026-01-02T03:04:05Z&to=2026-01-02T03:04:05Z", wantCode: 400, wantBad: []string{"query.to"}},
 		{name: "traces", url: "/v1/traces?service=inv&min_duration=250ms&limit=10", wantCode: 200,
 			wantTraces: &collector.TraceQuery{Service: "inv", MinDuration: 250 * time.Millisecond, Limit: 10}},

@@ -57,7 +57,7 @@ func (r *Receiver) handleGRPC(ctx context.Context, c codec, marshal func() (deco
 		return 0, "", retryStatus(codes.ResourceExhausted, "memory limit reached", r.opts.RetryAfter)
 	}
 	defer r.opts.Limiter.Release(n)
-	outcome, err, delay := r.accept(ctx, "grpc", c, d)
+	outcome, delay, err := r.accept(ctx, "grpc", c, d)
 	r.m.requests.WithLabelValues("grpc", c.signal.String(), outcome).Inc()
 	if err != nil {
 		if errors.Is(err, context.Canceled) {

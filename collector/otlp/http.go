@@ -98,7 +98,7 @@ func (r *Receiver) handleHTTP(c codec) http.Handler {
 			writeStatus(w, http.StatusBadRequest, isJSON, codes.InvalidArgument, "decoding OTLP request: "+err.Error(), 0)
 			return
 		}
-		outcome, err, delay := r.accept(req.Context(), "http", c, d)
+		outcome, delay, err := r.accept(req.Context(), "http", c, d)
 		r.m.requests.WithLabelValues("http", sig, outcome).Inc()
 		switch outcome {
 		case outcomeAccepted, outcomePartial:

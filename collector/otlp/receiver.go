@@ -112,7 +112,9 @@ func (r *Receiver) Start(ctx context.Context) error {
 		if err := r.http.Start(ctx); err != nil {
 			if r.grpc != nil {
 				r.grpc.Stop()
-				<-r.grpcErr
+				if serveErr := <-r.grpcErr; serveErr != nil {
+					err = errors.Join(err, serveErr)
+				}
 			}
 			return err
 		}
@@ -171,7 +173,7 @@ const (
 
 // accept appends one decoded request; it returns the outcome and, for a
 // refusal, the error to report and the delay to suggest.
-func (r *Receiver) accept(ctx context.Context, transport string, c codec, d decoded) (string, error, time.Duration) {
+func (r *Receiver) accept(ctx context.Context, transport string, c codec, d decoded) (string, time.Duration, error) {
 	sig := c.signal.String()
 	if d.rejected > 0 {
 		r.m.items.WithLabelValues(transport, sig, "rejected").Add(float64(d.rejected))
@@ -180,20 +182,20 @@ func (r *Receiver) accept(ctx context.Context, transport string, c codec, d deco
 		err := r.opts.Queue.Append(ctx, collector.EncodeRecord(c.signal, d.proto))
 		if err != nil {
 			if delay, ok := collector.RetryAfter(err); ok {
-				return outcomeFull, err, max(delay, r.opts.RetryAfter)
+				return outcomeFull, max(delay, r.opts.RetryAfter), err
 			}
 			if collector.IsPermanent(err) {
-				return outcomeTooLarge, err, 0
+				return outcomeTooLarge, 0, err
 			}
-			return outcomeError, err, r.opts.RetryAfter
+			return outcomeError, r.opts.RetryAfter, err
 		}
 		r.m.bytes.WithLabelValues(transport, sig).Add(float64(len(d.proto)))
 	}
 	r.m.items.WithLabelValues(transport, sig, "accepted").Add(float64(d.accepted))
 	if d.rejected > 0 {
-		return outcomePartial, nil, 0
+		return outcomePartial, 0, nil
 	}
-	return outcomeAccepted, nil, 0
+	return outcomeAccepted, 0, nil
 }
 
 // grpcStatus maps an outcome to the gRPC status OTLP clients act on.

@@ -115,7 +115,13 @@ func tracesRequest(service string, traceID pcommon.TraceID, spans int, withInval
 	return ptraceotlp.NewExportRequestFromTraces(td)
 }
 
-func post(t *testing.T, c *http.Client, url, contentType string, body []byte, gz bool) (*http.Response, []byte) {
+// reply is what post read of a response; the body is already closed.
+type reply struct {
+	StatusCode int
+	Header     http.Header
+}
+
+func post(t *testing.T, c *http.Client, url, contentType string, body []byte, gz bool) (*reply, []byte) {
 	t.Helper()
 	if gz {
 		var buf bytes.Buffer
@@ -135,7 +141,7 @@ func post(t *testing.T, c *http.Client, url, contentType string, body []byte, gz
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	return resp, b
+	return &reply{StatusCode: resp.StatusCode, Header: resp.Header}, b
 }
 
 func getJSON(t *testing.T, c *http.Client, url string, v any) int {
@@ -322,7 +328,7 @@ func TestBackpressure(t *testing.T) {
 	body := strings.Repeat("x", 180)
 
 	accepted := 0
-	var refused *http.Response
+	var refused *reply
 	for i := 0; refused == nil && i < 10000; i++ {
 		bodies := make([]string, 100)
 		for j := range bodies {
@@ -371,7 +377,9 @@ func readRSS(t testing.TB, pid int) int64 {
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
 			var kb int64
-			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d", &kb); err != nil {
+				return 0
+			}
 			return kb << 10
 		}
 	}

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"flag"
 	"io"
 	"os"
@@ -138,7 +137,7 @@ func TestLoadReturnsRemainingArgs(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	_, _, err := load(t, []string{"--help"}, nil, "")
-	require.True(t, errors.Is(err, flag.ErrHelp))
+	require.ErrorIs(t, err, flag.ErrHelp)
 }
 
 func TestEnvName(t *testing.T) {

@@ -3,7 +3,6 @@ package logging
 import (
 	"bytes"
 	"encoding/json"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -67,7 +66,7 @@ func TestValidate(t *testing.T) {
 				return
 			}
 			require.Error(t, err)
-			require.True(t, strings.Contains(err.Error(), tc.wantErr), err.Error())
+			require.Contains(t, err.Error(), tc.wantErr, err.Error())
 		})
 	}
 }

@@ -94,7 +94,7 @@ func WaitFor(ctx context.Context, interval time.Duration, check func() error) er
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", ctx.Err(), last)
+			return fmt.Errorf("%w (last: %w)", ctx.Err(), last)
 		case <-time.After(interval):
 		}
 	}

@@ -1,7 +1,6 @@
 package alertmanager_test
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,7 +124,7 @@ func TestDecodeRejects(t *testing.T) {
 			_, err := alertmanager.Decode(tt.body, alertmanager.Options{})
 			require.ErrorIs(t, err, metrics.ErrInvalid)
 			var ie *metrics.InvalidError
-			require.True(t, errors.As(err, &ie))
+			require.ErrorAs(t, err, &ie)
 			require.Equal(t, []metrics.FieldError{{Field: tt.field, Message: tt.msg}}, ie.Problems)
 		})
 	}

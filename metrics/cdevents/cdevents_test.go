@@ -2,7 +2,6 @@ package cdevents_test
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -147,7 +146,7 @@ func TestDecodeRejects(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := cdevents.Decode(context.Background(), tt.body, cdevents.Options{})
 			var ie *metrics.InvalidError
-			require.True(t, errors.As(err, &ie), "%v", err)
+			require.ErrorAs(t, err, &ie, "%v", err)
 			require.Equal(t, []metrics.FieldError{{Field: tt.field, Message: tt.msg}}, ie.Problems)
 		})
 	}

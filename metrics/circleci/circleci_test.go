@@ -1,7 +1,6 @@
 package circleci_test
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -121,7 +120,7 @@ func TestDecodeRejects(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := circleci.Decode(tt.body, circleci.Options{})
 			var ie *metrics.InvalidError
-			require.True(t, errors.As(err, &ie), "%v", err)
+			require.ErrorAs(t, err, &ie, "%v", err)
 			require.Equal(t, []metrics.FieldError{{Field: tt.field, Message: tt.msg}}, ie.Problems)
 		})
 	}

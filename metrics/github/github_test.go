@@ -1,7 +1,6 @@
 package github_test
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -144,7 +143,7 @@ func TestDecodeRejects(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := github.Decode("deployment_status", tt.body)
 			var ie *metrics.InvalidError
-			require.True(t, errors.As(err, &ie), "%v", err)
+			require.ErrorAs(t, err, &ie, "%v", err)
 			require.Equal(t, []metrics.FieldError{{Field: tt.field, Message: tt.msg}}, ie.Problems)
 		})
 	}

@@ -5,7 +5,6 @@ package metricstest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -127,7 +126,7 @@ func testInvalidBatchStoresNothing(t *testing.T, s metrics.Store) {
 	_, err := s.Append(ctx, []metrics.Event{started("d1", "a", "production", at(1)), bad})
 	require.ErrorIs(t, err, metrics.ErrInvalid)
 	var ie *metrics.InvalidError
-	require.True(t, errors.As(err, &ie))
+	require.ErrorAs(t, err, &ie)
 	require.Equal(t, "data.deployment_id", ie.Problems[0].Field)
 	require.Contains(t, err.Error(), "event 1")
 
