@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -90,6 +91,9 @@ func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
 	subs, err := cfg.Subscribers()
 	if err != nil {
 		return fail(err)
+	}
+	if sub, ok := a.creditSubscriber(); ok && !slices.ContainsFunc(subs, func(s invoicing.Subscriber) bool { return s.Name == sub.Name }) {
+		subs = append(subs, sub)
 	}
 	store, err := openInvoicingStore(ctx, cfg, a.cfg.DataDir, tel.TracerProvider)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/estatehq/estate/collector/remotewrite"
 	collectorsvc "github.com/estatehq/estate/collector/service"
 	"github.com/estatehq/estate/internal/modules"
+	"github.com/estatehq/estate/services/credit"
 	"github.com/estatehq/estate/services/invoicing"
 	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/telemetry"
@@ -37,6 +38,7 @@ func targets() []target {
 	return []target{
 		{name: "collector", summary: "receive OTLP and reliability events into a durable queue; ship to Elasticsearch, Jaeger, Prometheus or the embedded stores", flagPrefixes: []string{"events", "elasticsearch", "jaeger", "prometheus"}},
 		{name: "invoicing", summary: "the invoicing API (port 8081): businesses, invoices, payments", flagPrefixes: []string{"auth", "telemetry"}, subcommands: invoicingSubcommands()},
+		{name: "credit", summary: "the credit API (port 8082): credit lines decided from invoice history, drawdowns against invoices", flagPrefixes: []string{"auth", "telemetry"}, subcommands: creditSubcommands()},
 	}
 }
 
@@ -71,9 +73,15 @@ type targetConfigs struct {
 	Jaeger        jaeger.Config        `yaml:"jaeger"`
 	RemoteWrite   remotewrite.Config   `yaml:"prometheus_remote_write"`
 	Invoicing     invoicing.Config     `yaml:"invoicing"`
+	Credit        credit.Config        `yaml:"credit"`
 	// Auth and Telemetry are shared by the services.
 	Auth      auth.Config      `yaml:"auth"`
 	Telemetry telemetry.Config `yaml:"telemetry"`
+
+	// creditInProcess is set when the invoicing and credit targets run in
+	// one process (`up`): invoicing then delivers its events to credit
+	// without being told.
+	creditInProcess bool
 }
 
 func (c *targetConfigs) registerFlags(fs *flag.FlagSet) {
@@ -83,6 +91,7 @@ func (c *targetConfigs) registerFlags(fs *flag.FlagSet) {
 	c.Jaeger.RegisterFlags(fs, "")
 	c.RemoteWrite.RegisterFlags(fs, "")
 	c.Invoicing.RegisterFlags(fs)
+	c.Credit.RegisterFlags(fs)
 	c.Auth.RegisterFlags(fs)
 	c.Telemetry.RegisterFlags(fs)
 }
@@ -99,13 +108,19 @@ func (c *targetConfigs) validate(targetNames []string) []error {
 			errs = append(errs, err)
 		}
 	}
+	if slices.Contains(targetNames, "credit") {
+		if err := errors.Join(c.Credit.Validate(), c.Auth.Validate(), c.Telemetry.Validate()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	c.creditInProcess = slices.Contains(targetNames, "invoicing") && slices.Contains(targetNames, "credit")
 	return errs
 }
 
 func (c *targetConfigs) listenAddrs() []*string {
 	var addrs []*string
 	addrs = append(addrs, c.Collector.ListenAddrs()...)
-	addrs = append(addrs, &c.Invoicing.ListenAddr)
+	addrs = append(addrs, &c.Invoicing.ListenAddr, &c.Credit.ListenAddr)
 	return addrs
 }
 
@@ -128,6 +143,7 @@ func (a *app) modules() []modules.Module {
 		{Name: "devissuer", Deps: []string{"datadir"}, Init: a.initDevIssuer},
 		{Name: "collector", Deps: []string{"datadir"}, Init: a.initCollector, Public: true},
 		{Name: "invoicing", Deps: []string{"datadir", "devissuer"}, Init: a.initInvoicing, Public: true},
+		{Name: "credit", Deps: []string{"datadir", "devissuer"}, Init: a.initCredit, Public: true},
 	}
 }
 

@@ -8,22 +8,18 @@ package http
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/danielgtaylor/huma/v2/adapters/humachi"
-	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/estatehq/estate/internal/problem"
 	"github.com/estatehq/estate/services/invoicing"
 	"github.com/estatehq/estate/services/kit/auth"
+	"github.com/estatehq/estate/services/kit/httpapi"
 	"github.com/estatehq/estate/services/kit/idempotency"
-	"github.com/estatehq/estate/services/kit/ratelimit"
 	"github.com/estatehq/estate/services/kit/telemetry"
 )
 
@@ -66,75 +62,23 @@ func NewServer(opts Options) http.Handler {
 	if opts.OnEvents == nil {
 		opts.OnEvents = func() {}
 	}
-	if opts.Registry == nil {
-		opts.Registry = prometheus.NewRegistry()
-	}
-	if opts.MaxInFlight <= 0 {
-		opts.MaxInFlight = 512
-	}
-	r := chi.NewRouter()
-	if opts.Telemetry != nil {
-		r.Use(opts.Telemetry.Tracing)
-	}
-	r.Use(telemetry.NewMetrics(opts.Registry).Middleware, telemetry.AccessLog(opts.Logger), telemetry.Recover(opts.Logger),
-		ratelimit.MaxInFlight(opts.MaxInFlight, opts.Registry))
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, r, problem.New(http.StatusNotFound, "no such resource"))
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, "method not allowed on this resource"))
-	})
-
-	var api huma.API
-	r.Group(func(r chi.Router) {
-		tenant := func(r *http.Request) (string, bool) {
-			p, ok := auth.FromContext(r.Context())
-			return p.Tenant(), ok
-		}
-		r.Use(auth.Middleware(opts.Verifier, opts.Logger))
-		if opts.RateLimit > 0 {
-			r.Use(ratelimit.New(ratelimit.Options{Rate: opts.RateLimit, Burst: max(opts.RateBurst, 1), Key: tenant, Now: opts.Now, Registerer: opts.Registry}).Middleware)
-		}
-		r.Use(idempotency.Middleware(idempotency.Options{Store: opts.Idempotency, Scope: tenant, Now: opts.Now, Logger: opts.Logger}))
-		api = humachi.New(r, apiConfig(opts.Version))
-		addRoutes(api, &handlers{svc: opts.Service, logger: opts.Logger, now: opts.Now, onEvents: opts.OnEvents})
-	})
-	doc, err := json.Marshal(api.OpenAPI())
-	r.Get("/openapi.json", func(w http.ResponseWriter, r *http.Request) {
-		if err != nil {
-			problem.Write(w, r, problem.New(http.StatusInternalServerError, "internal error"))
-			return
-		}
-		w.Header().Set("Content-Type", "application/openapi+json")
-		_, _ = w.Write(doc)
-	})
-	return r
+	h := &handlers{svc: opts.Service, logger: opts.Logger, now: opts.Now, onEvents: opts.OnEvents}
+	return httpapi.New(httpapi.Options{
+		API: apiConfig(opts.Version), Verifier: opts.Verifier, Idempotency: opts.Idempotency, Telemetry: opts.Telemetry,
+		Registry: opts.Registry, Logger: opts.Logger, Now: opts.Now, RateLimit: opts.RateLimit, RateBurst: opts.RateBurst,
+		MaxInFlight: opts.MaxInFlight,
+	}, func(api huma.API) { addRoutes(api, h) })
 }
 
 // OpenAPI returns the API's OpenAPI 3.1 document.
 func OpenAPI() *huma.OpenAPI {
-	api := humachi.New(chi.NewRouter(), apiConfig(""))
-	addRoutes(api, &handlers{})
-	return api.OpenAPI()
+	return httpapi.OpenAPI(apiConfig(""), func(api huma.API) { addRoutes(api, &handlers{}) })
 }
 
 func apiConfig(version string) huma.Config {
-	if version == "" {
-		version = "1.0.0"
-	}
-	cfg := huma.DefaultConfig("Estate invoicing API", version)
-	// The document is served by hand outside the auth group; no docs UI, no
-	// $schema links in bodies.
-	cfg.OpenAPIPath, cfg.DocsPath, cfg.SchemasPath = "", "", ""
-	cfg.CreateHooks = nil
-	cfg.Info.Description = "Invoices between businesses registered on Estate. Money is integer minor units; " +
-		"every POST takes an Idempotency-Key; PATCH and transitions take If-Match with the ETag of the last read."
-	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
-		"bearer": {Type: "http", Scheme: "bearer", BearerFormat: "JWT",
-			Description: "An access token of the OIDC issuer; the business is in the custom:business_id claim."},
-	}
-	cfg.Security = []map[string][]string{{"bearer": {}}}
-	return cfg
+	return httpapi.Config("Estate invoicing API", version,
+		"Invoices between businesses registered on Estate. Money is integer minor units; "+
+			"every POST takes an Idempotency-Key; PATCH and transitions take If-Match with the ETag of the last read.")
 }
 
 // codeStatus maps domain error codes onto HTTP statuses: the one table of
@@ -152,11 +96,7 @@ var codeStatus = map[string]int{
 func (h *handlers) problemFor(ctx context.Context, err error, loc string) error {
 	status, ok := codeStatus[invoicing.ErrorCode(err)]
 	if !ok {
-		if errors.Is(err, context.Canceled) {
-			return huma.NewError(499, "the client closed the request")
-		}
-		h.logger.ErrorContext(ctx, "internal error", "err", err)
-		return huma.Error500InternalServerError("internal error")
+		return httpapi.InternalError(ctx, h.logger, err)
 	}
 	var de *invoicing.Error
 	errors.As(err, &de)

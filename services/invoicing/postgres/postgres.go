@@ -9,16 +9,14 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/estatehq/estate/services/invoicing/internal/sqlstore"
+	"github.com/estatehq/estate/services/kit/sqldb"
 )
 
 //go:embed migrations/*.sql
@@ -65,38 +63,19 @@ func Migrate(ctx context.Context, dsn string) error {
 }
 
 func openDB(dsn string, opts Options) (*sql.DB, error) {
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("parsing postgres dsn: %w", err)
-	}
-	db := stdlib.OpenDB(*cfg)
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = 10
 	}
-	db.SetMaxOpenConns(opts.MaxConns)
-	db.SetMaxIdleConns(opts.MaxConns)
-	db.SetConnMaxIdleTime(5 * time.Minute)
-	return db, nil
+	return sqldb.OpenPostgres(dsn, opts.MaxConns)
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("reading migrations: %w", err)
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub)
-	if err != nil {
-		return fmt.Errorf("preparing migrations: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrating invoicing database: %w", err)
-	}
-	return nil
+	return sqldb.Migrate(ctx, db, goose.DialectPostgres, migrations, "migrations", "invoicing")
 }
 
 var dialect = sqlstore.Dialect{
 	Name:         "postgresql",
-	Placeholders: sqlstore.Dollar,
+	Placeholders: sqldb.Dollar,
 	ForUpdate:    " FOR UPDATE",
 	Time:         func(t time.Time) any { return t.UTC() },
 	IsUnique: func(err error) bool {

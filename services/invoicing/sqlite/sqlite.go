@@ -9,9 +9,6 @@ import (
 	"database/sql"
 	"embed"
 	"errors"
-	"fmt"
-	"io/fs"
-	"net/url"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -20,6 +17,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/estatehq/estate/services/invoicing/internal/sqlstore"
+	"github.com/estatehq/estate/services/kit/sqldb"
 )
 
 //go:embed migrations/*.sql
@@ -65,38 +63,10 @@ func Migrate(ctx context.Context, path string) error {
 	return migrate(ctx, db)
 }
 
-// openDB opens a pool of conns connections.
-func openDB(path string, conns int) (*sql.DB, error) {
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Add("_pragma", "foreign_keys(ON)")
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("opening sqlite %s: %w", path, err)
-	}
-	// The writer pool has one connection; readers run beside it under WAL.
-	db.SetMaxOpenConns(conns)
-	db.SetMaxIdleConns(conns)
-	db.SetConnMaxIdleTime(5 * time.Minute)
-	return db, nil
-}
+func openDB(path string, conns int) (*sql.DB, error) { return sqldb.OpenSQLite(path, conns) }
 
 func migrate(ctx context.Context, db *sql.DB) error {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("reading migrations: %w", err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub)
-	if err != nil {
-		return fmt.Errorf("preparing migrations: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrating invoicing database: %w", err)
-	}
-	return nil
+	return sqldb.Migrate(ctx, db, goose.DialectSQLite3, migrations, "migrations", "invoicing")
 }
 
 var dialect = sqlstore.Dialect{

@@ -11,8 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -24,7 +22,9 @@ import (
 
 	"github.com/estatehq/estate/services/invoicing"
 	"github.com/estatehq/estate/services/kit/idempotency"
+	"github.com/estatehq/estate/services/kit/idempotency/sqlkeys"
 	"github.com/estatehq/estate/services/kit/outbox"
+	"github.com/estatehq/estate/services/kit/sqldb"
 )
 
 // Dialect describes a backend.
@@ -54,6 +54,7 @@ type Store struct {
 	// stmts caches prepared statements by pool and query: preparing costs
 	// about as much as running a simple query.
 	stmts sync.Map // stmtKey → *sql.Stmt
+	keys  *sqlkeys.Store
 }
 
 type stmtKey struct {
@@ -73,23 +74,8 @@ func New(db, wdb *sql.DB, d Dialect, tp trace.TracerProvider) *Store {
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
-	return &Store{db: db, wdb: wdb, d: d, tracer: tp.Tracer("github.com/estatehq/estate/services/invoicing/store")}
-}
-
-// Dollar rewrites ? placeholders as $1, $2...; no query here has a ? inside
-// a string literal.
-func Dollar(q string) string {
-	var b strings.Builder
-	n := 0
-	for _, c := range q {
-		if c == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
+	return &Store{db: db, wdb: wdb, d: d, tracer: tp.Tracer("github.com/estatehq/estate/services/invoicing/store"),
+		keys: sqlkeys.New(sqlkeys.Options{DB: db, WDB: wdb, Rebind: d.Placeholders, Time: d.Time})}
 }
 
 // span starts a span around a store call.
@@ -180,18 +166,7 @@ func (s *Store) row(ctx context.Context, q querier, query string, args ...any) *
 
 // inTx runs fn in a transaction, committed when fn returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("beginning transaction: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("committing: %w", err)
-	}
-	return nil
+	return sqldb.InTx(ctx, s.wdb, fn)
 }
 
 // timeCol scans a time written by Dialect.Time: a time.Time (Postgres) or
@@ -572,90 +547,34 @@ func (s *Store) Payments(ctx context.Context, invoiceID string) (out []*invoicin
 	return out, rows.Err()
 }
 
-// ---- idempotency keys
+// ---- idempotency keys (the SQL is the kit's, shared with the credit store)
 
-// Begin implements idempotency.Store with one atomic upsert: a new key is
-// inserted, an expired or stale one is taken over, and a live one is left
-// alone and read back.
+// Begin implements idempotency.Store.
 func (s *Store) Begin(ctx context.Context, c idempotency.Claim) (o idempotency.Outcome, rec *idempotency.Record, err error) {
 	ctx, end := s.span(ctx, "IdempotencyBegin")
 	defer end(&err)
-	var got string
-	err = s.row(ctx, s.wdb, `INSERT INTO idempotency_keys (scope, key, request_hash, status, header, body, created_at)
-		VALUES (?, ?, ?, 0, '', NULL, ?)
-		ON CONFLICT (scope, key) DO UPDATE SET request_hash = excluded.request_hash, status = 0, header = '', body = NULL, created_at = excluded.created_at
-		WHERE idempotency_keys.created_at < ? OR (idempotency_keys.status = 0 AND idempotency_keys.created_at < ?)
-		RETURNING key`, c.Scope, c.Key, c.Hash, s.d.Time(c.Now), s.d.Time(c.ExpiredBefore), s.d.Time(c.StaleBefore)).Scan(&got)
-	switch {
-	case err == nil:
-		return idempotency.Acquired, nil, nil
-	case !errors.Is(err, sql.ErrNoRows):
-		return 0, nil, fmt.Errorf("claiming idempotency key: %w", err)
-	}
-	var hash, header string
-	var status int
-	var body []byte
-	err = s.row(ctx, s.db, `SELECT request_hash, status, header, body FROM idempotency_keys WHERE scope = ? AND key = ?`, c.Scope, c.Key).
-		Scan(&hash, &status, &header, &body)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		// Released between the two statements: the first request failed and
-		// the client may retry.
-		return idempotency.InProgress, nil, nil
-	case err != nil:
-		return 0, nil, fmt.Errorf("reading idempotency key: %w", err)
-	case hash != c.Hash:
-		return idempotency.Mismatch, nil, nil
-	case status == 0:
-		return idempotency.InProgress, nil, nil
-	}
-	r := &idempotency.Record{Status: status, Body: body, Header: http.Header{}}
-	if header != "" {
-		if err := json.Unmarshal([]byte(header), &r.Header); err != nil {
-			return 0, nil, fmt.Errorf("decoding stored headers: %w", err)
-		}
-	}
-	return idempotency.Replay, r, nil
+	return s.keys.Begin(ctx, c)
 }
 
 // Complete implements idempotency.Store.
 func (s *Store) Complete(ctx context.Context, scope, key string, rec idempotency.Record) (err error) {
 	ctx, end := s.span(ctx, "IdempotencyComplete")
 	defer end(&err)
-	h, err := json.Marshal(rec.Header)
-	if err != nil {
-		return fmt.Errorf("encoding headers: %w", err)
-	}
-	body := rec.Body
-	if body == nil {
-		body = []byte{}
-	}
-	if _, err := s.exec(ctx, s.wdb, `UPDATE idempotency_keys SET status = ?, header = ?, body = ? WHERE scope = ? AND key = ?`,
-		rec.Status, string(h), body, scope, key); err != nil {
-		return fmt.Errorf("storing idempotent response: %w", err)
-	}
-	return nil
+	return s.keys.Complete(ctx, scope, key, rec)
 }
 
 // Release implements idempotency.Store.
 func (s *Store) Release(ctx context.Context, scope, key string) (err error) {
 	ctx, end := s.span(ctx, "IdempotencyRelease")
 	defer end(&err)
-	if _, err := s.exec(ctx, s.wdb, `DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND status = 0`, scope, key); err != nil {
-		return fmt.Errorf("releasing idempotency key: %w", err)
-	}
-	return nil
+	return s.keys.Release(ctx, scope, key)
 }
 
 // PurgeIdempotencyKeys deletes keys created before t.
 func (s *Store) PurgeIdempotencyKeys(ctx context.Context, before time.Time) (n int64, err error) {
 	ctx, end := s.span(ctx, "IdempotencyPurge")
 	defer end(&err)
-	res, err := s.exec(ctx, s.wdb, `DELETE FROM idempotency_keys WHERE created_at < ?`, s.d.Time(before))
-	if err != nil {
-		return 0, fmt.Errorf("purging idempotency keys: %w", err)
-	}
-	return res.RowsAffected()
+	return s.keys.PurgeIdempotencyKeys(ctx, before)
 }
 
 // ---- outbox

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/estatehq/estate/internal/config"
+	"github.com/estatehq/estate/internal/modules"
+	"github.com/estatehq/estate/internal/server"
+	"github.com/estatehq/estate/services/credit"
+	credithttp "github.com/estatehq/estate/services/credit/http"
+	"github.com/estatehq/estate/services/credit/invoicingapi"
+	creditpostgres "github.com/estatehq/estate/services/credit/postgres"
+	creditsqlite "github.com/estatehq/estate/services/credit/sqlite"
+	"github.com/estatehq/estate/services/invoicing"
+	"github.com/estatehq/estate/services/kit/auth"
+	"github.com/estatehq/estate/services/kit/idempotency"
+	"github.com/estatehq/estate/services/kit/telemetry"
+)
+
+// creditStore is what the target needs of its store; both backends have it
+// all.
+type creditStore interface {
+	credit.Store
+	idempotency.Store
+	PurgeIdempotencyKeys(ctx context.Context, before time.Time) (int64, error)
+}
+
+// creditEventsPath is where the credit API receives the invoicing events.
+const creditEventsPath = "/v1/credit/events"
+
+// creditSubscriber is the outbox subscriber invoicing gets when the credit
+// target runs in the same process (`estate up`) and none is configured
+// under the name credit.
+func (a *app) creditSubscriber() (invoicing.Subscriber, bool) {
+	if !a.cfg.creditInProcess {
+		return invoicing.Subscriber{}, false
+	}
+	return invoicing.Subscriber{Name: "credit", URL: "http://" + server.LoopbackAddr(a.cfg.Credit.ListenAddr) + creditEventsPath}, true
+}
+
+// creditInvoicingURL is the invoicing API credit calls: the invoicing target
+// of this process when both run here (`up`, whatever its ports) and the URL
+// was not set, else credit.invoicing-url.
+func (a *app) creditInvoicingURL() string {
+	if a.cfg.creditInProcess && a.cfg.Credit.InvoicingURL == credit.DefaultInvoicingURL {
+		return "http://" + server.LoopbackAddr(a.cfg.Invoicing.ListenAddr)
+	}
+	return a.cfg.Credit.InvoicingURL
+}
+
+func openCreditStore(ctx context.Context, cfg credit.Config, dataDir string, tp trace.TracerProvider) (creditStore, error) {
+	if cfg.PostgresDSN != "" {
+		return creditpostgres.Open(ctx, cfg.PostgresDSN, creditpostgres.Options{TracerProvider: tp})
+	}
+	return creditsqlite.Open(ctx, filepath.Join(dataDir, "credit.db"), creditsqlite.Options{TracerProvider: tp})
+}
+
+// invoicingTokens is how the credit service authenticates to the invoicing
+// API: a machine token acting for the business, minted by the development
+// issuer. Production needs an OAuth client-credentials grant whose token the
+// invoicing API accepts for a business; until then auth.dev is required.
+func (a *app) invoicingTokens() (invoicingapi.TokenSource, error) {
+	if !a.cfg.Auth.Dev {
+		return nil, errors.New("credit: calling the invoicing API needs machine tokens, which only the development issuer mints for now: set --auth.dev")
+	}
+	iss, err := auth.OpenDevIssuer(a.devIssuerDir(), a.now)
+	if err != nil {
+		return nil, err
+	}
+	claim := a.cfg.Auth.BusinessClaim
+	return func(_ context.Context, business string) (string, error) {
+		return iss.Sign(auth.TokenRequest{Subject: "estate-credit", BusinessID: business, Scopes: []string{invoicingapi.HistoryScope},
+			TTL: 5 * time.Minute, BusinessClaim: claim})
+	}, nil
+}
+
+// initCredit builds the credit target: its store (migrated), the client of
+// the invoicing API, the API on credit.listen-addr and the reconcile loop.
+func (a *app) initCredit(ctx context.Context) (modules.Service, error) {
+	cfg := a.cfg.Credit
+	tel, err := telemetry.New(ctx, telemetry.Options{
+		Config: a.telemetryConfig(), ServiceName: "credit", ServiceVersion: buildVersion(), Logger: a.componentLogger("credit"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	logger := tel.Logger()
+	fail := func(err error) (modules.Service, error) {
+		return nil, errors.Join(err, tel.Shutdown(context.WithoutCancel(ctx)))
+	}
+	verifier, err := a.verifier()
+	if err != nil {
+		return fail(err)
+	}
+	tokens, err := a.invoicingTokens()
+	if err != nil {
+		return fail(err)
+	}
+	client, err := invoicingapi.New(invoicingapi.Options{
+		BaseURL: a.creditInvoicingURL(), Token: tokens, Timeout: cfg.InvoicingTimeout, Now: a.now,
+		TracerProvider: tel.TracerProvider, Propagator: tel.Propagator,
+	})
+	if err != nil {
+		return fail(fmt.Errorf("credit.invoicing_url: %w", err))
+	}
+	store, err := openCreditStore(ctx, cfg, a.cfg.DataDir, tel.TracerProvider)
+	if err != nil {
+		return fail(fmt.Errorf("opening credit store: %w", err))
+	}
+	svc := credit.New(credit.Options{Store: store, Invoicing: client, Now: a.now, Logger: logger})
+	reg := server.NewRegistry()
+	handler := credithttp.NewServer(credithttp.Options{
+		Service: svc, Verifier: verifier, Idempotency: store, Telemetry: tel, Registry: reg, Logger: logger, Now: a.now,
+		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Version: buildVersion(),
+	})
+	srv := server.New(server.Options{
+		Name: "credit", Addr: cfg.ListenAddr, Handler: handler, Logger: logger, Registry: reg,
+		Ready: []server.ReadyCheck{{Name: "store", Check: store.Ping}},
+	})
+	return &creditService{Server: srv, svc: svc, store: store, tel: tel, now: a.now, cfg: cfg}, nil
+}
+
+// creditService runs the API server, the reconcile loop and the purge of
+// expired idempotency keys.
+type creditService struct {
+	*server.Server
+	svc   *credit.Service
+	store creditStore
+	tel   *telemetry.Telemetry
+	now   func() time.Time
+	cfg   credit.Config
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+func (s *creditService) Start(ctx context.Context) error {
+	if err := s.Server.Start(ctx); err != nil {
+		return err
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	s.wg.Go(func() { s.loop(loopCtx) })
+	return nil
+}
+
+// loop reconciles every ReconcileInterval and purges idempotency keys older
+// than 48 h every hour.
+func (s *creditService) loop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.ReconcileInterval)
+	defer t.Stop()
+	var lastPurge time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := s.now()
+		if n, err := s.svc.Reconcile(ctx, now.Add(-s.cfg.ReconcileAfter), 100); err != nil && ctx.Err() == nil {
+			s.tel.Logger().Warn("reconciling drawdowns", "err", err)
+		} else if n > 0 {
+			s.tel.Logger().Info("reconcile settled drawdowns", "settled", n)
+		}
+		if now.Sub(lastPurge) >= time.Hour {
+			lastPurge = now
+			if _, err := s.store.PurgeIdempotencyKeys(ctx, now.Add(-48*time.Hour)); err != nil && ctx.Err() == nil {
+				s.tel.Logger().Warn("purging idempotency keys", "err", err)
+			}
+		}
+	}
+}
+
+func (s *creditService) Shutdown(ctx context.Context) error {
+	err := s.Server.Shutdown(ctx)
+	if s.stop != nil {
+		s.stop()
+		s.wg.Wait()
+	}
+	return errors.Join(err, s.store.Close(), s.tel.Shutdown(ctx))
+}
+
+// creditSubcommands are the commands under `estate credit`.
+func creditSubcommands() []command {
+	return []command{{name: "migrate", summary: "apply the credit database migrations and exit", run: runCreditMigrate}}
+}
+
+func runCreditMigrate(ctx context.Context, env *environ, args []string) error {
+	cfg := &Config{}
+	fs := flag.NewFlagSet("estate credit migrate", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfg.RegisterFlags(fs)
+	rest, err := config.Load(fs, cfg, args, env.getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		printCommandHelp(env.stdout, fs, "credit migrate", []string{"credit"})
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("credit migrate: %w", err)
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("credit migrate: unexpected argument %q", rest[0])
+	}
+	if cfg.Credit.PostgresDSN != "" {
+		if err := creditpostgres.Migrate(ctx, cfg.Credit.PostgresDSN); err != nil {
+			return err
+		}
+		fmt.Fprintln(env.stdout, "credit database migrated (postgres)")
+		return nil
+	}
+	path := filepath.Join(cfg.DataDir, "credit.db")
+	if err := mkdirData(cfg.DataDir); err != nil {
+		return err
+	}
+	if err := creditsqlite.Migrate(ctx, path); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "credit database migrated (%s)\n", path)
+	return nil
+}

@@ -1,0 +1,73 @@
+package credit
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+)
+
+// Config is the configuration of the credit target.
+type Config struct {
+	// ListenAddr serves the API, the event receiver, /metrics and health.
+	ListenAddr string `yaml:"listen_addr"`
+	// PostgresDSN selects PostgreSQL; empty keeps the embedded SQLite
+	// database under the data directory.
+	PostgresDSN string `yaml:"postgres_dsn"`
+	// InvoicingURL is the invoicing API the decisions and drawdowns ask.
+	InvoicingURL string `yaml:"invoicing_url"`
+	// InvoicingTimeout bounds one call to the invoicing API.
+	InvoicingTimeout time.Duration `yaml:"invoicing_timeout"`
+	// RateLimit is the sustained requests per second of one tenant; 0 turns
+	// the limit off. RateBurst is the burst above it.
+	RateLimit float64 `yaml:"rate_limit"`
+	RateBurst int     `yaml:"rate_burst"`
+	// ReconcileInterval is how often active drawdowns not heard of for
+	// ReconcileAfter are checked with the invoicing service.
+	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
+	ReconcileAfter    time.Duration `yaml:"reconcile_after"`
+}
+
+// DefaultInvoicingURL is the invoicing API on its default local port.
+const DefaultInvoicingURL = "http://127.0.0.1:8081"
+
+// RegisterFlags sets the defaults and binds the flags.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.ListenAddr, "credit.listen-addr", ":8082", "credit API address, with /metrics, /healthz, /readyz")
+	fs.StringVar(&c.PostgresDSN, "credit.postgres-dsn", "", "PostgreSQL DSN of the credit database; empty uses SQLite at DATA_DIR/credit.db")
+	fs.StringVar(&c.InvoicingURL, "credit.invoicing-url", DefaultInvoicingURL, "base URL of the invoicing API")
+	fs.DurationVar(&c.InvoicingTimeout, "credit.invoicing-timeout", 800*time.Millisecond, "timeout of one call to the invoicing API")
+	fs.Float64Var(&c.RateLimit, "credit.rate-limit", 50, "requests per second allowed to one tenant; 0 disables the limit")
+	fs.IntVar(&c.RateBurst, "credit.rate-burst", 100, "requests one tenant may send at once above the rate")
+	fs.DurationVar(&c.ReconcileInterval, "credit.reconcile-interval", time.Minute, "how often financed invoices are checked with the invoicing service")
+	fs.DurationVar(&c.ReconcileAfter, "credit.reconcile-after", 15*time.Minute, "check a financed invoice not heard of for this long")
+}
+
+// Validate names the field at fault.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
+		errs = append(errs, fmt.Errorf("credit.listen_addr: must be host:port, not %q", c.ListenAddr))
+	}
+	if u, err := url.Parse(c.InvoicingURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("credit.invoicing_url: must be http(s)://host[:port], not %q", c.InvoicingURL))
+	}
+	if c.InvoicingTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("credit.invoicing_timeout: must be positive, not %v", c.InvoicingTimeout))
+	}
+	if c.RateLimit < 0 {
+		errs = append(errs, fmt.Errorf("credit.rate_limit: must not be negative, not %v", c.RateLimit))
+	}
+	if c.RateLimit > 0 && c.RateBurst < 1 {
+		errs = append(errs, fmt.Errorf("credit.rate_burst: must be positive, not %d", c.RateBurst))
+	}
+	if c.ReconcileInterval <= 0 {
+		errs = append(errs, fmt.Errorf("credit.reconcile_interval: must be positive, not %v", c.ReconcileInterval))
+	}
+	if c.ReconcileAfter <= 0 {
+		errs = append(errs, fmt.Errorf("credit.reconcile_after: must be positive, not %v", c.ReconcileAfter))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,279 @@
+package contract_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/pact-foundation/pact-go/v2/consumer"
+	"github.com/pact-foundation/pact-go/v2/log"
+	"github.com/pact-foundation/pact-go/v2/matchers"
+	message "github.com/pact-foundation/pact-go/v2/message/v4"
+	"github.com/stretchr/testify/require"
+
+	"github.com/estatehq/estate/internal/testenv"
+	"github.com/estatehq/estate/services/credit"
+	credithttp "github.com/estatehq/estate/services/credit/http"
+	"github.com/estatehq/estate/services/credit/invoicingapi"
+)
+
+// The names of the pacts: contracts/credit-invoicing.json and
+// contracts/credit-invoicing-events.json.
+const (
+	consumerName = "credit"
+	providerHTTP = "invoicing"
+	providerMsg  = "invoicing-events"
+)
+
+// Provider states; the provider verification sets each up through its
+// store. The ids are fixed so the consumer can name them.
+const (
+	stateHistory     = "business bus_pact_issuer has invoices paid in eur"
+	stateOpenInvoice = "business bus_pact_issuer issued the open invoice in_pact_open"
+	statePaidInvoice = "business bus_pact_issuer issued the paid invoice in_pact_paid"
+	stateNoInvoice   = "there is no invoice in_pact_missing"
+	statePaidEvent   = "the invoice in_pact_open was paid"
+)
+
+// contractsDir is contracts/ at the root of the repository.
+const contractsDir = "../../../contracts"
+
+// written is where the tests write their pacts; TestMain then moves them to
+// contractsDir with a rename, so that the provider verification, which may
+// run at the same time in another test process, never reads half a file.
+var written string
+
+func TestMain(m *testing.M) {
+	_ = log.SetLogLevel("ERROR")
+	dir, err := os.MkdirTemp("", "credit-pacts")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	written = dir
+	code := m.Run()
+	if code == 0 {
+		if err := publish(dir, contractsDir); err != nil {
+			fmt.Fprintln(os.Stderr, "publishing pacts:", err)
+			code = 1
+		}
+	}
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// publish replaces each pact of to that differs from the one in from.
+func publish(from, to string) error {
+	files, err := filepath.Glob(filepath.Join(from, "*.json"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(to, filepath.Base(f))
+		if old, err := os.ReadFile(dst); err == nil && bytes.Equal(old, b) {
+			continue
+		}
+		tmp, err := os.CreateTemp(to, ".pact-*")
+		if err != nil {
+			return err
+		}
+		_, werr := tmp.Write(b)
+		if err := errors.Join(werr, tmp.Close()); err != nil {
+			_ = os.Remove(tmp.Name())
+			return err
+		}
+		if err := os.Rename(tmp.Name(), dst); err != nil {
+			_ = os.Remove(tmp.Name())
+			return err
+		}
+	}
+	return nil
+}
+
+func pactDir(*testing.T) string { return written }
+
+// requireFFI reports a missing Pact FFI library: a failure in strict mode.
+func requireFFI(t *testing.T) {
+	t.Helper()
+	dir := os.Getenv("ESTATE_PACT_FFI_DIR")
+	if _, err := os.Stat(filepath.Join(dir, "libpact_ffi.so")); dir == "" || err != nil {
+		testenv.Missing(t, "the Pact FFI library", "run `make test`, which unpacks libpact_ffi.so from @pact-foundation/pact-core-linux-x64-glibc@18.1.0 into build/pact and sets ESTATE_PACT_FFI_DIR")
+	}
+}
+
+func client(t *testing.T, port int) *invoicingapi.Client {
+	c, err := invoicingapi.New(invoicingapi.Options{
+		BaseURL:  fmt.Sprintf("http://127.0.0.1:%d", port),
+		Token:    func(context.Context, string) (string, error) { return "machine-token", nil },
+		Attempts: 1,
+	})
+	require.NoError(t, err)
+	return c
+}
+
+var (
+	like    = matchers.Like
+	integer = matchers.Integer
+)
+
+func str(s string) matchers.S { return matchers.S(s) }
+
+// timestamp matches an RFC 3339 time in UTC as the invoicing API writes
+// them; the example is fixed so that the pact file does not change.
+func timestamp() matchers.Matcher {
+	return matchers.Regex("2026-01-15T10:00:00Z", `^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$`)
+}
+
+// invoiceBody is the part of an invoice the credit service reads.
+func invoiceBody(id, status string) matchers.StructMatcher {
+	m := matchers.StructMatcher{
+		"id":         str(id),
+		"status":     str(status),
+		"issuer":     str("bus_pact_issuer"),
+		"customer":   like("bus_pact_customer"),
+		"currency":   str("eur"),
+		"total":      integer(10000),
+		"amount_due": integer(10000),
+		"status_transitions": matchers.Like(map[string]any{
+			"finalized_at": timestamp(),
+		}),
+	}
+	if status == "paid" {
+		m["amount_due"] = integer(0)
+		m["status_transitions"] = matchers.Like(map[string]any{"finalized_at": timestamp(), "paid_at": timestamp()})
+	}
+	return m
+}
+
+func TestInvoicingAPI(t *testing.T) {
+	requireFFI(t)
+	pact, err := consumer.NewV4Pact(consumer.MockHTTPProviderConfig{
+		Consumer: consumerName, Provider: providerHTTP, Host: "127.0.0.1", PactDir: pactDir(t),
+	})
+	require.NoError(t, err)
+	auth := like("Bearer eyJhbGciOiJSUzI1NiJ9.machine.token")
+
+	t.Run("invoice history", func(t *testing.T) {
+		err := pact.AddInteraction().
+			Given(stateHistory).
+			UponReceiving("a request for the invoice history of a business").
+			WithRequest("GET", "/v1/businesses/bus_pact_issuer/invoice-history", func(b *consumer.V4RequestBuilder) {
+				b.Header("Authorization", auth).Query("days", str("90"))
+			}).
+			WillRespondWith(200, func(b *consumer.V4ResponseBuilder) {
+				b.Header("Content-Type", matchers.Regex("application/json", `^application/json`)).
+					JSONBody(matchers.StructMatcher{
+						"business": str("bus_pact_issuer"),
+						"days":     integer(90),
+						"currencies": matchers.EachLike(matchers.StructMatcher{
+							"currency":           like("eur"),
+							"issued_count":       integer(3),
+							"paid_count":         integer(3),
+							"paid_amount":        integer(30000),
+							"paid_on_time_count": integer(3),
+							"overdue_count":      integer(0),
+							"overdue_amount":     integer(0),
+						}, 1),
+					})
+			}).
+			ExecuteTest(t, func(cfg consumer.MockServerConfig) error {
+				h, err := client(t, cfg.Port).History(context.Background(), "bus_pact_issuer", 90)
+				if err != nil {
+					return err
+				}
+				require.Equal(t, credit.CurrencyHistory{Currency: "eur", IssuedCount: 3, PaidCount: 3, PaidAmount: 30000, PaidOnTimeCount: 3}, h.In("eur"))
+				return nil
+			})
+		require.NoError(t, err)
+	})
+
+	for _, tc := range []struct{ state, id, status string }{
+		{stateOpenInvoice, "in_pact_open", "open"},
+		{statePaidInvoice, "in_pact_paid", "paid"},
+	} {
+		t.Run("invoice lookup "+tc.status, func(t *testing.T) {
+			err := pact.AddInteraction().
+				Given(tc.state).
+				UponReceiving("a request for the "+tc.status+" invoice "+tc.id+" by its issuer").
+				WithRequest("GET", "/v1/invoices/"+tc.id, func(b *consumer.V4RequestBuilder) {
+					b.Header("Authorization", auth)
+				}).
+				WillRespondWith(200, func(b *consumer.V4ResponseBuilder) {
+					b.Header("Content-Type", matchers.Regex("application/json", `^application/json`)).JSONBody(invoiceBody(tc.id, tc.status))
+				}).
+				ExecuteTest(t, func(cfg consumer.MockServerConfig) error {
+					inv, err := client(t, cfg.Port).Invoice(context.Background(), "bus_pact_issuer", tc.id)
+					if err != nil {
+						return err
+					}
+					require.Equal(t, tc.status, inv.Status)
+					require.Equal(t, "bus_pact_issuer", inv.Issuer)
+					require.Equal(t, tc.status == "paid", inv.PaidAt != nil)
+					return nil
+				})
+			require.NoError(t, err)
+		})
+	}
+
+	t.Run("unknown invoice", func(t *testing.T) {
+		err := pact.AddInteraction().
+			Given(stateNoInvoice).
+			UponReceiving("a request for an invoice that does not exist").
+			WithRequest("GET", "/v1/invoices/in_pact_missing", func(b *consumer.V4RequestBuilder) {
+				b.Header("Authorization", auth)
+			}).
+			WillRespondWith(404, func(b *consumer.V4ResponseBuilder) {
+				b.Header("Content-Type", str("application/problem+json"))
+			}).
+			ExecuteTest(t, func(cfg consumer.MockServerConfig) error {
+				_, err := client(t, cfg.Port).Invoice(context.Background(), "bus_pact_issuer", "in_pact_missing")
+				require.Equal(t, credit.ENOTFOUND, credit.ErrorCode(err))
+				return nil
+			})
+		require.NoError(t, err)
+	})
+}
+
+func TestInvoicePaidMessage(t *testing.T) {
+	requireFFI(t)
+	pact, err := message.NewAsynchronousPact(message.Config{Consumer: consumerName, Provider: providerMsg, PactDir: pactDir(t)})
+	require.NoError(t, err)
+	err = pact.AddAsynchronousMessage().
+		Given(statePaidEvent).
+		ExpectsToReceive("an invoice.paid event").
+		// A structured-mode CloudEvent is a JSON document; the relay posts
+		// it as application/cloudevents+json, which the receiver's own tests
+		// check.
+		WithMetadata(map[string]string{"contentType": "application/json"}).
+		WithJSONContent(matchers.StructMatcher{
+			"specversion": str("1.0"),
+			"id":          like("evt_0a1b2c3d4e5f6g7h8j9k"),
+			"type":        str(credithttp.EventInvoicePaid),
+			"source":      like("/estate/invoicing"),
+			"data": matchers.StructMatcher{
+				"invoice_id": str("in_pact_open"),
+				"issuer":     str("bus_pact_issuer"),
+				"status":     str("paid"),
+			},
+		}).
+		ConsumedBy(func(m message.AsynchronousMessage) error {
+			p, acted, err := credithttp.ParseEvent(m.Contents)
+			if err != nil {
+				return err
+			}
+			if !acted || p.InvoiceID != "in_pact_open" || p.EventID == "" {
+				return fmt.Errorf("the event was not read as invoice.paid: %+v", p)
+			}
+			return nil
+		}).
+		Verify(t)
+	require.NoError(t, err)
+}

@@ -1,0 +1,291 @@
+package http_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/stretchr/testify/require"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/estatehq/estate/internal/logging"
+	"github.com/estatehq/estate/services/credit"
+	credithttp "github.com/estatehq/estate/services/credit/http"
+	"github.com/estatehq/estate/services/credit/invoicingapi"
+	creditsqlite "github.com/estatehq/estate/services/credit/sqlite"
+	"github.com/estatehq/estate/services/invoicing"
+	invoicinghttp "github.com/estatehq/estate/services/invoicing/http"
+	invoicingsqlite "github.com/estatehq/estate/services/invoicing/sqlite"
+	"github.com/estatehq/estate/services/kit/auth"
+	"github.com/estatehq/estate/services/kit/outbox"
+	"github.com/estatehq/estate/services/kit/telemetry"
+)
+
+// clock is a settable clock shared by both services.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// env runs the invoicing API and the credit API on loopback, on their real
+// stores, with the outbox relay from one to the other driven by hand.
+type env struct {
+	t        *testing.T
+	clock    *clock
+	issuer   *auth.DevIssuer
+	invoices *httptest.Server
+	credit   *httptest.Server
+	// creditDown makes the credit service's event receiver unreachable
+	// (503 from the front, as a load balancer with no backend answers).
+	creditDown atomic.Bool
+	// delivered keeps the bodies the relay sent to the credit service.
+	delivered   chan []byte
+	relay       *outbox.Relay
+	creditStore *creditsqlite.Store
+	invStore    *invoicingsqlite.Store
+	client      *invoicingapi.Client
+	spans       *tracetest.SpanRecorder
+	creditSvc   *credit.Service
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	e := &env{t: t, clock: &clock{t: time.Now().UTC().Truncate(time.Second)}, delivered: make(chan []byte, 100), spans: tracetest.NewSpanRecorder()}
+	iss, err := auth.OpenDevIssuer(filepath.Join(dir, "dev-issuer"), nil)
+	require.NoError(t, err)
+	e.issuer = iss
+	verifier := auth.NewFromConfig(auth.Config{Dev: true}, iss, nil, nil)
+
+	tel := func(name string) *telemetry.Telemetry {
+		tl, err := telemetry.New(ctx, telemetry.Options{ServiceName: name, SpanProcessors: []sdktrace.SpanProcessor{e.spans}})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = tl.Shutdown(context.Background()) })
+		return tl
+	}
+
+	// invoicing
+	e.invStore, err = invoicingsqlite.Open(ctx, filepath.Join(dir, "invoicing.db"), invoicingsqlite.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = e.invStore.Close() })
+	e.invoices = httptest.NewServer(invoicinghttp.NewServer(invoicinghttp.Options{
+		Service:  invoicing.New(invoicing.Options{Store: e.invStore, Now: e.clock.Now}),
+		Verifier: verifier, Idempotency: e.invStore, Telemetry: tel("invoicing"), Logger: logging.Discard(), Now: e.clock.Now,
+	}))
+	t.Cleanup(e.invoices.Close)
+
+	// credit
+	e.creditStore, err = creditsqlite.Open(ctx, filepath.Join(dir, "credit.db"), creditsqlite.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = e.creditStore.Close() })
+	ctel := tel("credit")
+	e.client, err = invoicingapi.New(invoicingapi.Options{
+		BaseURL: e.invoices.URL, Token: devTokens(iss), TracerProvider: ctel.TracerProvider, Propagator: ctel.Propagator,
+		Now: e.clock.Now, Sleep: func(context.Context, time.Duration) error { return nil },
+	})
+	require.NoError(t, err)
+	e.creditSvc = credit.New(credit.Options{Store: e.creditStore, Invoicing: e.client, Now: e.clock.Now, Logger: logging.Discard()})
+	handler := credithttp.NewServer(credithttp.Options{
+		Service: e.creditSvc, Verifier: verifier, Idempotency: e.creditStore, Telemetry: ctel, Logger: logging.Discard(), Now: e.clock.Now,
+	})
+	e.credit = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/credit/events" {
+			if e.creditDown.Load() {
+				http.Error(w, "no backend", http.StatusServiceUnavailable)
+				return
+			}
+			b, _ := io.ReadAll(r.Body)
+			e.delivered <- b
+			r.Body = io.NopCloser(bytes.NewReader(b))
+		}
+		handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(e.credit.Close)
+
+	e.relay = outbox.NewRelay(outbox.Options{
+		Store: e.invStore, Subscribers: []outbox.Subscriber{{Name: "credit", URL: e.credit.URL + "/v1/credit/events"}},
+		Now: e.clock.Now, Jitter: func() float64 { return 0 },
+	})
+	return e
+}
+
+// devTokens mints machine tokens acting for a business, as `estate up`
+// does with the development issuer.
+func devTokens(iss *auth.DevIssuer) invoicingapi.TokenSource {
+	return func(_ context.Context, business string) (string, error) {
+		return iss.Sign(auth.TokenRequest{Subject: "estate-credit", BusinessID: business, Scopes: []string{invoicingapi.HistoryScope}, TTL: time.Hour})
+	}
+}
+
+type resp struct {
+	Status int
+	Header http.Header
+	Body   map[string]any
+	Raw    []byte
+}
+
+func (e *env) do(base, method, path, token string, body any, header ...string) resp {
+	t := e.t
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(t, err)
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, base+path, r)
+	require.NoError(t, err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	out := resp{Status: res.StatusCode, Header: res.Header, Raw: raw}
+	require.NotEqual(t, 500, out.Status, "%s %s: %s", method, path, raw)
+	if len(raw) > 0 && raw[0] == '{' {
+		require.NoError(t, json.Unmarshal(raw, &out.Body))
+	}
+	if out.Status >= 400 {
+		require.Equal(t, "application/problem+json", res.Header.Get("Content-Type"), "%s %s: %s", method, path, raw)
+	}
+	if base == e.credit.URL && path != "/v1/credit/events" {
+		require.NoError(t, validate(t, method, path, req.Header, out), "%s %s → %d does not match the OpenAPI document: %s", method, path, out.Status, raw)
+	}
+	return out
+}
+
+var (
+	routerOnce sync.Once
+	router     routers.Router
+	routerErr  error
+)
+
+// validate checks a credit API response against the generated OpenAPI
+// document (downgraded to 3.0 for kin-openapi).
+func validate(t *testing.T, method, path string, h http.Header, out resp) error {
+	routerOnce.Do(func() {
+		var b []byte
+		if b, routerErr = credithttp.OpenAPI().Downgrade(); routerErr != nil {
+			return
+		}
+		var doc *openapi3.T
+		if doc, routerErr = openapi3.NewLoader().LoadFromData(b); routerErr != nil {
+			return
+		}
+		if routerErr = doc.Validate(context.Background()); routerErr == nil {
+			router, routerErr = legacy.NewRouter(doc)
+		}
+	})
+	require.NoError(t, routerErr)
+	vr, err := http.NewRequest(method, "http://localhost"+path, nil)
+	if err != nil {
+		return err
+	}
+	vr.Header = h.Clone()
+	route, params, err := router.FindRoute(vr)
+	if err != nil {
+		return fmt.Errorf("%s %s is not in the document: %w", method, path, err)
+	}
+	in := &openapi3filter.RequestValidationInput{Request: vr, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, IncludeResponseStatus: true}}
+	return openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in, Status: out.Status, Header: out.Header, Body: io.NopCloser(bytes.NewReader(out.Raw)), Options: in.Options,
+	})
+}
+
+func expect(t *testing.T, r resp, status int) resp {
+	t.Helper()
+	require.Equal(t, status, r.Status, "body: %s", r.Raw)
+	return r
+}
+
+func (e *env) token(sub, business string) string {
+	tok, err := e.issuer.Sign(auth.TokenRequest{Subject: sub, BusinessID: business})
+	require.NoError(e.t, err)
+	return tok
+}
+
+// tenant is a business registered with the invoicing service.
+type tenant struct{ id, token string }
+
+func (e *env) register(sub string) tenant {
+	r := expect(e.t, e.do(e.invoices.URL, "POST", "/v1/businesses", e.token(sub, ""), map[string]any{
+		"legal_name": sub + " SAS", "country": "FR", "registration_number": "RCS " + sub, "billing_email": sub + "@example.com",
+	}), 201)
+	id := r.Body["id"].(string)
+	return tenant{id: id, token: e.token(sub, id)}
+}
+
+// invoice creates and sends an invoice of amount from issuer to customer,
+// due in days; it returns its id.
+func (e *env) invoice(issuer, customer tenant, amount int64, dueInDays int) string {
+	due := e.clock.Now().AddDate(0, 0, dueInDays).Format("2006-01-02")
+	r := expect(e.t, e.do(e.invoices.URL, "POST", "/v1/invoices", issuer.token, map[string]any{
+		"customer": customer.id, "currency": "eur", "due_date": due,
+		"line_items": []map[string]any{{"description": "Work", "quantity": 1, "unit_amount": amount}},
+	}), 201)
+	id := r.Body["id"].(string)
+	r = expect(e.t, e.do(e.invoices.URL, "POST", "/v1/invoices/"+id+"/send", issuer.token, nil, "If-Match", r.Header.Get("ETag")), 200)
+	return id
+}
+
+// pay records full payment of an invoice by its issuer.
+func (e *env) pay(issuer tenant, invoiceID string, amount int64) {
+	expect(e.t, e.do(e.invoices.URL, "POST", "/v1/invoices/"+invoiceID+"/payments", issuer.token, map[string]any{
+		"amount": amount, "method": "bank_transfer",
+	}), 201)
+}
+
+// withHistory registers an issuer with n invoices of amount paid on time,
+// and a customer.
+func (e *env) withHistory(name string, n int, amount int64) (tenant, tenant) {
+	issuer, customer := e.register(name), e.register(name+"-customer")
+	for range n {
+		e.pay(issuer, e.invoice(issuer, customer, amount, 30), amount)
+	}
+	return issuer, customer
+}
+
+func (e *env) line(tn tenant) map[string]any {
+	return expect(e.t, e.do(e.credit.URL, "GET", "/v1/credit/line", tn.token, nil), 200).Body
+}
+
+func num(v any) int64 { f, _ := v.(float64); return int64(f) }
+
+func key(parts ...any) string { return fmt.Sprint(parts...) }

@@ -1,0 +1,32 @@
+package http
+
+import (
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/go-chi/chi/v5"
+)
+
+// addRoutes lists the whole public API surface.
+func addRoutes(api huma.API, h *handlers) {
+	tagA, tagL, tagD := []string{"Applications"}, []string{"Credit line"}, []string{"Drawdowns"}
+	huma.Register(api, huma.Operation{OperationID: "create-credit-application", Method: http.MethodPost, Path: "/v1/credit/applications",
+		Summary: "Apply for a credit line; decided at once from the invoice history", Tags: tagA, DefaultStatus: 201,
+		Errors: []int{400, 401, 403, 409, 422, 429, 503}}, h.handleApply())
+	huma.Register(api, huma.Operation{OperationID: "get-credit-application", Method: http.MethodGet, Path: "/v1/credit/applications/{id}",
+		Summary: "Get an application and its decision", Tags: tagA, Errors: []int{401, 403, 404, 429}}, h.handleGetApplication())
+	huma.Register(api, huma.Operation{OperationID: "get-credit-line", Method: http.MethodGet, Path: "/v1/credit/line",
+		Summary: "The caller's credit line: limit, drawn, available", Tags: tagL, Errors: []int{401, 403, 404, 429}}, h.handleGetLine())
+	huma.Register(api, huma.Operation{OperationID: "create-drawdown", Method: http.MethodPost, Path: "/v1/credit/drawdowns",
+		Summary: "Draw against an open invoice the caller issued: at most 80% of its amount due and the available credit",
+		Tags:    tagD, DefaultStatus: 201, Errors: []int{400, 401, 403, 404, 409, 422, 429, 503}}, h.handleDraw())
+	huma.Register(api, huma.Operation{OperationID: "list-drawdowns", Method: http.MethodGet, Path: "/v1/credit/drawdowns",
+		Summary: "List the caller's drawdowns, newest first", Tags: tagD, Errors: []int{401, 403, 404, 422, 429}}, h.handleListDrawdowns())
+}
+
+// addEventRoutes lists what the invoicing service calls: its outbox posts
+// CloudEvents here. It is not behind user auth; an event is never trusted
+// alone (the invoice is read back from the invoicing service).
+func addEventRoutes(r chi.Router, h *handlers) {
+	r.Post("/v1/credit/events", h.handleEvent())
+}

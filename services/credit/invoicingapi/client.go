@@ -1,0 +1,286 @@
+// Package invoicingapi is the credit service's client of the invoicing API:
+// it implements credit.Invoicing over HTTP with a machine-to-machine token,
+// per-call timeouts, retries with jittered backoff on idempotent reads only,
+// a circuit breaker, and W3C trace context on every request, so a credit
+// request and the invoicing work it causes form one trace.
+package invoicingapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/estatehq/estate/services/credit"
+)
+
+// HistoryScope is the scope the token of a history read carries.
+const HistoryScope = "invoicing/history.read"
+
+// TokenSource returns a bearer token acting for the business: the invoicing
+// API shows an invoice only to its issuer and customer.
+type TokenSource func(ctx context.Context, businessID string) (string, error)
+
+// Options are what a Client is built from.
+type Options struct {
+	// BaseURL is the invoicing API, e.g. http://127.0.0.1:8081.
+	BaseURL string
+	Token   TokenSource
+	// Transport sends requests; http.DefaultTransport by default. It is
+	// wrapped for tracing.
+	Transport http.RoundTripper
+	// Timeout bounds one attempt; 800 ms by default.
+	Timeout time.Duration
+	// Attempts is how many times a read is tried; 3 by default.
+	Attempts int
+	// Backoff is the wait before the second attempt, doubled after, with up
+	// to half of it taken off at random; 50 ms by default.
+	Backoff time.Duration
+	// BreakerFailures consecutive failed calls open the breaker for
+	// BreakerOpen; 5 and 10 s by default.
+	BreakerFailures int
+	BreakerOpen     time.Duration
+	Now             func() time.Time
+	Jitter          func() float64
+	// Sleep waits d or until ctx ends; a timer by default (tests pass their
+	// own to run without waiting).
+	Sleep          func(ctx context.Context, d time.Duration) error
+	TracerProvider trace.TracerProvider
+	Propagator     propagation.TextMapPropagator
+}
+
+// Client implements credit.Invoicing.
+type Client struct {
+	o       Options
+	base    string
+	http    *http.Client
+	breaker *Breaker
+}
+
+var _ credit.Invoicing = (*Client)(nil)
+
+// New returns a client.
+func New(o Options) (*Client, error) {
+	base, err := url.Parse(o.BaseURL)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("invoicing url %q: must be http(s)://host[:port]", o.BaseURL)
+	}
+	if o.Token == nil {
+		return nil, errors.New("invoicing client: a token source is required")
+	}
+	if o.Transport == nil {
+		o.Transport = http.DefaultTransport
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 800 * time.Millisecond
+	}
+	if o.Attempts <= 0 {
+		o.Attempts = 3
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = 50 * time.Millisecond
+	}
+	if o.BreakerFailures <= 0 {
+		o.BreakerFailures = 5
+	}
+	if o.BreakerOpen <= 0 {
+		o.BreakerOpen = 10 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Jitter == nil {
+		o.Jitter = rand.Float64
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
+	if o.TracerProvider == nil {
+		o.TracerProvider = tracenoop.NewTracerProvider()
+	}
+	if o.Propagator == nil {
+		o.Propagator = propagation.TraceContext{}
+	}
+	tr := otelhttp.NewTransport(o.Transport,
+		otelhttp.WithTracerProvider(o.TracerProvider),
+		otelhttp.WithPropagators(o.Propagator),
+		otelhttp.WithMeterProvider(noop.NewMeterProvider()),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "invoicing " + r.Method + " " + r.Pattern }))
+	return &Client{
+		o: o, base: strings.TrimRight(base.String(), "/"), http: &http.Client{Transport: tr},
+		breaker: NewBreaker(o.BreakerFailures, o.BreakerOpen, o.Now),
+	}, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Breaker returns the client's circuit breaker, for health and tests.
+func (c *Client) Breaker() *Breaker { return c.breaker }
+
+// wire types: the part of the invoicing API's JSON the credit service reads.
+type historyJSON struct {
+	Business   string `json:"business"`
+	Days       int    `json:"days"`
+	Currencies []struct {
+		Currency        string `json:"currency"`
+		IssuedCount     int64  `json:"issued_count"`
+		PaidCount       int64  `json:"paid_count"`
+		PaidAmount      int64  `json:"paid_amount"`
+		PaidOnTimeCount int64  `json:"paid_on_time_count"`
+		OverdueCount    int64  `json:"overdue_count"`
+		OverdueAmount   int64  `json:"overdue_amount"`
+	} `json:"currencies"`
+}
+
+type invoiceJSON struct {
+	ID                string `json:"id"`
+	Status            string `json:"status"`
+	Issuer            string `json:"issuer"`
+	Customer          string `json:"customer"`
+	Currency          string `json:"currency"`
+	Total             int64  `json:"total"`
+	AmountDue         int64  `json:"amount_due"`
+	StatusTransitions struct {
+		PaidAt *time.Time `json:"paid_at"`
+	} `json:"status_transitions"`
+}
+
+// History implements credit.Invoicing.
+func (c *Client) History(ctx context.Context, businessID string, days int) (*credit.History, error) {
+	var h historyJSON
+	p := "/v1/businesses/" + url.PathEscape(businessID) + "/invoice-history?days=" + strconv.Itoa(days)
+	if err := c.get(ctx, businessID, "/v1/businesses/{id}/invoice-history", p, &h); err != nil {
+		return nil, err
+	}
+	out := &credit.History{BusinessID: h.Business, Days: h.Days}
+	for _, x := range h.Currencies {
+		out.Currencies = append(out.Currencies, credit.CurrencyHistory(x))
+	}
+	return out, nil
+}
+
+// Invoice implements credit.Invoicing.
+func (c *Client) Invoice(ctx context.Context, businessID, invoiceID string) (*credit.Invoice, error) {
+	var inv invoiceJSON
+	if err := c.get(ctx, businessID, "/v1/invoices/{id}", "/v1/invoices/"+url.PathEscape(invoiceID), &inv); err != nil {
+		return nil, err
+	}
+	return &credit.Invoice{
+		ID: inv.ID, Issuer: inv.Issuer, Customer: inv.Customer, Currency: inv.Currency, Status: inv.Status,
+		Total: inv.Total, AmountDue: inv.AmountDue, PaidAt: inv.StatusTransitions.PaidAt,
+	}, nil
+}
+
+// unavailable is the error of a call the invoicing service could not answer.
+func unavailable(retryAfter time.Duration, cause error) error {
+	return &credit.Error{Code: credit.EUNAVAILABLE, Message: "the invoicing service is unavailable; try again later", RetryAfter: retryAfter, Err: cause}
+}
+
+// retryable is a failure worth another attempt (and a breaker failure).
+type retryable struct {
+	err        error
+	retryAfter time.Duration
+}
+
+func (r *retryable) Error() string { return r.err.Error() }
+func (r *retryable) Unwrap() error { return r.err }
+
+// get reads path into out. A GET is idempotent, so failures worth it are
+// retried with backoff; writes (none yet) would be sent once.
+func (c *Client) get(ctx context.Context, businessID, route, path string, out any) error {
+	if wait, ok := c.breaker.Allow(); !ok {
+		return unavailable(wait, errors.New("circuit breaker open"))
+	}
+	var last *retryable
+	for attempt := range c.o.Attempts {
+		if attempt > 0 {
+			d := c.o.Backoff << (attempt - 1)
+			d -= time.Duration(c.o.Jitter() * float64(d) / 2)
+			if last.retryAfter > d {
+				break // the server asks for longer than a caller can wait
+			}
+			if err := c.o.Sleep(ctx, d); err != nil {
+				return err
+			}
+		}
+		err := c.once(ctx, businessID, route, path, out)
+		if !errors.As(err, &last) {
+			c.breaker.Record(true)
+			return err
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	c.breaker.Record(false)
+	return unavailable(max(last.retryAfter, c.o.BreakerOpen/2), last.err)
+}
+
+func (c *Client) once(ctx context.Context, businessID, route, path string, out any) error {
+	tok, err := c.o.Token(ctx, businessID)
+	if err != nil {
+		return fmt.Errorf("getting a token for the invoicing service: %w", err)
+	}
+	actx, cancel := context.WithTimeout(ctx, c.o.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return fmt.Errorf("building request: %w", err)
+	}
+	req.Pattern = route // names the client span without ids
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return &retryable{err: fmt.Errorf("calling invoicing: %w", err)}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return &retryable{err: fmt.Errorf("reading invoicing response: %w", err)}
+	}
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		if err := json.Unmarshal(body, out); err != nil {
+			return fmt.Errorf("decoding invoicing response: %w", err)
+		}
+		return nil
+	case resp.StatusCode == http.StatusNotFound:
+		return credit.Errorf(credit.ENOTFOUND, "the invoicing service knows no such resource")
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		return &retryable{err: fmt.Errorf("invoicing answered %d", resp.StatusCode), retryAfter: time.Duration(ra) * time.Second}
+	}
+	// 401, 403, 422: our request or our credentials are wrong; retrying
+	// will not help, and the caller must not see our credentials' fault.
+	return fmt.Errorf("invoicing answered %d: %s", resp.StatusCode, truncate(body, 300))
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		b = b[:n]
+	}
+	return string(b)
+}

@@ -1,0 +1,323 @@
+package credit
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Caller is who makes a request, as the edge authenticated it: the business
+// the token acts for.
+type Caller struct {
+	BusinessID string
+}
+
+// Options are what a Service is built from.
+type Options struct {
+	Store     Store
+	Invoicing Invoicing
+	// Rules decide applications; DefaultRules() when zero.
+	Rules Rules
+	// DecisionTimeout bounds the history call of a decision; 2 s by default.
+	DecisionTimeout time.Duration
+	// MaxAdvancePercent bounds a drawdown against the invoice's amount due;
+	// 80 by default.
+	MaxAdvancePercent int64
+	Now               func() time.Time
+	NewID             func(prefix string) string
+	Logger            *slog.Logger
+}
+
+// Service carries out the use cases of the credit API.
+type Service struct {
+	opts Options
+}
+
+// New returns a Service.
+func New(opts Options) *Service {
+	if opts.Rules == (Rules{}) {
+		opts.Rules = DefaultRules()
+	}
+	if opts.DecisionTimeout <= 0 {
+		opts.DecisionTimeout = 2 * time.Second
+	}
+	if opts.MaxAdvancePercent <= 0 {
+		opts.MaxAdvancePercent = 80
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.NewID == nil {
+		opts.NewID = NewID
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{opts: opts}
+}
+
+// NewID returns prefix_ followed by 20 random base32 characters.
+func NewID(prefix string) string {
+	const alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+	var b [20]byte
+	_, _ = rand.Read(b[:])
+	for i := range b {
+		b[i] = alphabet[b[i]&31]
+	}
+	return prefix + "_" + string(b[:])
+}
+
+func (s *Service) now() time.Time { return s.opts.Now().UTC().Truncate(time.Microsecond) }
+
+// validCurrency reports an ISO 4217 code in lower case, as the invoicing
+// service writes them.
+func validCurrency(c string) bool {
+	if len(c) != 3 {
+		return false
+	}
+	for _, r := range c {
+		if r < 'a' || r > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// maxAmount bounds amounts as the invoicing service does.
+const maxAmount = 999_999_999_999
+
+func (c Caller) check() error {
+	if c.BusinessID == "" {
+		return Errorf(EFORBIDDEN, "the token names no business")
+	}
+	return nil
+}
+
+// Apply decides an application from the business's invoice history. When
+// the invoicing service cannot answer, it returns EUNAVAILABLE and writes
+// nothing: no decision is better than a wrong one.
+func (s *Service) Apply(ctx context.Context, c Caller, requested int64, currency string) (*Application, error) {
+	if requested < 1 || requested > maxAmount {
+		return nil, invalid("requested_limit", "must be from 1 to %d minor units", int64(maxAmount))
+	}
+	if !validCurrency(currency) {
+		return nil, invalid("currency", "must be an ISO 4217 code in lower case, like eur")
+	}
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	if l, err := s.opts.Store.Line(ctx, c.BusinessID); err == nil && l.Currency != currency && l.Drawn > 0 {
+		return nil, Errorf(ECONFLICT, "the credit line is drawn in %s; repay it before applying in another currency", l.Currency)
+	} else if err != nil && ErrorCode(err) != ENOTFOUND {
+		return nil, fmt.Errorf("reading line: %w", err)
+	}
+	hctx, cancel := context.WithTimeout(ctx, s.opts.DecisionTimeout)
+	defer cancel()
+	h, err := s.opts.Invoicing.History(hctx, c.BusinessID, s.opts.Rules.HistoryDays)
+	if err != nil {
+		return nil, s.upstream(ctx, err, "reading invoice history")
+	}
+	status, limit, reasons := s.opts.Rules.Decide(requested, h.In(currency))
+	a := &Application{
+		ID: s.opts.NewID("capp"), BusinessID: c.BusinessID, RequestedLimit: requested, Currency: currency,
+		Status: status, ApprovedLimit: limit, Reasons: reasons, DecidedAt: s.now(),
+	}
+	if err := s.opts.Store.Decide(ctx, a); err != nil {
+		if ErrorCode(err) == ECONFLICT {
+			return nil, err
+		}
+		return nil, fmt.Errorf("saving decision: %w", err)
+	}
+	return a, nil
+}
+
+// upstream turns an invoicing error into what the caller sees: a business
+// the invoicing service does not know is forbidden to apply; a timeout is
+// unavailability.
+func (s *Service) upstream(ctx context.Context, err error, what string) error {
+	switch ErrorCode(err) {
+	case EUNAVAILABLE, ENOTFOUND, EFORBIDDEN:
+		return err
+	}
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return &Error{Code: EUNAVAILABLE, Message: "the invoicing service did not answer in time", RetryAfter: 5 * time.Second, Err: err}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// Application returns one of the caller's applications.
+func (s *Service) Application(ctx context.Context, c Caller, id string) (*Application, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	a, err := s.opts.Store.Application(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if a.BusinessID != c.BusinessID {
+		return nil, Errorf(ENOTFOUND, "no such application")
+	}
+	return a, nil
+}
+
+// Line returns the caller's credit line.
+func (s *Service) Line(ctx context.Context, c Caller) (*Line, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	l, err := s.opts.Store.Line(ctx, c.BusinessID)
+	if ErrorCode(err) == ENOTFOUND {
+		return nil, Errorf(ENOTFOUND, "this business has no credit line; apply with POST /v1/credit/applications")
+	}
+	return l, err
+}
+
+// Draw advances money against an open invoice the caller issued: at most
+// MaxAdvancePercent of its amount due and at most the available credit, once
+// per invoice. The invoice is checked with the invoicing service; when it
+// cannot answer, the drawdown fails closed (EUNAVAILABLE, nothing written).
+func (s *Service) Draw(ctx context.Context, c Caller, invoiceID string, amount int64) (*Drawdown, error) {
+	if invoiceID == "" || len(invoiceID) > 64 {
+		return nil, invalid("invoice_id", "must be an invoice id")
+	}
+	if amount < 1 || amount > maxAmount {
+		return nil, invalid("amount", "must be from 1 to %d minor units", int64(maxAmount))
+	}
+	line, err := s.Line(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	inv, err := s.opts.Invoicing.Invoice(ctx, c.BusinessID, invoiceID)
+	if ErrorCode(err) == ENOTFOUND {
+		return nil, Errorf(ENOTFOUND, "no such invoice")
+	}
+	if err != nil {
+		return nil, s.upstream(ctx, err, "reading invoice")
+	}
+	switch {
+	case inv.Issuer != c.BusinessID:
+		return nil, Errorf(EFORBIDDEN, "only the issuer of an invoice may draw against it")
+	case inv.Status != "open":
+		return nil, Errorf(ECONFLICT, "the invoice is %s; only an open invoice can be financed", inv.Status)
+	case inv.Currency != line.Currency:
+		return nil, invalid("invoice_id", "the invoice is in %s and the credit line in %s", inv.Currency, line.Currency)
+	case amount*100 > inv.AmountDue*s.opts.MaxAdvancePercent:
+		return nil, invalid("amount", "at most %d%% of the amount due (%d) may be advanced: %d", s.opts.MaxAdvancePercent, inv.AmountDue, inv.AmountDue*s.opts.MaxAdvancePercent/100)
+	}
+	now := s.now()
+	d := &Drawdown{
+		ID: s.opts.NewID("dd"), BusinessID: c.BusinessID, InvoiceID: inv.ID, Amount: amount, Currency: inv.Currency,
+		Status: DrawdownActive, CreatedAt: now, CheckedAt: now,
+	}
+	err = s.opts.Store.Draw(ctx, d, func(l *Line) error {
+		if amount > l.Available() {
+			return Errorf(ECONFLICT, "the amount exceeds the available credit (%d)", l.Available())
+		}
+		return nil
+	})
+	switch ErrorCode(err) {
+	case "":
+		return d, nil
+	case ECONFLICT, ENOTFOUND:
+		return nil, err
+	}
+	return nil, fmt.Errorf("saving drawdown: %w", err)
+}
+
+// Drawdowns lists the caller's drawdowns.
+func (s *Service) Drawdowns(ctx context.Context, c Caller, p Page) ([]*Drawdown, bool, error) {
+	if err := c.check(); err != nil {
+		return nil, false, err
+	}
+	if p.Limit < 1 || p.Limit > 100 {
+		return nil, false, invalid("limit", "must be from 1 to 100")
+	}
+	return s.opts.Store.Drawdowns(ctx, c.BusinessID, p)
+}
+
+// Paid is an invoice.paid event as the invoicing service's outbox sends it.
+type Paid struct {
+	EventID   string
+	InvoiceID string
+	Issuer    string
+}
+
+// HandlePaid settles the drawdown on a paid invoice, once per event id. The
+// event is not trusted on its own: the invoice is read back from the
+// invoicing service, and only a paid invoice settles. EUNAVAILABLE asks the
+// sender to retry.
+func (s *Service) HandlePaid(ctx context.Context, p Paid) (*Drawdown, error) {
+	if p.EventID == "" || p.InvoiceID == "" {
+		return nil, invalid("data.invoice_id", "the event names no invoice")
+	}
+	d, err := s.opts.Store.ActiveDrawdown(ctx, p.InvoiceID)
+	switch ErrorCode(err) {
+	case "":
+	case ENOTFOUND:
+		return nil, nil // not financed, or settled already
+	default:
+		return nil, fmt.Errorf("finding drawdown: %w", err)
+	}
+	return s.settleIfPaid(ctx, p.EventID, d)
+}
+
+func (s *Service) settleIfPaid(ctx context.Context, eventID string, d *Drawdown) (*Drawdown, error) {
+	inv, err := s.opts.Invoicing.Invoice(ctx, d.BusinessID, d.InvoiceID)
+	if ErrorCode(err) == ENOTFOUND {
+		// The invoicing service no longer shows the invoice to its issuer:
+		// nothing proves it paid, and asking again will not change that.
+		s.opts.Logger.WarnContext(ctx, "financed invoice not found at the invoicing service", "drawdown_id", d.ID, "invoice_id", d.InvoiceID)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, s.upstream(ctx, err, "reading invoice")
+	}
+	if inv.Status != "paid" {
+		return nil, nil
+	}
+	at := s.now()
+	if inv.PaidAt != nil {
+		at = inv.PaidAt.UTC()
+	}
+	settled, err := s.opts.Store.Settle(ctx, eventID, d.InvoiceID, at)
+	if err != nil {
+		return nil, fmt.Errorf("settling drawdown: %w", err)
+	}
+	if settled != nil {
+		s.opts.Logger.InfoContext(ctx, "drawdown settled", "drawdown_id", settled.ID, "invoice_id", settled.InvoiceID, "event_id", eventID)
+	}
+	return settled, nil
+}
+
+// Reconcile asks the invoicing service about the invoices of active
+// drawdowns not checked since before staleBefore, and settles those paid: a
+// lost invoice.paid delivery is caught here. It returns how many it settled.
+func (s *Service) Reconcile(ctx context.Context, staleBefore time.Time, batch int) (int, error) {
+	ds, err := s.opts.Store.Unchecked(ctx, staleBefore, batch)
+	if err != nil {
+		return 0, fmt.Errorf("listing unchecked drawdowns: %w", err)
+	}
+	n := 0
+	var errs []error
+	for _, d := range ds {
+		settled, err := s.settleIfPaid(ctx, "reconcile:"+d.ID, d)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("drawdown %s: %w", d.ID, err))
+			if ErrorCode(err) == EUNAVAILABLE {
+				break
+			}
+			continue
+		}
+		if settled != nil {
+			n++
+			continue
+		}
+		if err := s.opts.Store.MarkChecked(ctx, d.ID, s.now()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return n, errors.Join(errs...)
+}
