@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -66,4 +67,16 @@ func RetryAfter(err error) (time.Duration, bool) {
 		return t.RetryAfter(), true
 	}
 	return 0, false
+}
+
+// ContextShutdown returns a ShutdownError carrying ctx's cause once ctx has
+// ended, and nil before.
+func ContextShutdown(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		if cause := context.Cause(ctx); cause != nil {
+			err = cause
+		}
+		return &ShutdownError{Err: err}
+	}
+	return nil
 }

@@ -35,6 +35,8 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/estatehq/estate/collector"
 )
 
 // Options are the exporter's dependencies.
@@ -299,7 +301,7 @@ func (e *Exporter) ExportLogs(ctx context.Context, ld plog.Logs) error {
 
 	h, err := e.ensureReady(ctx)
 	if err != nil {
-		if serr := ctxError(ctx); serr != nil {
+		if serr := collector.ContextShutdown(ctx); serr != nil {
 			return serr
 		}
 		return fmt.Errorf("preparing elasticsearch: %w", err)
@@ -390,12 +392,12 @@ func (e *Exporter) send(ctx context.Context, h headers, items []item) error {
 		}
 		e.metrics.retries.Inc()
 		if err := e.sleep(ctx, e.backoff(attempt)); err != nil {
-			if serr := ctxError(ctx); serr != nil {
+			if serr := collector.ContextShutdown(ctx); serr != nil {
 				return serr
 			}
 			return &ShutdownError{Err: err}
 		}
-		if err := ctxError(ctx); err != nil {
+		if err := collector.ContextShutdown(ctx); err != nil {
 			return err
 		}
 		pending = retry
@@ -470,7 +472,7 @@ func (e *Exporter) bulk(ctx context.Context, h headers, body []byte, n int) ([]i
 	e.metrics.duration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		e.metrics.requests.WithLabelValues("error").Inc()
-		if serr := ctxError(ctx); serr != nil {
+		if serr := collector.ContextShutdown(ctx); serr != nil {
 			return nil, serr
 		}
 		return nil, fmt.Errorf("sending _bulk: %w", err)

@@ -26,6 +26,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/status"
+
+	"github.com/estatehq/estate/collector"
 )
 
 // Options are the exporter's dependencies.
@@ -196,7 +198,7 @@ func (e *Exporter) ExportTraces(ctx context.Context, td ptrace.Traces) error {
 			e.metrics.spans.WithLabelValues("rejected").Add(float64(rejected))
 			return nil
 		}
-		if serr := ctxError(ctx); serr != nil {
+		if serr := collector.ContextShutdown(ctx); serr != nil {
 			return serr
 		}
 		st := status.Convert(err)
@@ -218,7 +220,7 @@ func (e *Exporter) ExportTraces(ctx context.Context, td ptrace.Traces) error {
 		e.metrics.retries.Inc()
 		e.log.Debug("retrying export to jaeger", "code", st.Code().String(), "delay", delay, "attempt", attempt)
 		if err := e.sleep(ctx, delay); err != nil {
-			if serr := ctxError(ctx); serr != nil {
+			if serr := collector.ContextShutdown(ctx); serr != nil {
 				return serr
 			}
 			return &ShutdownError{Err: err}
