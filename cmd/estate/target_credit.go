@@ -3,16 +3,13 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/estatehq/estate/internal/config"
 	"github.com/estatehq/estate/internal/modules"
 	"github.com/estatehq/estate/internal/server"
 	"github.com/estatehq/estate/services/credit"
@@ -191,39 +188,11 @@ func (s *creditService) Shutdown(ctx context.Context) error {
 
 // creditSubcommands are the commands under `estate credit`.
 func creditSubcommands() []command {
-	return []command{{name: "migrate", summary: "apply the credit database migrations and exit", run: runCreditMigrate}}
-}
-
-func runCreditMigrate(ctx context.Context, env *environ, args []string) error {
-	cfg := &Config{}
-	fs := flag.NewFlagSet("estate credit migrate", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	cfg.RegisterFlags(fs)
-	rest, err := config.Load(fs, cfg, args, env.getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		printCommandHelp(env.stdout, fs, "credit migrate", []string{"credit"})
-		return err
-	}
-	if err != nil {
-		return fmt.Errorf("credit migrate: %w", err)
-	}
-	if len(rest) > 0 {
-		return fmt.Errorf("credit migrate: unexpected argument %q", rest[0])
-	}
-	if cfg.Credit.PostgresDSN != "" {
-		if err := creditpostgres.Migrate(ctx, cfg.Credit.PostgresDSN); err != nil {
-			return err
-		}
-		fmt.Fprintln(env.stdout, "credit database migrated (postgres)")
-		return nil
-	}
-	path := filepath.Join(cfg.DataDir, "credit.db")
-	if err := mkdirData(cfg.DataDir); err != nil {
-		return err
-	}
-	if err := creditsqlite.Migrate(ctx, path); err != nil {
-		return err
-	}
-	fmt.Fprintf(env.stdout, "credit database migrated (%s)\n", path)
-	return nil
+	return []command{migrator{
+		target:   "credit",
+		dsn:      func(c *Config) string { return c.Credit.PostgresDSN },
+		file:     "credit.db",
+		postgres: creditpostgres.Migrate,
+		sqlite:   creditsqlite.Migrate,
+	}.command()}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -182,41 +181,13 @@ func (s *invoicingService) Shutdown(ctx context.Context) error {
 
 // invoicingSubcommands are the commands under `estate invoicing`.
 func invoicingSubcommands() []command {
-	return []command{{name: "migrate", summary: "apply the invoicing database migrations and exit", run: runInvoicingMigrate}}
-}
-
-func runInvoicingMigrate(ctx context.Context, env *environ, args []string) error {
-	cfg := &Config{}
-	fs := flag.NewFlagSet("estate invoicing migrate", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	cfg.RegisterFlags(fs)
-	rest, err := config.Load(fs, cfg, args, env.getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		printCommandHelp(env.stdout, fs, "invoicing migrate", []string{"invoicing"})
-		return err
-	}
-	if err != nil {
-		return fmt.Errorf("invoicing migrate: %w", err)
-	}
-	if len(rest) > 0 {
-		return fmt.Errorf("invoicing migrate: unexpected argument %q", rest[0])
-	}
-	if cfg.Invoicing.PostgresDSN != "" {
-		if err := postgres.Migrate(ctx, cfg.Invoicing.PostgresDSN); err != nil {
-			return err
-		}
-		fmt.Fprintln(env.stdout, "invoicing database migrated (postgres)")
-		return nil
-	}
-	path := filepath.Join(cfg.DataDir, "invoicing.db")
-	if err := mkdirData(cfg.DataDir); err != nil {
-		return err
-	}
-	if err := sqlite.Migrate(ctx, path); err != nil {
-		return err
-	}
-	fmt.Fprintf(env.stdout, "invoicing database migrated (%s)\n", path)
-	return nil
+	return []command{migrator{
+		target:   "invoicing",
+		dsn:      func(c *Config) string { return c.Invoicing.PostgresDSN },
+		file:     "invoicing.db",
+		postgres: postgres.Migrate,
+		sqlite:   sqlite.Migrate,
+	}.command()}
 }
 
 // runToken prints a token signed by the development issuer.
