@@ -1,22 +1,14 @@
 package jaeger_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
-	"text/template"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -25,105 +17,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/estatehq/estate/collector/jaeger"
+	"github.com/estatehq/estate/internal/jaegertest"
 	"github.com/estatehq/estate/internal/testenv"
 )
-
-type jaegerProc struct {
-	bin, config string
-	otlp, query string
-	cmd         *exec.Cmd
-	log         *bytes.Buffer
-}
-
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var lns []net.Listener
-	var ports []int
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		lns = append(lns, ln)
-		addr, ok := ln.Addr().(*net.TCPAddr)
-		require.True(t, ok)
-		ports = append(ports, addr.Port)
-	}
-	for _, ln := range lns {
-		_ = ln.Close()
-	}
-	return ports
-}
-
-// startJaeger runs the real Jaeger v2 binary as a child process.
-func startJaeger(t *testing.T) *jaegerProc {
-	t.Helper()
-	bin := testenv.Binary(t, "jaeger", "ESTATE_JAEGER_BIN", "run make test, which builds Jaeger v2 into bin/")
-	ports := freePorts(t, 3)
-	// A Jaeger v2 (v1.76) configuration with the ports to fill.
-	tmpl, err := template.ParseFiles(filepath.Join("testdata", "jaeger-v2.yaml.tmpl"))
-	require.NoError(t, err)
-	var cfg bytes.Buffer
-	require.NoError(t, tmpl.Execute(&cfg, map[string]int{"OTLP": ports[0], "Query": ports[1], "QueryGRPC": ports[2]}))
-	path := filepath.Join(t.TempDir(), "jaeger.yaml")
-	require.NoError(t, os.WriteFile(path, cfg.Bytes(), 0o600))
-	j := &jaegerProc{
-		bin: bin, config: path,
-		otlp:  fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		query: fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
-	}
-	j.start(t)
-	t.Cleanup(func() { j.stop(t) })
-	return j
-}
-
-func (j *jaegerProc) start(t *testing.T) {
-	t.Helper()
-	j.log = &bytes.Buffer{}
-	j.cmd = exec.Command(j.bin, "--config", j.config)
-	j.cmd.Stdout, j.cmd.Stderr = j.log, j.log
-	require.NoError(t, j.cmd.Start())
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	err := testenv.WaitFor(ctx, 100*time.Millisecond, func() error {
-		if j.cmd.ProcessState != nil {
-			return errors.New("jaeger exited")
-		}
-		c, err := net.DialTimeout("tcp", j.otlp, time.Second)
-		if err != nil {
-			return err
-		}
-		_ = c.Close()
-		res, err := http.Get(j.query + "/api/services")
-		if err != nil {
-			return err
-		}
-		_ = res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			return fmt.Errorf("query API: %s", res.Status)
-		}
-		return nil
-	})
-	require.NoError(t, err, "jaeger did not come up; its output:\n%s", j.log)
-}
-
-func (j *jaegerProc) stop(t *testing.T) {
-	t.Helper()
-	if j.cmd == nil || j.cmd.Process == nil {
-		return
-	}
-	_ = j.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() {
-		_ = j.cmd.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		_ = j.cmd.Process.Kill()
-		<-done
-	}
-	j.cmd = nil
-}
 
 type jaegerTrace struct {
 	TraceID string `json:"traceID"`
@@ -236,8 +132,8 @@ func newRealExporter(t *testing.T, endpoint string) *jaeger.Exporter {
 }
 
 func TestRealJaegerReceivesEverySpan(t *testing.T) {
-	j := startJaeger(t)
-	exp := newRealExporter(t, j.otlp)
+	j := jaegertest.Start(t, jaegertest.Options{})
+	exp := newRealExporter(t, j.OTLP)
 
 	const traces, depth = 10, 4
 	all := ptrace.NewTraces()
@@ -250,7 +146,7 @@ func TestRealJaegerReceivesEverySpan(t *testing.T) {
 	require.NoError(t, exp.ExportTraces(t.Context(), all))
 
 	for i, id := range ids {
-		tr := getTrace(t, j.query, id, depth+1)
+		tr := getTrace(t, j.Query, id, depth+1)
 		sort.Slice(tr.Spans, func(a, b int) bool { return tr.Spans[a].OperationName < tr.Spans[b].OperationName })
 		for k, sp := range tr.Spans {
 			require.Equal(t, fmt.Sprintf("op-%d", k), sp.OperationName)
@@ -280,14 +176,14 @@ func TestRealJaegerReceivesEverySpan(t *testing.T) {
 }
 
 func TestRealJaegerRestart(t *testing.T) {
-	j := startJaeger(t)
-	exp := newRealExporter(t, j.otlp)
+	j := jaegertest.Start(t, jaegertest.Options{})
+	exp := newRealExporter(t, j.OTLP)
 
 	td, id := makeTrace("billing", 100, 2)
 	require.NoError(t, exp.ExportTraces(t.Context(), td))
-	getTrace(t, j.query, id, 3)
+	getTrace(t, j.Query, id, 3)
 
-	j.stop(t)
+	j.Stop()
 	td2, id2 := makeTrace("billing", 101, 2)
 	err := exp.ExportTraces(t.Context(), td2)
 	require.Error(t, err, "jaeger is down")
@@ -295,10 +191,10 @@ func TestRealJaegerRestart(t *testing.T) {
 	require.NotErrorAs(t, err, &perm, "a stopped jaeger is retryable")
 	require.True(t, strings.Contains(err.Error(), "Unavailable") || strings.Contains(err.Error(), "DeadlineExceeded"), "%v", err)
 
-	j.start(t)
+	require.NoError(t, j.Resume(t.Context()))
 	// The caller retries the same batch, as the queue does.
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	require.NoError(t, testenv.WaitFor(ctx, 200*time.Millisecond, func() error { return exp.ExportTraces(ctx, td2) }))
-	getTrace(t, j.query, id2, 3)
+	getTrace(t, j.Query, id2, 3)
 }
