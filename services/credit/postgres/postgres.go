@@ -5,13 +5,10 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/pressly/goose/v3"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/estatehq/estate/services/credit/internal/sqlstore"
@@ -36,16 +33,8 @@ type Options struct {
 
 // Open connects to dsn and applies the migrations.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
-	db, err := openDB(dsn, opts)
+	db, err := sqldb.OpenMigratedPostgres(ctx, dsn, opts.MaxConns, migrationSet)
 	if err != nil {
-		return nil, err
-	}
-	if err := db.PingContext(ctx); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("connecting to postgres: %w", err)
-	}
-	if err := migrate(ctx, db); err != nil {
-		_ = db.Close()
 		return nil, err
 	}
 	return &Store{sqlstore.New(db, db, dialect(), opts.TracerProvider)}, nil
@@ -53,24 +42,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 
 // Migrate applies the migrations to the database at dsn and returns.
 func Migrate(ctx context.Context, dsn string) error {
-	db, err := openDB(dsn, Options{MaxConns: 1})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return migrate(ctx, db)
+	return sqldb.MigratePostgres(ctx, dsn, migrationSet)
 }
 
-func openDB(dsn string, opts Options) (*sql.DB, error) {
-	if opts.MaxConns <= 0 {
-		opts.MaxConns = 10
-	}
-	return sqldb.OpenPostgres(dsn, opts.MaxConns)
-}
-
-func migrate(ctx context.Context, db *sql.DB) error {
-	return sqldb.Migrate(ctx, db, goose.DialectPostgres, migrations, "migrations", "credit")
-}
+var migrationSet = sqldb.Migrations{FS: migrations, Dir: "migrations", Name: "credit"}
 
 func dialect() sqlstore.Dialect {
 	return sqlstore.Dialect{

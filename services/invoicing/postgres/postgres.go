@@ -5,14 +5,11 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/pressly/goose/v3"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/estatehq/estate/services/invoicing/internal/sqlstore"
@@ -37,16 +34,8 @@ type Options struct {
 
 // Open connects to dsn and applies the migrations.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
-	db, err := openDB(dsn, opts)
+	db, err := sqldb.OpenMigratedPostgres(ctx, dsn, opts.MaxConns, migrationSet)
 	if err != nil {
-		return nil, err
-	}
-	if err := db.PingContext(ctx); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("connecting to postgres: %w", err)
-	}
-	if err := migrate(ctx, db); err != nil {
-		_ = db.Close()
 		return nil, err
 	}
 	return &Store{sqlstore.New(db, db, dialect, opts.TracerProvider)}, nil
@@ -54,24 +43,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 
 // Migrate applies the migrations to the database at dsn and returns.
 func Migrate(ctx context.Context, dsn string) error {
-	db, err := openDB(dsn, Options{MaxConns: 1})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return migrate(ctx, db)
+	return sqldb.MigratePostgres(ctx, dsn, migrationSet)
 }
 
-func openDB(dsn string, opts Options) (*sql.DB, error) {
-	if opts.MaxConns <= 0 {
-		opts.MaxConns = 10
-	}
-	return sqldb.OpenPostgres(dsn, opts.MaxConns)
-}
-
-func migrate(ctx context.Context, db *sql.DB) error {
-	return sqldb.Migrate(ctx, db, goose.DialectPostgres, migrations, "migrations", "invoicing")
-}
+var migrationSet = sqldb.Migrations{FS: migrations, Dir: "migrations", Name: "invoicing"}
 
 var dialect = sqlstore.Dialect{
 	Name:         "postgresql",

@@ -55,6 +55,44 @@ func OpenPostgres(dsn string, maxConns int) (*sql.DB, error) {
 	return db, nil
 }
 
+// Migrations are a service's embedded migrations.
+type Migrations struct {
+	FS   fs.FS
+	Dir  string // folder of fsys holding the .sql files
+	Name string // which database, for errors
+}
+
+// OpenMigratedPostgres connects to dsn with a pool of at most maxConns
+// connections (10 when not positive), checks that the server answers and
+// applies m; the pool is closed again on any failure.
+func OpenMigratedPostgres(ctx context.Context, dsn string, maxConns int, m Migrations) (*sql.DB, error) {
+	if maxConns <= 0 {
+		maxConns = 10
+	}
+	db, err := OpenPostgres(dsn, maxConns)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("connecting to postgres: %w", err)
+	}
+	if err := Migrate(ctx, db, goose.DialectPostgres, m.FS, m.Dir, m.Name); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// MigratePostgres applies m to the database at dsn and returns.
+func MigratePostgres(ctx context.Context, dsn string, m Migrations) error {
+	db, err := OpenMigratedPostgres(ctx, dsn, 1, m)
+	if err != nil {
+		return err
+	}
+	return db.Close()
+}
+
 // Migrate applies the migrations under dir of fsys to db; name says which
 // database, for errors.
 func Migrate(ctx context.Context, db *sql.DB, dialect goose.Dialect, fsys fs.FS, dir, name string) error {
