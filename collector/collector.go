@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -190,4 +191,31 @@ func (s *SignalSink) Deliver(ctx context.Context, items []Item) error {
 		}
 	}
 	return nil
+}
+
+// UnknownService names telemetry whose resource has no service.name.
+const UnknownService = "unknown_service"
+
+// ServiceName is the service.name of a resource, or UnknownService.
+func ServiceName(r pcommon.Resource) string {
+	if v, ok := r.Attributes().Get("service.name"); ok && v.Str() != "" {
+		return v.Str()
+	}
+	return UnknownService
+}
+
+// TraceIDString is id in hex, or "" for the empty id.
+func TraceIDString(id pcommon.TraceID) string {
+	if id.IsEmpty() {
+		return ""
+	}
+	return id.String()
+}
+
+// SpanIDString is id in hex, or "" for the empty id.
+func SpanIDString(id pcommon.SpanID) string {
+	if id.IsEmpty() {
+		return ""
+	}
+	return id.String()
 }

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -29,13 +28,14 @@ type Config struct {
 	targetConfigs `yaml:",inline"`
 }
 
-// RegisterFlags sets every default and binds every flag.
-func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+// RegisterFlags sets the defaults and binds the flags of the shared
+// options and of the named targets' options.
+func (c *Config) RegisterFlags(fs *flag.FlagSet, targetNames []string) {
 	fs.StringVar(&c.DataDir, "data-dir", "./.estate", "folder of every embedded store; created if missing")
 	fs.IntVar(&c.PortOffset, "port-offset", 0, "added to every listen port, to run several estates side by side")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long a graceful stop may take")
 	c.Log.RegisterFlags(fs)
-	c.targetConfigs.registerFlags(fs)
+	c.targetConfigs.registerFlags(fs, targetNames)
 }
 
 // Validate checks the shared options and those of the targets in use, and
@@ -58,19 +58,12 @@ func (c *Config) Validate(targetNames []string) error {
 	return errors.Join(errs...)
 }
 
-// derive fills the defaults that depend on other options.
-func (c *Config) derive() {
-	if c.Elasticsearch.Enabled() && c.Elasticsearch.DeadLetterDir == "" {
-		c.Elasticsearch.DeadLetterDir = filepath.Join(c.DataDir, "collector", "deadletter")
-	}
-}
-
-// applyPortOffset moves every listen address by PortOffset.
-func (c *Config) applyPortOffset() {
+// applyPortOffset moves the named targets' listen addresses by PortOffset.
+func (c *Config) applyPortOffset(targetNames []string) {
 	if c.PortOffset == 0 {
 		return
 	}
-	for _, addr := range c.targetConfigs.listenAddrs() {
+	for _, addr := range c.targetConfigs.listenAddrs(targetNames) {
 		*addr = offsetPort(*addr, c.PortOffset)
 	}
 }

@@ -2,13 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"path/filepath"
-
-	"github.com/estatehq/estate/internal/config"
 )
 
 // migrator applies one service's migrations to PostgreSQL or SQLite.
@@ -28,17 +23,9 @@ func (m migrator) command() command {
 
 func (m migrator) run(ctx context.Context, env *environ, args []string) error {
 	name := m.target + " migrate"
-	cfg := &Config{}
-	fs := flag.NewFlagSet("estate "+name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	cfg.RegisterFlags(fs)
-	rest, err := config.Load(fs, cfg, args, env.getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		printCommandHelp(env.stdout, fs, name, []string{m.target})
-		return err
-	}
+	cfg, rest, err := parseConfig(env, name, []string{m.target}, args)
 	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return err
 	}
 	if len(rest) > 0 {
 		return fmt.Errorf("%s: unexpected argument %q", name, rest[0])

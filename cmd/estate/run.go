@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -133,40 +132,68 @@ func runTarget(name string) func(context.Context, *environ, []string) error {
 	}
 }
 
-// loadConfig parses args for the command and validates what the targets use.
-func loadConfig(env *environ, cmd string, targetNames, args []string) (*Config, []string, error) {
+// parseConfig binds the options of the command's targets, and only those,
+// and applies the YAML file, the environment and args. An option of
+// another target is refused with its name and its target's.
+func parseConfig(env *environ, cmd string, targetNames, args []string) (*Config, []string, error) {
 	cfg := &Config{}
 	fs := flag.NewFlagSet("estate "+cmd, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	cfg.RegisterFlags(fs)
+	cfg.RegisterFlags(fs, targetNames)
+	if err := refuseForeignFlags(fs, cmd, args); err != nil {
+		return nil, nil, err
+	}
 	rest, err := config.Load(fs, cfg, args, env.getenv)
 	if errors.Is(err, flag.ErrHelp) {
-		printCommandHelp(env.stdout, fs, cmd, targetNames)
+		printCommandHelp(env.stdout, fs, cmd)
 		return nil, nil, err
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", cmd, err)
 	}
-	cfg.derive()
-	if err := cfg.Validate(targetNames); err != nil {
-		return nil, nil, fmt.Errorf("invalid configuration: %w", err)
-	}
-	cfg.applyPortOffset()
 	return cfg, rest, nil
 }
 
-// printCommandHelp lists the options that matter to the command's targets.
-func printCommandHelp(w io.Writer, fs *flag.FlagSet, cmd string, targetNames []string) {
-	fmt.Fprintf(w, "Usage: estate %s [options]\n\nOptions:\n", cmd)
-	shown := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.VisitAll(func(f *flag.Flag) {
-		prefix, _, dotted := strings.Cut(f.Name, ".")
-		if !dotted || prefix == "log" || slices.Contains(targetNames, prefix) || slices.Contains(sharedFlagPrefixes(targetNames), prefix) {
-			shown.Var(f.Value, f.Name, f.Usage)
-			shown.Lookup(f.Name).DefValue = f.DefValue
+// loadConfig parses args for the command and validates what the targets use.
+func loadConfig(env *environ, cmd string, targetNames, args []string) (*Config, []string, error) {
+	cfg, rest, err := parseConfig(env, cmd, targetNames, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cfg.Validate(targetNames); err != nil {
+		return nil, nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	cfg.applyPortOffset(targetNames)
+	return cfg, rest, nil
+}
+
+// refuseForeignFlags names the first flag in args that fs does not know
+// but another target reads: the flag package would only say that it is
+// not defined.
+func refuseForeignFlags(fs *flag.FlagSet, cmd string, args []string) error {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			return nil // the flag package stops here too
 		}
-	})
-	config.PrintUsage(w, shown)
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if f := fs.Lookup(name); f != nil {
+			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !hasValue && (!ok || !b.IsBoolFlag()) {
+				i++ // the next argument is this flag's value
+			}
+			continue
+		}
+		if owner := ownerOf(name); owner != "" {
+			return fmt.Errorf("%s: --%s is an option of the %s target, which this command does not run", cmd, name, owner)
+		}
+	}
+	return nil
+}
+
+// printCommandHelp lists the command's options: exactly those it reads.
+func printCommandHelp(w io.Writer, fs *flag.FlagSet, cmd string) {
+	fmt.Fprintf(w, "Usage: estate %s [options]\n\nOptions:\n", cmd)
+	config.PrintUsage(w, fs)
 }
 
 // serve runs targets until ctx ends or one of them fails.

@@ -87,6 +87,86 @@ func TestCommandHelpListsEveryOption(t *testing.T) {
 	}
 }
 
+// TestEachCommandShowsItsOwnOptions: a target's --help lists exactly the
+// option groups it reads.
+func TestEachCommandShowsItsOwnOptions(t *testing.T) {
+	tests := map[string]struct{ shown, hidden []string }{
+		"collector": {
+			shown:  []string{"--collector.queue.max-bytes", "--events.postgres-dsn", "--elasticsearch-url", "--jaeger-endpoint", "--prometheus-remote-write-url"},
+			hidden: []string{"--invoicing.", "--credit.", "--auth.", "--telemetry."},
+		},
+		"invoicing": {
+			shown:  []string{"--invoicing.listen-addr", "--auth.issuer", "--telemetry.otlp-endpoint"},
+			hidden: []string{"--collector.", "--events.", "--elasticsearch-", "--jaeger-", "--prometheus-remote-write-", "--credit."},
+		},
+		"credit": {
+			shown:  []string{"--credit.listen-addr", "--auth.issuer", "--telemetry.otlp-endpoint"},
+			hidden: []string{"--collector.", "--events.", "--elasticsearch-", "--jaeger-", "--prometheus-remote-write-", "--invoicing."},
+		},
+		"invoicing migrate": {
+			shown:  []string{"--invoicing.postgres-dsn"},
+			hidden: []string{"--collector.", "--elasticsearch-", "--credit."},
+		},
+	}
+	for cmd, tt := range tests {
+		t.Run(cmd, func(t *testing.T) {
+			out, _, err := runCmd(t, append(strings.Fields(cmd), "--help")...)
+			require.ErrorIs(t, err, flag.ErrHelp)
+			for _, want := range tt.shown {
+				require.Contains(t, out, want)
+			}
+			for _, not := range tt.hidden {
+				require.NotContains(t, out, not)
+			}
+		})
+	}
+	out, _, err := runCmd(t, "up", "--help")
+	require.ErrorIs(t, err, flag.ErrHelp)
+	for _, want := range []string{"--collector.listen-addr", "--elasticsearch-url", "--invoicing.listen-addr", "--credit.listen-addr", "--auth.issuer", "--events.postgres-dsn"} {
+		require.Contains(t, out, want, "up runs every target")
+	}
+}
+
+// TestForeignOptionRefused: an option of another target is refused with its
+// name and its target's, not ignored.
+func TestForeignOptionRefused(t *testing.T) {
+	_, _, err := runCmd(t, "invoicing", "--data-dir", t.TempDir(), "--elasticsearch-url", "http://es:9200")
+	require.EqualError(t, err, "invoicing: --elasticsearch-url is an option of the collector target, which this command does not run")
+	_, _, err = runCmd(t, "collector", "--data-dir", t.TempDir(), "--credit.listen-addr=:1")
+	require.EqualError(t, err, "collector: --credit.listen-addr is an option of the credit target, which this command does not run")
+	_, _, err = runCmd(t, "invoicing", "migrate", "--data-dir", t.TempDir(), "-collector.red.max-series", "5")
+	require.EqualError(t, err, "invoicing migrate: --collector.red.max-series is an option of the collector target, which this command does not run")
+	_, _, err = runCmd(t, "invoicing", "--no-such-option")
+	require.ErrorContains(t, err, "flag provided but not defined: -no-such-option")
+}
+
+// TestSharedConfigFileServesEveryCommand: one YAML file with every target's
+// groups is valid for `up` and for each target alone, and a target reads
+// its own groups from it.
+func TestSharedConfigFileServesEveryCommand(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "estate.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(`data_dir: `+dir+`
+collector:
+  queue:
+    max_bytes: 1073741824
+elasticsearch:
+  urls: ["http://es:9200"]
+events:
+  metrics_ttl: 30s
+invoicing:
+  rate_limit: 50
+credit:
+  rate_limit: 40
+`), 0o600))
+	out, _, err := runCmd(t, "invoicing", "migrate", "--config", path)
+	require.NoError(t, err)
+	require.Contains(t, out, filepath.Join(dir, "invoicing.db"), "the file's data_dir is read")
+	out, _, err = runCmd(t, "credit", "migrate", "--config", path)
+	require.NoError(t, err)
+	require.Contains(t, out, filepath.Join(dir, "credit.db"))
+}
+
 func TestConfigValidation(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -142,7 +222,7 @@ func targetNames() []string {
 func loopbackArgs() []string {
 	cfg := &Config{}
 	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
-	cfg.RegisterFlags(fs)
+	cfg.RegisterFlags(fs, targetNames())
 	var args []string
 	fs.VisitAll(func(f *flag.Flag) {
 		if strings.HasSuffix(f.Name, "listen-addr") {

@@ -3,86 +3,50 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"path/filepath"
+	"regexp"
+	"time"
 
-	"github.com/estatehq/estate/collector"
-	"github.com/estatehq/estate/collector/elasticsearch"
-	"github.com/estatehq/estate/collector/jaeger"
-	"github.com/estatehq/estate/collector/remotewrite"
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
 	collectorsvc "github.com/estatehq/estate/collector/service"
 	"github.com/estatehq/estate/internal/modules"
 	"github.com/estatehq/estate/internal/server"
+	"github.com/estatehq/estate/metrics"
+	metricshttp "github.com/estatehq/estate/metrics/http"
+	"github.com/estatehq/estate/metrics/postgres"
+	metricsprom "github.com/estatehq/estate/metrics/prometheus"
+	"github.com/estatehq/estate/metrics/sqlite"
 	"github.com/estatehq/estate/services/kit/telemetry"
 )
 
-// initCollector builds the collector target: OTLP on 4317/4318, the query
-// and events API on 8088, its queue and embedded store under
-// <data-dir>/collector, and the exporters whose endpoints are configured.
-// A signal that an exporter takes is left out of the embedded store.
+// initCollector builds the collector target: the collector itself, which
+// collector/service assembles from its configuration (OTLP on 4317/4318,
+// the queue, the embedded store, RED, the exporters), and the reliability
+// events API of the metrics area, mounted on the collector's API port
+// (8088) with the DORA series on its /metrics.
 func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
-	dir := filepath.Join(a.cfg.DataDir, "collector")
-	logger := a.componentLogger("collector")
 	reg := server.NewRegistry()
-
-	var (
-		sinks     []collector.Sink
-		exporters []modules.Service
-		local     = []collector.Signal{collector.SignalLogs, collector.SignalTraces}
-	)
-	keep := func(drop collector.Signal) {
-		out := local[:0]
-		for _, s := range local {
-			if s != drop {
-				out = append(out, s)
-			}
-		}
-		local = out
-	}
-	if cfg := a.cfg.Elasticsearch; cfg.Enabled() {
-		es, err := elasticsearch.New(cfg, elasticsearch.Options{Logger: logger.With("sink", "elasticsearch"), Registerer: reg, Now: a.now})
-		if err != nil {
-			return nil, fmt.Errorf("elasticsearch exporter: %w", err)
-		}
-		exporters = append(exporters, es)
-		sinks = append(sinks, &collector.SignalSink{SinkName: "elasticsearch", Logs: es.ExportLogs})
-		keep(collector.SignalLogs)
-	}
-	if cfg := a.cfg.Jaeger; cfg.Enabled() {
-		j, err := jaeger.New(cfg, jaeger.Options{Logger: logger.With("sink", "jaeger"), Registerer: reg})
-		if err != nil {
-			return nil, fmt.Errorf("jaeger exporter: %w", err)
-		}
-		exporters = append(exporters, j)
-		sinks = append(sinks, &collector.SignalSink{SinkName: "jaeger", Traces: j.ExportTraces})
-		keep(collector.SignalTraces)
-	}
 	events, err := a.eventsAPI(ctx, reg)
 	if err != nil {
 		return nil, err
 	}
 	svc, err := collectorsvc.New(ctx, collectorsvc.Options{
-		Config:       a.cfg.Collector,
-		Dir:          dir,
-		Sinks:        sinks,
-		LocalSignals: local,
-		Routes:       events,
-		Logger:       logger,
-		Registry:     reg,
-		Now:          a.now,
+		Config:   a.cfg.Collector,
+		Dir:      filepath.Join(a.cfg.DataDir, "collector"),
+		Routes:   events,
+		Logger:   a.componentLogger("collector"),
+		Registry: reg,
+		Now:      a.now,
 	})
 	if err != nil {
 		return nil, err
 	}
-	if cfg := a.cfg.RemoteWrite; cfg.Enabled() {
-		rw, err := remotewrite.New(cfg, remotewrite.Options{Gatherer: reg, Logger: logger.With("sink", "remote_write"), Registerer: reg, Now: a.now})
-		if err != nil {
-			return nil, fmt.Errorf("remote_write exporter: %w", err)
-		}
-		exporters = append(exporters, rw)
-	}
 	a.collector = svc
-	return &collectorTarget{Service: svc, exporters: exporters}, nil
+	return svc, nil
 }
 
 // telemetryConfig is the services' telemetry configuration. With no OTLP
@@ -97,29 +61,94 @@ func (a *app) telemetryConfig() telemetry.Config {
 	return cfg
 }
 
-// collectorTarget starts the exporters before the collector delivers to
-// them, and stops them after it.
-type collectorTarget struct {
-	*collectorsvc.Service
-	exporters []modules.Service
+// eventsConfig configures the reliability events API that the collector
+// serves on its API port, and the event store behind it.
+type eventsConfig struct {
+	// PostgresDSN selects PostgreSQL for the event store; empty means SQLite
+	// at <data-dir>/events.db.
+	PostgresDSN           string `yaml:"postgres_dsn"`
+	GitHubSecret          string `yaml:"github_secret"`
+	CircleCISecret        string `yaml:"circleci_secret"`
+	CircleCIDeployPattern string `yaml:"circleci_deploy_pattern"`
+	CircleCIEnvironment   string `yaml:"circleci_environment"`
+	MaxBodyBytes          int64  `yaml:"max_body_bytes"`
+	// MetricsTTL is how long the DORA series on /metrics are cached between
+	// scrapes.
+	MetricsTTL time.Duration `yaml:"metrics_ttl"`
 }
 
-func (t *collectorTarget) Start(ctx context.Context) error {
-	for i, e := range t.exporters {
-		if err := e.Start(ctx); err != nil {
-			for _, started := range t.exporters[:i] {
-				_ = started.Shutdown(ctx)
-			}
-			return fmt.Errorf("starting exporter: %w", err)
-		}
+func (c *eventsConfig) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.PostgresDSN, "events.postgres-dsn", "", "PostgreSQL DSN of the event store; empty keeps events in SQLite under --data-dir")
+	fs.StringVar(&c.GitHubSecret, "events.github-secret", "", "secret of the GitHub deployment_status webhook; empty turns /v1/events/github off")
+	fs.StringVar(&c.CircleCISecret, "events.circleci-secret", "", "secret of the CircleCI workflow-completed webhook; empty turns /v1/events/circleci off")
+	fs.StringVar(&c.CircleCIDeployPattern, "events.circleci-deploy-pattern", "(?i)deploy", "regular expression selecting CircleCI deploy workflows by name; a group named environment names the environment")
+	fs.StringVar(&c.CircleCIEnvironment, "events.circleci-environment", "production", "environment of CircleCI deploy workflows whose name gives none")
+	fs.Int64Var(&c.MaxBodyBytes, "events.max-body-bytes", metricshttp.DefaultMaxBodyBytes, "largest accepted event request body, in bytes (413 beyond)")
+	fs.DurationVar(&c.MetricsTTL, "events.metrics-ttl", 15*time.Second, "how long the DORA series on /metrics are cached between scrapes")
+}
+
+func (c *eventsConfig) Validate() error {
+	var errs []error
+	if _, err := regexp.Compile(c.CircleCIDeployPattern); err != nil {
+		errs = append(errs, fmt.Errorf("events.circleci_deploy_pattern: %w", err))
 	}
-	return t.Service.Start(ctx)
-}
-
-func (t *collectorTarget) Shutdown(ctx context.Context) error {
-	errs := []error{t.Service.Shutdown(ctx)}
-	for i := len(t.exporters) - 1; i >= 0; i-- {
-		errs = append(errs, t.exporters[i].Shutdown(ctx))
+	if c.MaxBodyBytes <= 0 {
+		errs = append(errs, fmt.Errorf("events.max_body_bytes: must be positive, not %d", c.MaxBodyBytes))
+	}
+	if c.MetricsTTL < 0 {
+		errs = append(errs, fmt.Errorf("events.metrics_ttl: must not be negative, not %s", c.MetricsTTL))
 	}
 	return errors.Join(errs...)
+}
+
+// openEventStore opens the event store the configuration names and closes it
+// when the run ends.
+func (a *app) openEventStore(ctx context.Context) (metrics.Store, error) {
+	if dsn := a.cfg.Events.PostgresDSN; dsn != "" {
+		st, err := postgres.OpenOptions(ctx, dsn, postgres.Options{Logger: a.componentLogger("events")})
+		if err != nil {
+			return nil, fmt.Errorf("opening event store: %w", err)
+		}
+		a.onClose(func() error { st.Close(); return nil })
+		return st, nil
+	}
+	st, err := sqlite.OpenOptions(ctx, filepath.Join(a.cfg.DataDir, "events.db"), sqlite.Options{Logger: a.componentLogger("events")})
+	if err != nil {
+		return nil, fmt.Errorf("opening event store: %w", err)
+	}
+	a.onClose(st.Close)
+	return st, nil
+}
+
+// eventsAPI opens the event store, registers the DORA series on reg, and
+// returns what mounts the events API on the collector's router.
+func (a *app) eventsAPI(ctx context.Context, reg *prometheus.Registry) (func(chi.Router) error, error) {
+	store, err := a.openEventStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	logger := a.componentLogger("events")
+	opts := metricshttp.Options{
+		Store:                 store,
+		Logger:                logger,
+		Now:                   a.now,
+		GitHubSecret:          a.cfg.Events.GitHubSecret,
+		CircleCISecret:        a.cfg.Events.CircleCISecret,
+		CircleCIDeployPattern: regexp.MustCompile(a.cfg.Events.CircleCIDeployPattern), // validated at load
+		CircleCIEnvironment:   a.cfg.Events.CircleCIEnvironment,
+		MaxBodyBytes:          a.cfg.Events.MaxBodyBytes,
+	}
+	dora, err := metricsprom.NewCollector(metricsprom.Options{Store: store, Now: a.now, TTL: a.cfg.Events.MetricsTTL, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("DORA series: %w", err)
+	}
+	if err := reg.Register(dora); err != nil {
+		return nil, fmt.Errorf("registering DORA series: %w", err)
+	}
+	return func(r chi.Router) error {
+		if err := metricshttp.Routes(r, opts); err != nil {
+			return fmt.Errorf("events API: %w", err)
+		}
+		return nil
+	}, nil
 }

@@ -10,10 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/estatehq/estate/collector"
-	"github.com/estatehq/estate/collector/elasticsearch"
-	"github.com/estatehq/estate/collector/jaeger"
-	"github.com/estatehq/estate/collector/remotewrite"
 	collectorsvc "github.com/estatehq/estate/collector/service"
 	"github.com/estatehq/estate/internal/modules"
 	"github.com/estatehq/estate/services/credit"
@@ -26,9 +22,9 @@ import (
 type target struct {
 	name    string
 	summary string
-	// flagPrefixes are the other option groups the target uses, shown by its
-	// --help beside its own.
-	flagPrefixes []string
+	// groups are the option groups the target reads; its command registers
+	// only those, beside the options every command shares.
+	groups []string
 	// subcommands run as `estate TARGET NAME`, e.g. `estate invoicing migrate`.
 	subcommands []command
 }
@@ -36,9 +32,9 @@ type target struct {
 // targets lists the public targets in the order `up` starts them.
 func targets() []target {
 	return []target{
-		{name: "collector", summary: "receive OTLP and reliability events into a durable queue; ship to Elasticsearch, Jaeger, Prometheus or the embedded stores", flagPrefixes: []string{"events", "elasticsearch", "jaeger", "prometheus"}},
-		{name: "invoicing", summary: "the invoicing API (port 8081): businesses, invoices, payments", flagPrefixes: []string{"auth", "telemetry"}, subcommands: invoicingSubcommands()},
-		{name: "credit", summary: "the credit API (port 8082): credit lines decided from invoice history, drawdowns against invoices", flagPrefixes: []string{"auth", "telemetry"}, subcommands: creditSubcommands()},
+		{name: "collector", summary: "receive OTLP and reliability events into a durable queue; ship to Elasticsearch, Jaeger, Prometheus or the embedded stores", groups: []string{"collector", "events"}},
+		{name: "invoicing", summary: "the invoicing API (port 8081): businesses, invoices, payments", groups: []string{"invoicing", "auth", "telemetry"}, subcommands: invoicingSubcommands()},
+		{name: "credit", summary: "the credit API (port 8082): credit lines decided from invoice history, drawdowns against invoices", groups: []string{"credit", "auth", "telemetry"}, subcommands: creditSubcommands()},
 	}
 }
 
@@ -50,30 +46,15 @@ func tools() []command {
 	}
 }
 
-// sharedFlagPrefixes lists the option groups, beyond their own, that targets
-// use.
-func sharedFlagPrefixes(targetNames []string) []string {
-	var out []string
-	for _, t := range targets() {
-		if slices.Contains(targetNames, t.name) {
-			out = append(out, t.flagPrefixes...)
-		}
-	}
-	return out
-}
-
 // targetConfigs holds each target's configuration.
 type targetConfigs struct {
-	Collector collector.Config `yaml:"collector"`
-	// Events, Elasticsearch, Jaeger and RemoteWrite belong to the collector:
-	// the events API on its API port and the exporters each switched on by
-	// its endpoint.
-	Events        eventsConfig         `yaml:"events"`
-	Elasticsearch elasticsearch.Config `yaml:"elasticsearch"`
-	Jaeger        jaeger.Config        `yaml:"jaeger"`
-	RemoteWrite   remotewrite.Config   `yaml:"prometheus_remote_write"`
-	Invoicing     invoicing.Config     `yaml:"invoicing"`
-	Credit        credit.Config        `yaml:"credit"`
+	// Collector is the collector target's: the collector: group and its
+	// exporters' groups (elasticsearch:, jaeger:, prometheus_remote_write:).
+	Collector collectorsvc.Config `yaml:",inline"`
+	// Events is the reliability events API that the collector serves.
+	Events    eventsConfig     `yaml:"events"`
+	Invoicing invoicing.Config `yaml:"invoicing"`
+	Credit    credit.Config    `yaml:"credit"`
 	// Auth and Telemetry are shared by the services.
 	Auth      auth.Config      `yaml:"auth"`
 	Telemetry telemetry.Config `yaml:"telemetry"`
@@ -84,32 +65,56 @@ type targetConfigs struct {
 	creditInProcess bool
 }
 
-func (c *targetConfigs) registerFlags(fs *flag.FlagSet) {
-	c.Collector.RegisterFlags(fs)
-	c.Events.RegisterFlags(fs)
-	c.Elasticsearch.RegisterFlags(fs, "")
-	c.Jaeger.RegisterFlags(fs, "")
-	c.RemoteWrite.RegisterFlags(fs, "")
-	c.Invoicing.RegisterFlags(fs)
-	c.Credit.RegisterFlags(fs)
-	c.Auth.RegisterFlags(fs)
-	c.Telemetry.RegisterFlags(fs)
+// optionGroup is one group of options: the flags it binds and the check of
+// its values. A YAML file may set every group (one file serves `up` and
+// each target alike); a command binds, shows and checks only the groups of
+// its targets.
+type optionGroup struct {
+	name     string
+	register func(*targetConfigs, *flag.FlagSet)
+	validate func(*targetConfigs) error
+}
+
+func optionGroups() []optionGroup {
+	return []optionGroup{
+		{"collector", func(c *targetConfigs, fs *flag.FlagSet) { c.Collector.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Collector.Validate() }},
+		{"events", func(c *targetConfigs, fs *flag.FlagSet) { c.Events.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Events.Validate() }},
+		{"invoicing", func(c *targetConfigs, fs *flag.FlagSet) { c.Invoicing.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Invoicing.Validate() }},
+		{"credit", func(c *targetConfigs, fs *flag.FlagSet) { c.Credit.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Credit.Validate() }},
+		{"auth", func(c *targetConfigs, fs *flag.FlagSet) { c.Auth.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Auth.Validate() }},
+		{"telemetry", func(c *targetConfigs, fs *flag.FlagSet) { c.Telemetry.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Telemetry.Validate() }},
+	}
+}
+
+// groupsOf lists the option groups of the named targets, each once, in
+// the order of optionGroups.
+func groupsOf(targetNames []string) []optionGroup {
+	var want []string
+	for _, t := range targets() {
+		if slices.Contains(targetNames, t.name) {
+			want = append(want, t.groups...)
+		}
+	}
+	var out []optionGroup
+	for _, g := range optionGroups() {
+		if slices.Contains(want, g.name) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// registerFlags binds the options of the named targets.
+func (c *targetConfigs) registerFlags(fs *flag.FlagSet, targetNames []string) {
+	for _, g := range groupsOf(targetNames) {
+		g.register(c, fs)
+	}
 }
 
 func (c *targetConfigs) validate(targetNames []string) []error {
 	var errs []error
-	if slices.Contains(targetNames, "collector") {
-		if err := errors.Join(c.Collector.Validate(), c.Events.Validate(), c.Elasticsearch.Validate(), c.Jaeger.Validate(), c.RemoteWrite.Validate()); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if slices.Contains(targetNames, "invoicing") {
-		if err := errors.Join(c.Invoicing.Validate(), c.Auth.Validate(), c.Telemetry.Validate()); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if slices.Contains(targetNames, "credit") {
-		if err := errors.Join(c.Credit.Validate(), c.Auth.Validate(), c.Telemetry.Validate()); err != nil {
+	for _, g := range groupsOf(targetNames) {
+		if err := g.validate(c); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -117,11 +122,33 @@ func (c *targetConfigs) validate(targetNames []string) []error {
 	return errs
 }
 
-func (c *targetConfigs) listenAddrs() []*string {
+// listenAddrs are the listen addresses of the named targets.
+func (c *targetConfigs) listenAddrs(targetNames []string) []*string {
 	var addrs []*string
-	addrs = append(addrs, c.Collector.ListenAddrs()...)
-	addrs = append(addrs, &c.Invoicing.ListenAddr, &c.Credit.ListenAddr)
+	if slices.Contains(targetNames, "collector") {
+		addrs = append(addrs, c.Collector.ListenAddrs()...)
+	}
+	if slices.Contains(targetNames, "invoicing") {
+		addrs = append(addrs, &c.Invoicing.ListenAddr)
+	}
+	if slices.Contains(targetNames, "credit") {
+		addrs = append(addrs, &c.Credit.ListenAddr)
+	}
 	return addrs
+}
+
+// ownerOf names the target that reads the option called flagName, or ""
+// when no target does.
+func ownerOf(flagName string) string {
+	for _, t := range targets() {
+		fs := flag.NewFlagSet(t.name, flag.ContinueOnError)
+		var c targetConfigs
+		c.registerFlags(fs, []string{t.name})
+		if fs.Lookup(flagName) != nil {
+			return t.name
+		}
+	}
+	return ""
 }
 
 // app wires the modules of one run of the binary; every module gets what it

@@ -72,13 +72,13 @@ func New(opts Options) (*Receiver, error) {
 		opts.Registry = prometheus.NewRegistry()
 	}
 	if opts.MaxRequestBytes <= 0 {
-		opts.MaxRequestBytes = 16 << 20
+		opts.MaxRequestBytes = DefaultMaxRequestBytes
 	}
 	if opts.Limiter == nil {
-		opts.Limiter = NewLimiter(256 << 20)
+		opts.Limiter = NewLimiter(DefaultMaxInflightBytes)
 	}
 	if opts.RetryAfter <= 0 {
-		opts.RetryAfter = time.Second
+		opts.RetryAfter = DefaultRetryAfter
 	}
 	r := &Receiver{opts: opts, m: newMetrics(opts.Registry, opts.Limiter), grpcErr: make(chan error, 1)}
 	if opts.HTTPAddr != "" {

@@ -1,11 +1,19 @@
 // Package red derives RED rollups (rate, errors, duration) from server
-// spans: per service, route and status class, per minute. The number of
-// series is bounded; spans beyond the bound are counted in one overflow
-// series, so a service that puts ids in its routes cannot blow up the
-// collector's memory or Prometheus.
+// spans: per service, route and status class, per minute. It is a consumer
+// of the collector's queue with its own cursor: it reads traces, whoever
+// else stores them (the embedded store, Jaeger, an OTLP backend), writes the
+// rollups to a collector.REDStore and counts them for Prometheus.
+//
+// The number of series is bounded; spans beyond the bound are counted in
+// one overflow series, so a service that puts ids in its routes cannot blow
+// up the collector's memory or Prometheus.
 package red
 
 import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -13,31 +21,42 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/estatehq/estate/collector"
+	"github.com/estatehq/estate/internal/config"
 )
 
-// Overflow is the service and route of the overflow series.
-const Overflow = "__overflow__"
+// DefaultMaxSeries is the default bound on series, written once.
+const DefaultMaxSeries = 2000
 
-// Key names one series.
-type Key struct {
-	Service     string
-	Route       string
-	StatusClass string
+// DefaultSinkName is the consumer's cursor name in the queue.
+const DefaultSinkName = "red"
+
+// Config is what an operator sets of the rollups (the `collector.red`
+// group of the collector's configuration).
+type Config struct {
+	// MaxSeries bounds the (service, route, status class) series; spans
+	// beyond it go to the overflow series.
+	MaxSeries int `yaml:"max_series"`
 }
 
-// Observation is one server span reduced to what RED needs.
-type Observation struct {
-	Key      Key
-	Minute   time.Time
-	Duration time.Duration
-	Error    bool
+// RegisterFlags sets the defaults and binds the flags, named prefix +
+// "max-series".
+func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
+	fs.IntVar(&c.MaxSeries, prefix+"max-series", DefaultMaxSeries, "span-derived RED rollups: most (service, route, status class) series; spans beyond go to the "+collector.REDOverflow+" series")
 }
 
-// FromSpan reduces a span to an observation; ok is false for spans that are
-// not server or consumer spans (they would count requests twice).
-func FromSpan(service string, span ptrace.Span) (Observation, bool) {
+// Validate names every field at fault, by its key in this group.
+func (c *Config) Validate() error {
+	return config.Positive("max_series", c.MaxSeries)
+}
+
+// FromSpan reduces a span of service to an observation; ok is false for
+// spans that are not server or consumer spans (they would count requests
+// twice).
+func FromSpan(service string, span ptrace.Span) (collector.REDObservation, bool) {
 	if k := span.Kind(); k != ptrace.SpanKindServer && k != ptrace.SpanKindConsumer {
-		return Observation{}, false
+		return collector.REDObservation{}, false
 	}
 	attrs := span.Attributes()
 	route := span.Name()
@@ -54,9 +73,12 @@ func FromSpan(service string, span ptrace.Span) (Observation, bool) {
 	}
 	class, isErr := statusClass(span)
 	start, end := span.StartTimestamp().AsTime(), span.EndTimestamp().AsTime()
-	return Observation{
-		Key:      Key{Service: service, Route: route, StatusClass: class},
+	return collector.REDObservation{
+		TraceID:  collector.TraceIDString(span.TraceID()),
+		SpanID:   collector.SpanIDString(span.SpanID()),
+		Key:      collector.REDKey{Service: service, Route: route, StatusClass: class},
 		Minute:   end.UTC().Truncate(time.Minute),
+		End:      end.UTC(),
 		Duration: max(0, end.Sub(start)),
 		Error:    isErr,
 	}, true
@@ -84,31 +106,43 @@ func statusClass(span ptrace.Span) (string, bool) {
 	return "ok", false
 }
 
-// Options are what a Rollup is built from.
+// Options are what a Consumer is built from.
 type Options struct {
-	// MaxSeries bounds the series; default 2000.
-	MaxSeries  int
+	Config
+	// Store keeps the rollups; required.
+	Store collector.REDStore
+	// SinkName is the consumer's cursor name; DefaultSinkName when empty.
+	SinkName   string
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
 }
 
-// Rollup keeps the RED series and exposes them to Prometheus.
-type Rollup struct {
-	opts     Options
-	mu       sync.Mutex
-	known    map[Key]bool
-	warned   bool
-	requests *prometheus.CounterVec
-	errors   *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	overflow prometheus.Counter
-	series   prometheus.GaugeFunc
+// Consumer reads traces from the queue into RED rollups. It implements
+// collector.Sink.
+type Consumer struct {
+	opts        Options
+	mu          sync.Mutex
+	known       map[collector.REDKey]bool
+	warned      bool
+	requests    *prometheus.CounterVec
+	errors      *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	overflow    prometheus.Counter
+	undecodable prometheus.Counter
 }
 
-// New returns a rollup registered with opts.Registerer.
-func New(opts Options) *Rollup {
+var _ collector.Sink = (*Consumer)(nil)
+
+// New returns a consumer whose series are registered with opts.Registerer.
+func New(opts Options) (*Consumer, error) {
+	if opts.Store == nil {
+		return nil, errors.New("red: Options.Store is required")
+	}
 	if opts.MaxSeries <= 0 {
-		opts.MaxSeries = 2000
+		opts.MaxSeries = DefaultMaxSeries
+	}
+	if opts.SinkName == "" {
+		opts.SinkName = DefaultSinkName
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -117,13 +151,13 @@ func New(opts Options) *Rollup {
 		opts.Registerer = prometheus.NewRegistry()
 	}
 	labels := []string{"service", "route", "status_class"}
-	r := &Rollup{
+	c := &Consumer{
 		opts:  opts,
-		known: map[Key]bool{},
+		known: map[collector.REDKey]bool{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "estate_red_requests_total", Help: "Server spans received, by service, route and status class."}, labels),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "estate_red_errors_total", Help: "Server spans that failed (5xx or error status)."}, labels),
+			Name: "estate_red_errors_total", Help: "Server spans that failed (5xx or error status); present from a series' first request, so error ratios read 0, not no data."}, labels),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "estate_red_request_duration_seconds",
 			Help:    "Duration of server spans.",
@@ -131,46 +165,100 @@ func New(opts Options) *Rollup {
 		}, labels),
 		overflow: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "estate_red_overflow_spans_total", Help: "Server spans counted in the overflow series because max_series was reached."}),
+		undecodable: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "estate_red_undecodable_records_total", Help: "Queue records the RED consumer could not decode and skipped."}),
 	}
-	r.series = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	series := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "estate_red_series", Help: "RED series in use."}, func() float64 {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return float64(len(r.known))
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return float64(len(c.known))
 	})
-	opts.Registerer.MustRegister(r.requests, r.errors, r.duration, r.overflow, r.series)
-	return r
+	for _, m := range []prometheus.Collector{c.requests, c.errors, c.duration, c.overflow, c.undecodable, series} {
+		if err := opts.Registerer.Register(m); err != nil {
+			return nil, fmt.Errorf("registering RED series: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// Name implements collector.Sink.
+func (c *Consumer) Name() string { return c.opts.SinkName }
+
+// Deliver implements collector.Sink: it reduces the server spans of the
+// batch's traces to observations and adds them to the store, then counts
+// for Prometheus those the store had not seen. Other signals are skipped;
+// an undecodable record is logged, counted and skipped.
+func (c *Consumer) Deliver(ctx context.Context, items []collector.Item) error {
+	var obs []collector.REDObservation
+	for _, it := range items {
+		if it.Signal != collector.SignalTraces {
+			continue
+		}
+		td, err := it.Traces()
+		if err != nil {
+			c.undecodable.Inc()
+			c.opts.Logger.Error("skipping undecodable queue record", "seq", it.Seq, "err", err)
+			continue
+		}
+		for _, rs := range td.ResourceSpans().All() {
+			service := collector.ServiceName(rs.Resource())
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, sp := range ss.Spans().All() {
+					if o, ok := FromSpan(service, sp); ok {
+						o.Key = c.Admit(o.Key)
+						obs = append(obs, o)
+					}
+				}
+			}
+		}
+	}
+	if len(obs) == 0 {
+		return nil
+	}
+	added, err := c.opts.Store.AddRED(ctx, obs)
+	if err != nil {
+		return fmt.Errorf("storing RED rollups: %w", err)
+	}
+	for i, o := range obs {
+		if added[i] {
+			c.observe(o)
+		}
+	}
+	return nil
 }
 
 // Admit maps a key to itself, or to the overflow series once MaxSeries
 // other keys are known.
-func (r *Rollup) Admit(k Key) Key {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.known[k] {
+func (c *Consumer) Admit(k collector.REDKey) collector.REDKey {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.known[k] {
 		return k
 	}
-	if len(r.known) < r.opts.MaxSeries {
-		r.known[k] = true
+	if len(c.known) < c.opts.MaxSeries {
+		c.known[k] = true
 		return k
 	}
-	if !r.warned {
-		r.warned = true
-		r.opts.Logger.Warn("RED series bound reached; further series go to the overflow series",
-			"max_series", r.opts.MaxSeries, "first_overflow_service", k.Service, "first_overflow_route", k.Route)
+	if !c.warned {
+		c.warned = true
+		c.opts.Logger.Warn("RED series bound reached; further series go to the overflow series",
+			"max_series", c.opts.MaxSeries, "first_overflow_service", k.Service, "first_overflow_route", k.Route)
 	}
-	return Key{Service: Overflow, Route: Overflow, StatusClass: k.StatusClass}
+	return collector.REDKey{Service: collector.REDOverflow, Route: collector.REDOverflow, StatusClass: k.StatusClass}
 }
 
-// Observe counts one observation whose key went through Admit.
-func (r *Rollup) Observe(o Observation) {
+// observe counts one observation whose key went through Admit. The error
+// counter of a series is touched on every request, so it exists at 0.
+func (c *Consumer) observe(o collector.REDObservation) {
 	l := prometheus.Labels{"service": o.Key.Service, "route": o.Key.Route, "status_class": o.Key.StatusClass}
-	if o.Key.Service == Overflow {
-		r.overflow.Inc()
+	if o.Key.Service == collector.REDOverflow {
+		c.overflow.Inc()
 	}
-	r.requests.With(l).Inc()
+	c.requests.With(l).Inc()
+	errs := c.errors.With(l)
 	if o.Error {
-		r.errors.With(l).Inc()
+		errs.Inc()
 	}
-	r.duration.With(l).Observe(o.Duration.Seconds())
+	c.duration.With(l).Observe(o.Duration.Seconds())
 }

@@ -1,14 +1,27 @@
 package red
 
 import (
+	"context"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.uber.org/goleak"
+
+	"github.com/estatehq/estate/collector"
+	"github.com/estatehq/estate/collector/sqlite"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func span(kind ptrace.SpanKind, name string, attrs map[string]any, status ptrace.StatusCode) ptrace.Span {
 	s := ptrace.NewSpan()
@@ -24,22 +37,27 @@ func span(kind ptrace.SpanKind, name string, attrs map[string]any, status ptrace
 
 func TestFromSpan(t *testing.T) {
 	minute := time.Date(2026, 1, 1, 10, 1, 0, 0, time.UTC)
+	end := minute.Add(500 * time.Millisecond)
+	obs := func(route, class string, isErr bool) collector.REDObservation {
+		return collector.REDObservation{Key: collector.REDKey{Service: "inv", Route: route, StatusClass: class},
+			Minute: minute, End: end, Duration: 1500 * time.Millisecond, Error: isErr}
+	}
 	tests := []struct {
 		name string
 		span ptrace.Span
-		want Observation
+		want collector.REDObservation
 		ok   bool
 	}{
-		{"client spans do not count", span(ptrace.SpanKindClient, "GET", nil, 0), Observation{}, false},
+		{"client spans do not count", span(ptrace.SpanKindClient, "GET", nil, 0), collector.REDObservation{}, false},
 		{"http route and status", span(ptrace.SpanKindServer, "GET /invoices/{id}", map[string]any{
 			"http.route": "/invoices/{id}", "http.request.method": "GET", "http.response.status_code": 503}, 0),
-			Observation{Key{"inv", "GET /invoices/{id}", "5xx"}, minute, 1500 * time.Millisecond, true}, true},
+			obs("GET /invoices/{id}", "5xx", true), true},
 		{"old semconv", span(ptrace.SpanKindServer, "x", map[string]any{"http.status_code": "404"}, 0),
-			Observation{Key{"inv", "x", "4xx"}, minute, 1500 * time.Millisecond, false}, true},
+			obs("x", "4xx", false), true},
 		{"rpc", span(ptrace.SpanKindServer, "x", map[string]any{"rpc.service": "credit.v1.Credit", "rpc.method": "Apply"}, ptrace.StatusCodeError),
-			Observation{Key{"inv", "credit.v1.Credit/Apply", "error"}, minute, 1500 * time.Millisecond, true}, true},
+			obs("credit.v1.Credit/Apply", "error", true), true},
 		{"consumer, ok", span(ptrace.SpanKindConsumer, "invoice.sent process", nil, ptrace.StatusCodeOk),
-			Observation{Key{"inv", "invoice.sent process", "ok"}, minute, 1500 * time.Millisecond, false}, true},
+			obs("invoice.sent process", "ok", false), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -50,11 +68,99 @@ func TestFromSpan(t *testing.T) {
 	}
 }
 
+func newConsumer(t *testing.T, maxSeries int) (*Consumer, *sqlite.Store, *prometheus.Registry) {
+	t.Helper()
+	store, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "store.db")})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, store.Shutdown(context.Background())) })
+	reg := prometheus.NewRegistry()
+	c, err := New(Options{Config: Config{MaxSeries: maxSeries}, Store: store, Registerer: reg})
+	require.NoError(t, err)
+	return c, store, reg
+}
+
 func TestAdmitBoundsSeries(t *testing.T) {
-	r := New(Options{MaxSeries: 2})
-	a, b, c := Key{"s", "a", "2xx"}, Key{"s", "b", "2xx"}, Key{"s", "c", "5xx"}
+	r, _, _ := newConsumer(t, 2)
+	a := collector.REDKey{Service: "s", Route: "a", StatusClass: "2xx"}
+	b := collector.REDKey{Service: "s", Route: "b", StatusClass: "2xx"}
+	c := collector.REDKey{Service: "s", Route: "c", StatusClass: "5xx"}
 	require.Equal(t, a, r.Admit(a))
 	require.Equal(t, b, r.Admit(b))
-	require.Equal(t, Key{Overflow, Overflow, "5xx"}, r.Admit(c))
+	require.Equal(t, collector.REDKey{Service: collector.REDOverflow, Route: collector.REDOverflow, StatusClass: "5xx"}, r.Admit(c))
 	require.Equal(t, a, r.Admit(a), "known series stay")
+}
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// tracesItem is a queue item of one trace of service: a server span per
+// status code, plus one client span that RED must not count.
+func tracesItem(t *testing.T, seq uint64, service string, trace byte, codes ...int) collector.Item {
+	t.Helper()
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", service)
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	for i, code := range append(codes, 0) {
+		sp := spans.AppendEmpty()
+		sp.SetTraceID(pcommon.TraceID{trace})
+		sp.SetSpanID(pcommon.SpanID{byte(i + 1)})
+		sp.SetName("GET /v1/invoices")
+		sp.SetKind(ptrace.SpanKindServer)
+		if code == 0 {
+			sp.SetKind(ptrace.SpanKindClient)
+		} else {
+			sp.Attributes().PutInt("http.response.status_code", int64(code))
+		}
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(t0))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(t0.Add(20 * time.Millisecond)))
+	}
+	b, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	require.NoError(t, err)
+	return collector.Item{Seq: seq, Time: t0, Signal: collector.SignalTraces, Payload: b}
+}
+
+func TestDeliverRollsUpOnce(t *testing.T) {
+	c, store, reg := newConsumer(t, 100)
+	ctx := context.Background()
+	batch := []collector.Item{
+		tracesItem(t, 1, "invoicing", 1, 200, 201),
+		{Seq: 2, Time: t0, Signal: collector.SignalLogs, Payload: []byte("not a trace: skipped")},
+		{Seq: 3, Time: t0, Signal: collector.SignalTraces, Payload: []byte{0xff, 0xff}},
+		tracesItem(t, 4, "credit", 2, 503),
+	}
+	require.NoError(t, c.Deliver(ctx, batch))
+	require.NoError(t, c.Deliver(ctx, batch), "a replay after a crash")
+
+	rows, err := store.REDMinutes(ctx, t0.Add(-time.Hour), t0.Add(time.Hour))
+	require.NoError(t, err)
+	want := []collector.REDMinute{
+		{Minute: t0, Key: collector.REDKey{Service: "credit", Route: "GET /v1/invoices", StatusClass: "5xx"}, Requests: 1, Errors: 1},
+		{Minute: t0, Key: collector.REDKey{Service: "invoicing", Route: "GET /v1/invoices", StatusClass: "2xx"}, Requests: 2},
+	}
+	require.Empty(t, cmp.Diff(want, rows, cmpopts.IgnoreFields(collector.REDMinute{}, "DurationSum", "DurationMax")))
+
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP estate_red_requests_total Server spans received, by service, route and status class.
+# TYPE estate_red_requests_total counter
+estate_red_requests_total{route="GET /v1/invoices",service="credit",status_class="5xx"} 1
+estate_red_requests_total{route="GET /v1/invoices",service="invoicing",status_class="2xx"} 2
+# HELP estate_red_errors_total Server spans that failed (5xx or error status); present from a series' first request, so error ratios read 0, not no data.
+# TYPE estate_red_errors_total counter
+estate_red_errors_total{route="GET /v1/invoices",service="credit",status_class="5xx"} 1
+estate_red_errors_total{route="GET /v1/invoices",service="invoicing",status_class="2xx"} 0
+# HELP estate_red_undecodable_records_total Queue records the RED consumer could not decode and skipped.
+# TYPE estate_red_undecodable_records_total counter
+estate_red_undecodable_records_total 2
+`), "estate_red_requests_total", "estate_red_errors_total", "estate_red_undecodable_records_total"),
+		"spans counted once despite the replay; the undecodable record skipped at each delivery")
+}
+
+func TestDeliverFailsWhenTheStoreFails(t *testing.T) {
+	c, store, reg := newConsumer(t, 100)
+	require.NoError(t, store.Shutdown(context.Background()))
+	err := c.Deliver(context.Background(), []collector.Item{tracesItem(t, 1, "invoicing", 1, 200)})
+	require.ErrorContains(t, err, "storing RED rollups")
+	n, err := testutil.GatherAndCount(reg, "estate_red_requests_total")
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing counted that was not stored")
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/estatehq/estate/collector"
+	"github.com/estatehq/estate/collector/internal/walqueue"
 	"github.com/estatehq/estate/internal/testenv"
 )
 
@@ -33,13 +34,13 @@ const durabilityEnv = "ESTATE_COLLECTOR_CRASH_DURABILITY"
 // runChild runs a collector on loopback in the folder named by childEnv,
 // prints its addresses, and serves until SIGTERM (or SIGKILL).
 func runChild() int {
-	var cfg collector.Config
+	var cfg Config
 	fs := newFlagSet()
 	cfg.RegisterFlags(fs)
 	_ = fs.Parse(nil)
-	cfg.ListenAddr, cfg.OTLP.GRPCListenAddr, cfg.OTLP.HTTPListenAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Collector.ListenAddr, cfg.Collector.OTLP.GRPCListenAddr, cfg.Collector.OTLP.HTTPListenAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	if d := os.Getenv(durabilityEnv); d != "" {
-		cfg.Queue.Durability = d
+		cfg.Collector.Queue.Durability = walqueue.Durability(d)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()

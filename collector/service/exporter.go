@@ -44,7 +44,7 @@ type exporter struct {
 	name   string
 	sink   collector.Sink
 	reader *walqueue.Reader
-	cfg    collector.ExportConfig
+	cfg    ExportConfig
 	logger *slog.Logger
 	m      *exportMetrics
 }

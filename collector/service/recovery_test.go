@@ -21,7 +21,7 @@ func TestCorruptQueueRecordQuarantinedAndRestDelivered(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(t)
 	g := &gate{open: make(chan struct{})}
-	s, err := New(context.Background(), Options{Config: cfg, Dir: dir, WrapSink: func(s collector.Sink) collector.Sink { g.Sink = s; return g }})
+	s, err := New(context.Background(), Options{Config: cfg, Dir: dir, WrapSink: g.wrap})
 	require.NoError(t, err)
 	require.NoError(t, s.Start(context.Background()))
 	c := client(t)

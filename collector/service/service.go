@@ -1,8 +1,9 @@
-// Package service assembles the collector target: the durable queue, the
-// OTLP receiver that appends to it, the sinks that read from it (the
-// embedded store by default), the RED rollups, and the API port that serves
-// the query API, /metrics and health, and any handlers mounted on it (the
-// events API).
+// Package service assembles the collector target from its configuration,
+// in one place: the durable queue, the OTLP receiver that appends to it,
+// the consumers that read from it (the embedded store, the RED rollups, and
+// the exporters whose endpoints are configured: Elasticsearch, Jaeger), the
+// remote_write pusher, and the API port that serves the query API, /metrics
+// and health, and any routes mounted on it (the events API).
 package service
 
 import (
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,29 +22,27 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/estatehq/estate/collector"
+	"github.com/estatehq/estate/collector/elasticsearch"
 	collectorhttp "github.com/estatehq/estate/collector/http"
 	"github.com/estatehq/estate/collector/internal/walqueue"
+	"github.com/estatehq/estate/collector/jaeger"
 	"github.com/estatehq/estate/collector/otlp"
 	"github.com/estatehq/estate/collector/red"
+	"github.com/estatehq/estate/collector/remotewrite"
 	"github.com/estatehq/estate/collector/sqlite"
+	"github.com/estatehq/estate/internal/problem"
 	"github.com/estatehq/estate/internal/server"
 )
 
 // Options are what a collector is built from.
 type Options struct {
-	Config collector.Config
-	// Dir holds the collector's data: queue/ and store.db; normally
-	// <data-dir>/collector.
+	Config Config
+	// Dir holds the collector's data: queue/, store.db and deadletter/;
+	// normally <data-dir>/collector.
 	Dir string
-	// Sinks are queue consumers beside the embedded store (Elasticsearch,
-	// Jaeger). Each gets its own cursor, named by Sink.Name.
-	Sinks []collector.Sink
-	// LocalSignals are the signals the embedded store keeps; nil means
-	// logs and traces. Leave out a signal that an external sink takes.
-	LocalSignals []collector.Signal
 	// Routes mounts more handlers on the API port's router, such as the
-	// events API. Mount does the same after New.
-	Routes func(chi.Router)
+	// events API; its error fails New. Mount does the same after New.
+	Routes func(chi.Router) error
 	// WrapSink, when set, wraps every sink; tests use it to stop delivery.
 	WrapSink func(collector.Sink) collector.Sink
 
@@ -53,23 +53,30 @@ type Options struct {
 	Now      func() time.Time
 }
 
+// component is a part with a lifecycle of its own: the exporters.
+type component interface {
+	Start(context.Context) error
+	Shutdown(context.Context) error
+}
+
 // Service is a running collector.
 type Service struct {
-	opts      Options
-	queue     *walqueue.Queue
-	store     *sqlite.Store
-	receiver  *otlp.Receiver
-	api       *server.Server
-	router    chi.Router
-	exporters []*exporter
+	opts       Options
+	queue      *walqueue.Queue
+	store      *sqlite.Store
+	receiver   *otlp.Receiver
+	api        *server.Server
+	router     chi.Router
+	exporters  []component
+	deliveries []*exporter
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
-// New opens the queue and the store and builds the servers; nothing
-// listens until Start.
-func New(ctx context.Context, opts Options) (*Service, error) {
+// New opens the queue and the store and builds every consumer and server;
+// nothing listens or delivers until Start.
+func New(ctx context.Context, opts Options) (s *Service, err error) {
 	if err := opts.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid collector configuration: %w", err)
 	}
@@ -85,59 +92,36 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating collector folder: %w", err)
 	}
-	cfg := opts.Config
-	rollup := red.New(red.Options{MaxSeries: cfg.RED.MaxSeries, Registerer: opts.Registry, Logger: opts.Logger})
-	store, err := sqlite.Open(ctx, sqlite.Options{
-		Path:              filepath.Join(opts.Dir, "store.db"),
-		MaxAge:            cfg.Store.MaxAge,
-		MaxBytes:          cfg.Store.MaxBytes,
-		RetentionInterval: cfg.Store.RetentionInterval,
-		Durable:           cfg.Queue.Durability == string(walqueue.DurabilityFsync),
-		RED:               rollup,
-		Signals:           opts.LocalSignals,
-		Logger:            opts.Logger.With("part", "store"),
-		Registerer:        opts.Registry,
-		Now:               opts.Now,
+	s = &Service{opts: opts}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, s.closeStorage(ctx))
+		}
+	}()
+	sinks, local, err := s.exportSinks()
+	if err != nil {
+		return nil, err
+	}
+	cfg := opts.Config.Collector
+	s.store, err = sqlite.Open(ctx, sqlite.Options{
+		Config:     cfg.Store,
+		Path:       filepath.Join(opts.Dir, "store.db"),
+		Durable:    cfg.Queue.Durability == walqueue.DurabilityFsync,
+		Signals:    local,
+		Logger:     opts.Logger.With("part", "store"),
+		Registerer: opts.Registry,
+		Now:        opts.Now,
 	})
 	if err != nil {
 		return nil, err
 	}
-	sinks := append([]collector.Sink{store}, opts.Sinks...)
-	names := make([]string, 0, len(sinks))
-	for _, s := range sinks {
-		names = append(names, s.Name())
-	}
-	q, err := walqueue.Open(walqueue.Options{
-		Dir:          filepath.Join(opts.Dir, "queue"),
-		Consumers:    names,
-		MaxBytes:     cfg.Queue.MaxBytes,
-		SegmentBytes: cfg.Queue.SegmentBytes,
-		// A request is one record: the bound of one is the bound of the other.
-		MaxRecordBytes: int(cfg.OTLP.MaxRequestBytes) + 2,
-		Durability:     walqueue.Durability(cfg.Queue.Durability),
-		SyncInterval:   cfg.Queue.SyncInterval,
-		WhenFull:       walqueue.WhenFull(cfg.Queue.WhenFull),
-		Logger:         opts.Logger.With("part", "queue"),
-		Registerer:     opts.Registry,
-		Now:            opts.Now,
-	})
+	rollup, err := red.New(red.Options{Config: cfg.RED, Store: s.store, Registerer: opts.Registry, Logger: opts.Logger.With("part", "red")})
 	if err != nil {
-		_ = store.Shutdown(ctx)
-		return nil, fmt.Errorf("opening queue: %w", err)
+		return nil, err
 	}
-	s := &Service{opts: opts, queue: q, store: store}
-	em := newExportMetrics(opts.Registry)
-	for _, sink := range sinks {
-		r, err := q.Reader(sink.Name())
-		if err != nil {
-			return nil, errors.Join(err, s.closeStorage(ctx))
-		}
-		if opts.WrapSink != nil {
-			sink = opts.WrapSink(sink)
-		}
-		s.exporters = append(s.exporters, &exporter{
-			sink: sink, reader: r, cfg: cfg.Export, logger: opts.Logger.With("sink", r.Name()), m: em, name: r.Name(),
-		})
+	sinks = append([]collector.Sink{s.store, rollup}, sinks...)
+	if err := s.openQueue(sinks); err != nil {
+		return nil, err
 	}
 	s.receiver, err = otlp.New(otlp.Options{
 		GRPCAddr:        cfg.OTLP.GRPCListenAddr,
@@ -145,42 +129,135 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		MaxRequestBytes: cfg.OTLP.MaxRequestBytes,
 		Limiter:         otlp.NewLimiter(cfg.Memory.MaxInflightBytes),
 		RetryAfter:      cfg.Memory.RetryAfter,
-		Queue:           queueAppender{q: q, retryAfter: cfg.Memory.RetryAfter},
+		Queue:           queueAppender{q: s.queue, retryAfter: cfg.Memory.RetryAfter},
 		Logger:          opts.Logger.With("part", "otlp"),
 		Registry:        opts.Registry,
 	})
 	if err != nil {
-		return nil, errors.Join(err, s.closeStorage(ctx))
+		return nil, err
+	}
+	if c := opts.Config.RemoteWrite; c.Enabled() {
+		rw, err := remotewrite.New(c, remotewrite.Options{Gatherer: opts.Registry, Logger: opts.Logger.With("sink", "remote_write"), Registerer: opts.Registry, Now: opts.Now})
+		if err != nil {
+			return nil, fmt.Errorf("remote_write exporter: %w", err)
+		}
+		s.exporters = append(s.exporters, rw)
 	}
 	router := chi.NewRouter()
-	collectorhttp.Routes(router, store, opts.Logger.With("part", "api"))
+	router.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, r, problem.New(http.StatusNotFound, "no such resource"))
+	})
+	router.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, r.Method+" is not allowed here"))
+	})
+	collectorhttp.Routes(router, s.store, opts.Logger.With("part", "api"))
 	if opts.Routes != nil {
-		opts.Routes(router)
+		if err := opts.Routes(router); err != nil {
+			return nil, fmt.Errorf("mounting routes: %w", err)
+		}
 	}
 	s.router = router
 	s.api = server.New(server.Options{
 		Name: "collector", Addr: cfg.ListenAddr, Handler: router, Logger: opts.Logger, Registry: opts.Registry,
-		Ready: []server.ReadyCheck{{Name: "store", Check: store.Ping}},
+		Ready: []server.ReadyCheck{{Name: "store", Check: s.store.Ping}},
 	})
 	return s, nil
+}
+
+// exportSinks builds the exporters whose endpoints are configured, as queue
+// consumers, and says which signals the embedded store keeps: a signal an
+// exporter takes is left out of it.
+func (s *Service) exportSinks() ([]collector.Sink, []collector.Signal, error) {
+	cfg, logger := s.opts.Config, s.opts.Logger
+	local := []collector.Signal{collector.SignalLogs, collector.SignalTraces}
+	var sinks []collector.Sink
+	if c := cfg.Elasticsearch; c.Enabled() {
+		if c.DeadLetterDir == "" {
+			c.DeadLetterDir = filepath.Join(s.opts.Dir, deadLetterDirName)
+		}
+		es, err := elasticsearch.New(c, elasticsearch.Options{Logger: logger.With("sink", "elasticsearch"), Registerer: s.opts.Registry, Now: s.opts.Now})
+		if err != nil {
+			return nil, nil, fmt.Errorf("elasticsearch exporter: %w", err)
+		}
+		s.exporters = append(s.exporters, es)
+		sinks = append(sinks, &collector.SignalSink{SinkName: "elasticsearch", Logs: es.ExportLogs})
+		local = slices.DeleteFunc(local, func(sig collector.Signal) bool { return sig == collector.SignalLogs })
+	}
+	if c := cfg.Jaeger; c.Enabled() {
+		j, err := jaeger.New(c, jaeger.Options{Logger: logger.With("sink", "jaeger"), Registerer: s.opts.Registry})
+		if err != nil {
+			return nil, nil, fmt.Errorf("jaeger exporter: %w", err)
+		}
+		s.exporters = append(s.exporters, j)
+		sinks = append(sinks, &collector.SignalSink{SinkName: "jaeger", Traces: j.ExportTraces})
+		local = slices.DeleteFunc(local, func(sig collector.Signal) bool { return sig == collector.SignalTraces })
+	}
+	return sinks, local, nil
+}
+
+// openQueue opens the queue with a cursor per sink and a delivery loop for
+// each.
+func (s *Service) openQueue(sinks []collector.Sink) error {
+	cfg := s.opts.Config.Collector
+	names := make([]string, 0, len(sinks))
+	for _, sink := range sinks {
+		names = append(names, sink.Name())
+	}
+	q, err := walqueue.Open(walqueue.Options{
+		Config:    cfg.Queue,
+		Dir:       filepath.Join(s.opts.Dir, "queue"),
+		Consumers: names,
+		// A request is one record: the bound of one is the bound of the other.
+		MaxRecordBytes: int(cfg.OTLP.MaxRequestBytes) + 2,
+		Logger:         s.opts.Logger.With("part", "queue"),
+		Registerer:     s.opts.Registry,
+		Now:            s.opts.Now,
+	})
+	if err != nil {
+		return fmt.Errorf("opening queue: %w", err)
+	}
+	s.queue = q
+	em := newExportMetrics(s.opts.Registry)
+	for _, sink := range sinks {
+		r, err := q.Reader(sink.Name())
+		if err != nil {
+			return err
+		}
+		if s.opts.WrapSink != nil {
+			sink = s.opts.WrapSink(sink)
+		}
+		s.deliveries = append(s.deliveries, &exporter{
+			sink: sink, reader: r, cfg: cfg.Export, logger: s.opts.Logger.With("sink", r.Name()), m: em, name: r.Name(),
+		})
+	}
+	return nil
 }
 
 // Mount serves h under pattern on the API port (chi patterns, such as
 // "/v1/events" or "/v1/events/*"). Call it before Start.
 func (s *Service) Mount(pattern string, h http.Handler) { s.router.Mount(pattern, h) }
 
-// Store is the embedded store, for SLO reports (RED rollups) and tests.
-func (s *Service) Store() *sqlite.Store { return s.store }
+// RED is the store of the span-derived RED rollups.
+func (s *Service) RED() collector.REDStore { return s.store }
 
-// Start starts delivery, then the receivers and the API.
+// Start starts the exporters, then delivery, then the receivers and the
+// API, so that nothing is accepted before it can be delivered.
 func (s *Service) Start(ctx context.Context) error {
+	for i, e := range s.exporters {
+		if err := e.Start(ctx); err != nil {
+			for _, started := range s.exporters[:i] {
+				_ = started.Shutdown(ctx)
+			}
+			return fmt.Errorf("starting exporter: %w", err)
+		}
+	}
 	if err := s.store.Start(ctx); err != nil {
-		return err
+		return errors.Join(err, s.stopExporters(ctx))
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	for _, e := range s.exporters {
-		s.wg.Go(func() { e.run(runCtx) })
+	for _, d := range s.deliveries {
+		s.wg.Go(func() { d.run(runCtx) })
 	}
 	if err := s.receiver.Start(ctx); err != nil {
 		return errors.Join(err, s.Shutdown(ctx))
@@ -190,25 +267,42 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	s.opts.Logger.Info("collector started",
 		"otlp_grpc", s.receiver.GRPCAddr(), "otlp_http", s.receiver.HTTPAddr(), "api", s.api.Addr(),
-		"durability", s.opts.Config.Queue.Durability)
+		"durability", s.opts.Config.Collector.Queue.Durability)
 	return nil
 }
 
 // Shutdown stops ingest first, so nothing is acknowledged that is not
-// queued, then delivery, then the queue and the store. Undelivered records
-// stay in the queue for the next start.
+// queued, then delivery, then the exporters, then the queue and the store.
+// Undelivered records stay in the queue for the next start.
 func (s *Service) Shutdown(ctx context.Context) error {
 	errs := []error{s.receiver.Shutdown(ctx), s.api.Shutdown(ctx)}
 	if s.cancel != nil {
 		s.cancel()
 	}
 	s.wg.Wait()
-	errs = append(errs, s.closeStorage(ctx))
+	errs = append(errs, s.stopExporters(ctx), s.closeStorage(ctx))
 	return errors.Join(errs...)
 }
 
+// stopExporters stops the exporters in the reverse order of their start.
+func (s *Service) stopExporters(ctx context.Context) error {
+	var errs []error
+	for i := len(s.exporters) - 1; i >= 0; i-- {
+		errs = append(errs, s.exporters[i].Shutdown(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// closeStorage closes what New opened; it is safe on a half-built Service.
 func (s *Service) closeStorage(ctx context.Context) error {
-	return errors.Join(s.queue.Close(), s.store.Shutdown(ctx))
+	var errs []error
+	if s.queue != nil {
+		errs = append(errs, s.queue.Close())
+	}
+	if s.store != nil {
+		errs = append(errs, s.store.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 // URL is the API's base URL.

@@ -41,13 +41,13 @@ func TestMain(m *testing.M) {
 }
 
 // testConfig is the default configuration on loopback with free ports.
-func testConfig(t testing.TB) collector.Config {
+func testConfig(t testing.TB) Config {
 	t.Helper()
-	var c collector.Config
+	var c Config
 	fs := newFlagSet()
 	c.RegisterFlags(fs)
 	require.NoError(t, fs.Parse(nil))
-	c.ListenAddr, c.OTLP.GRPCListenAddr, c.OTLP.HTTPListenAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	c.Collector.ListenAddr, c.Collector.OTLP.GRPCListenAddr, c.Collector.OTLP.HTTPListenAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	return c
 }
 
@@ -268,7 +268,7 @@ func TestIngestHTTPAndQuery(t *testing.T) {
 	} {
 		require.Contains(t, string(metrics), name)
 	}
-	rows, err := s.Store().REDMinutes(context.Background(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	rows, err := s.RED().REDMinutes(context.Background(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	require.NoError(t, err)
 	require.Len(t, rows, 1)
 	require.Equal(t, int64(3), rows[0].Requests)
@@ -291,8 +291,9 @@ func TestIngestGRPC(t *testing.T) {
 }
 
 func TestMountedRoutes(t *testing.T) {
-	s := start(t, Options{Config: testConfig(t), Routes: func(r chi.Router) {
+	s := start(t, Options{Config: testConfig(t), Routes: func(r chi.Router) error {
 		r.Get("/v1/events/ping", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("pong")) })
+		return nil
 	}})
 	resp, err := client(t).Get(s.URL() + "/v1/events/ping")
 	require.NoError(t, err)
@@ -302,12 +303,19 @@ func TestMountedRoutes(t *testing.T) {
 }
 
 // gate is a sink that refuses (retryably) while closed.
+// gate holds every sink's deliveries until open is closed.
 type gate struct {
+	open chan struct{}
+}
+
+func (g *gate) wrap(s collector.Sink) collector.Sink { return &gated{Sink: s, open: g.open} }
+
+type gated struct {
 	collector.Sink
 	open chan struct{}
 }
 
-func (g *gate) Deliver(ctx context.Context, items []collector.Item) error {
+func (g *gated) Deliver(ctx context.Context, items []collector.Item) error {
 	select {
 	case <-g.open:
 		return g.Sink.Deliver(ctx, items)
@@ -318,11 +326,11 @@ func (g *gate) Deliver(ctx context.Context, items []collector.Item) error {
 
 func TestBackpressure(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.Queue.MaxBytes = 2 << 20
-	cfg.Queue.SegmentBytes = 256 << 10
-	cfg.OTLP.MaxRequestBytes = 256 << 10
+	cfg.Collector.Queue.MaxBytes = 2 << 20
+	cfg.Collector.Queue.SegmentBytes = 256 << 10
+	cfg.Collector.OTLP.MaxRequestBytes = 256 << 10
 	g := &gate{open: make(chan struct{})}
-	s := start(t, Options{Config: cfg, WrapSink: func(s collector.Sink) collector.Sink { g.Sink = s; return g }})
+	s := start(t, Options{Config: cfg, WrapSink: g.wrap})
 	c := client(t)
 	url := "http://" + s.OTLPHTTPAddr() + "/v1/logs"
 	body := strings.Repeat("x", 180)
@@ -347,8 +355,8 @@ func TestBackpressure(t *testing.T) {
 	}
 	require.NotNil(t, refused, "the queue never filled")
 	require.Equal(t, "1", refused.Header.Get("Retry-After"))
-	require.LessOrEqual(t, s.queue.Bytes(), cfg.Queue.MaxBytes)
-	require.Greater(t, s.queue.Bytes(), cfg.Queue.MaxBytes*3/4, "refused only when nearly full")
+	require.LessOrEqual(t, s.queue.Bytes(), cfg.Collector.Queue.MaxBytes)
+	require.Greater(t, s.queue.Bytes(), cfg.Collector.Queue.MaxBytes*3/4, "refused only when nearly full")
 	rss := readRSS(t, os.Getpid())
 	t.Logf("queue %d bytes, %d records accepted, RSS %d MiB", s.queue.Bytes(), accepted, rss>>20)
 	require.Less(t, rss, int64(256<<20), "RSS within budget")
@@ -388,7 +396,7 @@ func readRSS(t testing.TB, pid int) int64 {
 
 func TestMemoryLimiterRefuses(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.Memory.MaxInflightBytes = 1
+	cfg.Collector.Memory.MaxInflightBytes = 1
 	s := start(t, Options{Config: cfg})
 	// Hold the limiter with a request whose body never finishes.
 	pr, pw := io.Pipe()

@@ -1,13 +1,14 @@
 // Package sqlite is the collector's embedded sink and query store: logs,
 // spans and per-minute RED rollups in one SQLite file under the data dir
 // (pure Go, no cgo), with retention by age and size. It serves the query API
-// when no Elasticsearch or Jaeger is configured.
+// when no Elasticsearch or Jaeger is configured, and is the REDStore of the
+// RED consumer.
 //
 // Delivery is idempotent: a log record's id is derived from its queue
 // record, a span's key is (trace id, span id), and both are inserted with
 // INSERT OR IGNORE, so a batch delivered again after a crash changes
-// nothing; RED rollups count only spans actually inserted, in the same
-// transaction.
+// nothing; RED rollups count only spans whose id was not added before, in
+// the same transaction as the ids.
 package sqlite
 
 import (
@@ -15,6 +16,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -30,30 +32,59 @@ import (
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
 
 	"github.com/estatehq/estate/collector"
-	"github.com/estatehq/estate/collector/red"
+	"github.com/estatehq/estate/internal/config"
 )
+
+// Defaults of the store's settings, written once: Config.RegisterFlags
+// binds them and Open applies them to zero Options.
+const (
+	DefaultMaxAge            = 7 * 24 * time.Hour
+	DefaultMaxBytes          = 2 << 30
+	DefaultRetentionInterval = time.Minute
+)
+
+// Config is what an operator sets of the store (the `collector.store`
+// group of the collector's configuration).
+type Config struct {
+	// MaxAge and MaxBytes bound what is kept.
+	MaxAge   time.Duration `yaml:"max_age"`
+	MaxBytes int64         `yaml:"max_bytes"`
+	// RetentionInterval is how often the bounds are applied.
+	RetentionInterval time.Duration `yaml:"retention_interval"`
+}
+
+// RegisterFlags sets the defaults and binds the flags, named prefix +
+// "max-age" and so on.
+func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
+	fs.DurationVar(&c.MaxAge, prefix+"max-age", DefaultMaxAge, "embedded log and trace store: delete records older than this")
+	fs.Int64Var(&c.MaxBytes, prefix+"max-bytes", DefaultMaxBytes, "embedded log and trace store: delete the oldest records above this many bytes")
+	fs.DurationVar(&c.RetentionInterval, prefix+"retention-interval", DefaultRetentionInterval, "how often the embedded store applies max_age and max_bytes")
+}
+
+// Validate names every field at fault, by its key in this group.
+func (c *Config) Validate() error {
+	var errs []error
+	errs = append(errs, config.Positive("max_age", c.MaxAge))
+	errs = append(errs, config.Positive("max_bytes", c.MaxBytes))
+	errs = append(errs, config.Positive("retention_interval", c.RetentionInterval))
+	return errors.Join(errs...)
+}
 
 // Options are what a store is opened with.
 type Options struct {
+	// Config bounds what is kept; zero MaxAge and MaxBytes keep
+	// everything, and a zero RetentionInterval is the default.
+	Config
 	// Path is the database file.
 	Path string
 	// SinkName is the store's queue cursor name; default "local".
 	SinkName string
-	// MaxAge and MaxBytes bound what is kept; zero keeps everything.
-	MaxAge   time.Duration
-	MaxBytes int64
-	// RetentionInterval is how often the bounds are applied; default 1 min.
-	RetentionInterval time.Duration
 	// Durable makes every commit reach the disk (synchronous=FULL) before
 	// Deliver returns; without it a power loss may lose the last commits
 	// (a process crash loses nothing).
 	Durable bool
-	// RED receives the rollups of newly stored server spans; nil skips them.
-	RED *red.Rollup
 	// Signals are what the store keeps: logs and traces by default. A
-	// signal sent to an external sink (Elasticsearch, Jaeger) is left out;
-	// without traces, RED rollups are still derived from them, and only the
-	// ids of server spans are kept, to count each span once.
+	// signal sent to an external sink (Elasticsearch, Jaeger) is left out.
 	Signals []collector.Signal
 
 	Logger     *slog.Logger
@@ -140,7 +171,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		opts.Signals = []collector.Signal{collector.SignalLogs, collector.SignalTraces}
 	}
 	if opts.RetentionInterval <= 0 {
-		opts.RetentionInterval = time.Minute
+		opts.RetentionInterval = DefaultRetentionInterval
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -240,18 +271,17 @@ func (s *Store) Shutdown(ctx context.Context) error {
 func (s *Store) Ping(ctx context.Context) error { return s.r.PingContext(ctx) }
 
 // Deliver implements collector.Sink: it stores the batch's logs and spans in
-// one transaction. Metrics are not kept (Prometheus scrapes services
-// directly). Undecodable records are logged, counted and skipped.
+// one transaction. Metrics are not kept here. Undecodable records are
+// logged, counted and skipped.
 func (s *Store) Deliver(ctx context.Context, items []collector.Item) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("beginning store transaction: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	d := &delivery{s: s, tx: tx, red: map[redKey]*redAgg{}}
+	d := &delivery{s: s, tx: tx}
 	for _, it := range items {
-		keep := slices.Contains(s.opts.Signals, it.Signal)
-		if !keep && (it.Signal != collector.SignalTraces || s.opts.RED == nil) {
+		if !slices.Contains(s.opts.Signals, it.Signal) {
 			continue
 		}
 		var err error
@@ -264,7 +294,7 @@ func (s *Store) Deliver(ctx context.Context, items []collector.Item) error {
 		case collector.SignalTraces:
 			var td ptrace.Traces
 			if td, err = it.Traces(); err == nil {
-				err = d.traces(ctx, td, keep)
+				err = d.traces(ctx, td)
 			}
 		}
 		if errors.Is(err, collector.ErrBadRecord) {
@@ -279,9 +309,6 @@ func (s *Store) Deliver(ctx context.Context, items []collector.Item) error {
 	if err := d.flushLogs(ctx); err != nil {
 		return err
 	}
-	if err := d.flushRED(ctx); err != nil {
-		return err
-	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("committing store transaction: %w", err)
 	}
@@ -289,32 +316,15 @@ func (s *Store) Deliver(ctx context.Context, items []collector.Item) error {
 	s.stored.WithLabelValues("traces").Add(float64(d.spansStored))
 	s.dupes.WithLabelValues("logs").Add(float64(d.logsDup))
 	s.dupes.WithLabelValues("traces").Add(float64(d.spansDup))
-	if s.opts.RED != nil {
-		for _, o := range d.obs {
-			s.opts.RED.Observe(o)
-		}
-	}
 	return nil
-}
-
-type redKey struct {
-	minute int64
-	key    red.Key
-}
-
-type redAgg struct {
-	requests, errors int64
-	sum, max         int64
 }
 
 type delivery struct {
 	s                                          *Store
 	tx                                         *sql.Tx
-	logStmt, spanStmt, redStmt                 *sql.Stmt
+	logStmt, spanStmt                          *sql.Stmt
 	logArgs                                    []any
 	logsStored, logsDup, spansStored, spansDup int
-	red                                        map[redKey]*redAgg
-	obs                                        []red.Observation
 }
 
 // logRowsPerInsert is how many rows one INSERT carries: far fewer calls
@@ -373,7 +383,7 @@ func (d *delivery) logs(ctx context.Context, it collector.Item, ld plog.Logs) er
 	rls := ld.ResourceLogs()
 	for i := range rls.Len() {
 		rl := rls.At(i)
-		service := serviceName(rl.Resource())
+		service := collector.ServiceName(rl.Resource())
 		resource := toJSON(rl.Resource().Attributes())
 		sls := rl.ScopeLogs()
 		for j := range sls.Len() {
@@ -391,7 +401,7 @@ func (d *delivery) logs(ctx context.Context, it collector.Item, ld plog.Logs) er
 				id := fmt.Sprintf("%016x%016x%06x", it.Seq, it.Time.UnixNano(), n)
 				n++
 				d.logArgs = append(d.logArgs, id, int64(ts), service, levelOf(sev, lr.SeverityText()), sev,
-					lr.Body().AsString(), traceID(lr.TraceID()), spanID(lr.SpanID()), toJSON(lr.Attributes()), resource)
+					lr.Body().AsString(), collector.TraceIDString(lr.TraceID()), collector.SpanIDString(lr.SpanID()), toJSON(lr.Attributes()), resource)
 				if len(d.logArgs) == logRowsPerInsert*logColumns {
 					if err := d.flushLogs(ctx); err != nil {
 						return err
@@ -403,10 +413,9 @@ func (d *delivery) logs(ctx context.Context, it collector.Item, ld plog.Logs) er
 	return nil
 }
 
-// traces stores spans (store false: only the ids of server spans, for
-// RED) and aggregates the RED rollups of the spans not seen before.
-func (d *delivery) traces(ctx context.Context, td ptrace.Traces, store bool) error {
-	if store && d.spanStmt == nil {
+// traces stores the batch's spans.
+func (d *delivery) traces(ctx context.Context, td ptrace.Traces) error {
+	if d.spanStmt == nil {
 		st, err := d.tx.PrepareContext(ctx, `INSERT OR IGNORE INTO spans
 			(trace_id, span_id, parent_span_id, service, name, kind, start, end, status_code, status_message, attributes, resource, events)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
@@ -415,39 +424,14 @@ func (d *delivery) traces(ctx context.Context, td ptrace.Traces, store bool) err
 		}
 		d.spanStmt = st
 	}
-	if !store && d.redStmt == nil {
-		st, err := d.tx.PrepareContext(ctx, `INSERT OR IGNORE INTO red_spans (trace_id, span_id, end) VALUES (?, ?, ?)`)
-		if err != nil {
-			return fmt.Errorf("preparing RED span insert: %w", err)
-		}
-		d.redStmt = st
-	}
-	rss := td.ResourceSpans()
-	for i := range rss.Len() {
-		rs := rss.At(i)
-		service := serviceName(rs.Resource())
+	for _, rs := range td.ResourceSpans().All() {
+		service := collector.ServiceName(rs.Resource())
 		resource := toJSON(rs.Resource().Attributes())
-		sss := rs.ScopeSpans()
-		for j := range sss.Len() {
-			spans := sss.At(j).Spans()
-			for k := range spans.Len() {
-				sp := spans.At(k)
-				o, isRED := red.Observation{}, false
-				if d.s.opts.RED != nil {
-					o, isRED = red.FromSpan(service, sp)
-				}
-				var res sql.Result
-				var err error
-				switch {
-				case store:
-					res, err = d.spanStmt.ExecContext(ctx, traceID(sp.TraceID()), spanID(sp.SpanID()), spanID(sp.ParentSpanID()),
-						service, sp.Name(), kindName(sp.Kind()), int64(sp.StartTimestamp()), int64(sp.EndTimestamp()),
-						statusName(sp.Status().Code()), sp.Status().Message(), toJSON(sp.Attributes()), resource, eventsJSON(sp.Events()))
-				case isRED:
-					res, err = d.redStmt.ExecContext(ctx, traceID(sp.TraceID()), spanID(sp.SpanID()), int64(sp.EndTimestamp()))
-				default:
-					continue
-				}
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, sp := range ss.Spans().All() {
+				res, err := d.spanStmt.ExecContext(ctx, collector.TraceIDString(sp.TraceID()), collector.SpanIDString(sp.SpanID()), collector.SpanIDString(sp.ParentSpanID()),
+					service, sp.Name(), kindName(sp.Kind()), int64(sp.StartTimestamp()), int64(sp.EndTimestamp()),
+					statusName(sp.Status().Code()), sp.Status().Message(), toJSON(sp.Attributes()), resource, eventsJSON(sp.Events()))
 				if err != nil {
 					return fmt.Errorf("storing span: %w", err)
 				}
@@ -455,38 +439,64 @@ func (d *delivery) traces(ctx context.Context, td ptrace.Traces, store bool) err
 					d.spansDup++
 					continue
 				}
-				if store {
-					d.spansStored++
-				}
-				if isRED {
-					d.observe(o)
-				}
+				d.spansStored++
 			}
 		}
 	}
 	return nil
 }
 
-func (d *delivery) observe(o red.Observation) {
-	o.Key = d.s.opts.RED.Admit(o.Key)
-	d.obs = append(d.obs, o)
-	k := redKey{minute: o.Minute.Unix(), key: o.Key}
-	a := d.red[k]
-	if a == nil {
-		a = &redAgg{}
-		d.red[k] = a
-	}
-	a.requests++
-	if o.Error {
-		a.errors++
-	}
-	a.sum += int64(o.Duration)
-	a.max = max(a.max, int64(o.Duration))
+type redAgg struct {
+	requests, errors int64
+	sum, max         int64
 }
 
-func (d *delivery) flushRED(ctx context.Context) error {
-	for k, a := range d.red {
-		_, err := d.tx.ExecContext(ctx, `INSERT INTO red_minutes
+type redMinuteKey struct {
+	minute int64
+	key    collector.REDKey
+}
+
+// AddRED implements collector.REDStore: the span ids and the per-minute
+// sums go in one transaction, so a replayed batch adds nothing.
+func (s *Store) AddRED(ctx context.Context, obs []collector.REDObservation) ([]bool, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("beginning RED transaction: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	ids, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO red_spans (trace_id, span_id, end) VALUES (?, ?, ?)`)
+	if err != nil {
+		return nil, fmt.Errorf("preparing RED span insert: %w", err)
+	}
+	added := make([]bool, len(obs))
+	sums := map[redMinuteKey]*redAgg{}
+	var order []redMinuteKey
+	for i, o := range obs {
+		res, err := ids.ExecContext(ctx, o.TraceID, o.SpanID, o.End.UnixNano())
+		if err != nil {
+			return nil, fmt.Errorf("storing RED span id: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			continue
+		}
+		added[i] = true
+		k := redMinuteKey{minute: o.Minute.Unix(), key: o.Key}
+		a := sums[k]
+		if a == nil {
+			a = &redAgg{}
+			sums[k] = a
+			order = append(order, k)
+		}
+		a.requests++
+		if o.Error {
+			a.errors++
+		}
+		a.sum += int64(o.Duration)
+		a.max = max(a.max, int64(o.Duration))
+	}
+	for _, k := range order {
+		a := sums[k]
+		_, err := tx.ExecContext(ctx, `INSERT INTO red_minutes
 			(minute, service, route, status_class, requests, errors, duration_sum_ns, duration_max_ns)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (minute, service, route, status_class) DO UPDATE SET
@@ -496,33 +506,26 @@ func (d *delivery) flushRED(ctx context.Context) error {
 				duration_max_ns = max(duration_max_ns, excluded.duration_max_ns)`,
 			k.minute, k.key.Service, k.key.Route, k.key.StatusClass, a.requests, a.errors, a.sum, a.max)
 		if err != nil {
-			return fmt.Errorf("storing RED rollup: %w", err)
+			return nil, fmt.Errorf("storing RED rollup: %w", err)
 		}
 	}
-	return nil
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("committing RED transaction: %w", err)
+	}
+	return added, nil
 }
 
-// REDMinute is one stored rollup row, for SLO reports.
-type REDMinute struct {
-	Minute      time.Time
-	Key         red.Key
-	Requests    int64
-	Errors      int64
-	DurationSum time.Duration
-	DurationMax time.Duration
-}
-
-// REDMinutes returns the stored rollups with minute in [from, to).
-func (s *Store) REDMinutes(ctx context.Context, from, to time.Time) ([]REDMinute, error) {
+// REDMinutes implements collector.REDStore.
+func (s *Store) REDMinutes(ctx context.Context, from, to time.Time) ([]collector.REDMinute, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT minute, service, route, status_class, requests, errors, duration_sum_ns, duration_max_ns
 		FROM red_minutes WHERE minute >= ? AND minute < ? ORDER BY minute, service, route, status_class`, from.Unix(), to.Unix())
 	if err != nil {
 		return nil, fmt.Errorf("querying RED rollups: %w", err)
 	}
 	defer rows.Close()
-	var out []REDMinute
+	var out []collector.REDMinute
 	for rows.Next() {
-		var m REDMinute
+		var m collector.REDMinute
 		var minute, sum, mx int64
 		if err := rows.Scan(&minute, &m.Key.Service, &m.Key.Route, &m.Key.StatusClass, &m.Requests, &m.Errors, &sum, &mx); err != nil {
 			return nil, fmt.Errorf("reading RED rollups: %w", err)
@@ -593,27 +596,6 @@ func (s *Store) ApplyRetention(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func serviceName(r pcommon.Resource) string {
-	if v, ok := r.Attributes().Get("service.name"); ok && v.Str() != "" {
-		return v.Str()
-	}
-	return "unknown_service"
-}
-
-func traceID(id pcommon.TraceID) string {
-	if id.IsEmpty() {
-		return ""
-	}
-	return id.String()
-}
-
-func spanID(id pcommon.SpanID) string {
-	if id.IsEmpty() {
-		return ""
-	}
-	return id.String()
 }
 
 func toJSON(m pcommon.Map) string {

@@ -17,7 +17,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/estatehq/estate/collector"
-	"github.com/estatehq/estate/collector/red"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -135,8 +134,7 @@ func TestQueryLogs(t *testing.T) {
 }
 
 func TestDeliverIsIdempotent(t *testing.T) {
-	rollup := red.New(red.Options{})
-	s := openStore(t, Options{RED: rollup})
+	s := openStore(t, Options{})
 	ctx := context.Background()
 	batch := []collector.Item{
 		logsItem(t, 7, logSpec{"inv", "once", "", plog.SeverityNumberInfo, t0}),
@@ -150,16 +148,42 @@ func TestDeliverIsIdempotent(t *testing.T) {
 	spans, err := s.Trace(ctx, pcommon.TraceID{1, 1}.String())
 	require.NoError(t, err)
 	require.Len(t, spans, 2)
+}
+
+func redObs(trace, span string, route string, minute time.Time, d time.Duration, isErr bool) collector.REDObservation {
+	return collector.REDObservation{
+		TraceID: trace, SpanID: span, Key: collector.REDKey{Service: "inv", Route: route, StatusClass: "5xx"},
+		Minute: minute, End: minute.Add(time.Second), Duration: d, Error: isErr,
+	}
+}
+
+func TestAddREDIsIdempotent(t *testing.T) {
+	s := openStore(t, Options{})
+	ctx := context.Background()
+	batch := []collector.REDObservation{
+		redObs("t1", "s1", "GET /a", t0, 300*time.Millisecond, true),
+		redObs("t1", "s2", "GET /a", t0, 100*time.Millisecond, false),
+		redObs("t1", "s3", "GET /b", t0.Add(time.Minute), 50*time.Millisecond, true),
+	}
+	added, err := s.AddRED(ctx, batch)
+	require.NoError(t, err)
+	require.Equal(t, []bool{true, true, true}, added)
+	added, err = s.AddRED(ctx, append(batch, redObs("t2", "s1", "GET /a", t0, 200*time.Millisecond, false)))
+	require.NoError(t, err)
+	require.Equal(t, []bool{false, false, false, true}, added, "a replay after a crash adds only the new span")
 	rows, err := s.REDMinutes(ctx, t0.Add(-time.Hour), t0.Add(time.Hour))
 	require.NoError(t, err)
-	want := []REDMinute{}
-	for _, route := range []string{"inv-0", "inv-1"} {
-		want = append(want, REDMinute{
-			Minute: t0, Key: red.Key{Service: "inv", Route: route, StatusClass: "5xx"},
-			Requests: 1, Errors: 1, DurationSum: 300 * time.Millisecond, DurationMax: 300 * time.Millisecond,
-		})
+	key := func(route string) collector.REDKey {
+		return collector.REDKey{Service: "inv", Route: route, StatusClass: "5xx"}
 	}
-	require.Empty(t, cmp.Diff(want, rows), "counted once despite the replay")
+	want := []collector.REDMinute{
+		{Minute: t0, Key: key("GET /a"), Requests: 3, Errors: 1, DurationSum: 600 * time.Millisecond, DurationMax: 300 * time.Millisecond},
+		{Minute: t0.Add(time.Minute), Key: key("GET /b"), Requests: 1, Errors: 1, DurationSum: 50 * time.Millisecond, DurationMax: 50 * time.Millisecond},
+	}
+	require.Empty(t, cmp.Diff(want, rows))
+	rows, err = s.REDMinutes(ctx, t0.Add(time.Minute), t0.Add(time.Hour))
+	require.NoError(t, err)
+	require.Len(t, rows, 1, "the window is [from, to)")
 }
 
 func TestQueryTraces(t *testing.T) {
@@ -196,7 +220,7 @@ func TestQueryTraces(t *testing.T) {
 
 func TestRetention(t *testing.T) {
 	now := t0
-	s := openStore(t, Options{MaxAge: time.Hour, Now: func() time.Time { return now }})
+	s := openStore(t, Options{Config: Config{MaxAge: time.Hour}, Now: func() time.Time { return now }})
 	ctx := context.Background()
 	require.NoError(t, s.Deliver(ctx, []collector.Item{
 		logsItem(t, 1, logSpec{"inv", "old", "", plog.SeverityNumberInfo, t0.Add(-2 * time.Hour)},
@@ -212,7 +236,7 @@ func TestRetention(t *testing.T) {
 }
 
 func TestRetentionBySize(t *testing.T) {
-	s := openStore(t, Options{MaxBytes: 256 << 10})
+	s := openStore(t, Options{Config: Config{MaxBytes: 256 << 10}})
 	ctx := context.Background()
 	body := fmt.Sprintf("%0500d", 0)
 	for i := range 20 {
@@ -246,18 +270,10 @@ func TestUndecodableRecordSkipped(t *testing.T) {
 	require.Equal(t, []string{"fine"}, bodies(logs))
 }
 
-func TestREDWithoutStoringTraces(t *testing.T) {
-	s := openStore(t, Options{RED: red.New(red.Options{}), Signals: []collector.Signal{collector.SignalLogs}})
+func TestSignalsLeftOutAreNotStored(t *testing.T) {
+	s := openStore(t, Options{Signals: []collector.Signal{collector.SignalLogs}})
 	ctx := context.Background()
-	batch := []collector.Item{spansItem(t, 1, "inv", 1, 2, time.Second, t0)}
-	require.NoError(t, s.Deliver(ctx, batch))
-	require.NoError(t, s.Deliver(ctx, batch), "a replay after a crash")
+	require.NoError(t, s.Deliver(ctx, []collector.Item{spansItem(t, 1, "inv", 1, 2, time.Second, t0)}))
 	_, err := s.Trace(ctx, pcommon.TraceID{1, 1}.String())
 	require.ErrorIs(t, err, collector.ErrNotFound, "traces go to another sink")
-	rows, err := s.REDMinutes(ctx, t0.Add(-time.Hour), t0.Add(time.Hour))
-	require.NoError(t, err)
-	require.Len(t, rows, 2)
-	for _, r := range rows {
-		require.Equal(t, int64(1), r.Requests, "counted once")
-	}
 }

@@ -67,10 +67,10 @@ func (o Options) Validate() error {
 	return errors.Join(errs...)
 }
 
-// NewHandler returns the API's handler. Routes are in routes.go.
-func NewHandler(o Options) (http.Handler, error) {
+// withDefaults validates o and fills its defaults.
+func (o Options) withDefaults() (Options, error) {
 	if err := o.Validate(); err != nil {
-		return nil, fmt.Errorf("metrics http options: %w", err)
+		return o, fmt.Errorf("metrics http options: %w", err)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -81,8 +81,16 @@ func NewHandler(o Options) (http.Handler, error) {
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	return o, nil
+}
+
+// NewHandler returns the API on a router of its own, which answers unknown
+// paths and methods with problem details.
+func NewHandler(o Options) (http.Handler, error) {
 	r := chi.NewRouter()
-	routes(r, o)
+	if err := Routes(r, o); err != nil {
+		return nil, err
+	}
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, problem.New(http.StatusNotFound, "no such resource"))
 	})

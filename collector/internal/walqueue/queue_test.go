@@ -98,7 +98,7 @@ func TestAppendReadResume(t *testing.T) {
 	for _, d := range []Durability{DurabilityFsync, DurabilityInterval, DurabilityNone} {
 		t.Run(string(d), func(t *testing.T) {
 			dir := t.TempDir()
-			o := Options{Dir: dir, Durability: d, SegmentBytes: 256, MaxBytes: 1 << 20, Consumers: []string{"a", "b"}}
+			o := Options{Dir: dir, Config: Config{Durability: d, SegmentBytes: 256, MaxBytes: 1 << 20}, Consumers: []string{"a", "b"}}
 			q, _ := open(t, o)
 			appendN(t, q, 0, 20)
 			ra, err := q.Reader("a")
@@ -122,7 +122,7 @@ func TestAppendReadResume(t *testing.T) {
 }
 
 func TestSegmentsDeletedOnlyWhenEveryConsumerPassed(t *testing.T) {
-	q, _ := open(t, Options{Dir: t.TempDir(), SegmentBytes: 128, MaxBytes: 1 << 20, Consumers: []string{"fast", "slow"}})
+	q, _ := open(t, Options{Dir: t.TempDir(), Config: Config{SegmentBytes: 128, MaxBytes: 1 << 20}, Consumers: []string{"fast", "slow"}})
 	appendN(t, q, 0, 30)
 	before := q.Segments()
 	require.Greater(t, before, 3)
@@ -168,7 +168,7 @@ func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 
 }
 
 func TestFullRejects(t *testing.T) {
-	q, _ := open(t, Options{Dir: t.TempDir(), MaxBytes: 1024, SegmentBytes: 256})
+	q, _ := open(t, Options{Dir: t.TempDir(), Config: Config{MaxBytes: 1024, SegmentBytes: 256}})
 	var err error
 	appended := 0
 	for err == nil {
@@ -186,7 +186,7 @@ func TestFullRejects(t *testing.T) {
 }
 
 func TestFullDropsOldest(t *testing.T) {
-	q, _ := open(t, Options{Dir: t.TempDir(), MaxBytes: 1024, SegmentBytes: 256, WhenFull: WhenFullDropOldest})
+	q, _ := open(t, Options{Dir: t.TempDir(), Config: Config{MaxBytes: 1024, SegmentBytes: 256, WhenFull: WhenFullDropOldest}})
 	for i := range 100 {
 		require.NoError(t, q.Append(context.Background(), fmt.Appendf(nil, "record-%04d", i)))
 	}
@@ -260,7 +260,7 @@ func TestCorruptRecordQuarantined(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			o := Options{Dir: dir, SegmentBytes: 16 + 10*27, MaxBytes: 1 << 20}
+			o := Options{Dir: dir, Config: Config{SegmentBytes: 16 + 10*27, MaxBytes: 1 << 20}}
 			q, _ := open(t, o)
 			appendN(t, q, 0, 10)
 			appendN(t, q, 10, 1) // starts a second segment: the first is sealed
@@ -315,13 +315,13 @@ func TestUnreadableCursorReplays(t *testing.T) {
 
 func TestRemovedConsumerReleasesSegments(t *testing.T) {
 	dir := t.TempDir()
-	q, _ := open(t, Options{Dir: dir, SegmentBytes: 128, MaxBytes: 1 << 20, Consumers: []string{"a", "gone"}})
+	q, _ := open(t, Options{Dir: dir, Config: Config{SegmentBytes: 128, MaxBytes: 1 << 20}, Consumers: []string{"a", "gone"}})
 	appendN(t, q, 0, 20)
 	r, _ := q.Reader("a")
 	readAll(t, r, 20, true)
 	require.Greater(t, q.Segments(), 1)
 	require.NoError(t, q.Close())
-	q, _ = open(t, Options{Dir: dir, SegmentBytes: 128, MaxBytes: 1 << 20, Consumers: []string{"a"}})
+	q, _ = open(t, Options{Dir: dir, Config: Config{SegmentBytes: 128, MaxBytes: 1 << 20}, Consumers: []string{"a"}})
 	require.Equal(t, 1, q.Segments())
 	_, err := q.Reader("gone")
 	require.Error(t, err)

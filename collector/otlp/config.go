@@ -1,0 +1,68 @@
+package otlp
+
+import (
+	"errors"
+	"flag"
+	"time"
+
+	"github.com/estatehq/estate/internal/config"
+)
+
+// Defaults of the receiver's settings, written once: RegisterFlags binds
+// them and New applies them to zero Options.
+const (
+	DefaultMaxRequestBytes  = 16 << 20
+	DefaultMaxInflightBytes = 256 << 20
+	DefaultRetryAfter       = time.Second
+)
+
+// Config is the receiver's part of the collector's configuration (the
+// `collector.otlp` group).
+type Config struct {
+	// GRPCListenAddr and HTTPListenAddr are the listen addresses.
+	GRPCListenAddr string `yaml:"grpc_listen_addr"`
+	HTTPListenAddr string `yaml:"http_listen_addr"`
+	// MaxRequestBytes bounds one request after decompression.
+	MaxRequestBytes int64 `yaml:"max_request_bytes"`
+}
+
+// RegisterFlags sets the defaults and binds the flags, named prefix +
+// "grpc-listen-addr" and so on (prefix is empty or ends with a separator).
+func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
+	fs.StringVar(&c.GRPCListenAddr, prefix+"grpc-listen-addr", ":4317", "OTLP/gRPC receiver address")
+	fs.StringVar(&c.HTTPListenAddr, prefix+"http-listen-addr", ":4318", "OTLP/HTTP receiver address (POST /v1/traces, /v1/logs, /v1/metrics; protobuf or JSON, gzip)")
+	fs.Int64Var(&c.MaxRequestBytes, prefix+"max-request-bytes", DefaultMaxRequestBytes, "largest OTLP request accepted, in bytes, after decompression; larger ones get 413 / INVALID_ARGUMENT")
+}
+
+// Validate names every field at fault, by its key in this group.
+func (c *Config) Validate() error {
+	var errs []error
+	errs = append(errs, config.ListenAddr("grpc_listen_addr", c.GRPCListenAddr), config.ListenAddr("http_listen_addr", c.HTTPListenAddr))
+	errs = append(errs, config.Positive("max_request_bytes", c.MaxRequestBytes))
+	return errors.Join(errs...)
+}
+
+// LimiterConfig is the memory limiter shared by both transports (the
+// `collector.memory` group).
+type LimiterConfig struct {
+	// MaxInflightBytes bounds the bytes of requests being decoded and
+	// queued at once; above it ingest answers 429 / RESOURCE_EXHAUSTED.
+	MaxInflightBytes int64 `yaml:"max_inflight_bytes"`
+	// RetryAfter is the delay suggested to refused clients.
+	RetryAfter time.Duration `yaml:"retry_after"`
+}
+
+// RegisterFlags sets the defaults and binds the flags, named prefix +
+// "max-inflight-bytes" and so on.
+func (c *LimiterConfig) RegisterFlags(fs *flag.FlagSet, prefix string) {
+	fs.Int64Var(&c.MaxInflightBytes, prefix+"max-inflight-bytes", DefaultMaxInflightBytes, "memory limiter: bytes of requests in flight at once; above it ingest answers 429 / RESOURCE_EXHAUSTED")
+	fs.DurationVar(&c.RetryAfter, prefix+"retry-after", DefaultRetryAfter, "Retry-After suggested to clients refused by the memory limiter or a full queue")
+}
+
+// Validate names every field at fault, by its key in this group.
+func (c *LimiterConfig) Validate() error {
+	var errs []error
+	errs = append(errs, config.Positive("max_inflight_bytes", c.MaxInflightBytes))
+	errs = append(errs, config.Positive("retry_after", c.RetryAfter))
+	return errors.Join(errs...)
+}
