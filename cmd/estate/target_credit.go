@@ -12,6 +12,7 @@ import (
 
 	"github.com/estatehq/estate/internal/modules"
 	"github.com/estatehq/estate/internal/server"
+	"github.com/estatehq/estate/services/contracts"
 	"github.com/estatehq/estate/services/credit"
 	credithttp "github.com/estatehq/estate/services/credit/http"
 	"github.com/estatehq/estate/services/credit/invoicingapi"
@@ -31,9 +32,6 @@ type creditStore interface {
 	PurgeIdempotencyKeys(ctx context.Context, before time.Time) (int64, error)
 }
 
-// creditEventsPath is where the credit API receives the invoicing events.
-const creditEventsPath = "/v1/credit/events"
-
 // creditSubscriber is the outbox subscriber invoicing gets when the credit
 // target runs in the same process (`estate up`) and none is configured
 // under the name credit.
@@ -41,7 +39,7 @@ func (a *app) creditSubscriber() (invoicing.Subscriber, bool) {
 	if !a.cfg.creditInProcess {
 		return invoicing.Subscriber{}, false
 	}
-	return invoicing.Subscriber{Name: "credit", URL: "http://" + server.LoopbackAddr(a.cfg.Credit.ListenAddr) + creditEventsPath}, true
+	return invoicing.Subscriber{Name: "credit", URL: "http://" + server.LoopbackAddr(a.cfg.Credit.ListenAddr) + contracts.CreditEventsPath}, true
 }
 
 // creditInvoicingURL is the invoicing API credit calls: the invoicing target
@@ -62,8 +60,8 @@ func openCreditStore(ctx context.Context, cfg credit.Config, dataDir string, tp 
 }
 
 // invoicingTokens is how the credit service authenticates to the invoicing
-// API: a machine token acting for the business, minted by the development
-// issuer. Production needs an OAuth client-credentials grant whose token the
+// API: a machine token acting for the business with the scopes the call
+// needs, minted by the development issuer. Production needs an OAuth client-credentials grant whose token the
 // invoicing API accepts for a business; until then auth.dev is required.
 func (a *app) invoicingTokens() (invoicingapi.TokenSource, error) {
 	if !a.cfg.Auth.Dev {
@@ -74,8 +72,8 @@ func (a *app) invoicingTokens() (invoicingapi.TokenSource, error) {
 		return nil, err
 	}
 	claim := a.cfg.Auth.BusinessClaim
-	return func(_ context.Context, business string) (string, error) {
-		return iss.Sign(auth.TokenRequest{Subject: "estate-credit", BusinessID: business, Scopes: []string{invoicingapi.HistoryScope},
+	return func(_ context.Context, business string, scopes []string) (string, error) {
+		return iss.Sign(auth.TokenRequest{Subject: "estate-credit", BusinessID: business, Scopes: scopes,
 			TTL: 5 * time.Minute, BusinessClaim: claim})
 	}, nil
 }
