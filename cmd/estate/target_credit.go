@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/estatehq/estate/internal/modules"
 	"github.com/estatehq/estate/internal/server"
+	"github.com/estatehq/estate/services/contracts"
 	"github.com/estatehq/estate/services/credit"
 	credithttp "github.com/estatehq/estate/services/credit/http"
 	"github.com/estatehq/estate/services/credit/invoicingapi"
@@ -31,9 +31,6 @@ type creditStore interface {
 	PurgeIdempotencyKeys(ctx context.Context, before time.Time) (int64, error)
 }
 
-// creditEventsPath is where the credit API receives the invoicing events.
-const creditEventsPath = "/v1/credit/events"
-
 // creditSubscriber is the outbox subscriber invoicing gets when the credit
 // target runs in the same process (`estate up`) and none is configured
 // under the name credit.
@@ -41,7 +38,7 @@ func (a *app) creditSubscriber() (invoicing.Subscriber, bool) {
 	if !a.cfg.creditInProcess {
 		return invoicing.Subscriber{}, false
 	}
-	return invoicing.Subscriber{Name: "credit", URL: "http://" + server.LoopbackAddr(a.cfg.Credit.ListenAddr) + creditEventsPath}, true
+	return invoicing.Subscriber{Name: "credit", URL: "http://" + server.LoopbackAddr(a.cfg.Credit.ListenAddr) + contracts.CreditEventsPath}, true
 }
 
 // creditInvoicingURL is the invoicing API credit calls: the invoicing target
@@ -62,8 +59,8 @@ func openCreditStore(ctx context.Context, cfg credit.Config, dataDir string, tp 
 }
 
 // invoicingTokens is how the credit service authenticates to the invoicing
-// API: a machine token acting for the business, minted by the development
-// issuer. Production needs an OAuth client-credentials grant whose token the
+// API: a machine token acting for the business with the scopes the call
+// needs, minted by the development issuer. Production needs an OAuth client-credentials grant whose token the
 // invoicing API accepts for a business; until then auth.dev is required.
 func (a *app) invoicingTokens() (invoicingapi.TokenSource, error) {
 	if !a.cfg.Auth.Dev {
@@ -74,8 +71,8 @@ func (a *app) invoicingTokens() (invoicingapi.TokenSource, error) {
 		return nil, err
 	}
 	claim := a.cfg.Auth.BusinessClaim
-	return func(_ context.Context, business string) (string, error) {
-		return iss.Sign(auth.TokenRequest{Subject: "estate-credit", BusinessID: business, Scopes: []string{invoicingapi.HistoryScope},
+	return func(_ context.Context, business string, scopes []string) (string, error) {
+		return iss.Sign(auth.TokenRequest{Subject: "estate-credit", BusinessID: business, Scopes: scopes,
 			TTL: 5 * time.Minute, BusinessClaim: claim})
 	}, nil
 }
@@ -123,67 +120,40 @@ func (a *app) initCredit(ctx context.Context) (modules.Service, error) {
 		Name: "credit", Addr: cfg.ListenAddr, Handler: handler, Logger: logger, Registry: reg,
 		Ready: []server.ReadyCheck{{Name: "store", Check: store.Ping}},
 	})
-	return &creditService{Server: srv, svc: svc, store: store, tel: tel, now: a.now, cfg: cfg}, nil
+	reconciler := credit.NewReconciler(credit.ReconcilerOptions{
+		Reconcile: svc.Reconcile, Interval: cfg.ReconcileInterval, StaleAfter: cfg.ReconcileAfter, Now: a.now, Logger: logger,
+	})
+	purger := idempotency.NewPurger(idempotency.PurgerOptions{
+		Purge: store.PurgeIdempotencyKeys, Now: a.now, Logger: logger.With("part", "idempotency"),
+	})
+	return &creditService{Server: srv, reconciler: reconciler, purger: purger, store: store, tel: tel}, nil
 }
 
-// creditService runs the API server, the reconcile loop and the purge of
+// creditService runs the API server, the reconciler and the purge of
 // expired idempotency keys.
 type creditService struct {
 	*server.Server
-	svc   *credit.Service
-	store creditStore
-	tel   *telemetry.Telemetry
-	now   func() time.Time
-	cfg   credit.Config
-
-	stop context.CancelFunc
-	wg   sync.WaitGroup
+	reconciler *credit.Reconciler
+	purger     *idempotency.Purger
+	store      creditStore
+	tel        *telemetry.Telemetry
 }
 
 func (s *creditService) Start(ctx context.Context) error {
 	if err := s.Server.Start(ctx); err != nil {
 		return err
 	}
-	loopCtx, cancel := context.WithCancel(context.Background())
-	s.stop = cancel
-	s.wg.Go(func() { s.loop(loopCtx) })
+	if err := s.reconciler.Start(ctx); err != nil {
+		return errors.Join(err, s.Server.Shutdown(ctx))
+	}
+	if err := s.purger.Start(ctx); err != nil {
+		return errors.Join(err, s.reconciler.Shutdown(ctx), s.Server.Shutdown(ctx))
+	}
 	return nil
 }
 
-// loop reconciles every ReconcileInterval and purges idempotency keys older
-// than 48 h every hour.
-func (s *creditService) loop(ctx context.Context) {
-	t := time.NewTicker(s.cfg.ReconcileInterval)
-	defer t.Stop()
-	var lastPurge time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		now := s.now()
-		if n, err := s.svc.Reconcile(ctx, now.Add(-s.cfg.ReconcileAfter), 100); err != nil && ctx.Err() == nil {
-			s.tel.Logger().Warn("reconciling drawdowns", "err", err)
-		} else if n > 0 {
-			s.tel.Logger().Info("reconcile settled drawdowns", "settled", n)
-		}
-		if now.Sub(lastPurge) >= time.Hour {
-			lastPurge = now
-			if _, err := s.store.PurgeIdempotencyKeys(ctx, now.Add(-48*time.Hour)); err != nil && ctx.Err() == nil {
-				s.tel.Logger().Warn("purging idempotency keys", "err", err)
-			}
-		}
-	}
-}
-
 func (s *creditService) Shutdown(ctx context.Context) error {
-	err := s.Server.Shutdown(ctx)
-	if s.stop != nil {
-		s.stop()
-		s.wg.Wait()
-	}
-	return errors.Join(err, s.store.Close(), s.tel.Shutdown(ctx))
+	return errors.Join(s.Server.Shutdown(ctx), s.reconciler.Shutdown(ctx), s.purger.Shutdown(ctx), s.store.Close(), s.tel.Shutdown(ctx))
 }
 
 // creditSubcommands are the commands under `estate credit`.

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -124,20 +123,20 @@ func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
 		Name: "invoicing", Addr: cfg.ListenAddr, Handler: handler, Logger: logger, Registry: reg,
 		Ready: []server.ReadyCheck{{Name: "store", Check: store.Ping}},
 	})
-	return &invoicingService{Server: srv, relay: relay, store: store, tel: tel, now: a.now}, nil
+	purger := idempotency.NewPurger(idempotency.PurgerOptions{
+		Purge: store.PurgeIdempotencyKeys, Now: a.now, Logger: logger.With("part", "idempotency"),
+	})
+	return &invoicingService{Server: srv, relay: relay, purger: purger, store: store, tel: tel}, nil
 }
 
 // invoicingService runs the API server, the outbox relay and the purge of
 // expired idempotency keys.
 type invoicingService struct {
 	*server.Server
-	relay *outbox.Relay
-	store invoicingStore
-	tel   *telemetry.Telemetry
-	now   func() time.Time
-
-	stop context.CancelFunc
-	wg   sync.WaitGroup
+	relay  *outbox.Relay
+	purger *idempotency.Purger
+	store  invoicingStore
+	tel    *telemetry.Telemetry
 }
 
 func (s *invoicingService) Start(ctx context.Context) error {
@@ -147,36 +146,14 @@ func (s *invoicingService) Start(ctx context.Context) error {
 	if err := s.Server.Start(ctx); err != nil {
 		return errors.Join(err, s.relay.Shutdown(ctx))
 	}
-	purgeCtx, cancel := context.WithCancel(context.Background())
-	s.stop = cancel
-	s.wg.Go(func() { s.purge(purgeCtx) })
+	if err := s.purger.Start(ctx); err != nil {
+		return errors.Join(err, s.Server.Shutdown(ctx), s.relay.Shutdown(ctx))
+	}
 	return nil
 }
 
-// purge deletes idempotency keys older than 48 h every hour: keys are
-// honored for 24 h, and kept a while longer.
-func (s *invoicingService) purge(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		if _, err := s.store.PurgeIdempotencyKeys(ctx, s.now().Add(-48*time.Hour)); err != nil && ctx.Err() == nil {
-			s.tel.Logger().Warn("purging idempotency keys", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
 func (s *invoicingService) Shutdown(ctx context.Context) error {
-	err := s.Server.Shutdown(ctx)
-	if s.stop != nil {
-		s.stop()
-		s.wg.Wait()
-	}
-	return errors.Join(err, s.relay.Shutdown(ctx), s.store.Close(), s.tel.Shutdown(ctx))
+	return errors.Join(s.Server.Shutdown(ctx), s.purger.Shutdown(ctx), s.relay.Shutdown(ctx), s.store.Close(), s.tel.Shutdown(ctx))
 }
 
 // invoicingSubcommands are the commands under `estate invoicing`.

@@ -10,8 +10,9 @@
 //     span_id, and HTTP middleware for route-named server spans, RED metrics
 //     (classic and native histograms), access logs and panic recovery.
 //   - idempotency: Idempotency-Key middleware over a Store the service's
-//     database implements; idempotency/sqlkeys is that Store in SQL, for
-//     SQLite and PostgreSQL.
+//     database implements, and the Purger that deletes keys past their
+//     retention; idempotency/sqlkeys is that Store in SQL, for SQLite and
+//     PostgreSQL.
 //   - httpapi: the handler every service serves: huma operations on chi
 //     behind the middleware stack below, problems for unknown routes, and
 //     the OpenAPI document at /openapi.json.
@@ -21,6 +22,8 @@
 //     in-flight limit (503) that keeps memory bounded under overload.
 //   - outbox: delivery of a transactional outbox to subscribers as CloudEvents
 //     over HTTP, at least once, with backoff and W3C trace context.
+//   - periodic: a task run every interval in a goroutine that Shutdown stops,
+//     the lifecycle of the services' background jobs.
 //
 // Errors reach clients as RFC 9457 problems (internal/problem for plain
 // handlers, huma's error model for huma operations; both have one shape).

@@ -5,20 +5,26 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/pact-foundation/pact-go/v2/consumer"
 	"github.com/pact-foundation/pact-go/v2/log"
 	"github.com/pact-foundation/pact-go/v2/matchers"
 	message "github.com/pact-foundation/pact-go/v2/message/v4"
+	"github.com/pact-foundation/pact-go/v2/models"
 	"github.com/stretchr/testify/require"
 
 	"github.com/estatehq/estate/internal/testenv"
+	"github.com/estatehq/estate/services/contracts"
 	"github.com/estatehq/estate/services/credit"
 	credithttp "github.com/estatehq/estate/services/credit/http"
 	"github.com/estatehq/estate/services/credit/invoicingapi"
+	creditsqlite "github.com/estatehq/estate/services/credit/sqlite"
 )
 
 // The names of the pacts: contracts/credit-invoicing.json and
@@ -37,7 +43,15 @@ const (
 	statePaidInvoice = "business bus_pact_issuer issued the paid invoice in_pact_paid"
 	stateNoInvoice   = "there is no invoice in_pact_missing"
 	statePaidEvent   = "the invoice in_pact_open was paid"
+	// stateToken has a parameter, scope: the scopes of the caller's machine
+	// token, space-separated as in OAuth 2.0.
+	stateToken = "the caller holds a machine token acting for bus_pact_issuer"
 )
+
+// token is the state of a machine token with the given scopes.
+func token(scopes ...string) models.ProviderState {
+	return models.ProviderState{Name: stateToken, Parameters: map[string]any{"scope": strings.Join(scopes, " ")}}
+}
 
 // contractsDir is contracts/ at the root of the repository.
 const contractsDir = "../../../contracts"
@@ -109,10 +123,15 @@ func requireFFI(t *testing.T) {
 	}
 }
 
-func client(t *testing.T, port int) *invoicingapi.Client {
+// client calls the mock provider on port; asked gets the scopes of each
+// token it asks for.
+func client(t *testing.T, port int, asked *[][]string) *invoicingapi.Client {
 	c, err := invoicingapi.New(invoicingapi.Options{
-		BaseURL:  fmt.Sprintf("http://127.0.0.1:%d", port),
-		Token:    func(context.Context, string) (string, error) { return "machine-token", nil },
+		BaseURL: fmt.Sprintf("http://127.0.0.1:%d", port),
+		Token: func(_ context.Context, _ string, scopes []string) (string, error) {
+			*asked = append(*asked, scopes)
+			return "machine-token", nil
+		},
 		Attempts: 1,
 	})
 	require.NoError(t, err)
@@ -162,8 +181,10 @@ func TestInvoicingAPI(t *testing.T) {
 	auth := like("Bearer eyJhbGciOiJSUzI1NiJ9.machine.token")
 
 	t.Run("invoice history", func(t *testing.T) {
+		var asked [][]string
 		err := pact.AddInteraction().
 			Given(stateHistory).
+			GivenWithParameter(token(contracts.HistoryScope)).
 			UponReceiving("a request for the invoice history of a business").
 			WithRequest("GET", "/v1/businesses/bus_pact_issuer/invoice-history", func(b *consumer.V4RequestBuilder) {
 				b.Header("Authorization", auth).Query("days", str("90"))
@@ -185,7 +206,7 @@ func TestInvoicingAPI(t *testing.T) {
 					})
 			}).
 			ExecuteTest(t, func(cfg consumer.MockServerConfig) error {
-				h, err := client(t, cfg.Port).History(context.Background(), "bus_pact_issuer", 90)
+				h, err := client(t, cfg.Port, &asked).History(context.Background(), "bus_pact_issuer", 90)
 				if err != nil {
 					return err
 				}
@@ -193,6 +214,7 @@ func TestInvoicingAPI(t *testing.T) {
 				return nil
 			})
 		require.NoError(t, err)
+		require.Equal(t, [][]string{{contracts.HistoryScope}}, asked, "the client asks for the scope the pact names")
 	})
 
 	for _, tc := range []struct{ state, id, status string }{
@@ -200,8 +222,10 @@ func TestInvoicingAPI(t *testing.T) {
 		{statePaidInvoice, "in_pact_paid", "paid"},
 	} {
 		t.Run("invoice lookup "+tc.status, func(t *testing.T) {
+			var asked [][]string
 			err := pact.AddInteraction().
 				Given(tc.state).
+				GivenWithParameter(token()).
 				UponReceiving("a request for the "+tc.status+" invoice "+tc.id+" by its issuer").
 				WithRequest("GET", "/v1/invoices/"+tc.id, func(b *consumer.V4RequestBuilder) {
 					b.Header("Authorization", auth)
@@ -210,7 +234,7 @@ func TestInvoicingAPI(t *testing.T) {
 					b.Header("Content-Type", matchers.Regex("application/json", `^application/json`)).JSONBody(invoiceBody(tc.id, tc.status))
 				}).
 				ExecuteTest(t, func(cfg consumer.MockServerConfig) error {
-					inv, err := client(t, cfg.Port).Invoice(context.Background(), "bus_pact_issuer", tc.id)
+					inv, err := client(t, cfg.Port, &asked).Invoice(context.Background(), "bus_pact_issuer", tc.id)
 					if err != nil {
 						return err
 					}
@@ -220,12 +244,15 @@ func TestInvoicingAPI(t *testing.T) {
 					return nil
 				})
 			require.NoError(t, err)
+			require.Equal(t, [][]string{nil}, asked, "a lookup needs no scope")
 		})
 	}
 
 	t.Run("unknown invoice", func(t *testing.T) {
+		var asked [][]string
 		err := pact.AddInteraction().
 			Given(stateNoInvoice).
+			GivenWithParameter(token()).
 			UponReceiving("a request for an invoice that does not exist").
 			WithRequest("GET", "/v1/invoices/in_pact_missing", func(b *consumer.V4RequestBuilder) {
 				b.Header("Authorization", auth)
@@ -234,7 +261,7 @@ func TestInvoicingAPI(t *testing.T) {
 				b.Header("Content-Type", str("application/problem+json"))
 			}).
 			ExecuteTest(t, func(cfg consumer.MockServerConfig) error {
-				_, err := client(t, cfg.Port).Invoice(context.Background(), "bus_pact_issuer", "in_pact_missing")
+				_, err := client(t, cfg.Port, &asked).Invoice(context.Background(), "bus_pact_issuer", "in_pact_missing")
 				require.Equal(t, credit.ENOTFOUND, credit.ErrorCode(err))
 				return nil
 			})
@@ -242,17 +269,28 @@ func TestInvoicingAPI(t *testing.T) {
 	})
 }
 
+// eventReceiver is the credit API on a real (SQLite) store that finances no
+// invoice.
+func eventReceiver(t *testing.T) http.Handler {
+	store, err := creditsqlite.Open(context.Background(), filepath.Join(t.TempDir(), "credit.db"), creditsqlite.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = store.Close() })
+	return credithttp.NewServer(credithttp.Options{Service: credit.New(credit.Options{Store: store}), Idempotency: store})
+}
+
 func TestInvoicePaidMessage(t *testing.T) {
 	requireFFI(t)
 	pact, err := message.NewAsynchronousPact(message.Config{Consumer: consumerName, Provider: providerMsg, PactDir: pactDir(t)})
 	require.NoError(t, err)
+	// A structured-mode CloudEvent is a JSON document; the relay posts it as
+	// application/cloudevents+json, which the receiver's own tests check.
+	// path is where the credit API receives it.
+	metadata := map[string]string{"contentType": "application/json", "path": contracts.CreditEventsPath}
+	receiver := eventReceiver(t)
 	err = pact.AddAsynchronousMessage().
 		Given(statePaidEvent).
 		ExpectsToReceive("an invoice.paid event").
-		// A structured-mode CloudEvent is a JSON document; the relay posts
-		// it as application/cloudevents+json, which the receiver's own tests
-		// check.
-		WithMetadata(map[string]string{"contentType": "application/json"}).
+		WithMetadata(metadata).
 		WithJSONContent(matchers.StructMatcher{
 			"specversion": str("1.0"),
 			"id":          like("evt_0a1b2c3d4e5f6g7h8j9k"),
@@ -271,6 +309,15 @@ func TestInvoicePaidMessage(t *testing.T) {
 			}
 			if !acted || p.InvoiceID != "in_pact_open" || p.EventID == "" {
 				return fmt.Errorf("the event was not read as invoice.paid: %+v", p)
+			}
+			// The credit API takes it at the path the pact names: 204, as
+			// for any invoice it did not finance.
+			req := httptest.NewRequest(http.MethodPost, metadata["path"], bytes.NewReader(m.Contents))
+			req.Header.Set("Content-Type", metadata["contentType"])
+			rec := httptest.NewRecorder()
+			receiver.ServeHTTP(rec, req)
+			if rec.Code != http.StatusNoContent {
+				return fmt.Errorf("POST %s answered %d: %s", metadata["path"], rec.Code, rec.Body)
 			}
 			return nil
 		}).

@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/estatehq/estate/internal/logging"
+	"github.com/estatehq/estate/services/contracts"
 	"github.com/estatehq/estate/services/credit"
 	credithttp "github.com/estatehq/estate/services/credit/http"
 	"github.com/estatehq/estate/services/credit/invoicingapi"
@@ -116,7 +117,7 @@ func newEnv(t *testing.T) *env {
 		Service: e.creditSvc, Verifier: verifier, Idempotency: e.creditStore, Telemetry: ctel, Logger: logging.Discard(), Now: e.clock.Now,
 	})
 	e.credit = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v1/credit/events" {
+		if r.URL.Path == contracts.CreditEventsPath {
 			if e.creditDown.Load() {
 				http.Error(w, "no backend", http.StatusServiceUnavailable)
 				return
@@ -130,7 +131,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(e.credit.Close)
 
 	e.relay = outbox.NewRelay(outbox.Options{
-		Store: e.invStore, Subscribers: []outbox.Subscriber{{Name: "credit", URL: e.credit.URL + "/v1/credit/events"}},
+		Store: e.invStore, Subscribers: []outbox.Subscriber{{Name: "credit", URL: e.credit.URL + contracts.CreditEventsPath}},
 		Now: e.clock.Now, Jitter: func() float64 { return 0 },
 	})
 	return e
@@ -139,8 +140,8 @@ func newEnv(t *testing.T) *env {
 // devTokens mints machine tokens acting for a business, as `estate up`
 // does with the development issuer.
 func devTokens(iss *auth.DevIssuer) invoicingapi.TokenSource {
-	return func(_ context.Context, business string) (string, error) {
-		return iss.Sign(auth.TokenRequest{Subject: "estate-credit", BusinessID: business, Scopes: []string{invoicingapi.HistoryScope}, TTL: time.Hour})
+	return func(_ context.Context, business string, scopes []string) (string, error) {
+		return iss.Sign(auth.TokenRequest{Subject: "estate-credit", BusinessID: business, Scopes: scopes, TTL: time.Hour})
 	}
 }
 
@@ -184,7 +185,7 @@ func (e *env) do(base, method, path, token string, body any, header ...string) r
 	if out.Status >= 400 {
 		require.Equal(t, "application/problem+json", res.Header.Get("Content-Type"), "%s %s: %s", method, path, raw)
 	}
-	if base == e.credit.URL && path != "/v1/credit/events" {
+	if base == e.credit.URL && path != contracts.CreditEventsPath {
 		require.NoError(t, validate(t, method, path, req.Header, out), "%s %s → %d does not match the OpenAPI document: %s", method, path, out.Status, raw)
 	}
 	return out

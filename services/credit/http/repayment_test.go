@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/estatehq/estate/services/contracts"
 	"github.com/estatehq/estate/services/credit"
 )
 
@@ -53,7 +54,7 @@ func TestRepaymentThroughTheOutbox(t *testing.T) {
 	// The same event delivered again changes nothing.
 	body := <-e.delivered
 	for range 2 {
-		res, err := http.Post(e.credit.URL+"/v1/credit/events", "application/cloudevents+json", bytes.NewReader(body))
+		res, err := http.Post(e.credit.URL+contracts.CreditEventsPath, "application/cloudevents+json", bytes.NewReader(body))
 		require.NoError(t, err)
 		require.NoError(t, res.Body.Close())
 		require.Equal(t, http.StatusNoContent, res.StatusCode)
@@ -85,14 +86,14 @@ func TestEventNotTrusted(t *testing.T) {
 	inv := e.invoice(me, customer, 10_000, 30)
 	expect(t, e.do(e.credit.URL, "POST", "/v1/credit/drawdowns", me.token, map[string]any{"invoice_id": inv, "amount": 8000}), 201)
 	forged := `{"specversion":"1.0","id":"evt_forged","type":"dev.estate.invoice.paid","source":"/x","data":{"invoice_id":"` + inv + `","issuer":"` + me.id + `"}}`
-	res, err := http.Post(e.credit.URL+"/v1/credit/events", "application/cloudevents+json", bytes.NewReader([]byte(forged)))
+	res, err := http.Post(e.credit.URL+contracts.CreditEventsPath, "application/cloudevents+json", bytes.NewReader([]byte(forged)))
 	require.NoError(t, err)
 	require.NoError(t, res.Body.Close())
 	require.Equal(t, http.StatusNoContent, res.StatusCode)
 	require.Equal(t, int64(8000), num(e.line(me)["drawn"]))
 
 	for _, bad := range []string{`{`, `{"specversion":"0.3","id":"x","type":"t"}`} {
-		res, err := http.Post(e.credit.URL+"/v1/credit/events", "application/cloudevents+json", bytes.NewReader([]byte(bad)))
+		res, err := http.Post(e.credit.URL+contracts.CreditEventsPath, "application/cloudevents+json", bytes.NewReader([]byte(bad)))
 		require.NoError(t, err)
 		require.NoError(t, res.Body.Close())
 		require.Equal(t, http.StatusBadRequest, res.StatusCode)

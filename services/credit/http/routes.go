@@ -5,6 +5,8 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/go-chi/chi/v5"
+
+	"github.com/estatehq/estate/services/contracts"
 )
 
 // addRoutes lists the whole public API surface.
@@ -28,5 +30,5 @@ func addRoutes(api huma.API, h *handlers) {
 // CloudEvents here. It is not behind user auth; an event is never trusted
 // alone (the invoice is read back from the invoicing service).
 func addEventRoutes(r chi.Router, h *handlers) {
-	r.Post("/v1/credit/events", h.handleEvent())
+	r.Post(contracts.CreditEventsPath, h.handleEvent())
 }

@@ -24,15 +24,15 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/estatehq/estate/services/contracts"
 	"github.com/estatehq/estate/services/credit"
 )
 
-// HistoryScope is the scope the token of a history read carries.
-const HistoryScope = "invoicing/history.read"
-
-// TokenSource returns a bearer token acting for the business: the invoicing
-// API shows an invoice only to its issuer and customer.
-type TokenSource func(ctx context.Context, businessID string) (string, error)
+// TokenSource returns a bearer token acting for the business (the invoicing
+// API shows an invoice only to its issuer and customer) that carries the
+// scopes the call needs: [contracts.HistoryScope] for History, none for
+// Invoice.
+type TokenSource func(ctx context.Context, businessID string, scopes []string) (string, error)
 
 // Options are what a Client is built from.
 type Options struct {
@@ -171,7 +171,7 @@ type invoiceJSON struct {
 func (c *Client) History(ctx context.Context, businessID string, days int) (*credit.History, error) {
 	var h historyJSON
 	p := "/v1/businesses/" + url.PathEscape(businessID) + "/invoice-history?days=" + strconv.Itoa(days)
-	if err := c.get(ctx, businessID, "/v1/businesses/{id}/invoice-history", p, &h); err != nil {
+	if err := c.get(ctx, businessID, []string{contracts.HistoryScope}, "/v1/businesses/{id}/invoice-history", p, &h); err != nil {
 		return nil, err
 	}
 	out := &credit.History{BusinessID: h.Business, Days: h.Days}
@@ -184,7 +184,7 @@ func (c *Client) History(ctx context.Context, businessID string, days int) (*cre
 // Invoice implements credit.Invoicing.
 func (c *Client) Invoice(ctx context.Context, businessID, invoiceID string) (*credit.Invoice, error) {
 	var inv invoiceJSON
-	if err := c.get(ctx, businessID, "/v1/invoices/{id}", "/v1/invoices/"+url.PathEscape(invoiceID), &inv); err != nil {
+	if err := c.get(ctx, businessID, nil, "/v1/invoices/{id}", "/v1/invoices/"+url.PathEscape(invoiceID), &inv); err != nil {
 		return nil, err
 	}
 	return &credit.Invoice{
@@ -207,9 +207,10 @@ type retryable struct {
 func (r *retryable) Error() string { return r.err.Error() }
 func (r *retryable) Unwrap() error { return r.err }
 
-// get reads path into out. A GET is idempotent, so failures worth it are
-// retried with backoff; writes (none yet) would be sent once.
-func (c *Client) get(ctx context.Context, businessID, route, path string, out any) error {
+// get reads path into out with a token acting for businessID that carries
+// scopes. A GET is idempotent, so failures worth it are retried with
+// backoff; writes (none yet) would be sent once.
+func (c *Client) get(ctx context.Context, businessID string, scopes []string, route, path string, out any) error {
 	if wait, ok := c.breaker.Allow(); !ok {
 		return unavailable(wait, errors.New("circuit breaker open"))
 	}
@@ -225,7 +226,7 @@ func (c *Client) get(ctx context.Context, businessID, route, path string, out an
 				return err
 			}
 		}
-		err := c.once(ctx, businessID, route, path, out)
+		err := c.once(ctx, businessID, scopes, route, path, out)
 		if !errors.As(err, &last) {
 			c.breaker.Record(true)
 			return err
@@ -238,8 +239,8 @@ func (c *Client) get(ctx context.Context, businessID, route, path string, out an
 	return unavailable(max(last.retryAfter, c.o.BreakerOpen/2), last.err)
 }
 
-func (c *Client) once(ctx context.Context, businessID, route, path string, out any) error {
-	tok, err := c.o.Token(ctx, businessID)
+func (c *Client) once(ctx context.Context, businessID string, scopes []string, route, path string, out any) error {
+	tok, err := c.o.Token(ctx, businessID, scopes)
 	if err != nil {
 		return fmt.Errorf("getting a token for the invoicing service: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/estatehq/estate/services/contracts"
 	"github.com/estatehq/estate/services/credit"
 	"github.com/estatehq/estate/services/credit/invoicingapi"
 )
@@ -53,7 +54,7 @@ func server(t *testing.T, statuses ...int) (*httptest.Server, *atomic.Int64) {
 func newClient(t *testing.T, url string, clock *fakeClock, slept *[]time.Duration) *invoicingapi.Client {
 	c, err := invoicingapi.New(invoicingapi.Options{
 		BaseURL: url,
-		Token:   func(_ context.Context, b string) (string, error) { return "tok-" + b, nil },
+		Token:   func(_ context.Context, b string, _ []string) (string, error) { return "tok-" + b, nil },
 		Now:     clock.Now, Jitter: func() float64 { return 0.5 },
 		Sleep: func(_ context.Context, d time.Duration) error {
 			*slept = append(*slept, d)
@@ -63,6 +64,27 @@ func newClient(t *testing.T, url string, clock *fakeClock, slept *[]time.Duratio
 	})
 	require.NoError(t, err)
 	return c
+}
+
+// TestTokenScopes checks that each call asks for the scopes the invoicing
+// API requires of it, and no more.
+func TestTokenScopes(t *testing.T) {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	t.Cleanup(s.Close)
+	var asked [][]string
+	c, err := invoicingapi.New(invoicingapi.Options{BaseURL: s.URL, Token: func(_ context.Context, _ string, scopes []string) (string, error) {
+		asked = append(asked, scopes)
+		return "t", nil
+	}})
+	require.NoError(t, err)
+	_, err = c.History(context.Background(), "bus_1", 90)
+	require.NoError(t, err)
+	_, err = c.Invoice(context.Background(), "bus_1", "in_1")
+	require.NoError(t, err)
+	require.Equal(t, [][]string{{contracts.HistoryScope}, nil}, asked)
 }
 
 func TestRetries(t *testing.T) {
@@ -138,7 +160,7 @@ func TestTimeout(t *testing.T) {
 	t.Cleanup(s.Close)
 	t.Cleanup(func() { close(release) })
 	c, err := invoicingapi.New(invoicingapi.Options{
-		BaseURL: s.URL, Token: func(context.Context, string) (string, error) { return "t", nil },
+		BaseURL: s.URL, Token: func(context.Context, string, []string) (string, error) { return "t", nil },
 		Timeout: 20 * time.Millisecond, Attempts: 2, Sleep: func(context.Context, time.Duration) error { return nil },
 	})
 	require.NoError(t, err)

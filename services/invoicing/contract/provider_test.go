@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 
 	"github.com/estatehq/estate/internal/logging"
 	"github.com/estatehq/estate/internal/testenv"
+	"github.com/estatehq/estate/services/contracts"
 	"github.com/estatehq/estate/services/invoicing"
 	invoicinghttp "github.com/estatehq/estate/services/invoicing/http"
 	"github.com/estatehq/estate/services/invoicing/sqlite"
@@ -66,6 +68,12 @@ type providerEnv struct {
 	issuer *auth.DevIssuer
 	url    string
 	now    time.Time
+
+	// scopes are those of the caller's token, as the pact's token state
+	// names them; the state handler sets them and the request filter reads
+	// them, each in its own goroutine.
+	mu     sync.Mutex
+	scopes []string
 }
 
 func newProvider(t *testing.T, wrap func(http.Handler) http.Handler) *providerEnv {
@@ -147,15 +155,41 @@ func (p *providerEnv) stateHandlers() models.StateHandlers {
 		"business bus_pact_issuer issued the open invoice in_pact_open": state(func() error { return p.invoice(ctx, "in_pact_open", invoicing.StatusOpen) }),
 		"business bus_pact_issuer issued the paid invoice in_pact_paid": state(func() error { return p.invoice(ctx, "in_pact_paid", invoicing.StatusPaid) }),
 		"there is no invoice in_pact_missing":                           state(func() error { return nil }),
+		"the caller holds a machine token acting for bus_pact_issuer": func(setup bool, s models.ProviderState) (models.ProviderStateResponse, error) {
+			scope := stateParam(s, "scope")
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			p.scopes = nil
+			if setup {
+				p.scopes = strings.Fields(scope)
+			}
+			return nil, nil
+		},
 	}
 }
 
+// stateParam returns a string parameter of a provider state. The Pact FFI
+// sends the parameters under "params", and pact-go passes that object on.
+func stateParam(s models.ProviderState, key string) string {
+	params, ok := s.Parameters["params"].(map[string]any)
+	if !ok {
+		params = s.Parameters
+	}
+	v, _ := params[key].(string)
+	return v
+}
+
 // authenticate replaces the pact's example token with a machine token of
-// the development issuer acting for the issuer, as the credit service's is.
+// the development issuer acting for the issuer, as the credit service's is,
+// with the scopes the pact's token state names: the real server then
+// decides whether they are enough.
 func (p *providerEnv) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "" {
-			tok, err := p.issuer.Sign(auth.TokenRequest{Subject: "estate-credit", BusinessID: issuerID, Scopes: []string{invoicinghttp.HistoryScope}})
+			p.mu.Lock()
+			scopes := p.scopes
+			p.mu.Unlock()
+			tok, err := p.issuer.Sign(auth.TokenRequest{Subject: "estate-credit", BusinessID: issuerID, Scopes: scopes})
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
@@ -166,10 +200,17 @@ func (p *providerEnv) authenticate(next http.Handler) http.Handler {
 	})
 }
 
-func verifyHTTP(t *testing.T, p *providerEnv) error {
+// The pacts of the credit service.
+const (
+	httpPact    = "credit-invoicing.json"
+	messagePact = "credit-invoicing-events.json"
+)
+
+// verifyHTTP replays the HTTP pact in file against the provider.
+func verifyHTTP(t *testing.T, p *providerEnv, file string) error {
 	return provider.NewVerifier().VerifyProvider(t, provider.VerifyRequest{
 		ProviderBaseURL: p.url, Provider: "invoicing",
-		PactFiles:     []string{filepath.Join(contractsDir(t), "credit-invoicing.json")},
+		PactFiles:     []string{file},
 		StateHandlers: p.stateHandlers(), RequestFilter: p.authenticate,
 		FailIfNoPactsFound: true, DisableColoredOutput: true,
 	})
@@ -179,20 +220,25 @@ func verifyHTTP(t *testing.T, p *providerEnv) error {
 // invoicing API.
 func TestCreditPact(t *testing.T) {
 	requireFFI(t)
-	require.NoError(t, verifyHTTP(t, newProvider(t, nil)))
+	require.NoError(t, verifyHTTP(t, newProvider(t, nil), filepath.Join(contractsDir(t), httpPact)))
 }
 
 // TestCreditMessagePact checks the invoice.paid message the credit service
-// expects against the event the real outbox holds after a payment, encoded
-// as the relay sends it.
+// expects against what the real relay posts after a payment when credit is
+// subscribed at [contracts.CreditEventsPath], as `estate up` subscribes it:
+// the body it sent and the path it sent it to.
 func TestCreditMessagePact(t *testing.T) {
 	requireFFI(t)
-	p := newProvider(t, nil)
+	require.NoError(t, verifyMessages(t, newProvider(t, nil), filepath.Join(contractsDir(t), messagePact)))
+}
+
+// verifyMessages checks the message pact in file against the provider.
+func verifyMessages(t *testing.T, p *providerEnv, file string) error {
 	ctx := context.Background()
-	var event []byte
-	err := provider.NewVerifier().VerifyProvider(t, provider.VerifyRequest{
+	var sent *delivery
+	return provider.NewVerifier().VerifyProvider(t, provider.VerifyRequest{
 		Provider:  "invoicing-events",
-		PactFiles: []string{filepath.Join(contractsDir(t), "credit-invoicing-events.json")},
+		PactFiles: []string{file},
 		StateHandlers: models.StateHandlers{
 			"the invoice in_pact_open was paid": func(setup bool, _ models.ProviderState) (models.ProviderStateResponse, error) {
 				if !setup {
@@ -202,26 +248,32 @@ func TestCreditMessagePact(t *testing.T) {
 					return nil, err
 				}
 				var err error
-				event, err = p.paidEvent(ctx, "in_pact_open")
+				sent, err = p.deliverPaid(ctx, "in_pact_open")
 				return nil, err
 			},
 		},
 		MessageHandlers: message.Handlers{
 			"an invoice.paid event": func([]models.ProviderState) (message.Body, message.Metadata, error) {
-				if event == nil {
-					return nil, nil, errors.New("no invoice.paid event was written")
+				if sent == nil {
+					return nil, nil, errors.New("no invoice.paid event was delivered")
 				}
-				return json.RawMessage(event), message.Metadata{"contentType": "application/json"}, nil
+				return json.RawMessage(sent.body), message.Metadata{"contentType": "application/json", "path": sent.path}, nil
 			},
 		},
 		FailIfNoPactsFound: true, DisableColoredOutput: true,
 	})
-	require.NoError(t, err)
 }
 
-// paidEvent pays the invoice in full through the service and returns the
-// invoice.paid event of the outbox, encoded as the relay sends it.
-func (p *providerEnv) paidEvent(ctx context.Context, invoiceID string) ([]byte, error) {
+// delivery is one event the relay posted.
+type delivery struct {
+	path string
+	body []byte
+}
+
+// deliverPaid pays the invoice in full through the service, runs the real
+// relay once with credit subscribed at its events path, and returns the
+// invoice.paid event it posted.
+func (p *providerEnv) deliverPaid(ctx context.Context, invoiceID string) (*delivery, error) {
 	inv, err := p.store.Invoice(ctx, invoiceID)
 	if err != nil {
 		return nil, err
@@ -232,35 +284,90 @@ func (p *providerEnv) paidEvent(ctx context.Context, invoiceID string) ([]byte, 
 			return nil, fmt.Errorf("paying: %w", err)
 		}
 	}
-	events, err := p.store.Pending(ctx, "pact", time.Now().Add(time.Hour), 1000)
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range events {
-		if e.Type == invoicing.EventInvoicePaid && e.Subject == invoiceID {
-			return outbox.Encode(e)
+	var mu sync.Mutex
+	var paid *delivery
+	credit := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
 		}
+		var e struct{ Type, Subject string }
+		if json.Unmarshal(body, &e) == nil && e.Type == invoicing.EventInvoicePaid && e.Subject == invoiceID {
+			mu.Lock()
+			paid = &delivery{path: r.URL.Path, body: body}
+			mu.Unlock()
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer credit.Close()
+	relay := outbox.NewRelay(outbox.Options{
+		Store: p.store, Subscribers: []outbox.Subscriber{{Name: "credit", URL: credit.URL + contracts.CreditEventsPath}},
+	})
+	if _, err := relay.DeliverOnce(ctx); err != nil {
+		return nil, fmt.Errorf("delivering: %w", err)
 	}
-	return nil, errors.New("no invoice.paid event in the outbox")
+	mu.Lock()
+	defer mu.Unlock()
+	if paid == nil {
+		return nil, errors.New("the relay delivered no invoice.paid event")
+	}
+	return paid, nil
 }
 
-// TestIncompatibleProviderFails proves the gate works: an invoicing API
-// whose invoices name amount_due differently (a change built here, not in
-// the product) fails the credit pact. The verification runs in a child test
+// TestIncompatibleProviderFails proves the gate works: a provider that
+// changed without its consumer fails the credit pacts. Each change is built
+// here, not in the product: an invoicing API whose invoices name amount_due
+// differently, and pacts that name another history scope or another
+// delivery path than the provider's. Each verification runs in a child test
 // process, whose failure is the expected outcome.
 func TestIncompatibleProviderFails(t *testing.T) {
 	requireFFI(t)
-	if os.Getenv("ESTATE_PACT_INCOMPATIBLE") == "1" {
-		p := newProvider(t, renameAmountDue)
-		_ = verifyHTTP(t, p)
+	tests := []struct {
+		name   string
+		verify func(t *testing.T) error
+		// want is in the failure's output.
+		want string
+	}{
+		{"invoice field renamed", func(t *testing.T) error {
+			return verifyHTTP(t, newProvider(t, renameAmountDue), filepath.Join(contractsDir(t), httpPact))
+		}, "amount_due"},
+		{"history scope changed", func(t *testing.T) error {
+			return verifyHTTP(t, newProvider(t, nil), rewritePact(t, httpPact, contracts.HistoryScope, "invoicing/history.list"))
+		}, "expected 200 but was 403"},
+		{"delivery path changed", func(t *testing.T) error {
+			return verifyMessages(t, newProvider(t, nil), rewritePact(t, messagePact, contracts.CreditEventsPath, "/v1/credit/invoice-events"))
+		}, "Expected metadata key 'path'"},
+	}
+	if name := os.Getenv("ESTATE_PACT_INCOMPATIBLE"); name != "" {
+		for _, tc := range tests {
+			if tc.name == name {
+				_ = tc.verify(t)
+			}
+		}
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestIncompatibleProviderFails$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "ESTATE_PACT_INCOMPATIBLE=1")
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	require.ErrorAs(t, err, &exit, "the verification of an incompatible provider passed:\n%s", out)
-	require.Contains(t, string(out), "amount_due", "the failure names the missing field:\n%s", out)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestIncompatibleProviderFails$", "-test.count=1")
+			cmd.Env = append(os.Environ(), "ESTATE_PACT_INCOMPATIBLE="+tc.name)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit, "the verification of an incompatible provider passed:\n%s", out)
+			require.Contains(t, string(out), tc.want, "the failure names what differs:\n%s", out)
+		})
+	}
+}
+
+// rewritePact writes a copy of the pact file with from replaced by to, as
+// a consumer that changed without its provider would, and returns its path.
+func rewritePact(t *testing.T, file, from, to string) string {
+	b, err := os.ReadFile(filepath.Join(contractsDir(t), file))
+	require.NoError(t, err)
+	require.Contains(t, string(b), from, "the pact names %s", from)
+	out := filepath.Join(t.TempDir(), file)
+	require.NoError(t, os.WriteFile(out, bytes.ReplaceAll(b, []byte(from), []byte(to)), 0o600))
+	return out
 }
 
 // renameAmountDue rewrites invoice responses as a careless change would:

@@ -7,6 +7,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/estatehq/estate/services/contracts"
 	"github.com/estatehq/estate/services/invoicing"
 	"github.com/estatehq/estate/services/kit/auth"
 )
@@ -93,8 +94,8 @@ type historyOutput struct{ Body *History }
 func (h *handlers) handleInvoiceHistory() func(context.Context, *historyInput) (*historyOutput, error) {
 	return func(ctx context.Context, in *historyInput) (*historyOutput, error) {
 		p, _ := auth.FromContext(ctx)
-		if !p.HasScope(HistoryScope) {
-			return nil, huma.Error403Forbidden("reading invoice history needs a machine token with the scope " + HistoryScope)
+		if !p.HasScope(contracts.HistoryScope) {
+			return nil, huma.Error403Forbidden("reading invoice history needs a machine token with the scope " + contracts.HistoryScope)
 		}
 		hist, err := h.svc.History(ctx, in.ID, in.Days)
 		if err != nil {

@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/estatehq/estate/services/contracts"
 )
 
 // addRoutes lists the whole API surface.
@@ -17,7 +19,7 @@ func addRoutes(api huma.API, h *handlers) {
 	huma.Register(api, huma.Operation{OperationID: "get-business", Method: http.MethodGet, Path: "/v1/businesses/{id}",
 		Summary: "Get a business: the caller's own in full, another's public profile", Tags: tagB, Errors: []int{401, 404, 429}}, h.handleGetBusiness())
 	huma.Register(api, huma.Operation{OperationID: "get-invoice-history", Method: http.MethodGet, Path: "/v1/businesses/{id}/invoice-history",
-		Summary: "Invoicing history of a business, for credit decisions", Description: "Needs a machine token with the scope " + HistoryScope + ".",
+		Summary: "Invoicing history of a business, for credit decisions", Description: "Needs a machine token with the scope " + contracts.HistoryScope + ".",
 		Tags: tagB, Errors: []int{401, 403, 404, 422, 429}}, h.handleInvoiceHistory())
 
 	huma.Register(api, huma.Operation{OperationID: "create-invoice", Method: http.MethodPost, Path: "/v1/invoices",

@@ -23,9 +23,6 @@ import (
 	"github.com/estatehq/estate/services/kit/telemetry"
 )
 
-// HistoryScope is the scope a machine token needs to read invoice history.
-const HistoryScope = "invoicing/history.read"
-
 // Options are what the handler is built from.
 type Options struct {
 	Service  *invoicing.Service

@@ -25,7 +25,9 @@ type Options struct {
 	// Scope returns the tenant of the request; requests without one pass
 	// through untouched.
 	Scope func(r *http.Request) (string, bool)
-	// TTL is how long a key is remembered; 24 h by default.
+	// TTL is how long a key is remembered; DefaultTTL by default. A Purger
+	// deletes keys once they are past their retention, which must not be
+	// shorter.
 	TTL time.Duration
 	// StaleAfter is when a key still in progress is taken over; 1 min by
 	// default (longer than any request may run).
@@ -43,7 +45,7 @@ var keptHeaders = []string{"Content-Type", "Etag", "Location"}
 // the header.
 func Middleware(opts Options) func(http.Handler) http.Handler {
 	if opts.TTL == 0 {
-		opts.TTL = 24 * time.Hour
+		opts.TTL = DefaultTTL
 	}
 	if opts.StaleAfter == 0 {
 		opts.StaleAfter = time.Minute

@@ -2,8 +2,10 @@
 // Idempotency-Key works: the first request with a key runs and its response
 // is stored; a retry with the same key and the same request replays that
 // response; the same key with another request answers 409; a retry while the
-// first is still running answers 409 too. Keys are kept for a TTL (24 h by
-// default) and scoped to the caller, so two tenants never share a key.
+// first is still running answers 409 too. Keys are honoured for a TTL
+// (DefaultTTL by default) and scoped to the caller, so two tenants never
+// share a key; a Purger deletes them from the store once past their
+// retention (DefaultRetention, the TTL and as long again, by default).
 package idempotency
 
 import (
