@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 #
-# make lint: go vet, staticcheck and golangci-lint (configured by
-# .golangci.yml) over the main module, test files included. Every linter runs
-# even when an earlier one reports problems; the script fails if any did.
+# make lint: go mod tidy (no change allowed), go vet, staticcheck and
+# golangci-lint (configured by .golangci.yml, the layering rules included)
+# over the main module, test files included. Every check runs even when an
+# earlier one reports problems; the script fails if any did.
 #
 #   PKG  packages to lint, split on spaces (default ./...)
 #
@@ -23,6 +24,9 @@ fi
 
 read -r -a packages <<<"${PKG:-./...}"
 failed=()
+
+log "go mod tidy -diff"
+go mod tidy -diff || failed+=("go mod tidy (go.mod or go.sum is not tidy: run go mod tidy)")
 
 log "go vet ${packages[*]}"
 go vet "${packages[@]}" || failed+=("go vet")

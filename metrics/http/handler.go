@@ -21,7 +21,7 @@ import (
 
 	"github.com/estatehq/estate/internal/problem"
 	"github.com/estatehq/estate/metrics"
-	"github.com/estatehq/estate/metrics/alertmanager"
+	"github.com/estatehq/estate/metrics/intake/alertmanager"
 )
 
 // DefaultMaxBodyBytes bounds request bodies unless Options say otherwise:

@@ -20,9 +20,9 @@ import (
 
 	"github.com/estatehq/estate/internal/problem"
 	"github.com/estatehq/estate/metrics"
-	"github.com/estatehq/estate/metrics/circleci"
-	"github.com/estatehq/estate/metrics/github"
 	metricshttp "github.com/estatehq/estate/metrics/http"
+	"github.com/estatehq/estate/metrics/intake/circleci"
+	"github.com/estatehq/estate/metrics/intake/github"
 	"github.com/estatehq/estate/metrics/sqlite"
 )
 
@@ -207,14 +207,14 @@ func TestBadRequests(t *testing.T) {
 
 func TestWebhookSignatures(t *testing.T) {
 	e := newEnv(t)
-	body := read(t, "../github/testdata/deployment_status_success.json")
+	body := read(t, "../intake/github/testdata/deployment_status_success.json")
 	r := e.post("/v1/events/github", "application/json", body, "X-GitHub-Event", "deployment_status", "X-Hub-Signature-256", github.Sign(body, "wrong"))
 	require.Equal(t, http.StatusUnauthorized, r.status, string(r.body))
 	require.Equal(t, []problem.FieldError{{Message: "X-Hub-Signature-256 does not match the payload", Location: "header.X-Hub-Signature-256"}}, r.problem.Errors)
 	r = e.post("/v1/events/github", "application/json", body, "X-GitHub-Event", "deployment_status")
 	require.Equal(t, http.StatusUnauthorized, r.status)
 
-	cbody := read(t, "../circleci/testdata/workflow_completed_success.json")
+	cbody := read(t, "../intake/circleci/testdata/workflow_completed_success.json")
 	r = e.post("/v1/events/circleci", "application/json", cbody, "circleci-signature", "v1=deadbeef")
 	require.Equal(t, http.StatusUnauthorized, r.status)
 	require.Equal(t, "header.Circleci-Signature", r.problem.Errors[0].Location)
@@ -230,24 +230,24 @@ func TestWebhookSignatures(t *testing.T) {
 
 func TestMalformedWebhookBodies(t *testing.T) {
 	e := newEnv(t)
-	bad := read(t, "../github/testdata/bad_deployment_id_string.json")
+	bad := read(t, "../intake/github/testdata/bad_deployment_id_string.json")
 	r := e.post("/v1/events/github", "application/json", bad, "X-GitHub-Event", "deployment_status", "X-Hub-Signature-256", github.Sign(bad, githubSecret))
 	require.Equal(t, http.StatusBadRequest, r.status, string(r.body))
 	require.Equal(t, "body.deployment.id", r.problem.Errors[0].Location)
 
-	r = e.post("/v1/events/alertmanager", "application/json", read(t, "../alertmanager/testdata/bad_missing_service_label.json"))
+	r = e.post("/v1/events/alertmanager", "application/json", read(t, "../intake/alertmanager/testdata/bad_missing_service_label.json"))
 	require.Equal(t, http.StatusBadRequest, r.status)
 	require.Equal(t, "body.alerts[1].labels.service", r.problem.Errors[0].Location)
 
-	r = e.post("/v1/events/cdevents", "application/json", read(t, "../cdevents/testdata/bad_no_environment.json"))
+	r = e.post("/v1/events/cdevents", "application/json", read(t, "../intake/cdevents/testdata/bad_no_environment.json"))
 	require.Equal(t, http.StatusBadRequest, r.status)
 	require.Equal(t, "body.subject.content.environment.id", r.problem.Errors[0].Location)
 
 	// A rollback of a service never deployed: nothing to roll back yet.
-	r = e.post("/v1/events/cdevents", "application/json", read(t, "../cdevents/testdata/service_rolledback.json"))
+	r = e.post("/v1/events/cdevents", "application/json", read(t, "../intake/cdevents/testdata/service_rolledback.json"))
 	require.Equal(t, http.StatusConflict, r.status, string(r.body))
 
-	cbad := read(t, "../circleci/testdata/bad_truncated.json")
+	cbad := read(t, "../intake/circleci/testdata/bad_truncated.json")
 	r = e.post("/v1/events/circleci", "application/json", cbad, "circleci-signature", circleci.Sign(cbad, circleciSecret))
 	require.Equal(t, http.StatusBadRequest, r.status)
 	require.Equal(t, 0, e.count())
@@ -278,7 +278,7 @@ func TestAllFiveFormatsThenQuery(t *testing.T) {
 
 	// 2. CDEvents: a deployment and an upgrade of credit, a rollback of
 	// the upgrade, an incident (wrapped in a CloudEvent once).
-	cd := func(name string) []byte { return read(t, "../cdevents/testdata/"+name) }
+	cd := func(name string) []byte { return read(t, "../intake/cdevents/testdata/"+name) }
 	for _, f := range []string{"service_deployed.json", "service_upgraded.json", "service_rolledback.json", "incident_detected.json", "incident_resolved.json"} {
 		body := bytes.ReplaceAll(cd(f), []byte(`"invoicing"`), []byte(`"credit"`))
 		r = e.post("/v1/events/cdevents", "application/json", body)
@@ -292,7 +292,7 @@ func TestAllFiveFormatsThenQuery(t *testing.T) {
 
 	// 3. Alertmanager: an incident of "payments" fires and resolves.
 	am := func(name string) []byte {
-		return bytes.ReplaceAll(read(t, "../alertmanager/testdata/"+name), []byte(`"service": "invoicing"`), []byte(`"service": "payments"`))
+		return bytes.ReplaceAll(read(t, "../intake/alertmanager/testdata/"+name), []byte(`"service": "invoicing"`), []byte(`"service": "payments"`))
 	}
 	r = e.post("/v1/events/alertmanager", "application/json", am("firing.json"))
 	require.Equal(t, http.StatusOK, r.status, string(r.body))
@@ -302,18 +302,18 @@ func TestAllFiveFormatsThenQuery(t *testing.T) {
 
 	// 4. GitHub: Hello-World deploys to production.
 	for _, f := range []string{"deployment_status_in_progress.json", "deployment_status_success.json", "deployment_status_success.json"} {
-		body := read(t, "../github/testdata/"+f)
+		body := read(t, "../intake/github/testdata/"+f)
 		r = e.post("/v1/events/github", "application/json", body, "X-GitHub-Event", "deployment_status", "X-Hub-Signature-256", github.Sign(body, githubSecret))
 		require.Equal(t, http.StatusOK, r.status, string(r.body))
 	}
 	require.Equal(t, metricshttp.IngestResult{Duplicates: 2}, r.result, "a redelivery")
-	ping := read(t, "../github/testdata/ping.json")
+	ping := read(t, "../intake/github/testdata/ping.json")
 	r = e.post("/v1/events/github", "application/json", ping, "X-GitHub-Event", "ping", "X-Hub-Signature-256", github.Sign(ping, githubSecret))
 	require.Equal(t, http.StatusOK, r.status)
 	require.Equal(t, metricshttp.IngestResult{}, r.result)
 
 	// 5. CircleCI: webhook-service deploys.
-	body := read(t, "../circleci/testdata/workflow_completed_success.json")
+	body := read(t, "../intake/circleci/testdata/workflow_completed_success.json")
 	r = e.post("/v1/events/circleci", "application/json", body, "circleci-signature", circleci.Sign(body, circleciSecret))
 	require.Equal(t, http.StatusOK, r.status, string(r.body))
 	require.Equal(t, metricshttp.IngestResult{Accepted: 2}, r.result)

@@ -15,10 +15,10 @@ import (
 
 	"github.com/estatehq/estate/internal/problem"
 	"github.com/estatehq/estate/metrics"
-	"github.com/estatehq/estate/metrics/alertmanager"
-	"github.com/estatehq/estate/metrics/cdevents"
-	"github.com/estatehq/estate/metrics/circleci"
-	"github.com/estatehq/estate/metrics/github"
+	"github.com/estatehq/estate/metrics/intake/alertmanager"
+	"github.com/estatehq/estate/metrics/intake/cdevents"
+	"github.com/estatehq/estate/metrics/intake/circleci"
+	"github.com/estatehq/estate/metrics/intake/github"
 )
 
 // IngestResult is the answer to a successful ingest.

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/estatehq/estate/metrics"
-	"github.com/estatehq/estate/metrics/cdevents"
+	"github.com/estatehq/estate/metrics/intake/cdevents"
 )
 
 func read(t testing.TB, name string) []byte {

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/estatehq/estate/metrics"
-	"github.com/estatehq/estate/metrics/github"
+	"github.com/estatehq/estate/metrics/intake/github"
 )
 
 func read(t testing.TB, name string) []byte {

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/estatehq/estate/metrics"
-	"github.com/estatehq/estate/metrics/circleci"
+	"github.com/estatehq/estate/metrics/intake/circleci"
 )
 
 func read(t testing.TB, name string) []byte {
