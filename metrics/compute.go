@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"errors"
 	"fmt"
 	"math/big"
 	"slices"
@@ -19,11 +18,11 @@ type Window struct {
 func (w Window) Validate() error {
 	switch {
 	case w.From.IsZero():
-		return errors.New("from is required")
+		return Invalid("from", "is required")
 	case w.To.IsZero():
-		return errors.New("to is required")
+		return Invalid("to", "is required")
 	case !w.From.Before(w.To):
-		return fmt.Errorf("from (%s) must be before to (%s)", w.From.UTC().Format(time.RFC3339), w.To.UTC().Format(time.RFC3339))
+		return Invalid("from", fmt.Sprintf("(%s) must be before to (%s)", w.From.UTC().Format(time.RFC3339), w.To.UTC().Format(time.RFC3339)))
 	}
 	return nil
 }

@@ -44,6 +44,24 @@ func (f Filter) Matches(service, environment string) bool {
 // ErrNotFound is returned when something looked up does not exist.
 var ErrNotFound = errors.New("not found")
 
+// NotFoundError says, in words a sender may read, what was looked up and
+// not found. errors.Is(err, ErrNotFound) holds for it.
+type NotFoundError struct{ What string }
+
+func (e *NotFoundError) Error() string { return e.What + ": " + ErrNotFound.Error() }
+
+// Is makes errors.Is(err, ErrNotFound) true.
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+
+// SignatureError says, in words a sender may read, why a webhook payload's
+// signature does not verify. errors.Is(err, ErrSignature) holds for it.
+type SignatureError struct{ Reason string }
+
+func (e *SignatureError) Error() string { return e.Reason + ": " + ErrSignature.Error() }
+
+// Is makes errors.Is(err, ErrSignature) true.
+func (e *SignatureError) Is(target error) bool { return target == ErrSignature }
+
 // ErrSignature is wrapped by the webhook adapters when a payload's
 // signature is missing, malformed or wrong: the sender does not hold the
 // shared secret, and nothing from the payload may be used.
@@ -93,7 +111,7 @@ func (r Report) Filter(f Filter) Report {
 // at and were not rolled back by then, the one that succeeded last (ties:
 // the greatest id). It serves sources that report a rollback without
 // saying which deployment it undoes (CDEvents service.rolledback).
-// Errors: ErrNotFound when there is none.
+// Errors: a *NotFoundError (ErrNotFound) when there is none.
 func LiveDeployment(deployments []Deployment, service, environment string, at time.Time) (Deployment, error) {
 	var (
 		best  Deployment
@@ -111,8 +129,8 @@ func LiveDeployment(deployments []Deployment, service, environment string, at ti
 		}
 	}
 	if !found {
-		return Deployment{}, fmt.Errorf("no deployment of %q in %q in production at %s: %w",
-			service, environment, at.UTC().Format(time.RFC3339), ErrNotFound)
+		return Deployment{}, &NotFoundError{What: fmt.Sprintf("no deployment of %q in %q in production at %s",
+			service, environment, at.UTC().Format(time.RFC3339))}
 	}
 	return best, nil
 }

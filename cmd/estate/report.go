@@ -42,7 +42,7 @@ func runReport(_ context.Context, env *environ, args []string) error {
 	if *format != "text" && *format != "json" {
 		return fmt.Errorf("report: --format must be text or json, not %q", *format)
 	}
-	window, err := reportWindow(*from, *to, time.Now())
+	window, err := reportWindow(*from, *to, env.now())
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,4 +59,16 @@ func TestReportWindowDefaults(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC), w.To)
 	require.Equal(t, time.Date(2026, 11, 19, 0, 0, 0, 0, time.UTC), w.From)
+}
+
+// TestReportUsesTheCommandClock: with no --to, the window ends at the start
+// of the day of the clock the command is given, not of the machine's.
+func TestReportUsesTheCommandClock(t *testing.T) {
+	var out bytes.Buffer
+	env := &environ{getenv: noEnv, stdin: strings.NewReader(""), stdout: &out, stderr: io.Discard,
+		now: func() time.Time { return time.Date(2026, 11, 9, 15, 4, 5, 0, time.UTC) }}
+	require.NoError(t, runReport(context.Background(), env, []string{"--events", "../../metrics/testdata/issue_example.jsonl", "--format", "json"}))
+	want, err := os.ReadFile("../../metrics/testdata/issue_example.json")
+	require.NoError(t, err)
+	require.JSONEq(t, string(want), out.String(), "the week 2026-11-02 to 2026-11-09")
 }

@@ -36,6 +36,8 @@ type environ struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// now is the clock every command and target is given.
+	now func() time.Time
 }
 
 func commands() []command {
@@ -52,7 +54,7 @@ func commands() []command {
 
 // run is the whole program; main only wires it to the process.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	env := &environ{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	env := &environ{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr, now: time.Now}
 	if len(args) < 2 {
 		usage(stderr)
 		return errUsage
@@ -209,7 +211,7 @@ func serve(ctx context.Context, env *environ, cmd string, targetNames, args []st
 	if err != nil {
 		return err
 	}
-	a := &app{cfg: cfg, logger: logger, env: env, now: time.Now}
+	a := &app{cfg: cfg, logger: logger, env: env, now: env.now}
 	defer a.close()
 	mgr, err := modules.New(logger, a.modules()...)
 	if err != nil {

@@ -118,7 +118,10 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	for _, c := range s.opts.Ready {
 		res := result{Name: c.Name, OK: true}
 		if err := c.Check(ctx); err != nil {
-			res.OK, res.Error = false, err.Error()
+			// The check's error may name hosts, files or credentials: it
+			// goes to the log, and the answer says only which check failed.
+			s.opts.Logger.Warn("readiness check failed", "check", c.Name, "err", err)
+			res.OK, res.Error = false, "not ready; the target's log has the cause"
 			status = http.StatusServiceUnavailable
 		}
 		results = append(results, res)

@@ -1,12 +1,15 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +18,24 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -28,9 +49,11 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestEndpoints(t *testing.T) {
 	var dbErr error
+	var logs syncBuffer
 	s := New(Options{
-		Name: "test",
-		Addr: "127.0.0.1:0",
+		Name:   "test",
+		Addr:   "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			_, _ = w.Write([]byte("app"))
 		}),
@@ -47,10 +70,12 @@ func TestEndpoints(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, `"ready":true`)
 
-	dbErr = errors.New("connection refused")
+	dbErr = errors.New("dial tcp 10.0.0.7:5432: connection refused")
 	code, body = get(t, s.URL()+"/readyz")
 	require.Equal(t, http.StatusServiceUnavailable, code)
-	require.Contains(t, body, "connection refused")
+	require.Contains(t, body, `{"name":"db","ok":false,"error":"not ready; the target's log has the cause"}`, "which check failed")
+	require.NotContains(t, body, "10.0.0.7", "not the internal error")
+	require.Contains(t, logs.String(), "10.0.0.7:5432: connection refused", "the cause is logged")
 
 	code, body = get(t, s.URL()+"/metrics")
 	require.Equal(t, http.StatusOK, code)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -104,7 +105,7 @@ func parseBatch(body []byte) ([]metrics.Event, *problem.Details) {
 	var raws []json.RawMessage
 	if err := json.Unmarshal(body, &raws); err != nil {
 		return nil, problem.New(http.StatusBadRequest, "the batch is not a JSON array of CloudEvents; nothing was stored",
-			problem.FieldError{Message: "is not a JSON array: " + err.Error(), Location: "body"})
+			problem.FieldError{Message: notAnArray(err), Location: "body"})
 	}
 	events := make([]metrics.Event, 0, len(raws))
 	var (
@@ -130,6 +131,20 @@ func parseBatch(body []byte) ([]metrics.Event, *problem.Details) {
 	return events, nil
 }
 
+// notAnArray says what is wrong with a batch that did not decode, from the
+// decoder's typed error and never its text.
+func notAnArray(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("is not valid JSON (at byte %d)", syn.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("is a JSON %s, not an array", typ.Value)
+	}
+	return "is not a JSON array"
+}
+
 // parseBinary reads an event in binary mode with the CloudEvents SDK.
 func parseBinary(r *http.Request, body []byte) (metrics.Event, error) {
 	req := r.Clone(r.Context())
@@ -146,7 +161,7 @@ func parseBinary(r *http.Request, body []byte) (metrics.Event, error) {
 				return metrics.Event{}, metrics.Invalid("time", "must be an RFC 3339 timestamp")
 			}
 		}
-		return metrics.Event{}, metrics.Invalid("", "is not a CloudEvent in binary mode: "+err.Error())
+		return metrics.Event{}, metrics.Invalid("", "is not a CloudEvent in binary mode: the ce-specversion, ce-id, ce-source, ce-type and ce-time headers must be present and valid")
 	}
 	return metrics.FromCloudEvent(*ce)
 }

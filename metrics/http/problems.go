@@ -54,7 +54,8 @@ func binaryMode(field string) string {
 func fieldErrors(err error, locate locator) []problem.FieldError {
 	var ie *metrics.InvalidError
 	if !errors.As(err, &ie) {
-		return []problem.FieldError{{Message: err.Error(), Location: locate("")}}
+		// Only invalid-event errors carry words meant for the sender.
+		return []problem.FieldError{{Message: "is invalid", Location: locate("")}}
 	}
 	out := make([]problem.FieldError, 0, len(ie.Problems))
 	for _, p := range ie.Problems {
@@ -81,9 +82,17 @@ func fail(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error
 		p = problem.New(http.StatusBadRequest, "the request is invalid; nothing was stored", fieldErrors(err, locate)...)
 	case errors.Is(err, metrics.ErrSignature):
 		p = problem.New(http.StatusUnauthorized, "the payload's signature does not verify; nothing was stored")
-		p.Errors = []problem.FieldError{{Message: strings.TrimSuffix(err.Error(), ": "+metrics.ErrSignature.Error()), Location: locate("")}}
+		var se *metrics.SignatureError
+		if errors.As(err, &se) {
+			p.Errors = []problem.FieldError{{Message: se.Reason, Location: locate("")}}
+		}
 	case errors.Is(err, metrics.ErrNotFound):
-		p = problem.New(http.StatusConflict, err.Error()+"; nothing was stored, send it again once the deployment is known")
+		what := "a deployment the event refers to"
+		var nf *metrics.NotFoundError
+		if errors.As(err, &nf) {
+			what = nf.What
+		}
+		p = problem.New(http.StatusConflict, "not found: "+what+"; nothing was stored, send it again once the deployment is known")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		logger.Warn("request ended before it was served", "path", r.URL.Path, "err", err)
 		p = problem.New(http.StatusServiceUnavailable, "the request ended before it was served; send it again")

@@ -61,7 +61,7 @@ func handleDORA(o Options) http.HandlerFunc {
 		w0 := metrics.Window{From: from, To: to}
 		if len(errs) == 0 {
 			if err := w0.Validate(); err != nil {
-				bad("from", err.Error())
+				errs = append(errs, fieldErrors(err, func(field string) string { return "query." + field })...)
 			}
 		}
 		if len(errs) > 0 {

@@ -142,7 +142,7 @@ func Decode(ctx context.Context, body []byte, o Options) ([]metrics.Event, error
 			return nil, metrics.Invalid("subject.content.artifactId", "is required")
 		}
 		if o.LiveDeployment == nil {
-			return nil, fmt.Errorf("mapping %s: no way to find the live deployment: %w", c.Type, metrics.ErrNotFound)
+			return nil, &metrics.NotFoundError{What: "the live deployment that " + c.Type + " rolls back"}
 		}
 		deployment, err := o.LiveDeployment(ctx, s.ID, content.Environment.ID, at)
 		if err != nil {

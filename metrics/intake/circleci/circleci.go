@@ -43,13 +43,13 @@ type Options struct {
 // Verify checks header, the value of circleci-signature (a comma-separated
 // list of versioned signatures such as "v1=<hex HMAC-SHA256 of body>"),
 // against secret in constant time: one v1 signature must match. Errors
-// wrap metrics.ErrSignature.
+// are *metrics.SignatureError (errors.Is metrics.ErrSignature).
 func Verify(body []byte, header, secret string) error {
 	if secret == "" {
-		return fmt.Errorf("no webhook secret configured: %w", metrics.ErrSignature)
+		return &metrics.SignatureError{Reason: "no webhook secret configured"}
 	}
 	if header == "" {
-		return fmt.Errorf("circleci-signature is missing: %w", metrics.ErrSignature)
+		return &metrics.SignatureError{Reason: "circleci-signature is missing"}
 	}
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write(body)
@@ -67,9 +67,9 @@ func Verify(body []byte, header, secret string) error {
 		}
 	}
 	if !found {
-		return fmt.Errorf("circleci-signature has no v1 signature: %w", metrics.ErrSignature)
+		return &metrics.SignatureError{Reason: "circleci-signature has no v1 signature"}
 	}
-	return fmt.Errorf("circleci-signature does not match the payload: %w", metrics.ErrSignature)
+	return &metrics.SignatureError{Reason: "circleci-signature does not match the payload"}
 }
 
 // Sign returns the circleci-signature value of body under secret.

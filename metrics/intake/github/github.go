@@ -30,26 +30,26 @@ const EventHeader = "X-GitHub-Event"
 
 // Verify checks header, the value of X-Hub-Signature-256
 // ("sha256=<hex HMAC-SHA256 of body>"), against secret in constant time.
-// Errors wrap metrics.ErrSignature.
+// Errors are *metrics.SignatureError (errors.Is metrics.ErrSignature).
 func Verify(body []byte, header, secret string) error {
 	if secret == "" {
-		return fmt.Errorf("no webhook secret configured: %w", metrics.ErrSignature)
+		return &metrics.SignatureError{Reason: "no webhook secret configured"}
 	}
 	if header == "" {
-		return fmt.Errorf("%s is missing: %w", SignatureHeader, metrics.ErrSignature)
+		return &metrics.SignatureError{Reason: fmt.Sprintf("%s is missing", SignatureHeader)}
 	}
 	hexSig, ok := strings.CutPrefix(header, "sha256=")
 	if !ok {
-		return fmt.Errorf("%s must start with sha256=: %w", SignatureHeader, metrics.ErrSignature)
+		return &metrics.SignatureError{Reason: fmt.Sprintf("%s must start with sha256=", SignatureHeader)}
 	}
 	got, err := hex.DecodeString(hexSig)
 	if err != nil {
-		return fmt.Errorf("%s is not hexadecimal: %w", SignatureHeader, metrics.ErrSignature)
+		return &metrics.SignatureError{Reason: fmt.Sprintf("%s is not hexadecimal", SignatureHeader)}
 	}
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write(body)
 	if !hmac.Equal(got, mac.Sum(nil)) {
-		return fmt.Errorf("%s does not match the payload: %w", SignatureHeader, metrics.ErrSignature)
+		return &metrics.SignatureError{Reason: fmt.Sprintf("%s does not match the payload", SignatureHeader)}
 	}
 	return nil
 }
