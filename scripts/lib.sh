@@ -6,13 +6,17 @@
 # Source it from a script that runs with `set -euo pipefail`; by itself it
 # only defines variables and functions.
 #
-# Everything it installs or builds lives in ignored folders of the work tree:
+# What it installs or builds lives in ignored folders of the work tree:
 #   bin/    Go tools built from the modules under tools/ (+ bin/.NAME.version stamps)
 #   build/  PostgreSQL data dir and log, the Pact FFI library, npm downloads
+# Built tools and downloads are also kept by version outside the work tree,
+# in $ESTATE_CACHE_DIR (default ~/.cache/estate), so a fresh clone of the
+# same versions (CI) copies them instead of building them again.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN_DIR="$ROOT/bin"
 BUILD_DIR="$ROOT/build"
+CACHE_DIR="${ESTATE_CACHE_DIR:-${HOME:-/root}/.cache/estate}"
 
 # Pinned versions that are not Go modules. The Go tools are pinned by the
 # go.mod of their module under tools/.
@@ -178,20 +182,32 @@ module_version() {
 
 # build_go_tool NAME DIR PACKAGE [LDFLAGS]: builds bin/NAME from PACKAGE in the
 # tools/DIR module, unless bin/NAME was built from the same go.mod, go.sum,
-# flags and Go version (recorded in bin/.NAME.version).
+# flags and Go version (recorded in bin/.NAME.version). A build of the same
+# version is kept in the cache folder and copied from there when present.
 build_go_tool() {
 	local name=$1 dir=$2 pkg=$3 ldflags=${4:-}
 	local moddir="$ROOT/tools/$dir" out="$BIN_DIR/$name" stamp="$BIN_DIR/.$name.version"
-	local want
+	local want key cached
 	want="$pkg $(go env GOVERSION) ldflags=[$ldflags] $(cat "$moddir/go.mod" "$moddir/go.sum" | sha256sum | cut -c1-16)"
 	if [[ -x $out && -f $stamp && "$(cat "$stamp")" == "$want" ]]; then
 		return 0
 	fi
-	log "building bin/$name ($pkg)"
+	key=$(printf '%s' "$want" | sha256sum | cut -c1-16)
+	cached="$CACHE_DIR/tools/$name-$key"
 	mkdir -p "$BIN_DIR"
 	rm -f "$stamp"
-	# Static binaries, independent of the cgo flags that the tests use.
-	CGO_ENABLED=0 go_in "$moddir" build -o "$out" -ldflags "$ldflags" "$pkg"
+	if [[ -x $cached ]]; then
+		log "bin/$name: from the cache ($cached)"
+		cp "$cached" "$out.tmp" && mv "$out.tmp" "$out"
+	else
+		log "building bin/$name ($pkg)"
+		# Static binaries, independent of the cgo flags that the tests use.
+		CGO_ENABLED=0 go_in "$moddir" build -o "$out" -ldflags "$ldflags" "$pkg"
+		# The cache is an optimisation: a failure to fill it fails nothing.
+		if mkdir -p "$CACHE_DIR/tools" 2>/dev/null && cp "$out" "$cached.tmp.$$" 2>/dev/null; then
+			mv "$cached.tmp.$$" "$cached"
+		fi
+	fi
 	printf '%s\n' "$want" >"$stamp"
 }
 
@@ -254,6 +270,14 @@ ensure_pact_ffi() {
 		log "Pact FFI: $want present"
 		return 0
 	fi
+	local cached="$CACHE_DIR/pact/$PACT_CORE_VERSION/libpact_ffi.so"
+	mkdir -p "$PACT_DIR"
+	if [[ -f $cached ]]; then
+		log "Pact FFI: $want from the cache"
+		install -m 0755 "$cached" "$lib"
+		printf '%s\n' "$want" >"$stamp"
+		return 0
+	fi
 	command -v npm >/dev/null 2>&1 || die "npm not found; it is needed to fetch $want"
 	log "Pact FFI: fetching $want"
 	local npmdir="$BUILD_DIR/npm" tarball
@@ -270,6 +294,9 @@ ensure_pact_ffi() {
 	[[ $symbols =~ [[:space:]]pactffi_version($'\n'|$) ]] ||
 		die "$lib does not export pactffi_version"
 	printf '%s\n' "$want" >"$stamp"
+	if mkdir -p "$(dirname "$cached")" 2>/dev/null; then
+		install -m 0755 "$lib" "$cached" 2>/dev/null || true
+	fi
 }
 
 # ---------------------------------------------------------------------------
