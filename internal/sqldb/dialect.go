@@ -73,6 +73,16 @@ func (d Dialect) Rebind(q string) string {
 	return b.String()
 }
 
+// Param is the n-th parameter (from 1) of a query written for the
+// backend, for a query that uses one parameter more than once: "?n" on
+// SQLite, "$n" on PostgreSQL.
+func (d Dialect) Param(n int) string {
+	if d == Postgres {
+		return "$" + strconv.Itoa(n)
+	}
+	return "?" + strconv.Itoa(n)
+}
+
 // ForUpdate is appended to a SELECT whose rows the transaction goes on to
 // change, to lock them: " FOR UPDATE" on PostgreSQL. SQLite has no row
 // locks; its transactions start with BEGIN IMMEDIATE and so hold the

@@ -32,6 +32,8 @@ func TestRebind(t *testing.T) {
 func TestDialectNames(t *testing.T) {
 	require.Equal(t, "sqlite", sqldb.SQLite.Name())
 	require.Equal(t, "postgresql", sqldb.Postgres.String())
+	require.Equal(t, "?12", sqldb.SQLite.Param(12))
+	require.Equal(t, "$12", sqldb.Postgres.Param(12))
 	require.Empty(t, sqldb.SQLite.ForUpdate())
 	require.Equal(t, " FOR UPDATE", sqldb.Postgres.ForUpdate())
 }

@@ -8,13 +8,13 @@ import (
 	"embed"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/estatehq/estate/internal/sqldb"
 	"github.com/estatehq/estate/metrics"
+	"github.com/estatehq/estate/metrics/internal/sqlevents"
 )
 
 //go:embed migrations/*.sql
@@ -38,11 +38,8 @@ var _ metrics.Store = (*Store)(nil)
 // Open connects to the database at dsn and brings its schema up to date;
 // replicas opening one database at once migrate it in turn.
 func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
-	pool, err := sqldb.OpenPostgresPool(ctx, dsn, sqldb.PostgresOptions{
-		MaxConns:   o.MaxConns,
-		Migrations: sqldb.Migrations{FS: migrations, Dir: "migrations", Schema: "metrics"},
-		Logger:     o.Logger,
-	})
+	pool, err := sqldb.OpenPostgresPool(ctx, dsn, sqldb.PostgresOptions{MaxConns: o.MaxConns,
+		Migrations: sqlevents.Migrations(migrations), Logger: o.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("opening postgres metrics store: %w", err)
 	}
@@ -101,48 +98,16 @@ func (s *Store) Append(ctx context.Context, events []metrics.Event) (int, error)
 	return int(tag.RowsAffected()), nil
 }
 
-const selectAll = `SELECT id, source, type, time, time_extra_ns, data FROM metrics_events`
+// columns are what a read scans into an event.
+const columns = `id, source, type, time, time_extra_ns, data`
 
-// selectFiltered lists the events that the pairs matching the filter
-// need (see metrics.Store.Events); %[1]s is the condition on the service
-// and environment, so that the planner can use the (service, environment)
-// index.
-const selectFiltered = `
-WITH deps AS (
-	SELECT deployment_id FROM metrics_events
-	WHERE type = 'dev.estate.deployment.started' AND %[1]s
-), incs AS (
-	SELECT incident_id FROM metrics_events
-	WHERE type = 'dev.estate.incident.opened'
-	  AND (%[1]s OR cause_deployment_id IN (SELECT deployment_id FROM deps))
-)
-SELECT id, source, type, time, time_extra_ns, data FROM metrics_events
-WHERE deployment_id IN (SELECT deployment_id FROM deps)
-   OR incident_id IN (SELECT incident_id FROM incs)`
-
-// filtered returns the query and arguments of a filtered read, with
-// numbered parameters so that each is bound once however often it is used.
-func filtered(f metrics.Filter) (string, []any) {
-	var (
-		conds []string
-		args  []any
-	)
-	if f.Service != "" {
-		args = append(args, f.Service)
-		conds = append(conds, fmt.Sprintf("service = $%d", len(args)))
-	}
-	if f.Environment != "" {
-		args = append(args, f.Environment)
-		conds = append(conds, fmt.Sprintf("environment = $%d", len(args)))
-	}
-	return fmt.Sprintf(selectFiltered, "("+strings.Join(conds, " AND ")+")"), args
-}
+const selectAll = `SELECT ` + columns + ` FROM metrics_events`
 
 // Events implements metrics.Store.
 func (s *Store) Events(ctx context.Context, f metrics.Filter) ([]metrics.Event, error) {
 	query, args := selectAll, []any(nil)
 	if f != (metrics.Filter{}) {
-		query, args = filtered(f)
+		query, args = sqlevents.Filtered(sqldb.Postgres, columns, f)
 	}
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {

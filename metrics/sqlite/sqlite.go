@@ -12,12 +12,12 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/estatehq/estate/internal/sqldb"
 	"github.com/estatehq/estate/metrics"
+	"github.com/estatehq/estate/metrics/internal/sqlevents"
 )
 
 //go:embed migrations/*.sql
@@ -55,7 +55,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		BusyTimeout: o.BusyTimeout,
 		// A full read of a year of events reads every page.
 		MmapSize:   256 << 20,
-		Migrations: sqldb.Migrations{FS: migrations, Dir: "migrations", Schema: "metrics"},
+		Migrations: sqlevents.Migrations(migrations),
 		Logger:     o.Logger,
 	})
 	if err != nil {
@@ -130,44 +130,12 @@ func knownType(b []byte) metrics.Type {
 	return metrics.Type(b)
 }
 
+// columns are what a read scans into an event.
+const columns = `id, source, type, time_ns, data`
+
 // selectAll lists the whole log. Reads are sorted in Go (metrics.SortEvents):
 // sorting a year of rows in the database would spill to temporary files.
-const selectAll = `SELECT id, source, type, time_ns, data FROM metrics_events`
-
-// selectFiltered lists the events that the pairs matching the filter
-// need (see metrics.Store.Events); %[1]s is the condition on the service
-// and environment, so that the planner can use the (service, environment)
-// index.
-const selectFiltered = `
-WITH deps AS (
-	SELECT deployment_id FROM metrics_events
-	WHERE type = 'dev.estate.deployment.started' AND %[1]s
-), incs AS (
-	SELECT incident_id FROM metrics_events
-	WHERE type = 'dev.estate.incident.opened'
-	  AND (%[1]s OR cause_deployment_id IN (SELECT deployment_id FROM deps))
-)
-SELECT id, source, type, time_ns, data FROM metrics_events
-WHERE deployment_id IN (SELECT deployment_id FROM deps)
-   OR incident_id IN (SELECT incident_id FROM incs)`
-
-// filtered returns the query and arguments of a filtered read, with
-// numbered parameters so that each is bound once however often it is used.
-func filtered(f metrics.Filter) (string, []any) {
-	var (
-		conds []string
-		args  []any
-	)
-	if f.Service != "" {
-		args = append(args, f.Service)
-		conds = append(conds, fmt.Sprintf("service = ?%d", len(args)))
-	}
-	if f.Environment != "" {
-		args = append(args, f.Environment)
-		conds = append(conds, fmt.Sprintf("environment = ?%d", len(args)))
-	}
-	return fmt.Sprintf(selectFiltered, "("+strings.Join(conds, " AND ")+")"), args
-}
+const selectAll = `SELECT ` + columns + ` FROM metrics_events`
 
 // Events implements metrics.Store.
 func (s *Store) Events(ctx context.Context, f metrics.Filter) ([]metrics.Event, error) {
@@ -178,7 +146,7 @@ func (s *Store) Events(ctx context.Context, f metrics.Filter) ([]metrics.Event, 
 	if f == (metrics.Filter{}) {
 		events, err = s.all(ctx)
 	} else {
-		query, args := filtered(f)
+		query, args := sqlevents.Filtered(sqldb.SQLite, columns, f)
 		events, err = s.query(ctx, query, args...)
 	}
 	if err != nil {
