@@ -14,10 +14,7 @@ import (
 	"io/fs"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/estatehq/estate/internal/sqldb"
 	"github.com/estatehq/estate/services/credit"
@@ -28,9 +25,9 @@ import (
 type Store struct {
 	*sqlkeys.Store
 	// db.W runs every write, db.R every read outside a transaction.
-	db     *sqldb.DB
-	d      sqldb.Dialect
-	tracer trace.Tracer
+	db    *sqldb.DB
+	d     sqldb.Dialect
+	spans sqldb.Spans
 }
 
 var _ credit.Store = (*Store)(nil)
@@ -45,25 +42,11 @@ func Migrations(fsys fs.FS) sqldb.Migrations {
 // New returns a store on db, which the caller has migrated; tp traces every
 // call (nil traces nothing).
 func New(db *sqldb.DB, tp trace.TracerProvider) *Store {
-	if tp == nil {
-		tp = noop.NewTracerProvider()
-	}
+	internal := func(err error) bool { return credit.ErrorCode(err) == credit.EINTERNAL }
 	return &Store{
 		Store: sqlkeys.New(db),
 		db:    db, d: db.Dialect,
-		tracer: tp.Tracer("github.com/estatehq/estate/services/credit/store"),
-	}
-}
-
-func (s *Store) span(ctx context.Context, op string) (context.Context, func(*error)) {
-	ctx, sp := s.tracer.Start(ctx, "store."+op, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("db.system", s.d.Name()), attribute.String("db.operation", op)))
-	return ctx, func(errp *error) {
-		if err := *errp; err != nil && credit.ErrorCode(err) == credit.EINTERNAL {
-			sp.RecordError(err)
-			sp.SetStatus(codes.Error, "store error")
-		}
-		sp.End()
+		spans: sqldb.NewSpans(tp, "github.com/estatehq/estate/services/credit/store", db.Dialect, internal),
 	}
 }
 
@@ -80,7 +63,7 @@ func (s *Store) DB() *sql.DB { return s.db.R }
 
 // Decide implements credit.Store.
 func (s *Store) Decide(ctx context.Context, a *credit.Application) (err error) {
-	ctx, end := s.span(ctx, "Decide")
+	ctx, end := s.spans.Start(ctx, "Decide")
 	defer end(&err)
 	reasons, err := json.Marshal(a.Reasons)
 	if err != nil {
@@ -120,7 +103,7 @@ func (s *Store) Decide(ctx context.Context, a *credit.Application) (err error) {
 
 // Application implements credit.Store.
 func (s *Store) Application(ctx context.Context, id string) (a *credit.Application, err error) {
-	ctx, end := s.span(ctx, "Application")
+	ctx, end := s.spans.Start(ctx, "Application")
 	defer end(&err)
 	a = &credit.Application{}
 	var status, reasons string
@@ -161,7 +144,7 @@ func (s *Store) lockLine(ctx context.Context, tx *sql.Tx, businessID string) (*c
 
 // Line implements credit.Store.
 func (s *Store) Line(ctx context.Context, businessID string) (l *credit.Line, err error) {
-	ctx, end := s.span(ctx, "Line")
+	ctx, end := s.spans.Start(ctx, "Line")
 	defer end(&err)
 	return scanLine(s.db.R.QueryRowContext(ctx, s.d.Rebind(`SELECT `+lineCols+` FROM lines WHERE business_id = ?`), businessID))
 }
@@ -187,7 +170,7 @@ func scanDrawdown(r rowScanner) (*credit.Drawdown, error) {
 
 // Draw implements credit.Store.
 func (s *Store) Draw(ctx context.Context, d *credit.Drawdown, check func(l *credit.Line) error) (err error) {
-	ctx, end := s.span(ctx, "Draw")
+	ctx, end := s.spans.Start(ctx, "Draw")
 	defer end(&err)
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
 		l, err := s.lockLine(ctx, tx, d.BusinessID)
@@ -215,14 +198,14 @@ func (s *Store) Draw(ctx context.Context, d *credit.Drawdown, check func(l *cred
 
 // Drawdown implements credit.Store.
 func (s *Store) Drawdown(ctx context.Context, id string) (d *credit.Drawdown, err error) {
-	ctx, end := s.span(ctx, "Drawdown")
+	ctx, end := s.spans.Start(ctx, "Drawdown")
 	defer end(&err)
 	return scanDrawdown(s.db.R.QueryRowContext(ctx, s.d.Rebind(`SELECT `+drawdownCols+` FROM drawdowns WHERE id = ?`), id))
 }
 
 // ActiveDrawdown implements credit.Store.
 func (s *Store) ActiveDrawdown(ctx context.Context, invoiceID string) (d *credit.Drawdown, err error) {
-	ctx, end := s.span(ctx, "ActiveDrawdown")
+	ctx, end := s.spans.Start(ctx, "ActiveDrawdown")
 	defer end(&err)
 	return scanDrawdown(s.db.R.QueryRowContext(ctx, s.d.Rebind(`SELECT `+drawdownCols+` FROM drawdowns WHERE invoice_id = ? AND status = 'active'`), invoiceID))
 }
@@ -230,7 +213,7 @@ func (s *Store) ActiveDrawdown(ctx context.Context, invoiceID string) (d *credit
 // Drawdowns implements credit.Store. Pages follow (created_at, id)
 // descending.
 func (s *Store) Drawdowns(ctx context.Context, businessID string, p credit.Page) (out []*credit.Drawdown, more bool, err error) {
-	ctx, end := s.span(ctx, "Drawdowns")
+	ctx, end := s.spans.Start(ctx, "Drawdowns")
 	defer end(&err)
 	q := `SELECT ` + drawdownCols + ` FROM drawdowns WHERE business_id = ?`
 	args := []any{businessID}
@@ -267,7 +250,7 @@ func (s *Store) Drawdowns(ctx context.Context, businessID string, p credit.Page)
 
 // Settle implements credit.Store.
 func (s *Store) Settle(ctx context.Context, eventID, invoiceID string, at time.Time) (out *credit.Drawdown, err error) {
-	ctx, end := s.span(ctx, "Settle")
+	ctx, end := s.spans.Start(ctx, "Settle")
 	defer end(&err)
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.d.Rebind(`INSERT INTO handled_events (id, handled_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`), eventID, s.d.Time(at))
@@ -299,7 +282,7 @@ func (s *Store) Settle(ctx context.Context, eventID, invoiceID string, at time.T
 
 // Unchecked implements credit.Store.
 func (s *Store) Unchecked(ctx context.Context, before time.Time, limit int) (out []*credit.Drawdown, err error) {
-	ctx, end := s.span(ctx, "Unchecked")
+	ctx, end := s.spans.Start(ctx, "Unchecked")
 	defer end(&err)
 	rows, err := s.db.R.QueryContext(ctx, s.d.Rebind(`SELECT `+drawdownCols+` FROM drawdowns WHERE status = 'active' AND checked_at < ?
 		ORDER BY checked_at, id LIMIT ?`), s.d.Time(before), limit)
@@ -319,7 +302,7 @@ func (s *Store) Unchecked(ctx context.Context, before time.Time, limit int) (out
 
 // MarkChecked implements credit.Store.
 func (s *Store) MarkChecked(ctx context.Context, id string, at time.Time) (err error) {
-	ctx, end := s.span(ctx, "MarkChecked")
+	ctx, end := s.spans.Start(ctx, "MarkChecked")
 	defer end(&err)
 	if _, err := s.db.W.ExecContext(ctx, s.d.Rebind(`UPDATE drawdowns SET checked_at = ? WHERE id = ?`), s.d.Time(at), id); err != nil {
 		return fmt.Errorf("marking drawdown checked: %w", err)

@@ -17,10 +17,7 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/estatehq/estate/internal/sqldb"
 	"github.com/estatehq/estate/services/invoicing"
@@ -32,9 +29,9 @@ import (
 // Store implements invoicing.Store, idempotency.Store and outbox.Store.
 type Store struct {
 	// db.W runs every write, db.R every read outside a transaction.
-	db     *sqldb.DB
-	d      sqldb.Dialect
-	tracer trace.Tracer
+	db    *sqldb.DB
+	d     sqldb.Dialect
+	spans sqldb.Spans
 	// stmts caches prepared statements by pool and query: preparing costs
 	// about as much as running a simple query.
 	stmts sync.Map // stmtKey → *sql.Stmt
@@ -62,24 +59,9 @@ func Migrations(fsys fs.FS) sqldb.Migrations {
 // New returns a store on db, which the caller has migrated; tp traces every
 // call (nil traces nothing).
 func New(db *sqldb.DB, tp trace.TracerProvider) *Store {
-	if tp == nil {
-		tp = noop.NewTracerProvider()
-	}
-	return &Store{db: db, d: db.Dialect, tracer: tp.Tracer("github.com/estatehq/estate/services/invoicing/store"),
-		keys: sqlkeys.New(db)}
-}
-
-// span starts a span around a store call.
-func (s *Store) span(ctx context.Context, op string) (context.Context, func(*error)) {
-	ctx, sp := s.tracer.Start(ctx, "store."+op, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("db.system", s.d.Name()), attribute.String("db.operation", op)))
-	return ctx, func(errp *error) {
-		if err := *errp; err != nil && invoicing.ErrorCode(err) == invoicing.EINTERNAL {
-			sp.RecordError(err)
-			sp.SetStatus(codes.Error, "store error")
-		}
-		sp.End()
-	}
+	internal := func(err error) bool { return invoicing.ErrorCode(err) == invoicing.EINTERNAL }
+	return &Store{db: db, d: db.Dialect, keys: sqlkeys.New(db),
+		spans: sqldb.NewSpans(tp, "github.com/estatehq/estate/services/invoicing/store", db.Dialect, internal)}
 }
 
 type querier interface {
@@ -179,7 +161,7 @@ const businessCols = `id, owner, legal_name, country, registration_number, billi
 
 // CreateBusiness implements invoicing.Store.
 func (s *Store) CreateBusiness(ctx context.Context, b *invoicing.Business) (err error) {
-	ctx, end := s.span(ctx, "CreateBusiness")
+	ctx, end := s.spans.Start(ctx, "CreateBusiness")
 	defer end(&err)
 	_, err = s.exec(ctx, s.db.W, `INSERT INTO businesses (`+businessCols+`, invoice_seq) VALUES (?, ?, ?, ?, ?, ?, ?, 0)`,
 		b.ID, b.Owner, b.LegalName, b.Country, b.RegistrationNumber, b.BillingEmail, s.d.Time(b.CreatedAt))
@@ -207,14 +189,14 @@ func (s *Store) business(ctx context.Context, where string, arg string) (*invoic
 
 // Business implements invoicing.Store.
 func (s *Store) Business(ctx context.Context, id string) (b *invoicing.Business, err error) {
-	ctx, end := s.span(ctx, "Business")
+	ctx, end := s.spans.Start(ctx, "Business")
 	defer end(&err)
 	return s.business(ctx, "id", id)
 }
 
 // BusinessByOwner implements invoicing.Store.
 func (s *Store) BusinessByOwner(ctx context.Context, owner string) (b *invoicing.Business, err error) {
-	ctx, end := s.span(ctx, "BusinessByOwner")
+	ctx, end := s.spans.Start(ctx, "BusinessByOwner")
 	defer end(&err)
 	return s.business(ctx, "owner", owner)
 }
@@ -290,7 +272,7 @@ func (s *Store) invoiceArgs(inv *invoicing.Invoice) ([]any, error) {
 
 // CreateInvoice implements invoicing.Store.
 func (s *Store) CreateInvoice(ctx context.Context, inv *invoicing.Invoice) (err error) {
-	ctx, end := s.span(ctx, "CreateInvoice")
+	ctx, end := s.spans.Start(ctx, "CreateInvoice")
 	defer end(&err)
 	args, err := s.invoiceArgs(inv)
 	if err != nil {
@@ -311,7 +293,7 @@ func (s *Store) CreateInvoice(ctx context.Context, inv *invoicing.Invoice) (err 
 
 // Invoice implements invoicing.Store.
 func (s *Store) Invoice(ctx context.Context, id string) (inv *invoicing.Invoice, err error) {
-	ctx, end := s.span(ctx, "Invoice")
+	ctx, end := s.spans.Start(ctx, "Invoice")
 	defer end(&err)
 	inv, _, err = scanInvoice(s.row(ctx, s.db.R, `SELECT `+invoiceCols+` FROM invoices WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -339,7 +321,7 @@ func (t txNumbers) NextNumber(ctx context.Context, issuerID string) (int64, erro
 
 // UpdateInvoice implements invoicing.Store.
 func (s *Store) UpdateInvoice(ctx context.Context, id string, fn func(tx invoicing.InvoiceTx, inv *invoicing.Invoice) (invoicing.Change, error)) (out *invoicing.Invoice, err error) {
-	ctx, end := s.span(ctx, "UpdateInvoice")
+	ctx, end := s.spans.Start(ctx, "UpdateInvoice")
 	defer end(&err)
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 		inv, _, err := scanInvoice(s.row(ctx, tx, `SELECT `+invoiceCols+` FROM invoices WHERE id = ?`+s.d.ForUpdate(), id))
@@ -399,7 +381,7 @@ func (s *Store) UpdateInvoice(ctx context.Context, id string, fn func(tx invoici
 // sequence, newest first, so rows inserted while a client pages through
 // never shift the pages it has yet to read.
 func (s *Store) ListInvoices(ctx context.Context, f invoicing.InvoiceFilter) (out []*invoicing.Invoice, more bool, err error) {
-	ctx, end := s.span(ctx, "ListInvoices")
+	ctx, end := s.spans.Start(ctx, "ListInvoices")
 	defer end(&err)
 	var where []string
 	var args []any
@@ -455,7 +437,7 @@ func (s *Store) ListInvoices(ctx context.Context, f invoicing.InvoiceFilter) (ou
 
 // IssuedInvoices implements invoicing.Store.
 func (s *Store) IssuedInvoices(ctx context.Context, issuerID string, since time.Time) (out []*invoicing.Invoice, err error) {
-	ctx, end := s.span(ctx, "IssuedInvoices")
+	ctx, end := s.spans.Start(ctx, "IssuedInvoices")
 	defer end(&err)
 	rows, err := s.query(ctx, s.db.R, `SELECT `+invoiceCols+` FROM invoices WHERE issuer_id = ? AND status <> 'draft'
 		AND (finalized_at >= ? OR status IN ('open', 'uncollectible')) ORDER BY seq`, issuerID, s.d.Time(since))
@@ -475,7 +457,7 @@ func (s *Store) IssuedInvoices(ctx context.Context, issuerID string, since time.
 
 // Payments implements invoicing.Store.
 func (s *Store) Payments(ctx context.Context, invoiceID string) (out []*invoicing.Payment, err error) {
-	ctx, end := s.span(ctx, "Payments")
+	ctx, end := s.spans.Start(ctx, "Payments")
 	defer end(&err)
 	rows, err := s.query(ctx, s.db.R, `SELECT id, invoice_id, amount, method, reference, created_at FROM payments WHERE invoice_id = ? ORDER BY created_at, id`, invoiceID)
 	if err != nil {
@@ -496,28 +478,28 @@ func (s *Store) Payments(ctx context.Context, invoiceID string) (out []*invoicin
 
 // Begin implements idempotency.Store.
 func (s *Store) Begin(ctx context.Context, c idempotency.Claim) (o idempotency.Outcome, rec *idempotency.Record, err error) {
-	ctx, end := s.span(ctx, "IdempotencyBegin")
+	ctx, end := s.spans.Start(ctx, "IdempotencyBegin")
 	defer end(&err)
 	return s.keys.Begin(ctx, c)
 }
 
 // Complete implements idempotency.Store.
 func (s *Store) Complete(ctx context.Context, scope, key string, rec idempotency.Record) (err error) {
-	ctx, end := s.span(ctx, "IdempotencyComplete")
+	ctx, end := s.spans.Start(ctx, "IdempotencyComplete")
 	defer end(&err)
 	return s.keys.Complete(ctx, scope, key, rec)
 }
 
 // Release implements idempotency.Store.
 func (s *Store) Release(ctx context.Context, scope, key string) (err error) {
-	ctx, end := s.span(ctx, "IdempotencyRelease")
+	ctx, end := s.spans.Start(ctx, "IdempotencyRelease")
 	defer end(&err)
 	return s.keys.Release(ctx, scope, key)
 }
 
 // PurgeIdempotencyKeys deletes keys created before t.
 func (s *Store) PurgeIdempotencyKeys(ctx context.Context, before time.Time) (n int64, err error) {
-	ctx, end := s.span(ctx, "IdempotencyPurge")
+	ctx, end := s.spans.Start(ctx, "IdempotencyPurge")
 	defer end(&err)
 	return s.keys.PurgeIdempotencyKeys(ctx, before)
 }
@@ -526,7 +508,7 @@ func (s *Store) PurgeIdempotencyKeys(ctx context.Context, before time.Time) (n i
 
 // Pending implements outbox.Store.
 func (s *Store) Pending(ctx context.Context, subscriber string, now time.Time, limit int) (out []outbox.Event, err error) {
-	ctx, end := s.span(ctx, "OutboxPending")
+	ctx, end := s.spans.Start(ctx, "OutboxPending")
 	defer end(&err)
 	rows, err := s.query(ctx, s.db.R, `SELECT e.id, e.type, e.source, e.subject, e.time, e.data, COALESCE(d.attempts, 0)
 		FROM outbox_events e LEFT JOIN outbox_deliveries d ON d.event_id = e.id AND d.subscriber = ?
@@ -550,7 +532,7 @@ func (s *Store) Pending(ctx context.Context, subscriber string, now time.Time, l
 
 // MarkDelivered implements outbox.Store.
 func (s *Store) MarkDelivered(ctx context.Context, subscriber, eventID string, at time.Time) (err error) {
-	ctx, end := s.span(ctx, "OutboxDelivered")
+	ctx, end := s.spans.Start(ctx, "OutboxDelivered")
 	defer end(&err)
 	_, err = s.exec(ctx, s.db.W, `INSERT INTO outbox_deliveries (subscriber, event_id, attempts, next_attempt_at, delivered_at, last_error)
 		VALUES (?, ?, 0, NULL, ?, '')
@@ -564,7 +546,7 @@ func (s *Store) MarkDelivered(ctx context.Context, subscriber, eventID string, a
 
 // MarkFailed implements outbox.Store.
 func (s *Store) MarkFailed(ctx context.Context, subscriber, eventID string, attempts int, next time.Time, reason string) (err error) {
-	ctx, end := s.span(ctx, "OutboxFailed")
+	ctx, end := s.spans.Start(ctx, "OutboxFailed")
 	defer end(&err)
 	if len(reason) > 500 {
 		reason = reason[:500]
