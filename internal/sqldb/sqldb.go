@@ -4,7 +4,7 @@
 // and PostgreSQL (pgx) with the settings each store chooses explicitly,
 // applies a store's embedded goose migrations under a lock, and describes in
 // one Dialect what differs between the two backends in the SQL a store
-// writes.
+// writes; Spans traces a store's calls.
 //
 // Every SQLite database runs in WAL mode, so readers never wait for the
 // writer, and starts every transaction with BEGIN IMMEDIATE, so a
