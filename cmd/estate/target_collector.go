@@ -105,14 +105,14 @@ func (c *eventsConfig) Validate() error {
 // when the run ends.
 func (a *app) openEventStore(ctx context.Context) (metrics.Store, error) {
 	if dsn := a.cfg.Events.PostgresDSN; dsn != "" {
-		st, err := postgres.OpenOptions(ctx, dsn, postgres.Options{Logger: a.componentLogger("events")})
+		st, err := postgres.Open(ctx, dsn, postgres.Options{Logger: a.componentLogger("events")})
 		if err != nil {
 			return nil, fmt.Errorf("opening event store: %w", err)
 		}
 		a.onClose(func() error { st.Close(); return nil })
 		return st, nil
 	}
-	st, err := sqlite.OpenOptions(ctx, filepath.Join(a.cfg.DataDir, "events.db"), sqlite.Options{Logger: a.componentLogger("events")})
+	st, err := sqlite.Open(ctx, filepath.Join(a.cfg.DataDir, "events.db"), sqlite.Options{Logger: a.componentLogger("events")})
 	if err != nil {
 		return nil, fmt.Errorf("opening event store: %w", err)
 	}

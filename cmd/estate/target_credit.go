@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"time"
 
@@ -51,11 +52,11 @@ func (a *app) creditInvoicingURL() string {
 	return a.cfg.Credit.InvoicingURL
 }
 
-func openCreditStore(ctx context.Context, cfg credit.Config, dataDir string, tp trace.TracerProvider) (creditStore, error) {
+func openCreditStore(ctx context.Context, cfg credit.Config, dataDir string, tp trace.TracerProvider, logger *slog.Logger) (creditStore, error) {
 	if cfg.PostgresDSN != "" {
-		return creditpostgres.Open(ctx, cfg.PostgresDSN, creditpostgres.Options{TracerProvider: tp})
+		return creditpostgres.Open(ctx, cfg.PostgresDSN, creditpostgres.Options{TracerProvider: tp, Logger: logger})
 	}
-	return creditsqlite.Open(ctx, filepath.Join(dataDir, "credit.db"), creditsqlite.Options{TracerProvider: tp})
+	return creditsqlite.Open(ctx, filepath.Join(dataDir, "credit.db"), creditsqlite.Options{TracerProvider: tp, Logger: logger})
 }
 
 // invoicingTokens is how the credit service authenticates to the invoicing
@@ -106,7 +107,7 @@ func (a *app) initCredit(ctx context.Context) (modules.Service, error) {
 	if err != nil {
 		return fail(fmt.Errorf("credit.invoicing_url: %w", err))
 	}
-	store, err := openCreditStore(ctx, cfg, a.cfg.DataDir, tel.TracerProvider)
+	store, err := openCreditStore(ctx, cfg, a.cfg.DataDir, tel.TracerProvider, logger.With("part", "store"))
 	if err != nil {
 		return fail(fmt.Errorf("opening credit store: %w", err))
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -61,11 +62,11 @@ func (a *app) initDevIssuer(context.Context) (modules.Service, error) {
 	return nil, err
 }
 
-func openInvoicingStore(ctx context.Context, cfg invoicing.Config, dataDir string, tp trace.TracerProvider) (invoicingStore, error) {
+func openInvoicingStore(ctx context.Context, cfg invoicing.Config, dataDir string, tp trace.TracerProvider, logger *slog.Logger) (invoicingStore, error) {
 	if cfg.PostgresDSN != "" {
-		return postgres.Open(ctx, cfg.PostgresDSN, postgres.Options{TracerProvider: tp})
+		return postgres.Open(ctx, cfg.PostgresDSN, postgres.Options{TracerProvider: tp, Logger: logger})
 	}
-	return sqlite.Open(ctx, filepath.Join(dataDir, "invoicing.db"), sqlite.Options{TracerProvider: tp})
+	return sqlite.Open(ctx, filepath.Join(dataDir, "invoicing.db"), sqlite.Options{TracerProvider: tp, Logger: logger})
 }
 
 // initInvoicing builds the invoicing target: its store (migrated), the API
@@ -93,7 +94,7 @@ func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
 	if sub, ok := a.creditSubscriber(); ok && !slices.ContainsFunc(subs, func(s invoicing.Subscriber) bool { return s.Name == sub.Name }) {
 		subs = append(subs, sub)
 	}
-	store, err := openInvoicingStore(ctx, cfg, a.cfg.DataDir, tel.TracerProvider)
+	store, err := openInvoicingStore(ctx, cfg, a.cfg.DataDir, tel.TracerProvider, logger.With("part", "store"))
 	if err != nil {
 		return fail(fmt.Errorf("opening invoicing store: %w", err))
 	}

@@ -14,12 +14,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"embed"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -29,10 +29,10 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
 
 	"github.com/estatehq/estate/collector"
 	"github.com/estatehq/estate/internal/config"
+	"github.com/estatehq/estate/internal/sqldb"
 )
 
 // Defaults of the store's settings, written once: Config.RegisterFlags
@@ -108,59 +108,8 @@ type Store struct {
 	once   sync.Once
 }
 
-const schema = `
-CREATE TABLE IF NOT EXISTS logs (
-	id          TEXT PRIMARY KEY,
-	ts          INTEGER NOT NULL,
-	service     TEXT NOT NULL,
-	level       INTEGER NOT NULL,
-	severity    INTEGER NOT NULL,
-	body        TEXT NOT NULL,
-	trace_id    TEXT NOT NULL,
-	span_id     TEXT NOT NULL,
-	attributes  TEXT NOT NULL,
-	resource    TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS logs_ts ON logs(ts);
-CREATE INDEX IF NOT EXISTS logs_service_ts ON logs(service, ts);
-CREATE INDEX IF NOT EXISTS logs_trace ON logs(trace_id) WHERE trace_id != '';
-CREATE TABLE IF NOT EXISTS spans (
-	trace_id        TEXT NOT NULL,
-	span_id         TEXT NOT NULL,
-	parent_span_id  TEXT NOT NULL,
-	service         TEXT NOT NULL,
-	name            TEXT NOT NULL,
-	kind            TEXT NOT NULL,
-	start           INTEGER NOT NULL,
-	end             INTEGER NOT NULL,
-	status_code     TEXT NOT NULL,
-	status_message  TEXT NOT NULL,
-	attributes      TEXT NOT NULL,
-	resource        TEXT NOT NULL,
-	events          TEXT NOT NULL,
-	PRIMARY KEY (trace_id, span_id)
-);
-CREATE INDEX IF NOT EXISTS spans_start ON spans(start);
-CREATE INDEX IF NOT EXISTS spans_service_start ON spans(service, start);
-CREATE TABLE IF NOT EXISTS red_spans (
-	trace_id  TEXT NOT NULL,
-	span_id   TEXT NOT NULL,
-	end       INTEGER NOT NULL,
-	PRIMARY KEY (trace_id, span_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS red_spans_end ON red_spans(end);
-CREATE TABLE IF NOT EXISTS red_minutes (
-	minute        INTEGER NOT NULL,
-	service       TEXT NOT NULL,
-	route         TEXT NOT NULL,
-	status_class  TEXT NOT NULL,
-	requests      INTEGER NOT NULL,
-	errors        INTEGER NOT NULL,
-	duration_sum_ns INTEGER NOT NULL,
-	duration_max_ns INTEGER NOT NULL,
-	PRIMARY KEY (minute, service, route, status_class)
-);
-`
+//go:embed migrations/*.sql
+var migrations embed.FS
 
 // Open opens (creating if needed) the store.
 func Open(ctx context.Context, opts Options) (*Store, error) {
@@ -182,31 +131,25 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	sync := "NORMAL"
+	// FULL when the queue fsyncs every record (durability fsync): the
+	// store's cursor moves on once Deliver returns, so the commit must be on
+	// disk too, or a power loss would lose records the queue counts as
+	// delivered. Otherwise NORMAL, no stricter than the queue: a power loss
+	// may lose the last commits, a crash of the process loses nothing.
+	synchronous := sqldb.SyncNormal
 	if opts.Durable {
-		sync = "FULL"
+		synchronous = sqldb.SyncFull
 	}
-	q := url.Values{}
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous("+sync+")")
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Set("_txlock", "immediate")
-	dsn := "file:" + opts.Path + "?" + q.Encode()
-	w, err := sql.Open("sqlite", dsn)
+	db, err := sqldb.OpenSQLite(ctx, opts.Path, sqldb.SQLiteOptions{
+		Synchronous: synchronous,
+		Readers:     4,
+		Migrations:  sqldb.Migrations{FS: migrations, Dir: "migrations", Schema: "collector"},
+		Logger:      opts.Logger,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("opening store: %w", err)
 	}
-	w.SetMaxOpenConns(1)
-	if _, err := w.ExecContext(ctx, schema); err != nil {
-		_ = w.Close()
-		return nil, fmt.Errorf("creating store schema: %w", err)
-	}
-	r, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		_ = w.Close()
-		return nil, fmt.Errorf("opening store: %w", err)
-	}
-	r.SetMaxOpenConns(4)
+	w, r := db.W, db.R
 	s := &Store{
 		opts: opts, w: w, r: r,
 		stored: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -63,7 +63,7 @@ func batches(b *testing.B, events []metrics.Event, size int) [][]byte {
 }
 
 func server(b *testing.B) (*httptest.Server, *sqlite.Store) {
-	store, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "events.db"))
+	store, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "events.db"), sqlite.Options{})
 	require.NoError(b, err)
 	h, err := metricshttp.NewHandler(metricshttp.Options{Store: store})
 	require.NoError(b, err)

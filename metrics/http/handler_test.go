@@ -43,7 +43,7 @@ type env struct {
 
 func newEnv(t *testing.T, mod ...func(*metricshttp.Options)) *env {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"))
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"), sqlite.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	o := metricshttp.Options{

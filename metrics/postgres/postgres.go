@@ -7,29 +7,23 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
 
+	"github.com/estatehq/estate/internal/sqldb"
 	"github.com/estatehq/estate/metrics"
+	"github.com/estatehq/estate/metrics/internal/sqlevents"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// lockID serialises concurrent migrations of the metrics schema (several
-// collector replicas starting at once); it differs from goose's default so
-// that other schemas in the same database migrate independently.
-const lockID int64 = 0x65737461_6d657472 // "estametr"
-
 // Options tune Open. The zero value is ready to use.
 type Options struct {
+	// MaxConns bounds the pool; 10 by default.
+	MaxConns int
 	// Logger receives the migration log; nil discards it.
 	Logger *slog.Logger
 }
@@ -41,50 +35,15 @@ type Store struct {
 
 var _ metrics.Store = (*Store)(nil)
 
-// Open connects to the database at dsn and brings its schema up to date.
-func Open(ctx context.Context, dsn string) (*Store, error) {
-	return OpenOptions(ctx, dsn, Options{})
-}
-
-// OpenOptions is Open with options.
-func OpenOptions(ctx context.Context, dsn string, o Options) (*Store, error) {
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	pool, err := pgxpool.New(ctx, dsn)
+// Open connects to the database at dsn and brings its schema up to date;
+// replicas opening one database at once migrate it in turn.
+func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
+	pool, err := sqldb.OpenPostgresPool(ctx, dsn, sqldb.PostgresOptions{MaxConns: o.MaxConns,
+		Migrations: sqlevents.Migrations(migrations), Logger: o.Logger})
 	if err != nil {
-		return nil, fmt.Errorf("opening postgres metrics store: %w", err)
-	}
-	if err := migrate(ctx, pool, o.Logger); err != nil {
-		pool.Close()
 		return nil, fmt.Errorf("opening postgres metrics store: %w", err)
 	}
 	return &Store{pool: pool}, nil
-}
-
-func migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
-	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close() // does not close the pool
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("reading migrations: %w", err)
-	}
-	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(lockID))
-	if err != nil {
-		return fmt.Errorf("preparing migration lock: %w", err)
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub,
-		goose.WithTableName("metrics_goose_db_version"),
-		goose.WithDisableGlobalRegistry(true),
-		goose.WithSessionLocker(locker),
-		goose.WithSlog(logger))
-	if err != nil {
-		return fmt.Errorf("preparing migrations: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrating: %w", err)
-	}
-	return nil
 }
 
 // Close closes every connection.
@@ -93,12 +52,16 @@ func (s *Store) Close() { s.pool.Close() }
 // insert appends a whole batch in one statement. ON CONFLICT DO NOTHING
 // skips ids already stored, by this statement too (a repeat inside the
 // batch), and waits for a concurrent transaction inserting the same id.
+// An event's time is time (timestamptz, to the microsecond) plus
+// time_extra_ns, the nanoseconds below the microsecond: exact, as in the
+// SQLite store.
 const insert = `INSERT INTO metrics_events
-	(id, source, type, time_ns, service, environment, deployment_id, incident_id, cause_deployment_id, data)
-SELECT id, source, type, time_ns, NULLIF(service, ''), NULLIF(environment, ''), NULLIF(deployment_id, ''),
+	(id, source, type, time, time_extra_ns, service, environment, deployment_id, incident_id, cause_deployment_id, data)
+SELECT id, source, type, time, time_extra_ns, NULLIF(service, ''), NULLIF(environment, ''), NULLIF(deployment_id, ''),
        NULLIF(incident_id, ''), NULLIF(cause_deployment_id, ''), data
-FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
-	AS b(id, source, type, time_ns, service, environment, deployment_id, incident_id, cause_deployment_id, data)
+FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::smallint[],
+            $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
+	AS b(id, source, type, time, time_extra_ns, service, environment, deployment_id, incident_id, cause_deployment_id, data)
 ON CONFLICT (id) DO NOTHING`
 
 // Append implements metrics.Store.
@@ -112,7 +75,7 @@ func (s *Store) Append(ctx context.Context, events []metrics.Event) (int, error)
 	n := len(events)
 	var (
 		ids, sources, types            = make([]string, n), make([]string, n), make([]string, n)
-		times                          = make([]int64, n)
+		times, extraNs                 = make([]time.Time, n), make([]int16, n)
 		services, envs, deps, incs, cs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		datas                          = make([]string, n)
 	)
@@ -123,59 +86,28 @@ func (s *Store) Append(ctx context.Context, events []metrics.Event) (int, error)
 			return 0, fmt.Errorf("appending events: %w", err)
 		}
 		ix := e.Index()
-		ids[i], sources[i], types[i], times[i] = e.ID, e.Source, string(e.Type()), e.Time.UnixNano()
+		ids[i], sources[i], types[i] = e.ID, e.Source, string(e.Type())
+		times[i], extraNs[i] = sqldb.SplitTime(e.Time)
 		services[i], envs[i], deps[i], incs[i], cs[i] = ix.Service, ix.Environment, ix.DeploymentID, ix.IncidentID, ix.CauseDeploymentID
 		datas[i] = string(data)
 	}
-	tag, err := s.pool.Exec(ctx, insert, ids, sources, types, times, services, envs, deps, incs, cs, datas)
+	tag, err := s.pool.Exec(ctx, insert, ids, sources, types, times, extraNs, services, envs, deps, incs, cs, datas)
 	if err != nil {
 		return 0, fmt.Errorf("appending events: %w", err)
 	}
 	return int(tag.RowsAffected()), nil
 }
 
-const selectAll = `SELECT id, source, type, time_ns, data FROM metrics_events`
+// columns are what a read scans into an event.
+const columns = `id, source, type, time, time_extra_ns, data`
 
-// selectFiltered lists the events that the pairs matching the filter
-// need (see metrics.Store.Events); %[1]s is the condition on the service
-// and environment, so that the planner can use the (service, environment)
-// index.
-const selectFiltered = `
-WITH deps AS (
-	SELECT deployment_id FROM metrics_events
-	WHERE type = 'dev.estate.deployment.started' AND %[1]s
-), incs AS (
-	SELECT incident_id FROM metrics_events
-	WHERE type = 'dev.estate.incident.opened'
-	  AND (%[1]s OR cause_deployment_id IN (SELECT deployment_id FROM deps))
-)
-SELECT id, source, type, time_ns, data FROM metrics_events
-WHERE deployment_id IN (SELECT deployment_id FROM deps)
-   OR incident_id IN (SELECT incident_id FROM incs)`
-
-// filtered returns the query and arguments of a filtered read, with
-// numbered parameters so that each is bound once however often it is used.
-func filtered(f metrics.Filter) (string, []any) {
-	var (
-		conds []string
-		args  []any
-	)
-	if f.Service != "" {
-		args = append(args, f.Service)
-		conds = append(conds, fmt.Sprintf("service = $%d", len(args)))
-	}
-	if f.Environment != "" {
-		args = append(args, f.Environment)
-		conds = append(conds, fmt.Sprintf("environment = $%d", len(args)))
-	}
-	return fmt.Sprintf(selectFiltered, "("+strings.Join(conds, " AND ")+")"), args
-}
+const selectAll = `SELECT ` + columns + ` FROM metrics_events`
 
 // Events implements metrics.Store.
 func (s *Store) Events(ctx context.Context, f metrics.Filter) ([]metrics.Event, error) {
 	query, args := selectAll, []any(nil)
 	if f != (metrics.Filter{}) {
-		query, args = filtered(f)
+		query, args = sqlevents.Filtered(sqldb.Postgres, columns, f)
 	}
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
@@ -185,15 +117,16 @@ func (s *Store) Events(ctx context.Context, f metrics.Filter) ([]metrics.Event, 
 	events := []metrics.Event{}
 	for rows.Next() {
 		var (
-			e      metrics.Event
-			typ    string
-			timeNs int64
-			data   []byte
+			e       metrics.Event
+			typ     string
+			at      time.Time
+			extraNs int16
+			data    []byte
 		)
-		if err := rows.Scan(&e.ID, &e.Source, &typ, &timeNs, &data); err != nil {
+		if err := rows.Scan(&e.ID, &e.Source, &typ, &at, &extraNs, &data); err != nil {
 			return nil, fmt.Errorf("listing events: %w", err)
 		}
-		e.Time = time.Unix(0, timeNs).UTC()
+		e.Time = sqldb.JoinTime(at, extraNs)
 		if e.Data, err = metrics.DecodeData(metrics.Type(typ), data); err != nil {
 			return nil, fmt.Errorf("listing events: event %q: %w", e.ID, err)
 		}

@@ -39,7 +39,7 @@ func (s *countingStore) Events(ctx context.Context, f metrics.Filter) ([]metrics
 // no sample and so no series.
 func issueStore(t *testing.T) *countingStore {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"))
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"), sqlite.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	f, err := os.Open("../testdata/issue_example.jsonl")

@@ -18,7 +18,7 @@ import (
 // 100,000) from SQLite, fold them, compute the last week's report.
 func BenchmarkReportFromStore(b *testing.B) {
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "events.db"))
+	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "events.db"), sqlite.Options{})
 	require.NoError(b, err)
 	defer s.Close()
 	events := metricstest.Generate(metricstest.GenerateOptions{Seed: 1})

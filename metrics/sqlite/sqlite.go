@@ -10,17 +10,14 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/pressly/goose/v3"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
-
+	"github.com/estatehq/estate/internal/sqldb"
 	"github.com/estatehq/estate/metrics"
+	"github.com/estatehq/estate/metrics/internal/sqlevents"
 )
 
 //go:embed migrations/*.sql
@@ -30,73 +27,41 @@ var migrations embed.FS
 type Options struct {
 	// Logger receives the migration log; nil discards it.
 	Logger *slog.Logger
-	// BusyTimeout is how long a writer waits for another to finish;
+	// BusyTimeout is how long a writer waits for another process's lock;
 	// default 10s.
 	BusyTimeout time.Duration
 }
 
-// maxConns bounds the connections: SQLite has one writer at a time, and a
-// few connections let reads run beside it without piling up goroutines on
-// the busy timeout.
-const maxConns = 4
+// readers bounds the read connections: a full read runs side by side on
+// up to this many.
+const readers = 4
 
 // Store is a metrics.Store in one SQLite file.
 type Store struct {
-	db *sql.DB
+	db *sqldb.DB
 }
 
 var _ metrics.Store = (*Store)(nil)
 
 // Open opens (creating if need be) the SQLite database at path and brings
 // its schema up to date. The database runs in WAL mode, so readers never
-// wait for the writer, with synchronous=FULL, so an acknowledged append
-// survives a power cut, and BEGIN IMMEDIATE transactions, so concurrent
-// writers queue on the busy timeout instead of failing.
-func Open(ctx context.Context, path string) (*Store, error) {
-	return OpenOptions(ctx, path, Options{})
-}
-
-// OpenOptions is Open with options.
-func OpenOptions(ctx context.Context, path string, o Options) (*Store, error) {
-	if path == "" || strings.ContainsAny(path, "?#") || path == ":memory:" {
-		return nil, fmt.Errorf("opening sqlite metrics store: path %q must name a file", path)
-	}
-	if o.BusyTimeout == 0 {
-		o.BusyTimeout = 10 * time.Second
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	dsn := fmt.Sprintf("file:%s?_txlock=immediate&_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=mmap_size(268435456)",
-		path, o.BusyTimeout.Milliseconds())
-	db, err := sql.Open("sqlite", dsn)
+// wait for the writer, and appends queue on one writer connection.
+func Open(ctx context.Context, path string, o Options) (*Store, error) {
+	db, err := sqldb.OpenSQLite(ctx, path, sqldb.SQLiteOptions{
+		// FULL: an append is acknowledged to the sender, which then forgets
+		// the event; it must survive a power cut.
+		Synchronous: sqldb.SyncFull,
+		Readers:     readers,
+		BusyTimeout: o.BusyTimeout,
+		// A full read of a year of events reads every page.
+		MmapSize:   256 << 20,
+		Migrations: sqlevents.Migrations(migrations),
+		Logger:     o.Logger,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("opening sqlite metrics store %s: %w", path, err)
-	}
-	db.SetMaxOpenConns(maxConns)
-	if err := migrate(ctx, db, o.Logger); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("opening sqlite metrics store %s: %w", path, err)
+		return nil, fmt.Errorf("opening sqlite metrics store: %w", err)
 	}
 	return &Store{db: db}, nil
-}
-
-func migrate(ctx context.Context, db *sql.DB, logger *slog.Logger) error {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("reading migrations: %w", err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub,
-		goose.WithTableName("metrics_goose_db_version"),
-		goose.WithDisableGlobalRegistry(true),
-		goose.WithSlog(logger))
-	if err != nil {
-		return fmt.Errorf("preparing migrations: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrating: %w", err)
-	}
-	return nil
 }
 
 // Close closes the database.
@@ -115,7 +80,7 @@ func (s *Store) Append(ctx context.Context, events []metrics.Event) (int, error)
 	if len(events) == 0 {
 		return 0, ctx.Err()
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.W.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("appending events: %w", err)
 	}
@@ -165,44 +130,12 @@ func knownType(b []byte) metrics.Type {
 	return metrics.Type(b)
 }
 
+// columns are what a read scans into an event.
+const columns = `id, source, type, time_ns, data`
+
 // selectAll lists the whole log. Reads are sorted in Go (metrics.SortEvents):
 // sorting a year of rows in the database would spill to temporary files.
-const selectAll = `SELECT id, source, type, time_ns, data FROM metrics_events`
-
-// selectFiltered lists the events that the pairs matching the filter
-// need (see metrics.Store.Events); %[1]s is the condition on the service
-// and environment, so that the planner can use the (service, environment)
-// index.
-const selectFiltered = `
-WITH deps AS (
-	SELECT deployment_id FROM metrics_events
-	WHERE type = 'dev.estate.deployment.started' AND %[1]s
-), incs AS (
-	SELECT incident_id FROM metrics_events
-	WHERE type = 'dev.estate.incident.opened'
-	  AND (%[1]s OR cause_deployment_id IN (SELECT deployment_id FROM deps))
-)
-SELECT id, source, type, time_ns, data FROM metrics_events
-WHERE deployment_id IN (SELECT deployment_id FROM deps)
-   OR incident_id IN (SELECT incident_id FROM incs)`
-
-// filtered returns the query and arguments of a filtered read, with
-// numbered parameters so that each is bound once however often it is used.
-func filtered(f metrics.Filter) (string, []any) {
-	var (
-		conds []string
-		args  []any
-	)
-	if f.Service != "" {
-		args = append(args, f.Service)
-		conds = append(conds, fmt.Sprintf("service = ?%d", len(args)))
-	}
-	if f.Environment != "" {
-		args = append(args, f.Environment)
-		conds = append(conds, fmt.Sprintf("environment = ?%d", len(args)))
-	}
-	return fmt.Sprintf(selectFiltered, "("+strings.Join(conds, " AND ")+")"), args
-}
+const selectAll = `SELECT ` + columns + ` FROM metrics_events`
 
 // Events implements metrics.Store.
 func (s *Store) Events(ctx context.Context, f metrics.Filter) ([]metrics.Event, error) {
@@ -213,7 +146,7 @@ func (s *Store) Events(ctx context.Context, f metrics.Filter) ([]metrics.Event, 
 	if f == (metrics.Filter{}) {
 		events, err = s.all(ctx)
 	} else {
-		query, args := filtered(f)
+		query, args := sqlevents.Filtered(sqldb.SQLite, columns, f)
 		events, err = s.query(ctx, query, args...)
 	}
 	if err != nil {
@@ -234,14 +167,14 @@ const parallelRows = 20000
 // later row is in any range.
 func (s *Store) all(ctx context.Context) ([]metrics.Event, error) {
 	var lo, hi sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT min(rowid), max(rowid) FROM metrics_events`).Scan(&lo, &hi); err != nil {
+	if err := s.db.R.QueryRowContext(ctx, `SELECT min(rowid), max(rowid) FROM metrics_events`).Scan(&lo, &hi); err != nil {
 		return nil, err
 	}
 	if !lo.Valid {
 		return []metrics.Event{}, nil
 	}
 	n := hi.Int64 - lo.Int64 + 1
-	parts := int64(min(runtime.GOMAXPROCS(0), maxConns))
+	parts := int64(min(runtime.GOMAXPROCS(0), readers))
 	if n < parallelRows || parts < 2 {
 		parts = 1
 	}
@@ -267,7 +200,7 @@ func (s *Store) all(ctx context.Context) ([]metrics.Event, error) {
 
 // query runs a listing query and decodes its rows.
 func (s *Store) query(ctx context.Context, query string, args ...any) ([]metrics.Event, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.db.R.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,7 @@ import (
 
 func TestStore(t *testing.T) {
 	metricstest.Run(t, func(t *testing.T) metrics.Store {
-		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"))
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"), sqlite.Options{})
 		require.NoError(t, err)
 		t.Cleanup(func() { require.NoError(t, s.Close()) })
 		return s
@@ -26,7 +26,7 @@ func TestReopenKeepsEvents(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.db")
 	events := metricstest.Generate(metricstest.GenerateOptions{Seed: 1, Services: 1})[:100]
 
-	s, err := sqlite.Open(ctx, path)
+	s, err := sqlite.Open(ctx, path, sqlite.Options{})
 	require.NoError(t, err)
 	n, err := s.Append(ctx, events)
 	require.NoError(t, err)
@@ -34,7 +34,7 @@ func TestReopenKeepsEvents(t *testing.T) {
 	require.NoError(t, s.Close())
 
 	// Opening again migrates nothing and finds everything.
-	s, err = sqlite.Open(ctx, path)
+	s, err = sqlite.Open(ctx, path, sqlite.Options{})
 	require.NoError(t, err)
 	defer s.Close()
 	got, err := s.Events(ctx, metrics.Filter{})
@@ -47,7 +47,7 @@ func TestReopenKeepsEvents(t *testing.T) {
 
 func TestOpenRejectsNonFiles(t *testing.T) {
 	for _, p := range []string{"", ":memory:", "events.db?mode=memory"} {
-		_, err := sqlite.Open(context.Background(), p)
+		_, err := sqlite.Open(context.Background(), p, sqlite.Options{})
 		require.Error(t, err, p)
 	}
 }

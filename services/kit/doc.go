@@ -12,12 +12,11 @@
 //   - idempotency: Idempotency-Key middleware over a Store the service's
 //     database implements, and the Purger that deletes keys past their
 //     retention; idempotency/sqlkeys is that Store in SQL, for SQLite and
-//     PostgreSQL.
+//     PostgreSQL (through internal/sqldb, the storage kit every SQL store of
+//     Estate opens and migrates its database with).
 //   - httpapi: the handler every service serves: huma operations on chi
 //     behind the middleware stack below, problems for unknown routes, and
 //     the OpenAPI document at /openapi.json.
-//   - sqldb: opening SQLite and PostgreSQL pools and applying embedded goose
-//     migrations.
 //   - ratelimit: per-tenant token buckets (429 with Retry-After) and an
 //     in-flight limit (503) that keeps memory bounded under overload.
 //   - outbox: delivery of a transactional outbox to subscribers as CloudEvents

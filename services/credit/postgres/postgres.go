@@ -6,13 +6,12 @@ package postgres
 import (
 	"context"
 	"embed"
-	"errors"
+	"log/slog"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/estatehq/estate/internal/sqldb"
 	"github.com/estatehq/estate/services/credit/internal/sqlstore"
-	"github.com/estatehq/estate/services/kit/sqldb"
 )
 
 //go:embed migrations/*.sql
@@ -29,32 +28,26 @@ type Options struct {
 	MaxConns int
 	// TracerProvider traces every store call; nil traces nothing.
 	TracerProvider trace.TracerProvider
+	// Logger receives the migration log; nil discards it.
+	Logger *slog.Logger
 }
 
-// Open connects to dsn and applies the migrations.
+// Open connects to dsn and applies the migrations; replicas opening one
+// database at once migrate it in turn.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
-	db, err := sqldb.OpenMigratedPostgres(ctx, dsn, opts.MaxConns, migrationSet)
+	db, err := sqldb.OpenPostgres(ctx, dsn, sqldb.PostgresOptions{MaxConns: opts.MaxConns,
+		Migrations: sqlstore.Migrations(migrations), Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}
-	return &Store{sqlstore.New(db, db, dialect(), opts.TracerProvider)}, nil
+	return &Store{sqlstore.New(db, opts.TracerProvider)}, nil
 }
 
 // Migrate applies the migrations to the database at dsn and returns.
 func Migrate(ctx context.Context, dsn string) error {
-	return sqldb.MigratePostgres(ctx, dsn, migrationSet)
-}
-
-var migrationSet = sqldb.Migrations{FS: migrations, Dir: "migrations", Name: "credit"}
-
-func dialect() sqlstore.Dialect {
-	return sqlstore.Dialect{
-		Name:      "postgresql",
-		Rebind:    sqldb.Dollar,
-		ForUpdate: " FOR UPDATE",
-		IsUnique: func(err error) bool {
-			var e *pgconn.PgError
-			return errors.As(err, &e) && e.Code == "23505"
-		},
+	s, err := Open(ctx, dsn, Options{MaxConns: 1})
+	if err != nil {
+		return err
 	}
+	return s.Close()
 }

@@ -1,8 +1,9 @@
 // Package sqlstore is the SQL shared by the invoicing store's adapters. The
-// sqlite and postgres packages own their driver, connection settings and
-// migrations and describe their differences in a Dialect; the queries, the
-// transactions and the row mapping are written once here, so both backends
-// behave alike by construction (and the shared store suite checks it).
+// sqlite and postgres packages own their migrations and connection
+// settings; the queries, the transactions and the row mapping are written
+// once here, with ? placeholders that the database's sqldb.Dialect adapts,
+// so both backends behave alike by construction (and the shared store
+// suite checks it).
 package sqlstore
 
 import (
@@ -11,46 +12,26 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/estatehq/estate/internal/sqldb"
 	"github.com/estatehq/estate/services/invoicing"
 	"github.com/estatehq/estate/services/kit/idempotency"
 	"github.com/estatehq/estate/services/kit/idempotency/sqlkeys"
 	"github.com/estatehq/estate/services/kit/outbox"
-	"github.com/estatehq/estate/services/kit/sqldb"
 )
-
-// Dialect describes a backend.
-type Dialect struct {
-	// Name is the db.system of spans ("sqlite", "postgresql").
-	Name string
-	// Placeholders turns the ? of a query into the backend's ($1, $2...).
-	Placeholders func(q string) string
-	// ForUpdate is appended to the SELECT that locks an invoice; SQLite
-	// locks the whole database with BEGIN IMMEDIATE instead.
-	ForUpdate string
-	// Time encodes a time for a parameter; ScanTime reads it back.
-	Time func(time.Time) any
-	// IsUnique reports a uniqueness violation.
-	IsUnique func(error) bool
-}
 
 // Store implements invoicing.Store, idempotency.Store and outbox.Store.
 type Store struct {
-	db *sql.DB
-	// wdb runs every write. SQLite gives it one connection, so writers queue
-	// in Go rather than in SQLite's sleep-and-retry busy handler; Postgres
-	// passes db itself.
-	wdb    *sql.DB
-	d      Dialect
-	tracer trace.Tracer
+	// db.W runs every write, db.R every read outside a transaction.
+	db    *sqldb.DB
+	d     sqldb.Dialect
+	spans sqldb.Spans
 	// stmts caches prepared statements by pool and query: preparing costs
 	// about as much as running a simple query.
 	stmts sync.Map // stmtKey → *sql.Stmt
@@ -68,27 +49,19 @@ var (
 	_ outbox.Store      = (*Store)(nil)
 )
 
-// New returns a store on db, which the caller has migrated; tp traces every
-// call (nil traces nothing).
-func New(db, wdb *sql.DB, d Dialect, tp trace.TracerProvider) *Store {
-	if tp == nil {
-		tp = noop.NewTracerProvider()
-	}
-	return &Store{db: db, wdb: wdb, d: d, tracer: tp.Tracer("github.com/estatehq/estate/services/invoicing/store"),
-		keys: sqlkeys.New(sqlkeys.Options{DB: db, WDB: wdb, Rebind: d.Placeholders, Time: d.Time})}
+// Migrations are the store's migrations in fsys's migrations folder (each
+// backend has its own). Releases before per-schema version tables kept
+// them in goose's default table.
+func Migrations(fsys fs.FS) sqldb.Migrations {
+	return sqldb.Migrations{FS: fsys, Dir: "migrations", Schema: "invoicing", LegacyTable: "goose_db_version"}
 }
 
-// span starts a span around a store call.
-func (s *Store) span(ctx context.Context, op string) (context.Context, func(*error)) {
-	ctx, sp := s.tracer.Start(ctx, "store."+op, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("db.system", s.d.Name), attribute.String("db.operation", op)))
-	return ctx, func(errp *error) {
-		if err := *errp; err != nil && invoicing.ErrorCode(err) == invoicing.EINTERNAL {
-			sp.RecordError(err)
-			sp.SetStatus(codes.Error, "store error")
-		}
-		sp.End()
-	}
+// New returns a store on db, which the caller has migrated; tp traces every
+// call (nil traces nothing).
+func New(db *sqldb.DB, tp trace.TracerProvider) *Store {
+	internal := func(err error) bool { return invoicing.ErrorCode(err) == invoicing.EINTERNAL }
+	return &Store{db: db, d: db.Dialect, keys: sqlkeys.New(db),
+		spans: sqldb.NewSpans(tp, "github.com/estatehq/estate/services/invoicing/store", db.Dialect, internal)}
 }
 
 type querier interface {
@@ -101,12 +74,12 @@ type querier interface {
 // transaction of the writer pool); on failure it returns q itself, which
 // then reports the error when run.
 func (s *Store) prepared(ctx context.Context, q querier, query string) (querier, string) {
-	query = s.d.Placeholders(query)
+	query = s.d.Rebind(query)
 	db, _ := q.(*sql.DB)
 	tx, _ := q.(*sql.Tx)
 	switch {
 	case tx != nil:
-		db = s.wdb
+		db = s.db.W
 	case db == nil:
 		return q, query
 	}
@@ -164,51 +137,8 @@ func (s *Store) row(ctx context.Context, q querier, query string, args ...any) *
 	return pq.QueryRowContext(ctx, query, args...)
 }
 
-// inTx runs fn in a transaction, committed when fn returns nil.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return sqldb.InTx(ctx, s.wdb, fn)
-}
-
-// timeCol scans a time written by Dialect.Time: a time.Time (Postgres) or
-// Unix microseconds (SQLite).
-type timeCol struct{ t *time.Time }
-
-func (c timeCol) Scan(v any) error {
-	switch v := v.(type) {
-	case time.Time:
-		*c.t = v.UTC()
-	case int64:
-		*c.t = time.UnixMicro(v).UTC()
-	default:
-		return fmt.Errorf("scanning time from %T", v)
-	}
-	return nil
-}
-
-type nullTimeCol struct{ t **time.Time }
-
-func (c nullTimeCol) Scan(v any) error {
-	if v == nil {
-		*c.t = nil
-		return nil
-	}
-	var t time.Time
-	if err := (timeCol{&t}).Scan(v); err != nil {
-		return err
-	}
-	*c.t = &t
-	return nil
-}
-
-func (s *Store) nullTime(t *time.Time) any {
-	if t == nil {
-		return nil
-	}
-	return s.d.Time(*t)
-}
-
 // Ping checks the database answers.
-func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+func (s *Store) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
 
 // Close closes the database.
 func (s *Store) Close() error {
@@ -217,14 +147,11 @@ func (s *Store) Close() error {
 		s.stmts.Delete(k)
 		return true
 	})
-	if s.wdb == s.db {
-		return s.db.Close()
-	}
-	return errors.Join(s.wdb.Close(), s.db.Close())
+	return s.db.Close()
 }
 
-// DB is the underlying handle, for tests and migrations.
-func (s *Store) DB() *sql.DB { return s.db }
+// DB is the underlying handle, for tests.
+func (s *Store) DB() *sql.DB { return s.db.R }
 
 func notFound(what string) error { return invoicing.Errorf(invoicing.ENOTFOUND, "no such %s", what) }
 
@@ -234,9 +161,9 @@ const businessCols = `id, owner, legal_name, country, registration_number, billi
 
 // CreateBusiness implements invoicing.Store.
 func (s *Store) CreateBusiness(ctx context.Context, b *invoicing.Business) (err error) {
-	ctx, end := s.span(ctx, "CreateBusiness")
+	ctx, end := s.spans.Start(ctx, "CreateBusiness")
 	defer end(&err)
-	_, err = s.exec(ctx, s.wdb, `INSERT INTO businesses (`+businessCols+`, invoice_seq) VALUES (?, ?, ?, ?, ?, ?, ?, 0)`,
+	_, err = s.exec(ctx, s.db.W, `INSERT INTO businesses (`+businessCols+`, invoice_seq) VALUES (?, ?, ?, ?, ?, ?, ?, 0)`,
 		b.ID, b.Owner, b.LegalName, b.Country, b.RegistrationNumber, b.BillingEmail, s.d.Time(b.CreatedAt))
 	if err != nil {
 		if s.d.IsUnique(err) {
@@ -249,8 +176,8 @@ func (s *Store) CreateBusiness(ctx context.Context, b *invoicing.Business) (err 
 
 func (s *Store) business(ctx context.Context, where string, arg string) (*invoicing.Business, error) {
 	var b invoicing.Business
-	err := s.row(ctx, s.db, `SELECT `+businessCols+` FROM businesses WHERE `+where+` = ?`, arg).
-		Scan(&b.ID, &b.Owner, &b.LegalName, &b.Country, &b.RegistrationNumber, &b.BillingEmail, timeCol{&b.CreatedAt})
+	err := s.row(ctx, s.db.R, `SELECT `+businessCols+` FROM businesses WHERE `+where+` = ?`, arg).
+		Scan(&b.ID, &b.Owner, &b.LegalName, &b.Country, &b.RegistrationNumber, &b.BillingEmail, sqldb.ScanTime(&b.CreatedAt))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("business")
 	}
@@ -262,14 +189,14 @@ func (s *Store) business(ctx context.Context, where string, arg string) (*invoic
 
 // Business implements invoicing.Store.
 func (s *Store) Business(ctx context.Context, id string) (b *invoicing.Business, err error) {
-	ctx, end := s.span(ctx, "Business")
+	ctx, end := s.spans.Start(ctx, "Business")
 	defer end(&err)
 	return s.business(ctx, "id", id)
 }
 
 // BusinessByOwner implements invoicing.Store.
 func (s *Store) BusinessByOwner(ctx context.Context, owner string) (b *invoicing.Business, err error) {
-	ctx, end := s.span(ctx, "BusinessByOwner")
+	ctx, end := s.spans.Start(ctx, "BusinessByOwner")
 	defer end(&err)
 	return s.business(ctx, "owner", owner)
 }
@@ -309,8 +236,8 @@ func scanInvoice(r scanner) (*invoicing.Invoice, int64, error) {
 	t := &inv.Transitions
 	err := r.Scan(&seq, &inv.ID, &number, &inv.IssuerID, &inv.CustomerID, &inv.Currency, &inv.DueDate, &inv.Memo, &lines,
 		&inv.Subtotal, &inv.Tax, &inv.Total, &inv.AmountPaid, &inv.AmountDue, &status,
-		nullTimeCol{&t.FinalizedAt}, nullTimeCol{&t.PaidAt}, nullTimeCol{&t.VoidedAt}, nullTimeCol{&t.MarkedUncollectibleAt},
-		timeCol{&inv.CreatedAt}, timeCol{&inv.UpdatedAt}, &inv.Version)
+		sqldb.ScanNullTime(&t.FinalizedAt), sqldb.ScanNullTime(&t.PaidAt), sqldb.ScanNullTime(&t.VoidedAt), sqldb.ScanNullTime(&t.MarkedUncollectibleAt),
+		sqldb.ScanTime(&inv.CreatedAt), sqldb.ScanTime(&inv.UpdatedAt), &inv.Version)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -339,19 +266,19 @@ func (s *Store) invoiceArgs(inv *invoicing.Invoice) ([]any, error) {
 	t := inv.Transitions
 	return []any{number, inv.IssuerID, inv.CustomerID, inv.Currency, inv.DueDate, inv.Memo, lines,
 		inv.Subtotal, inv.Tax, inv.Total, inv.AmountPaid, inv.AmountDue, string(inv.Status),
-		s.nullTime(t.FinalizedAt), s.nullTime(t.PaidAt), s.nullTime(t.VoidedAt), s.nullTime(t.MarkedUncollectibleAt),
+		s.d.NullTime(t.FinalizedAt), s.d.NullTime(t.PaidAt), s.d.NullTime(t.VoidedAt), s.d.NullTime(t.MarkedUncollectibleAt),
 		s.d.Time(inv.CreatedAt), s.d.Time(inv.UpdatedAt), inv.Version}, nil
 }
 
 // CreateInvoice implements invoicing.Store.
 func (s *Store) CreateInvoice(ctx context.Context, inv *invoicing.Invoice) (err error) {
-	ctx, end := s.span(ctx, "CreateInvoice")
+	ctx, end := s.spans.Start(ctx, "CreateInvoice")
 	defer end(&err)
 	args, err := s.invoiceArgs(inv)
 	if err != nil {
 		return err
 	}
-	_, err = s.exec(ctx, s.wdb, `INSERT INTO invoices (id, number, issuer_id, customer_id, currency, due_date, memo, line_items,
+	_, err = s.exec(ctx, s.db.W, `INSERT INTO invoices (id, number, issuer_id, customer_id, currency, due_date, memo, line_items,
 		subtotal, tax, total, amount_paid, amount_due, status,
 		finalized_at, paid_at, voided_at, marked_uncollectible_at, created_at, updated_at, version)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, append([]any{inv.ID}, args...)...)
@@ -366,9 +293,9 @@ func (s *Store) CreateInvoice(ctx context.Context, inv *invoicing.Invoice) (err 
 
 // Invoice implements invoicing.Store.
 func (s *Store) Invoice(ctx context.Context, id string) (inv *invoicing.Invoice, err error) {
-	ctx, end := s.span(ctx, "Invoice")
+	ctx, end := s.spans.Start(ctx, "Invoice")
 	defer end(&err)
-	inv, _, err = scanInvoice(s.row(ctx, s.db, `SELECT `+invoiceCols+` FROM invoices WHERE id = ?`, id))
+	inv, _, err = scanInvoice(s.row(ctx, s.db.R, `SELECT `+invoiceCols+` FROM invoices WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("invoice")
 	}
@@ -394,10 +321,10 @@ func (t txNumbers) NextNumber(ctx context.Context, issuerID string) (int64, erro
 
 // UpdateInvoice implements invoicing.Store.
 func (s *Store) UpdateInvoice(ctx context.Context, id string, fn func(tx invoicing.InvoiceTx, inv *invoicing.Invoice) (invoicing.Change, error)) (out *invoicing.Invoice, err error) {
-	ctx, end := s.span(ctx, "UpdateInvoice")
+	ctx, end := s.spans.Start(ctx, "UpdateInvoice")
 	defer end(&err)
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		inv, _, err := scanInvoice(s.row(ctx, tx, `SELECT `+invoiceCols+` FROM invoices WHERE id = ?`+s.d.ForUpdate, id))
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+		inv, _, err := scanInvoice(s.row(ctx, tx, `SELECT `+invoiceCols+` FROM invoices WHERE id = ?`+s.d.ForUpdate(), id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("invoice")
 		}
@@ -454,7 +381,7 @@ func (s *Store) UpdateInvoice(ctx context.Context, id string, fn func(tx invoici
 // sequence, newest first, so rows inserted while a client pages through
 // never shift the pages it has yet to read.
 func (s *Store) ListInvoices(ctx context.Context, f invoicing.InvoiceFilter) (out []*invoicing.Invoice, more bool, err error) {
-	ctx, end := s.span(ctx, "ListInvoices")
+	ctx, end := s.spans.Start(ctx, "ListInvoices")
 	defer end(&err)
 	var where []string
 	var args []any
@@ -487,7 +414,7 @@ func (s *Store) ListInvoices(ctx context.Context, f invoicing.InvoiceFilter) (ou
 		args = append(args, f.StartingAfter)
 	}
 	args = append(args, f.Limit+1)
-	rows, err := s.query(ctx, s.db, `SELECT `+invoiceCols+` FROM invoices WHERE `+strings.Join(where, " AND ")+` ORDER BY seq DESC LIMIT ?`, args...)
+	rows, err := s.query(ctx, s.db.R, `SELECT `+invoiceCols+` FROM invoices WHERE `+strings.Join(where, " AND ")+` ORDER BY seq DESC LIMIT ?`, args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("listing invoices: %w", err)
 	}
@@ -510,9 +437,9 @@ func (s *Store) ListInvoices(ctx context.Context, f invoicing.InvoiceFilter) (ou
 
 // IssuedInvoices implements invoicing.Store.
 func (s *Store) IssuedInvoices(ctx context.Context, issuerID string, since time.Time) (out []*invoicing.Invoice, err error) {
-	ctx, end := s.span(ctx, "IssuedInvoices")
+	ctx, end := s.spans.Start(ctx, "IssuedInvoices")
 	defer end(&err)
-	rows, err := s.query(ctx, s.db, `SELECT `+invoiceCols+` FROM invoices WHERE issuer_id = ? AND status <> 'draft'
+	rows, err := s.query(ctx, s.db.R, `SELECT `+invoiceCols+` FROM invoices WHERE issuer_id = ? AND status <> 'draft'
 		AND (finalized_at >= ? OR status IN ('open', 'uncollectible')) ORDER BY seq`, issuerID, s.d.Time(since))
 	if err != nil {
 		return nil, fmt.Errorf("reading issued invoices: %w", err)
@@ -530,16 +457,16 @@ func (s *Store) IssuedInvoices(ctx context.Context, issuerID string, since time.
 
 // Payments implements invoicing.Store.
 func (s *Store) Payments(ctx context.Context, invoiceID string) (out []*invoicing.Payment, err error) {
-	ctx, end := s.span(ctx, "Payments")
+	ctx, end := s.spans.Start(ctx, "Payments")
 	defer end(&err)
-	rows, err := s.query(ctx, s.db, `SELECT id, invoice_id, amount, method, reference, created_at FROM payments WHERE invoice_id = ? ORDER BY created_at, id`, invoiceID)
+	rows, err := s.query(ctx, s.db.R, `SELECT id, invoice_id, amount, method, reference, created_at FROM payments WHERE invoice_id = ? ORDER BY created_at, id`, invoiceID)
 	if err != nil {
 		return nil, fmt.Errorf("reading payments: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var p invoicing.Payment
-		if err := rows.Scan(&p.ID, &p.InvoiceID, &p.Amount, &p.Method, &p.Reference, timeCol{&p.CreatedAt}); err != nil {
+		if err := rows.Scan(&p.ID, &p.InvoiceID, &p.Amount, &p.Method, &p.Reference, sqldb.ScanTime(&p.CreatedAt)); err != nil {
 			return nil, fmt.Errorf("reading payments: %w", err)
 		}
 		out = append(out, &p)
@@ -551,28 +478,28 @@ func (s *Store) Payments(ctx context.Context, invoiceID string) (out []*invoicin
 
 // Begin implements idempotency.Store.
 func (s *Store) Begin(ctx context.Context, c idempotency.Claim) (o idempotency.Outcome, rec *idempotency.Record, err error) {
-	ctx, end := s.span(ctx, "IdempotencyBegin")
+	ctx, end := s.spans.Start(ctx, "IdempotencyBegin")
 	defer end(&err)
 	return s.keys.Begin(ctx, c)
 }
 
 // Complete implements idempotency.Store.
 func (s *Store) Complete(ctx context.Context, scope, key string, rec idempotency.Record) (err error) {
-	ctx, end := s.span(ctx, "IdempotencyComplete")
+	ctx, end := s.spans.Start(ctx, "IdempotencyComplete")
 	defer end(&err)
 	return s.keys.Complete(ctx, scope, key, rec)
 }
 
 // Release implements idempotency.Store.
 func (s *Store) Release(ctx context.Context, scope, key string) (err error) {
-	ctx, end := s.span(ctx, "IdempotencyRelease")
+	ctx, end := s.spans.Start(ctx, "IdempotencyRelease")
 	defer end(&err)
 	return s.keys.Release(ctx, scope, key)
 }
 
 // PurgeIdempotencyKeys deletes keys created before t.
 func (s *Store) PurgeIdempotencyKeys(ctx context.Context, before time.Time) (n int64, err error) {
-	ctx, end := s.span(ctx, "IdempotencyPurge")
+	ctx, end := s.spans.Start(ctx, "IdempotencyPurge")
 	defer end(&err)
 	return s.keys.PurgeIdempotencyKeys(ctx, before)
 }
@@ -581,9 +508,9 @@ func (s *Store) PurgeIdempotencyKeys(ctx context.Context, before time.Time) (n i
 
 // Pending implements outbox.Store.
 func (s *Store) Pending(ctx context.Context, subscriber string, now time.Time, limit int) (out []outbox.Event, err error) {
-	ctx, end := s.span(ctx, "OutboxPending")
+	ctx, end := s.spans.Start(ctx, "OutboxPending")
 	defer end(&err)
-	rows, err := s.query(ctx, s.db, `SELECT e.id, e.type, e.source, e.subject, e.time, e.data, COALESCE(d.attempts, 0)
+	rows, err := s.query(ctx, s.db.R, `SELECT e.id, e.type, e.source, e.subject, e.time, e.data, COALESCE(d.attempts, 0)
 		FROM outbox_events e LEFT JOIN outbox_deliveries d ON d.event_id = e.id AND d.subscriber = ?
 		WHERE d.delivered_at IS NULL AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?)
 		ORDER BY e.seq LIMIT ?`, subscriber, s.d.Time(now), limit)
@@ -594,7 +521,7 @@ func (s *Store) Pending(ctx context.Context, subscriber string, now time.Time, l
 	for rows.Next() {
 		var e outbox.Event
 		var data []byte
-		if err := rows.Scan(&e.ID, &e.Type, &e.Source, &e.Subject, timeCol{&e.Time}, &data, &e.Attempts); err != nil {
+		if err := rows.Scan(&e.ID, &e.Type, &e.Source, &e.Subject, sqldb.ScanTime(&e.Time), &data, &e.Attempts); err != nil {
 			return nil, fmt.Errorf("reading outbox: %w", err)
 		}
 		e.Data = data
@@ -605,9 +532,9 @@ func (s *Store) Pending(ctx context.Context, subscriber string, now time.Time, l
 
 // MarkDelivered implements outbox.Store.
 func (s *Store) MarkDelivered(ctx context.Context, subscriber, eventID string, at time.Time) (err error) {
-	ctx, end := s.span(ctx, "OutboxDelivered")
+	ctx, end := s.spans.Start(ctx, "OutboxDelivered")
 	defer end(&err)
-	_, err = s.exec(ctx, s.wdb, `INSERT INTO outbox_deliveries (subscriber, event_id, attempts, next_attempt_at, delivered_at, last_error)
+	_, err = s.exec(ctx, s.db.W, `INSERT INTO outbox_deliveries (subscriber, event_id, attempts, next_attempt_at, delivered_at, last_error)
 		VALUES (?, ?, 0, NULL, ?, '')
 		ON CONFLICT (subscriber, event_id) DO UPDATE SET delivered_at = excluded.delivered_at, next_attempt_at = NULL`,
 		subscriber, eventID, s.d.Time(at))
@@ -619,12 +546,12 @@ func (s *Store) MarkDelivered(ctx context.Context, subscriber, eventID string, a
 
 // MarkFailed implements outbox.Store.
 func (s *Store) MarkFailed(ctx context.Context, subscriber, eventID string, attempts int, next time.Time, reason string) (err error) {
-	ctx, end := s.span(ctx, "OutboxFailed")
+	ctx, end := s.spans.Start(ctx, "OutboxFailed")
 	defer end(&err)
 	if len(reason) > 500 {
 		reason = reason[:500]
 	}
-	_, err = s.exec(ctx, s.wdb, `INSERT INTO outbox_deliveries (subscriber, event_id, attempts, next_attempt_at, delivered_at, last_error)
+	_, err = s.exec(ctx, s.db.W, `INSERT INTO outbox_deliveries (subscriber, event_id, attempts, next_attempt_at, delivered_at, last_error)
 		VALUES (?, ?, ?, ?, NULL, ?)
 		ON CONFLICT (subscriber, event_id) DO UPDATE SET attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at, last_error = excluded.last_error`,
 		subscriber, eventID, attempts, s.d.Time(next), reason)

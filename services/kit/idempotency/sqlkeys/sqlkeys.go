@@ -5,7 +5,8 @@
 //	CREATE TABLE idempotency_keys (
 //	    scope TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL,
 //	    status INTEGER NOT NULL, header TEXT NOT NULL, body BLOB (bytea),
-//	    created_at (the type Options.Time writes), PRIMARY KEY (scope, key));
+//	    created_at (the dialect's time: INTEGER, timestamptz),
+//	    PRIMARY KEY (scope, key));
 package sqlkeys
 
 import (
@@ -17,46 +18,28 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/estatehq/estate/internal/sqldb"
 	"github.com/estatehq/estate/services/kit/idempotency"
 )
 
-// Options describe the database.
-type Options struct {
-	// DB runs reads; WDB runs writes (SQLite's single-connection writer
-	// pool), DB when nil.
-	DB, WDB *sql.DB
-	// Rebind turns ? placeholders into the backend's; identity when nil.
-	Rebind func(string) string
-	// Time encodes a time as the created_at column holds it.
-	Time func(time.Time) any
-}
-
 // Store implements idempotency.Store.
-type Store struct{ o Options }
+type Store struct{ db *sqldb.DB }
 
 var _ idempotency.Store = (*Store)(nil)
 
-// New returns a Store.
-func New(o Options) *Store {
-	if o.WDB == nil {
-		o.WDB = o.DB
-	}
-	if o.Rebind == nil {
-		o.Rebind = func(q string) string { return q }
-	}
-	return &Store{o: o}
-}
+// New returns a Store on db, whose migrations have created the table.
+func New(db *sqldb.DB) *Store { return &Store{db: db} }
 
 // Begin implements idempotency.Store with one atomic upsert: a new key is
 // inserted, an expired or stale one is taken over, and a live one is left
 // alone and read back.
 func (s *Store) Begin(ctx context.Context, c idempotency.Claim) (idempotency.Outcome, *idempotency.Record, error) {
 	var got string
-	err := s.o.WDB.QueryRowContext(ctx, s.o.Rebind(`INSERT INTO idempotency_keys (scope, key, request_hash, status, header, body, created_at)
+	err := s.db.W.QueryRowContext(ctx, s.db.Dialect.Rebind(`INSERT INTO idempotency_keys (scope, key, request_hash, status, header, body, created_at)
 		VALUES (?, ?, ?, 0, '', NULL, ?)
 		ON CONFLICT (scope, key) DO UPDATE SET request_hash = excluded.request_hash, status = 0, header = '', body = NULL, created_at = excluded.created_at
 		WHERE idempotency_keys.created_at < ? OR (idempotency_keys.status = 0 AND idempotency_keys.created_at < ?)
-		RETURNING key`), c.Scope, c.Key, c.Hash, s.o.Time(c.Now), s.o.Time(c.ExpiredBefore), s.o.Time(c.StaleBefore)).Scan(&got)
+		RETURNING key`), c.Scope, c.Key, c.Hash, s.db.Dialect.Time(c.Now), s.db.Dialect.Time(c.ExpiredBefore), s.db.Dialect.Time(c.StaleBefore)).Scan(&got)
 	switch {
 	case err == nil:
 		return idempotency.Acquired, nil, nil
@@ -66,7 +49,7 @@ func (s *Store) Begin(ctx context.Context, c idempotency.Claim) (idempotency.Out
 	var hash, header string
 	var status int
 	var body []byte
-	err = s.o.DB.QueryRowContext(ctx, s.o.Rebind(`SELECT request_hash, status, header, body FROM idempotency_keys WHERE scope = ? AND key = ?`), c.Scope, c.Key).
+	err = s.db.R.QueryRowContext(ctx, s.db.Dialect.Rebind(`SELECT request_hash, status, header, body FROM idempotency_keys WHERE scope = ? AND key = ?`), c.Scope, c.Key).
 		Scan(&hash, &status, &header, &body)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -99,7 +82,7 @@ func (s *Store) Complete(ctx context.Context, scope, key string, rec idempotency
 	if body == nil {
 		body = []byte{}
 	}
-	if _, err := s.o.WDB.ExecContext(ctx, s.o.Rebind(`UPDATE idempotency_keys SET status = ?, header = ?, body = ? WHERE scope = ? AND key = ?`),
+	if _, err := s.db.W.ExecContext(ctx, s.db.Dialect.Rebind(`UPDATE idempotency_keys SET status = ?, header = ?, body = ? WHERE scope = ? AND key = ?`),
 		rec.Status, string(h), body, scope, key); err != nil {
 		return fmt.Errorf("storing idempotent response: %w", err)
 	}
@@ -108,7 +91,7 @@ func (s *Store) Complete(ctx context.Context, scope, key string, rec idempotency
 
 // Release implements idempotency.Store.
 func (s *Store) Release(ctx context.Context, scope, key string) error {
-	if _, err := s.o.WDB.ExecContext(ctx, s.o.Rebind(`DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND status = 0`), scope, key); err != nil {
+	if _, err := s.db.W.ExecContext(ctx, s.db.Dialect.Rebind(`DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND status = 0`), scope, key); err != nil {
 		return fmt.Errorf("releasing idempotency key: %w", err)
 	}
 	return nil
@@ -116,7 +99,7 @@ func (s *Store) Release(ctx context.Context, scope, key string) error {
 
 // PurgeIdempotencyKeys deletes keys created before t.
 func (s *Store) PurgeIdempotencyKeys(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.o.WDB.ExecContext(ctx, s.o.Rebind(`DELETE FROM idempotency_keys WHERE created_at < ?`), s.o.Time(before))
+	res, err := s.db.W.ExecContext(ctx, s.db.Dialect.Rebind(`DELETE FROM idempotency_keys WHERE created_at < ?`), s.db.Dialect.Time(before))
 	if err != nil {
 		return 0, fmt.Errorf("purging idempotency keys: %w", err)
 	}

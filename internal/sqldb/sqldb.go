@@ -1,0 +1,68 @@
+// Package sqldb is the storage kit of every SQL store in Estate: the
+// services' stores (invoicing, credit), the metrics event store and the
+// collector's embedded store. It opens SQLite (modernc.org/sqlite, pure Go)
+// and PostgreSQL (pgx) with the settings each store chooses explicitly,
+// applies a store's embedded goose migrations under a lock, and describes in
+// one Dialect what differs between the two backends in the SQL a store
+// writes; Spans traces a store's calls.
+//
+// Every SQLite database runs in WAL mode, so readers never wait for the
+// writer, and starts every transaction with BEGIN IMMEDIATE, so a
+// read-modify-write transaction takes the write lock before it reads and
+// two of them never deadlock on upgrading their locks. How durable a commit
+// is (synchronous FULL or NORMAL) has no default: each store says what an
+// acknowledged write must survive, beside the call that opens it.
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// DB is a store's database: two pools and the dialect to speak to them.
+type DB struct {
+	// R runs reads.
+	R *sql.DB
+	// W runs writes. On SQLite it is a pool of one connection, so writers
+	// queue in Go rather than in SQLite's sleep-and-retry busy handler; on
+	// PostgreSQL it is R itself.
+	W *sql.DB
+	// Dialect is the backend's.
+	Dialect Dialect
+}
+
+// InTx runs fn in a transaction of the writer pool, committed when fn
+// returns nil and rolled back otherwise; fn's error is returned as is.
+func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return InTx(ctx, db.W, fn)
+}
+
+// Ping checks the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.R.PingContext(ctx) }
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	if db.W == db.R {
+		return db.R.Close()
+	}
+	return errors.Join(db.W.Close(), db.R.Close())
+}
+
+// InTx runs fn in a transaction of db, committed when fn returns nil and
+// rolled back otherwise; fn's error is returned as is.
+func InTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	return nil
+}

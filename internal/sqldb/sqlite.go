@@ -1,0 +1,127 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+)
+
+// Synchronous is SQLite's synchronous setting in WAL mode: when a commit
+// reaches the disk.
+type Synchronous string
+
+const (
+	// SyncFull syncs the log at every commit: an acknowledged commit
+	// survives a power loss.
+	SyncFull Synchronous = "FULL"
+	// SyncNormal syncs the log only at checkpoints: a power loss may roll
+	// back the last commits (the database stays consistent), a crash of the
+	// process loses nothing, and a commit costs no fsync.
+	SyncNormal Synchronous = "NORMAL"
+)
+
+// SQLiteOptions are how a store opens its SQLite database.
+type SQLiteOptions struct {
+	// Synchronous is required: each store says what an acknowledged
+	// write must survive.
+	Synchronous Synchronous
+	// Readers is the number of connections of the read pool; 4 when not
+	// positive. The writer pool has one.
+	Readers int
+	// BusyTimeout is how long a connection waits for another process's
+	// lock before failing; 10s when zero.
+	BusyTimeout time.Duration
+	// ForeignKeys enforces the schema's REFERENCES clauses, which SQLite
+	// leaves unchecked by default.
+	ForeignKeys bool
+	// MmapSize is how many bytes of the file are read through a memory
+	// map, sparing a copy per page read; zero leaves it off.
+	MmapSize int64
+	// Migrations are applied (on the writer) before the pools are
+	// returned; the zero Migrations applies none.
+	Migrations Migrations
+	// Logger receives the migration log; nil discards it.
+	Logger *slog.Logger
+}
+
+// OpenSQLite opens (creating it if missing) the database file at path and
+// applies o.Migrations. Path must name a file: an in-memory database
+// (":memory:") would be a different, empty database on each connection,
+// and a URI query or fragment would override the settings chosen here.
+func OpenSQLite(ctx context.Context, path string, o SQLiteOptions) (*DB, error) {
+	if path == "" || path == ":memory:" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("opening sqlite database: path %q must name a file", path)
+	}
+	dsn, err := o.dsn(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening sqlite database %s: %w", path, err)
+	}
+	readers := o.Readers
+	if readers <= 0 {
+		readers = 4
+	}
+	w, err := openSQLitePool(dsn, 1)
+	if err != nil {
+		return nil, fmt.Errorf("opening sqlite database %s: %w", path, err)
+	}
+	db := &DB{W: w, Dialect: SQLite}
+	if err := Migrate(ctx, w, SQLite, o.Migrations, o.Logger); err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("opening sqlite database %s: %w", path, err)
+	}
+	if db.R, err = openSQLitePool(dsn, readers); err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("opening sqlite database %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// dsn is the modernc.org/sqlite data source name of path with o's pragmas,
+// which the driver runs on every new connection.
+func (o SQLiteOptions) dsn(path string) (string, error) {
+	switch o.Synchronous {
+	case SyncFull, SyncNormal:
+	case "":
+		return "", errors.New("synchronous must be chosen (FULL or NORMAL)")
+	default:
+		return "", fmt.Errorf("synchronous must be FULL or NORMAL, not %q", o.Synchronous)
+	}
+	if o.BusyTimeout < 0 || o.MmapSize < 0 {
+		return "", errors.New("busy timeout and mmap size must not be negative")
+	}
+	busy := o.BusyTimeout
+	if busy == 0 {
+		busy = 10 * time.Second
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(busy.Milliseconds(), 10)+")")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous("+string(o.Synchronous)+")")
+	if o.ForeignKeys {
+		q.Add("_pragma", "foreign_keys(ON)")
+	}
+	if o.MmapSize > 0 {
+		q.Add("_pragma", "mmap_size("+strconv.FormatInt(o.MmapSize, 10)+")")
+	}
+	q.Set("_txlock", "immediate")
+	return "file:" + path + "?" + q.Encode(), nil
+}
+
+func openSQLitePool(dsn string, conns int) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	return db, nil
+}

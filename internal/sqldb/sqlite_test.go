@@ -1,0 +1,153 @@
+package sqldb_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/estatehq/estate/internal/sqldb"
+)
+
+func openSQLite(t *testing.T, path string, o sqldb.SQLiteOptions) *sqldb.DB {
+	t.Helper()
+	db, err := sqldb.OpenSQLite(context.Background(), path, o)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, db.Close()) })
+	return db
+}
+
+type pragmas struct {
+	JournalMode string
+	Synchronous int // 1 NORMAL, 2 FULL
+	BusyTimeout int // ms
+	ForeignKeys int
+	MmapSize    int64
+}
+
+func readPragmas(t *testing.T, db *sql.DB) pragmas {
+	t.Helper()
+	var p pragmas
+	ctx := context.Background()
+	// One connection, so every pragma is read from the one the driver
+	// configured.
+	conn, err := db.Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	for _, q := range []struct {
+		pragma string
+		dest   any
+	}{
+		{"journal_mode", &p.JournalMode},
+		{"synchronous", &p.Synchronous},
+		{"busy_timeout", &p.BusyTimeout},
+		{"foreign_keys", &p.ForeignKeys},
+		{"mmap_size", &p.MmapSize},
+	} {
+		require.NoError(t, conn.QueryRowContext(ctx, "PRAGMA "+q.pragma).Scan(q.dest), q.pragma)
+	}
+	return p
+}
+
+func TestOpenSQLitePragmas(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		o    sqldb.SQLiteOptions
+		want pragmas
+	}{
+		{"full with defaults", sqldb.SQLiteOptions{Synchronous: sqldb.SyncFull},
+			pragmas{JournalMode: "wal", Synchronous: 2, BusyTimeout: 10000}},
+		{"normal", sqldb.SQLiteOptions{Synchronous: sqldb.SyncNormal},
+			pragmas{JournalMode: "wal", Synchronous: 1, BusyTimeout: 10000}},
+		{"everything asked for", sqldb.SQLiteOptions{Synchronous: sqldb.SyncNormal, BusyTimeout: 2500 * time.Millisecond, ForeignKeys: true, MmapSize: 1 << 26},
+			pragmas{JournalMode: "wal", Synchronous: 1, BusyTimeout: 2500, ForeignKeys: 1, MmapSize: 1 << 26}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := openSQLite(t, filepath.Join(t.TempDir(), "x.db"), tc.o)
+			require.Equal(t, sqldb.SQLite, db.Dialect)
+			for pool, h := range map[string]*sql.DB{"writer": db.W, "reader": db.R} {
+				if diff := cmp.Diff(tc.want, readPragmas(t, h)); diff != "" {
+					t.Errorf("%s pool pragmas (-want +got):\n%s", pool, diff)
+				}
+			}
+		})
+	}
+}
+
+func TestOpenSQLitePools(t *testing.T) {
+	db := openSQLite(t, filepath.Join(t.TempDir(), "x.db"), sqldb.SQLiteOptions{Synchronous: sqldb.SyncNormal, Readers: 3})
+	require.Equal(t, 1, db.W.Stats().MaxOpenConnections)
+	require.Equal(t, 3, db.R.Stats().MaxOpenConnections)
+	require.NoError(t, db.Ping(context.Background()))
+
+	db = openSQLite(t, filepath.Join(t.TempDir(), "y.db"), sqldb.SQLiteOptions{Synchronous: sqldb.SyncNormal})
+	require.Equal(t, 4, db.R.Stats().MaxOpenConnections)
+}
+
+func TestOpenSQLiteRejects(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, path string
+		o          sqldb.SQLiteOptions
+		err        string
+	}{
+		{"empty path", "", sqldb.SQLiteOptions{Synchronous: sqldb.SyncFull}, "must name a file"},
+		{"memory", ":memory:", sqldb.SQLiteOptions{Synchronous: sqldb.SyncFull}, "must name a file"},
+		{"query", filepath.Join(dir, "x.db?mode=memory"), sqldb.SQLiteOptions{Synchronous: sqldb.SyncFull}, "must name a file"},
+		{"fragment", filepath.Join(dir, "x.db#y"), sqldb.SQLiteOptions{Synchronous: sqldb.SyncFull}, "must name a file"},
+		{"no synchronous", filepath.Join(dir, "x.db"), sqldb.SQLiteOptions{}, "synchronous must be chosen"},
+		{"bad synchronous", filepath.Join(dir, "x.db"), sqldb.SQLiteOptions{Synchronous: "OFF"}, `not "OFF"`},
+		{"negative busy timeout", filepath.Join(dir, "x.db"), sqldb.SQLiteOptions{Synchronous: sqldb.SyncFull, BusyTimeout: -time.Second}, "must not be negative"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := sqldb.OpenSQLite(context.Background(), tc.path, tc.o)
+			require.ErrorContains(t, err, tc.err)
+		})
+	}
+}
+
+// TestSQLiteImmediateTransactions shows that a transaction takes the write
+// lock when it begins, before it writes anything: a second process's
+// transaction cannot begin until the first ends.
+func TestSQLiteImmediateTransactions(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "x.db")
+	a := openSQLite(t, path, sqldb.SQLiteOptions{Synchronous: sqldb.SyncNormal})
+	b := openSQLite(t, path, sqldb.SQLiteOptions{Synchronous: sqldb.SyncNormal, BusyTimeout: time.Millisecond})
+
+	tx, err := a.W.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	_, err = b.W.BeginTx(ctx, nil)
+	require.ErrorContains(t, err, "SQLITE_BUSY")
+	require.NoError(t, tx.Rollback())
+
+	tx, err = b.W.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	require.NoError(t, tx.Rollback())
+}
+
+func TestInTx(t *testing.T) {
+	ctx := context.Background()
+	db := openSQLite(t, filepath.Join(t.TempDir(), "x.db"), sqldb.SQLiteOptions{Synchronous: sqldb.SyncNormal})
+	_, err := db.W.ExecContext(ctx, `CREATE TABLE t (v INTEGER)`)
+	require.NoError(t, err)
+
+	errFn := sql.ErrConnDone // any error of fn's, returned as is
+	err = db.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO t VALUES (1)`)
+		require.NoError(t, err)
+		return errFn
+	})
+	require.Equal(t, errFn, err)
+	require.NoError(t, db.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO t VALUES (2)`)
+		return err
+	}))
+	var sum int
+	require.NoError(t, db.R.QueryRowContext(ctx, `SELECT sum(v) FROM t`).Scan(&sum))
+	require.Equal(t, 2, sum, "the first transaction is rolled back, the second committed")
+}
