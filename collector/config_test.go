@@ -59,12 +59,3 @@ func TestRecordEnvelope(t *testing.T) {
 		require.ErrorIs(t, err, ErrBadRecord)
 	}
 }
-
-func TestErrorClasses(t *testing.T) {
-	require.True(t, IsPermanent(Permanent(io.EOF)))
-	d, ok := RetryAfter(Throttle(io.EOF, 3))
-	require.True(t, ok)
-	require.EqualValues(t, 3, d)
-	require.True(t, IsShutdown(&ShutdownError{Err: ErrShutdown}))
-	require.False(t, IsPermanent(io.EOF))
-}

@@ -5,9 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/estatehq/estate/internal/delivery"
 )
 
 // Index modes.
@@ -68,6 +69,9 @@ type AWSConfig struct {
 	Region  string `yaml:"region"`
 	Service string `yaml:"service"`
 }
+
+// tls is the TLS of https URLs: the system roots and CAFile's CAs.
+func (c *Config) tls() delivery.TLS { return delivery.TLS{Enabled: true, CAFile: c.CAFile} }
 
 // Enabled reports whether logs go to Elasticsearch.
 func (c *Config) Enabled() bool { return len(c.URLs) > 0 }
@@ -137,10 +141,8 @@ func (c *Config) Validate() error {
 	if auths > 1 {
 		errs = append(errs, errors.New("elasticsearch: choose one of username/password, api_key and aws.sigv4"))
 	}
-	if c.CAFile != "" {
-		if _, err := os.Stat(c.CAFile); err != nil {
-			errs = append(errs, fmt.Errorf("elasticsearch.ca_file: %w", err))
-		}
+	if err := c.tls().Validate("elasticsearch."); err != nil {
+		errs = append(errs, err)
 	}
 	switch c.Mode {
 	case ModeDataStream:

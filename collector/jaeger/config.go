@@ -5,9 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"time"
+
+	"github.com/estatehq/estate/internal/delivery"
 )
 
 // Compression of export requests.
@@ -36,6 +37,8 @@ type Config struct {
 	InitialBackoff time.Duration `yaml:"initial_backoff"`
 	MaxBackoff     time.Duration `yaml:"max_backoff"`
 }
+
+func (c *Config) tls() delivery.TLS { return delivery.TLS{Enabled: c.TLS, CAFile: c.CAFile} }
 
 // Enabled reports whether traces go to Jaeger.
 func (c *Config) Enabled() bool { return c.Endpoint != "" }
@@ -66,13 +69,8 @@ func (c *Config) Validate() error {
 	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		errs = append(errs, fmt.Errorf("jaeger.endpoint: port %q must be 1-65535", port))
 	}
-	if c.CAFile != "" {
-		if !c.TLS {
-			errs = append(errs, errors.New("jaeger.ca_file: needs jaeger.tls"))
-		}
-		if _, err := os.Stat(c.CAFile); err != nil {
-			errs = append(errs, fmt.Errorf("jaeger.ca_file: %w", err))
-		}
+	if err := c.tls().Validate("jaeger."); err != nil {
+		errs = append(errs, err)
 	}
 	switch c.Compression {
 	case CompressionGzip, CompressionNone:

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/estatehq/estate/collector/jaeger"
+	"github.com/estatehq/estate/internal/delivery"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -165,8 +166,8 @@ func TestRetryByCode(t *testing.T) {
 			err = exp.ExportTraces(t.Context(), oneSpan())
 			require.Equal(t, tc.wantCalls, srv.calls)
 			require.Equal(t, tc.wantSleep, sl.all())
-			var perm *jaeger.PermanentError
-			var thr *jaeger.ThrottleError
+			var perm *delivery.PermanentError
+			var thr *delivery.ThrottleError
 			switch tc.wantErr {
 			case "":
 				require.NoError(t, err)
@@ -220,7 +221,7 @@ func TestShutdownStopsRetries(t *testing.T) {
 		return ctx.Err()
 	}})
 	require.NoError(t, err)
-	var shut *jaeger.ShutdownError
+	var shut *delivery.ShutdownError
 	require.ErrorAs(t, exp.ExportTraces(t.Context(), oneSpan()), &shut)
 	require.ErrorAs(t, exp.ExportTraces(t.Context(), oneSpan()), &shut)
 	require.NoError(t, exp.Shutdown(context.Background()))

@@ -29,6 +29,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/estatehq/estate/internal/delivery"
 )
 
 // Options are the exporter's dependencies.
@@ -39,8 +41,8 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Now stamps samples; time.Now when nil.
 	Now func() time.Time
-	// Sleep waits between retries and returns early with ctx's error; a
-	// timer when nil.
+	// Sleep waits between retries and returns early with ctx's error;
+	// delivery.Sleep when nil.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Client sends the requests; one with its own transport when nil.
 	Client *http.Client
@@ -55,10 +57,11 @@ type Exporter struct {
 	ownsConn bool
 	metrics  *metrics
 	instance string
+	retry    delivery.Retry
+	life     delivery.Lifecycle
 
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
+	mu      sync.Mutex
+	running bool // the push loop
 }
 
 // New builds an exporter from a valid configuration.
@@ -81,9 +84,6 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.Sleep == nil {
-		opts.Sleep = sleep
-	}
 	e := &Exporter{cfg: cfg, opts: opts, log: opts.Logger.With("exporter", "remote_write"), client: opts.Client}
 	if e.client == nil {
 		t, ok := http.DefaultTransport.(*http.Transport)
@@ -102,18 +102,14 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 		return nil, err
 	}
 	e.metrics = m
-	return e, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
+	// A newer snapshot replaces one not delivered, so a long server delay
+	// is waited for (up to MaxBackoff) rather than handed back.
+	e.retry = delivery.Retry{
+		Backoff:     delivery.Backoff{Initial: cfg.InitialBackoff, Max: cfg.MaxBackoff},
+		MaxAttempts: cfg.MaxAttempts, CapServerDelay: true, Sleep: opts.Sleep,
+		OnRetry: func(int, error, time.Duration) { e.metrics.pushes.WithLabelValues("retried").Inc() },
 	}
+	return e, nil
 }
 
 // Start begins pushing every Interval, the first push one Interval from
@@ -121,17 +117,17 @@ func sleep(ctx context.Context, d time.Duration) error {
 func (e *Exporter) Start(context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.cancel != nil {
+	if e.running {
 		return errors.New("remotewrite: already started")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel, e.done = cancel, make(chan struct{})
-	go e.loop(ctx, e.done)
+	if err := e.life.Go(e.loop); err != nil {
+		return fmt.Errorf("remotewrite: starting: %w", err)
+	}
+	e.running = true
 	return nil
 }
 
-func (e *Exporter) loop(ctx context.Context, done chan struct{}) {
-	defer close(done)
+func (e *Exporter) loop(ctx context.Context) {
 	t := time.NewTicker(e.cfg.Interval)
 	defer t.Stop()
 	for {
@@ -150,17 +146,14 @@ func (e *Exporter) loop(ctx context.Context, done chan struct{}) {
 // final values are not lost when the collector stops.
 func (e *Exporter) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
-	cancel, done := e.cancel, e.done
-	e.cancel = nil
+	running := e.running
+	e.running = false
 	e.mu.Unlock()
-	if cancel == nil {
+	if !running {
 		return nil
 	}
-	cancel()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for the push loop: %w", ctx.Err())
+	if err := e.life.Shutdown(ctx); err != nil {
+		return fmt.Errorf("waiting for the push loop: %w", err)
 	}
 	err := e.Push(ctx)
 	if e.ownsConn {
@@ -173,9 +166,10 @@ func (e *Exporter) Shutdown(ctx context.Context) error {
 }
 
 // Push gathers the registry and sends it, retrying 5xx and 429 up to
-// MaxAttempts. It returns a *PermanentError when the receiver refused the
-// request (4xx), a *ThrottleError when it still asked to slow down on the
-// last attempt, a *ShutdownError when ctx ended.
+// MaxAttempts. It returns a *delivery.PermanentError when the receiver
+// refused the request (4xx), a *delivery.ThrottleError when it still asked
+// to slow down on the last attempt, a *delivery.ShutdownError when ctx
+// ended.
 func (e *Exporter) Push(ctx context.Context) error {
 	mfs, err := e.opts.Gatherer.Gather()
 	if err != nil && len(mfs) == 0 {
@@ -190,46 +184,21 @@ func (e *Exporter) Push(ctx context.Context) error {
 	raw, err := req.Marshal()
 	if err != nil {
 		e.metrics.pushes.WithLabelValues("failed").Inc()
-		return &PermanentError{Err: fmt.Errorf("encoding write request: %w", err)}
+		return &delivery.PermanentError{Err: fmt.Errorf("encoding write request: %w", err)}
 	}
 	body := snappy.Encode(nil, raw)
 	samples := 0
 	for _, ts := range req.Timeseries {
 		samples += len(ts.Samples)
 	}
-	for attempt := 1; ; attempt++ {
-		err := e.send(ctx, body)
-		if err == nil {
-			e.metrics.pushes.WithLabelValues("success").Inc()
-			e.metrics.samples.Add(float64(samples))
-			e.metrics.lastSuccess.Set(float64(e.opts.Now().UnixMilli()) / 1000)
-			return nil
-		}
-		var perm *PermanentError
-		var shut *ShutdownError
-		if errors.As(err, &perm) || errors.As(err, &shut) || attempt >= e.cfg.MaxAttempts {
-			e.metrics.pushes.WithLabelValues("failed").Inc()
-			return err
-		}
-		e.metrics.pushes.WithLabelValues("retried").Inc()
-		delay := e.backoff(attempt)
-		var thr *ThrottleError
-		if errors.As(err, &thr) && thr.Delay > 0 {
-			delay = min(thr.Delay, e.cfg.MaxBackoff)
-		}
-		if err := e.opts.Sleep(ctx, delay); err != nil {
-			e.metrics.pushes.WithLabelValues("failed").Inc()
-			return &ShutdownError{Err: err}
-		}
+	if err := e.retry.Do(ctx, func(ctx context.Context) error { return e.send(ctx, body) }); err != nil {
+		e.metrics.pushes.WithLabelValues("failed").Inc()
+		return err
 	}
-}
-
-func (e *Exporter) backoff(attempt int) time.Duration {
-	d := e.cfg.InitialBackoff
-	for i := 1; i < attempt && d < e.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, e.cfg.MaxBackoff)
+	e.metrics.pushes.WithLabelValues("success").Inc()
+	e.metrics.samples.Add(float64(samples))
+	e.metrics.lastSuccess.Set(float64(e.opts.Now().UnixMilli()) / 1000)
+	return nil
 }
 
 func (e *Exporter) send(ctx context.Context, body []byte) error {
@@ -237,7 +206,7 @@ func (e *Exporter) send(ctx context.Context, body []byte) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, e.cfg.URL, bytes.NewReader(body))
 	if err != nil {
-		return &PermanentError{Err: fmt.Errorf("building request: %w", err)}
+		return &delivery.PermanentError{Err: fmt.Errorf("building request: %w", err)}
 	}
 	req.Header.Set("Content-Encoding", "snappy")
 	req.Header.Set("Content-Type", "application/x-protobuf")
@@ -250,31 +219,20 @@ func (e *Exporter) send(ctx context.Context, body []byte) error {
 	res, err := e.client.Do(req)
 	e.metrics.duration.Observe(time.Since(start).Seconds())
 	if err != nil {
-		if ctx.Err() != nil {
-			return &ShutdownError{Err: ctx.Err()}
-		}
 		return fmt.Errorf("pushing metrics: %w", err)
 	}
 	msg, _ := io.ReadAll(io.LimitReader(res.Body, 1024))
 	_ = res.Body.Close()
-	switch {
-	case res.StatusCode/100 == 2:
-		return nil
-	case res.StatusCode == http.StatusTooManyRequests:
-		return &ThrottleError{Err: fmt.Errorf("pushing metrics: %s: %s", res.Status, bytes.TrimSpace(msg)),
-			Delay: retryAfter(res.Header.Get("Retry-After"))}
-	case res.StatusCode/100 == 5:
-		return fmt.Errorf("pushing metrics: %s: %s", res.Status, bytes.TrimSpace(msg))
-	default:
-		return &PermanentError{Err: fmt.Errorf("pushing metrics: %s: %s", res.Status, bytes.TrimSpace(msg))}
+	if err := delivery.HTTPError(res, msg, retryable, e.opts.Now()); err != nil {
+		return fmt.Errorf("pushing metrics: %w", err)
 	}
+	return nil
 }
 
-func retryAfter(v string) time.Duration {
-	if s, err := strconv.Atoi(v); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
-	}
-	return 0
+// retryable is the remote_write specification's rule: 5xx and 429 may be
+// sent again; any other answer is final.
+func retryable(status int) bool {
+	return status == http.StatusTooManyRequests || status/100 == 5
 }
 
 // toWriteRequest converts a gathered snapshot into remote_write series, the

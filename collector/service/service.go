@@ -25,6 +25,7 @@ import (
 	"github.com/estatehq/estate/collector/otlp"
 	"github.com/estatehq/estate/collector/red"
 	"github.com/estatehq/estate/collector/sqlite"
+	"github.com/estatehq/estate/internal/delivery"
 	"github.com/estatehq/estate/internal/server"
 )
 
@@ -235,11 +236,11 @@ func (a queueAppender) Append(ctx context.Context, records ...[]byte) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, walqueue.ErrFull):
-		return collector.Throttle(err, a.retryAfter)
+		return delivery.Throttle(err, a.retryAfter)
 	case errors.Is(err, walqueue.ErrTooLarge):
-		return collector.Permanent(err)
+		return delivery.Permanent(err)
 	case errors.Is(err, walqueue.ErrClosed):
-		return &collector.ShutdownError{Err: err}
+		return &delivery.ShutdownError{Err: err}
 	}
 	return err
 }

@@ -1,0 +1,80 @@
+package delivery
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the series every exporter keeps: what it delivered by
+// outcome, its requests by status code, their duration, and its retries.
+type Metrics struct {
+	Items    *prometheus.CounterVec
+	Requests *prometheus.CounterVec
+	Duration prometheus.Histogram
+	Retries  prometheus.Counter
+}
+
+// MetricsOpts name an exporter's series estate_<Subsystem>_<name>. The names
+// are published (docs, dashboards and tests read them), so an exporter
+// that named a series otherwise keeps its name by setting it here; the
+// empty fields take the defaults shown.
+type MetricsOpts struct {
+	Subsystem string
+	// ItemsName counts what is delivered (spans_total...) by ItemLabels;
+	// Preset lists label values whose series exist from the start, at zero.
+	ItemsName, ItemsHelp string
+	ItemLabels           []string
+	Preset               [][]string
+	// RequestsName counts requests by "code": requests_total.
+	RequestsName, RequestsHelp string
+	// DurationName is the histogram of request durations:
+	// request_duration_seconds, buckets from 1 ms doubling 14 times.
+	DurationName, DurationHelp string
+	Buckets                    []float64
+	// RetriesName counts requests sent again: retries_total.
+	RetriesName, RetriesHelp string
+	// Extra are the exporter's own series, registered with the others.
+	Extra []prometheus.Collector
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// NewMetrics makes the series and registers them with reg.
+func NewMetrics(reg prometheus.Registerer, o MetricsOpts) (*Metrics, error) {
+	const ns = "estate"
+	if o.Buckets == nil {
+		o.Buckets = prometheus.ExponentialBuckets(0.001, 2, 14)
+	}
+	m := &Metrics{
+		Items: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: o.Subsystem, Name: o.ItemsName, Help: o.ItemsHelp,
+		}, o.ItemLabels),
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: o.Subsystem, Name: orDefault(o.RequestsName, "requests_total"),
+			Help: orDefault(o.RequestsHelp, "Export requests by status code."),
+		}, []string{"code"}),
+		Duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: ns, Subsystem: o.Subsystem, Name: orDefault(o.DurationName, "request_duration_seconds"),
+			Help: orDefault(o.DurationHelp, "Duration of export requests."), Buckets: o.Buckets,
+		}),
+		Retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: o.Subsystem, Name: orDefault(o.RetriesName, "retries_total"),
+			Help: orDefault(o.RetriesHelp, "Export requests sent again after a retryable error."),
+		}),
+	}
+	for _, c := range append([]prometheus.Collector{m.Items, m.Requests, m.Duration, m.Retries}, o.Extra...) {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("registering %s metrics: %w", o.Subsystem, err)
+		}
+	}
+	for _, values := range o.Preset {
+		m.Items.WithLabelValues(values...)
+	}
+	return m, nil
+}
