@@ -73,6 +73,11 @@ type AWSConfig struct {
 // tls is the TLS of https URLs: the system roots and CAFile's CAs.
 func (c *Config) tls() delivery.TLS { return delivery.TLS{Enabled: true, CAFile: c.CAFile} }
 
+// retry is the retry policy the configuration sets.
+func (c *Config) retry() delivery.Retry {
+	return delivery.Retry{Backoff: delivery.Backoff{Initial: c.InitialBackoff, Max: c.MaxBackoff}, MaxAttempts: c.MaxAttempts}
+}
+
 // Enabled reports whether logs go to Elasticsearch.
 func (c *Config) Enabled() bool { return len(c.URLs) > 0 }
 
@@ -165,14 +170,8 @@ func (c *Config) Validate() error {
 	if c.MaxBulkBytes < 1024 {
 		errs = append(errs, fmt.Errorf("elasticsearch.max_bulk_bytes: must be at least 1024, not %d", c.MaxBulkBytes))
 	}
-	if c.MaxAttempts < 1 {
-		errs = append(errs, fmt.Errorf("elasticsearch.max_attempts: must be positive, not %d", c.MaxAttempts))
-	}
-	if c.InitialBackoff <= 0 {
-		errs = append(errs, errors.New("elasticsearch.initial_backoff: must be positive"))
-	}
-	if c.MaxBackoff < c.InitialBackoff {
-		errs = append(errs, errors.New("elasticsearch.max_backoff: must be at least initial_backoff"))
+	if err := c.retry().Validate("elasticsearch."); err != nil {
+		errs = append(errs, err)
 	}
 	if c.RequestTimeout <= 0 {
 		errs = append(errs, errors.New("elasticsearch.request_timeout: must be positive"))

@@ -81,15 +81,7 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Registerer == nil {
-		opts.Registerer = prometheus.NewRegistry()
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	tel := delivery.Telemetry{Logger: opts.Logger, Registerer: opts.Registerer, Now: opts.Now}.Defaults()
 	base := opts.Transport
 	if base == nil {
 		t := newHTTPTransport()
@@ -120,7 +112,7 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 		if region == "" {
 			return nil, errors.New("elasticsearch.aws.region: not set, and the AWS environment names none")
 		}
-		rt = &sigv4Transport{base: base, creds: creds, signer: v4.NewSigner(), region: region, service: cfg.AWS.Service, now: opts.Now}
+		rt = &sigv4Transport{base: base, creds: creds, signer: v4.NewSigner(), region: region, service: cfg.AWS.Service, now: tel.Now}
 	}
 	var urls []*url.URL
 	for _, raw := range cfg.URLs {
@@ -149,19 +141,17 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating Elasticsearch transport: %w", err)
 	}
-	m, err := newMetrics(opts.Registerer)
+	m, err := newMetrics(tel.Registerer)
 	if err != nil {
 		return nil, err
 	}
-	return &Exporter{
-		cfg: cfg, log: opts.Logger.With("exporter", "elasticsearch"), now: opts.Now,
-		retry: delivery.Retry{
-			Backoff:     delivery.Backoff{Initial: cfg.InitialBackoff, Max: cfg.MaxBackoff},
-			MaxAttempts: cfg.MaxAttempts, Sleep: opts.Sleep,
-		},
+	e := &Exporter{
+		cfg: cfg, log: tel.Logger.With("exporter", "elasticsearch"), now: tel.Now, retry: cfg.retry(),
 		tp: tp, base: base, metrics: m,
-		dl: &deadLetterFile{dir: cfg.DeadLetterDir, now: opts.Now},
-	}, nil
+		dl: &deadLetterFile{dir: cfg.DeadLetterDir, now: tel.Now},
+	}
+	e.retry.Sleep = opts.Sleep
+	return e, nil
 }
 
 // newHTTPTransport is http.DefaultTransport's configuration, with more idle

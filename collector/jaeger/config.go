@@ -40,6 +40,11 @@ type Config struct {
 
 func (c *Config) tls() delivery.TLS { return delivery.TLS{Enabled: c.TLS, CAFile: c.CAFile} }
 
+// retry is the retry policy the configuration sets.
+func (c *Config) retry() delivery.Retry {
+	return delivery.Retry{Backoff: delivery.Backoff{Initial: c.InitialBackoff, Max: c.MaxBackoff}, MaxAttempts: c.MaxAttempts}
+}
+
 // Enabled reports whether traces go to Jaeger.
 func (c *Config) Enabled() bool { return c.Endpoint != "" }
 
@@ -80,14 +85,8 @@ func (c *Config) Validate() error {
 	if c.Timeout <= 0 {
 		errs = append(errs, errors.New("jaeger.timeout: must be positive"))
 	}
-	if c.MaxAttempts < 1 {
-		errs = append(errs, fmt.Errorf("jaeger.max_attempts: must be positive, not %d", c.MaxAttempts))
-	}
-	if c.InitialBackoff <= 0 {
-		errs = append(errs, errors.New("jaeger.initial_backoff: must be positive"))
-	}
-	if c.MaxBackoff < c.InitialBackoff {
-		errs = append(errs, errors.New("jaeger.max_backoff: must be at least initial_backoff"))
+	if err := c.retry().Validate("jaeger."); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

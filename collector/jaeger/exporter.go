@@ -58,12 +58,7 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Registerer == nil {
-		opts.Registerer = prometheus.NewRegistry()
-	}
+	tel := delivery.Telemetry{Logger: opts.Logger, Registerer: opts.Registerer}.Defaults()
 	creds := insecure.NewCredentials()
 	tc, err := cfg.tls().ClientConfig("jaeger.")
 	if err != nil {
@@ -72,7 +67,7 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 	if tc != nil {
 		creds = credentials.NewTLS(tc)
 	}
-	m, err := delivery.NewMetrics(opts.Registerer, delivery.MetricsOpts{
+	m, err := delivery.NewMetrics(tel.Registerer, delivery.MetricsOpts{
 		Subsystem: "jaeger_exporter",
 		ItemsName: "spans_total", ItemLabels: []string{"outcome"},
 		ItemsHelp:    "Spans by outcome: accepted, rejected (partial success, not retried), failed (permanent error).",
@@ -92,16 +87,14 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 		callOpt = append(callOpt, grpc.UseCompressor(gzip.Name))
 	}
 	e := &Exporter{
-		cfg: cfg, log: opts.Logger.With("exporter", "jaeger"),
+		cfg: cfg, log: tel.Logger.With("exporter", "jaeger"),
 		conn: conn, client: ptraceotlp.NewGRPCClient(conn), callOpt: callOpt, metrics: m,
 	}
-	e.retry = delivery.Retry{
-		Backoff:     delivery.Backoff{Initial: cfg.InitialBackoff, Max: cfg.MaxBackoff},
-		MaxAttempts: cfg.MaxAttempts, Sleep: opts.Sleep,
-		OnRetry: func(attempt int, err error, delay time.Duration) {
-			e.metrics.Retries.Inc()
-			e.log.Debug("retrying export to jaeger", "code", status.Code(err).String(), "delay", delay, "attempt", attempt)
-		},
+	e.retry = cfg.retry()
+	e.retry.Sleep = opts.Sleep
+	e.retry.OnRetry = func(attempt int, err error, delay time.Duration) {
+		e.metrics.Retries.Inc()
+		e.log.Debug("retrying export to jaeger", "code", status.Code(err).String(), "delay", delay, "attempt", attempt)
 	}
 	return e, nil
 }
@@ -148,8 +141,7 @@ func (e *Exporter) ExportTraces(ctx context.Context, td ptrace.Traces) error {
 		defer cancel()
 		start := time.Now()
 		resp, err := e.client.Export(ctx, req, e.callOpt...)
-		e.metrics.Duration.Observe(time.Since(start).Seconds())
-		e.metrics.Requests.WithLabelValues(status.Code(err).String()).Inc()
+		e.metrics.Observe(start, status.Code(err).String())
 		if err == nil {
 			partial = resp.PartialSuccess()
 		}
@@ -161,11 +153,9 @@ func (e *Exporter) ExportTraces(ctx context.Context, td ptrace.Traces) error {
 		}
 		return fmt.Errorf("exporting to jaeger: %w", err)
 	}
-	rejected := partial.RejectedSpans()
-	if rejected > 0 {
+	if rejected := partial.RejectedSpans(); rejected > 0 {
 		e.log.Warn("jaeger rejected spans", "rejected", rejected, "of", spans, "message", partial.ErrorMessage())
 	}
-	e.metrics.Items.WithLabelValues("accepted").Add(float64(int64(spans) - rejected))
-	e.metrics.Items.WithLabelValues("rejected").Add(float64(rejected))
+	e.metrics.Accepted(int64(spans), partial.RejectedSpans())
 	return nil
 }

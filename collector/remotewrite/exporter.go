@@ -75,16 +75,9 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 	if opts.Gatherer == nil {
 		return nil, errors.New("remotewrite: Options.Gatherer is required")
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Registerer == nil {
-		opts.Registerer = prometheus.NewRegistry()
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	e := &Exporter{cfg: cfg, opts: opts, log: opts.Logger.With("exporter", "remote_write"), client: opts.Client}
+	tel := delivery.Telemetry{Logger: opts.Logger, Registerer: opts.Registerer, Now: opts.Now}.Defaults()
+	opts.Now = tel.Now
+	e := &Exporter{cfg: cfg, opts: opts, log: tel.Logger.With("exporter", "remote_write"), client: opts.Client}
 	if e.client == nil {
 		t, ok := http.DefaultTransport.(*http.Transport)
 		if !ok {
@@ -97,18 +90,16 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 	if e.instance == "" {
 		e.instance, _ = os.Hostname()
 	}
-	m, err := newMetrics(opts.Registerer)
+	m, err := newMetrics(tel.Registerer)
 	if err != nil {
 		return nil, err
 	}
 	e.metrics = m
 	// A newer snapshot replaces one not delivered, so a long server delay
 	// is waited for (up to MaxBackoff) rather than handed back.
-	e.retry = delivery.Retry{
-		Backoff:     delivery.Backoff{Initial: cfg.InitialBackoff, Max: cfg.MaxBackoff},
-		MaxAttempts: cfg.MaxAttempts, CapServerDelay: true, Sleep: opts.Sleep,
-		OnRetry: func(int, error, time.Duration) { e.metrics.pushes.WithLabelValues("retried").Inc() },
-	}
+	e.retry = cfg.retry()
+	e.retry.Sleep, e.retry.CapServerDelay = opts.Sleep, true
+	e.retry.OnRetry = func(int, error, time.Duration) { e.metrics.pushes.WithLabelValues("retried").Inc() }
 	return e, nil
 }
 

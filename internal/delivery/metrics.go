@@ -2,9 +2,34 @@ package delivery
 
 import (
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
+
+// Telemetry is what a component reports through and reads the time from:
+// the dependencies every exporter's Options carry.
+type Telemetry struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// Defaults returns t with what is unset defaulted: a logger that discards,
+// a registry of the component's own, time.Now.
+func (t Telemetry) Defaults() Telemetry {
+	if t.Logger == nil {
+		t.Logger = slog.New(slog.DiscardHandler)
+	}
+	if t.Registerer == nil {
+		t.Registerer = prometheus.NewRegistry()
+	}
+	if t.Now == nil {
+		t.Now = time.Now
+	}
+	return t
+}
 
 // Metrics are the series every exporter keeps: what it delivered by
 // outcome, its requests by status code, their duration, and its retries.
@@ -77,4 +102,20 @@ func NewMetrics(reg prometheus.Registerer, o MetricsOpts) (*Metrics, error) {
 		m.Items.WithLabelValues(values...)
 	}
 	return m, nil
+}
+
+// Observe records one request: its duration since start, and its status
+// code (a gRPC code name, an HTTP status, "error" when no answer came).
+func (m *Metrics) Observe(start time.Time, code string) {
+	m.Duration.Observe(time.Since(start).Seconds())
+	m.Requests.WithLabelValues(code).Inc()
+}
+
+// Accepted counts a delivered batch of n items, of which the other side
+// rejected some in a partial success (which is never retried): Items with
+// labels and then the outcome "accepted", and "rejected".
+func (m *Metrics) Accepted(n, rejected int64, labels ...string) {
+	rejected = min(max(rejected, 0), n) // a server's count is not trusted to panic a counter
+	m.Items.WithLabelValues(append(labels, "accepted")...).Add(float64(n - rejected))
+	m.Items.WithLabelValues(append(labels, "rejected")...).Add(float64(rejected))
 }

@@ -3,6 +3,7 @@ package delivery_test
 import (
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,4 +49,58 @@ func TestNewMetrics(t *testing.T) {
 
 	_, err = delivery.NewMetrics(reg, delivery.MetricsOpts{Subsystem: "test_exporter", ItemsName: "items_total", ItemsHelp: "Items."})
 	require.ErrorContains(t, err, "registering test_exporter metrics")
+}
+
+func TestMetricsObserveAndAccepted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := delivery.NewMetrics(reg, delivery.MetricsOpts{
+		Subsystem: "test_exporter", ItemsName: "items_total", ItemsHelp: "Items.", ItemLabels: []string{"signal", "outcome"},
+	})
+	require.NoError(t, err)
+	m.Observe(time.Now(), "Unavailable")
+	m.Observe(time.Now(), "OK")
+	m.Accepted(5, 2, "logs")
+	m.Accepted(3, 9, "logs") // a server claiming more than it was sent
+	m.Accepted(4, -1, "traces")
+
+	got := map[string]float64{}
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		for _, metric := range mf.GetMetric() {
+			key := mf.GetName() // then the label values, by label name
+			for _, lp := range metric.GetLabel() {
+				key += "," + lp.GetValue()
+			}
+			switch {
+			case metric.GetCounter() != nil:
+				got[key] = metric.GetCounter().GetValue()
+			case metric.GetHistogram() != nil:
+				got[key] = float64(metric.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	require.Empty(t, cmp.Diff(map[string]float64{
+		"estate_test_exporter_requests_total,OK":           1,
+		"estate_test_exporter_requests_total,Unavailable":  1,
+		"estate_test_exporter_request_duration_seconds":    2,
+		"estate_test_exporter_retries_total":               0,
+		"estate_test_exporter_items_total,accepted,logs":   3,
+		"estate_test_exporter_items_total,rejected,logs":   5,
+		"estate_test_exporter_items_total,accepted,traces": 4,
+		"estate_test_exporter_items_total,rejected,traces": 0,
+	}, got))
+}
+
+func TestTelemetryDefaults(t *testing.T) {
+	d := delivery.Telemetry{}.Defaults()
+	require.NotNil(t, d.Logger)
+	require.NotNil(t, d.Registerer)
+	require.WithinDuration(t, time.Now(), d.Now(), time.Minute)
+
+	reg := prometheus.NewRegistry()
+	now := func() time.Time { return testNow }
+	set := delivery.Telemetry{Registerer: reg, Now: now}.Defaults()
+	require.Same(t, reg, set.Registerer, "what is set is kept")
+	require.Equal(t, testNow, set.Now())
 }

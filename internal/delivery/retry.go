@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -80,13 +81,30 @@ type Retry struct {
 	OnRetry func(attempt int, err error, delay time.Duration)
 }
 
+// Validate checks a retry as a component's configuration sets it, with its
+// attempts bounded, and names the fields at fault under keyPrefix: "jaeger."
+// gives jaeger.max_attempts, jaeger.initial_backoff and jaeger.max_backoff.
+func (r Retry) Validate(keyPrefix string) error {
+	var errs []error
+	if r.MaxAttempts < 1 {
+		errs = append(errs, fmt.Errorf("%smax_attempts: must be positive, not %d", keyPrefix, r.MaxAttempts))
+	}
+	if r.Backoff.Initial <= 0 {
+		errs = append(errs, fmt.Errorf("%sinitial_backoff: must be positive", keyPrefix))
+	}
+	if r.Backoff.Max < r.Backoff.Initial {
+		errs = append(errs, fmt.Errorf("%smax_backoff: must be at least initial_backoff", keyPrefix))
+	}
+	return errors.Join(errs...)
+}
+
 // Do calls op until it returns nil, an error not worth retrying, or the
 // attempts run out. It returns nil; op's *PermanentError or *ShutdownError
 // as they are; a *ShutdownError once ctx has ended; or, when it gives up on
 // a retryable error (attempts exhausted, or a server delay longer than
 // Backoff.Max), that error wrapped with the count of attempts, a
 // *ThrottleError still when it was one.
-func (r *Retry) Do(ctx context.Context, op func(ctx context.Context) error) error {
+func (r Retry) Do(ctx context.Context, op func(ctx context.Context) error) error {
 	for attempt := 1; ; attempt++ {
 		err := op(ctx)
 		if err == nil {
@@ -122,7 +140,7 @@ func (r *Retry) Do(ctx context.Context, op func(ctx context.Context) error) erro
 
 // Wait sleeps d with the injected Sleep. A wait that ctx cuts short, or
 // that ends after ctx did, is a *ShutdownError carrying ctx's cause.
-func (r *Retry) Wait(ctx context.Context, d time.Duration) error {
+func (r Retry) Wait(ctx context.Context, d time.Duration) error {
 	sleep := r.Sleep
 	if sleep == nil {
 		sleep = Sleep

@@ -187,3 +187,31 @@ func TestSleep(t *testing.T) {
 		require.Equal(t, 4*time.Second, time.Since(start), "returned when ctx ended")
 	})
 }
+
+func TestRetryValidate(t *testing.T) {
+	tests := []struct {
+		name  string
+		retry delivery.Retry
+		want  []string
+	}{
+		{"valid", delivery.Retry{Backoff: delivery.Backoff{Initial: ms, Max: ms}, MaxAttempts: 1}, nil},
+		{"attempts", delivery.Retry{Backoff: delivery.Backoff{Initial: ms, Max: ms}}, []string{"jaeger.max_attempts: must be positive, not 0"}},
+		{"initial", delivery.Retry{MaxAttempts: 1}, []string{"jaeger.initial_backoff: must be positive"}},
+		{"max below initial", delivery.Retry{Backoff: delivery.Backoff{Initial: 2 * ms, Max: ms}, MaxAttempts: 1},
+			[]string{"jaeger.max_backoff: must be at least initial_backoff"}},
+		{"all of them", delivery.Retry{Backoff: delivery.Backoff{Initial: -ms, Max: -2 * ms}, MaxAttempts: -1},
+			[]string{"jaeger.max_attempts", "jaeger.initial_backoff", "jaeger.max_backoff"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.retry.Validate("jaeger.")
+			if tc.want == nil {
+				require.NoError(t, err)
+				return
+			}
+			for _, w := range tc.want {
+				require.ErrorContains(t, err, w)
+			}
+		})
+	}
+}
