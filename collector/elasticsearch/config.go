@@ -71,13 +71,6 @@ type AWSConfig struct {
 }
 
 // tls is the TLS of https URLs: the system roots and CAFile's CAs.
-func (c *Config) tls() delivery.TLS { return delivery.TLS{Enabled: true, CAFile: c.CAFile} }
-
-// retry is the retry policy the configuration sets.
-func (c *Config) retry() delivery.Retry {
-	return delivery.Retry{Backoff: delivery.Backoff{Initial: c.InitialBackoff, Max: c.MaxBackoff}, MaxAttempts: c.MaxAttempts}
-}
-
 // Enabled reports whether logs go to Elasticsearch.
 func (c *Config) Enabled() bool { return len(c.URLs) > 0 }
 
@@ -178,3 +171,11 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// retry is the retry policy the configuration sets.
+func (c *Config) retry() delivery.Retry {
+	return delivery.Retry{Backoff: delivery.Backoff{Initial: c.InitialBackoff, Max: c.MaxBackoff}, MaxAttempts: c.MaxAttempts}
+}
+
+// tls is the TLS the configuration sets.
+func (c *Config) tls() delivery.TLS { return delivery.TLS{Enabled: true, CAFile: c.CAFile} }

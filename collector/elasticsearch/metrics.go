@@ -15,16 +15,11 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	const ns, sub = "estate", "elasticsearch_exporter"
+	const sub = "elasticsearch_exporter"
 	m := &metrics{
-		deadLetterFile: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "dead_letter_records_total",
-			Help: "Records written to the dead-letter file.",
-		}),
-		deadLetterIndexFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "dead_letter_index_failures_total",
-			Help: "Dead letters that could not be written to the dead-letter index (they are in the file).",
-		}),
+		deadLetterFile: delivery.Counter(sub, "dead_letter_records_total", "Records written to the dead-letter file."),
+		deadLetterIndexFailures: delivery.Counter(sub, "dead_letter_index_failures_total",
+			"Dead letters that could not be written to the dead-letter index (they are in the file)."),
 	}
 	var err error
 	m.Metrics, err = delivery.NewMetrics(reg, delivery.MetricsOpts{

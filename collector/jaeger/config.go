@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"time"
 
 	"github.com/estatehq/estate/internal/delivery"
 )
@@ -27,22 +26,11 @@ type Config struct {
 	CAFile string `yaml:"ca_file"`
 	// Compression is gzip or none.
 	Compression string `yaml:"compression"`
-	// Timeout bounds one Export call to Jaeger.
-	Timeout time.Duration `yaml:"timeout"`
-	// MaxAttempts bounds the tries of one batch within one ExportTraces.
-	MaxAttempts int `yaml:"max_attempts"`
-	// InitialBackoff is the first wait when Jaeger names none (RetryInfo);
-	// it doubles up to MaxBackoff. A RetryInfo delay longer than MaxBackoff
-	// is handed to the caller as a ThrottleError instead of waited for.
-	InitialBackoff time.Duration `yaml:"initial_backoff"`
-	MaxBackoff     time.Duration `yaml:"max_backoff"`
-}
-
-func (c *Config) tls() delivery.TLS { return delivery.TLS{Enabled: c.TLS, CAFile: c.CAFile} }
-
-// retry is the retry policy the configuration sets.
-func (c *Config) retry() delivery.Retry {
-	return delivery.Retry{Backoff: delivery.Backoff{Initial: c.InitialBackoff, Max: c.MaxBackoff}, MaxAttempts: c.MaxAttempts}
+	// RetryConfig is timeout (of one Export call to Jaeger),
+	// max_attempts, initial_backoff and max_backoff: a RetryInfo delay
+	// longer than MaxBackoff is handed to the caller as a ThrottleError
+	// instead of waited for.
+	delivery.RetryConfig `yaml:",inline"`
 }
 
 // Enabled reports whether traces go to Jaeger.
@@ -56,10 +44,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.BoolVar(&c.TLS, p+"tls", false, "use TLS to Jaeger")
 	fs.StringVar(&c.CAFile, p+"ca-file", "", "PEM file of CAs trusted for Jaeger (with --"+p+"tls)")
 	fs.StringVar(&c.Compression, p+"compression", CompressionGzip, "compression of export requests: gzip or none")
-	fs.DurationVar(&c.Timeout, p+"timeout", 10*time.Second, "timeout of one export request")
-	fs.IntVar(&c.MaxAttempts, p+"max-attempts", 5, "tries of one batch within one export before it is handed back")
-	fs.DurationVar(&c.InitialBackoff, p+"initial-backoff", 100*time.Millisecond, "first wait before a retry when Jaeger names none; doubles each time")
-	fs.DurationVar(&c.MaxBackoff, p+"max-backoff", 5*time.Second, "longest wait within one export; longer server delays are handed back to the queue")
+	c.RetryConfig.RegisterFlags(fs, p)
 }
 
 // Validate names every field at fault. It checks nothing when the exporter
@@ -82,11 +67,11 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("jaeger.compression: must be gzip or none, not %q", c.Compression))
 	}
-	if c.Timeout <= 0 {
-		errs = append(errs, errors.New("jaeger.timeout: must be positive"))
-	}
-	if err := c.retry().Validate("jaeger."); err != nil {
+	if err := c.RetryConfig.Validate("jaeger."); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
+
+// tls is the TLS the configuration sets.
+func (c *Config) tls() delivery.TLS { return delivery.TLS{Enabled: c.TLS, CAFile: c.CAFile} }

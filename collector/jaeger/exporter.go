@@ -90,7 +90,7 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 		cfg: cfg, log: tel.Logger.With("exporter", "jaeger"),
 		conn: conn, client: ptraceotlp.NewGRPCClient(conn), callOpt: callOpt, metrics: m,
 	}
-	e.retry = cfg.retry()
+	e.retry = cfg.Retry()
 	e.retry.Sleep = opts.Sleep
 	e.retry.OnRetry = func(attempt int, err error, delay time.Duration) {
 		e.metrics.Retries.Inc()

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"time"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -46,21 +45,9 @@ type Config struct {
 	// InsecureSkipVerify accepts any server certificate (https only): for a
 	// lab, never for production.
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
-	// Timeout bounds one export request.
-	Timeout time.Duration `yaml:"timeout"`
-	// MaxAttempts bounds the tries of one batch within one export call.
-	MaxAttempts int `yaml:"max_attempts"`
-	// InitialBackoff is the first wait when the receiver names none; it
-	// doubles up to MaxBackoff. A server delay (RetryInfo, Retry-After)
-	// longer than MaxBackoff is handed to the caller as a ThrottleError
-	// instead of waited for.
-	InitialBackoff time.Duration `yaml:"initial_backoff"`
-	MaxBackoff     time.Duration `yaml:"max_backoff"`
-}
-
-// retry is the retry policy the configuration sets.
-func (c *Config) retry() delivery.Retry {
-	return delivery.Retry{Backoff: delivery.Backoff{Initial: c.InitialBackoff, Max: c.MaxBackoff}, MaxAttempts: c.MaxAttempts}
+	// RetryConfig is timeout, max_attempts, initial_backoff and
+	// max_backoff.
+	delivery.RetryConfig `yaml:",inline"`
 }
 
 // Enabled reports whether telemetry goes to an OTLP receiver.
@@ -88,10 +75,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	})
 	fs.StringVar(&c.CAFile, p+"ca-file", "", "PEM file of CAs trusted for the OTLP receiver (https endpoints)")
 	fs.BoolVar(&c.InsecureSkipVerify, p+"insecure-skip-verify", false, "accept any certificate of the OTLP receiver (https endpoints; labs only)")
-	fs.DurationVar(&c.Timeout, p+"timeout", 10*time.Second, "timeout of one export request")
-	fs.IntVar(&c.MaxAttempts, p+"max-attempts", 5, "tries of one batch within one export before it is handed back")
-	fs.DurationVar(&c.InitialBackoff, p+"initial-backoff", 100*time.Millisecond, "first wait before a retry when the receiver names none; doubles each time")
-	fs.DurationVar(&c.MaxBackoff, p+"max-backoff", 5*time.Second, "longest wait within one export; longer server delays are handed back to the queue")
+	c.RetryConfig.RegisterFlags(fs, p)
 }
 
 // Validate names every field at fault. It checks nothing when the exporter
@@ -127,10 +111,7 @@ func (c *Config) Validate() error {
 	if err := c.tls().Validate("otlp."); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Timeout <= 0 {
-		errs = append(errs, errors.New("otlp.timeout: must be positive"))
-	}
-	if err := c.retry().Validate("otlp."); err != nil {
+	if err := c.RetryConfig.Validate("otlp."); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/estatehq/estate/collector/otlpexporter"
 	"github.com/estatehq/estate/internal/config"
+	"github.com/estatehq/estate/internal/delivery"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -20,8 +21,8 @@ func TestConfigDefaults(t *testing.T) {
 	require.False(t, cfg.Enabled())
 	require.NoError(t, cfg.Validate(), "off is valid")
 	require.Empty(t, cmp.Diff(otlpexporter.Config{
-		Protocol: "grpc", Compression: "gzip", Timeout: 10 * time.Second,
-		MaxAttempts: 5, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 5 * time.Second,
+		Protocol: "grpc", Compression: "gzip",
+		RetryConfig: delivery.RetryConfig{Timeout: 10 * time.Second, MaxAttempts: 5, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 5 * time.Second},
 	}, cfg))
 }
 

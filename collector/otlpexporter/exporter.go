@@ -98,7 +98,7 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 		return nil, err
 	}
 	e := &Exporter{cfg: cfg, log: tel.Logger.With("exporter", "otlp", "protocol", cfg.Protocol), now: tel.Now, metrics: m}
-	e.retry = cfg.retry()
+	e.retry = cfg.Retry()
 	e.retry.Sleep = opts.Sleep
 	e.retry.OnRetry = func(attempt int, err error, delay time.Duration) {
 		e.metrics.Retries.Inc()

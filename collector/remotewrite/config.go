@@ -34,11 +34,6 @@ type Config struct {
 	Password string `yaml:"password"`
 }
 
-// retry is the retry policy the configuration sets.
-func (c *Config) retry() delivery.Retry {
-	return delivery.Retry{Backoff: delivery.Backoff{Initial: c.InitialBackoff, Max: c.MaxBackoff}, MaxAttempts: c.MaxAttempts}
-}
-
 // Enabled reports whether metrics are pushed.
 func (c *Config) Enabled() bool { return c.URL != "" }
 
@@ -85,4 +80,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("prometheus_remote_write.username: must be set with password"))
 	}
 	return errors.Join(errs...)
+}
+
+// retry is the retry policy the configuration sets.
+func (c *Config) retry() delivery.Retry {
+	return delivery.Retry{Backoff: delivery.Backoff{Initial: c.InitialBackoff, Max: c.MaxBackoff}, MaxAttempts: c.MaxAttempts}
 }

@@ -99,7 +99,10 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 	// is waited for (up to MaxBackoff) rather than handed back.
 	e.retry = cfg.retry()
 	e.retry.Sleep, e.retry.CapServerDelay = opts.Sleep, true
-	e.retry.OnRetry = func(int, error, time.Duration) { e.metrics.pushes.WithLabelValues("retried").Inc() }
+	e.retry.OnRetry = func(int, error, time.Duration) {
+		e.metrics.Retries.Inc()
+		e.metrics.pushes.WithLabelValues("retried").Inc()
+	}
 	return e, nil
 }
 
@@ -187,7 +190,7 @@ func (e *Exporter) Push(ctx context.Context) error {
 		return err
 	}
 	e.metrics.pushes.WithLabelValues("success").Inc()
-	e.metrics.samples.Add(float64(samples))
+	e.metrics.Items.WithLabelValues().Add(float64(samples))
 	e.metrics.lastSuccess.Set(float64(e.opts.Now().UnixMilli()) / 1000)
 	return nil
 }
@@ -208,10 +211,11 @@ func (e *Exporter) send(ctx context.Context, body []byte) error {
 	}
 	start := time.Now()
 	res, err := e.client.Do(req)
-	e.metrics.duration.Observe(time.Since(start).Seconds())
 	if err != nil {
+		e.metrics.Observe(start, "error")
 		return fmt.Errorf("pushing metrics: %w", err)
 	}
+	e.metrics.Observe(start, strconv.Itoa(res.StatusCode))
 	msg, _ := io.ReadAll(io.LimitReader(res.Body, 1024))
 	_ = res.Body.Close()
 	if err := delivery.HTTPError(res, msg, retryable, e.opts.Now()); err != nil {
@@ -332,38 +336,32 @@ func metadataType(t dto.MetricType) prompb.MetricMetadata_MetricType {
 	}
 }
 
+// metrics are the series every exporter keeps (samples are its items) and
+// the push loop's own.
 type metrics struct {
+	*delivery.Metrics
 	pushes      *prometheus.CounterVec
-	samples     prometheus.Counter
-	duration    prometheus.Histogram
 	lastSuccess prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	const ns, sub = "estate", "remote_write"
+	const sub = "remote_write"
 	m := &metrics{
-		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "pushes_total",
-			Help: "Push attempts by result: success, retried, failed (the snapshot was given up).",
-		}, []string{"result"}),
-		samples: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "samples_total",
-			Help: "Samples delivered.",
-		}),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: ns, Subsystem: sub, Name: "request_duration_seconds",
-			Help:    "Duration of push requests.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
-		}),
-		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: ns, Subsystem: sub, Name: "last_success_timestamp_seconds",
-			Help: "Time of the last delivered push.",
-		}),
+		pushes: delivery.CounterVec(sub, "pushes_total",
+			"Push attempts by result: success, retried, failed (the snapshot was given up).", "result"),
+		lastSuccess: delivery.Gauge(sub, "last_success_timestamp_seconds", "Time of the last delivered push."),
 	}
-	for _, c := range []prometheus.Collector{m.pushes, m.samples, m.duration, m.lastSuccess} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("registering remote write metrics: %w", err)
-		}
+	var err error
+	m.Metrics, err = delivery.NewMetrics(reg, delivery.MetricsOpts{
+		Subsystem: sub,
+		ItemsName: "samples_total", ItemsHelp: "Samples delivered.", Preset: [][]string{{}},
+		RequestsHelp: "Push requests by HTTP status, or error when no answer came.",
+		DurationHelp: "Duration of push requests.",
+		RetriesHelp:  "Push requests sent again after a retryable error.",
+		Extra:        []prometheus.Collector{m.pushes, m.lastSuccess},
+	})
+	if err != nil {
+		return nil, err
 	}
 	for _, r := range []string{"success", "retried", "failed"} {
 		m.pushes.WithLabelValues(r)

@@ -70,28 +70,40 @@ func orDefault(v, def string) string {
 	return v
 }
 
+// namespace starts every series' name.
+const namespace = "estate"
+
+// Counter makes a counter estate_<subsystem>_<name>, for an exporter's own
+// series beside the shared ones (MetricsOpts.Extra).
+func Counter(subsystem, name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: name, Help: help})
+}
+
+// CounterVec makes a counter estate_<subsystem>_<name> with labels.
+func CounterVec(subsystem, name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: name, Help: help}, labels)
+}
+
+// Gauge makes a gauge estate_<subsystem>_<name>.
+func Gauge(subsystem, name, help string) prometheus.Gauge {
+	return prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Subsystem: subsystem, Name: name, Help: help})
+}
+
 // NewMetrics makes the series and registers them with reg.
 func NewMetrics(reg prometheus.Registerer, o MetricsOpts) (*Metrics, error) {
-	const ns = "estate"
 	if o.Buckets == nil {
 		o.Buckets = prometheus.ExponentialBuckets(0.001, 2, 14)
 	}
 	m := &Metrics{
-		Items: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: o.Subsystem, Name: o.ItemsName, Help: o.ItemsHelp,
-		}, o.ItemLabels),
-		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: o.Subsystem, Name: orDefault(o.RequestsName, "requests_total"),
-			Help: orDefault(o.RequestsHelp, "Export requests by status code."),
-		}, []string{"code"}),
+		Items: CounterVec(o.Subsystem, o.ItemsName, o.ItemsHelp, o.ItemLabels...),
+		Requests: CounterVec(o.Subsystem, orDefault(o.RequestsName, "requests_total"),
+			orDefault(o.RequestsHelp, "Export requests by status code."), "code"),
 		Duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: ns, Subsystem: o.Subsystem, Name: orDefault(o.DurationName, "request_duration_seconds"),
+			Namespace: namespace, Subsystem: o.Subsystem, Name: orDefault(o.DurationName, "request_duration_seconds"),
 			Help: orDefault(o.DurationHelp, "Duration of export requests."), Buckets: o.Buckets,
 		}),
-		Retries: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: o.Subsystem, Name: orDefault(o.RetriesName, "retries_total"),
-			Help: orDefault(o.RetriesHelp, "Export requests sent again after a retryable error."),
-		}),
+		Retries: Counter(o.Subsystem, orDefault(o.RetriesName, "retries_total"),
+			orDefault(o.RetriesHelp, "Export requests sent again after a retryable error.")),
 	}
 	for _, c := range append([]prometheus.Collector{m.Items, m.Requests, m.Duration, m.Retries}, o.Extra...) {
 		if err := reg.Register(c); err != nil {

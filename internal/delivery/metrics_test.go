@@ -14,7 +14,7 @@ import (
 
 func TestNewMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	extra := prometheus.NewCounter(prometheus.CounterOpts{Name: "estate_test_exporter_extra_total", Help: "Extra."})
+	extra := delivery.Counter("test_exporter", "extra_total", "Extra.")
 	m, err := delivery.NewMetrics(reg, delivery.MetricsOpts{
 		Subsystem: "test_exporter", ItemsName: "items_total", ItemsHelp: "Items.",
 		ItemLabels: []string{"signal", "outcome"}, Preset: [][]string{{"logs", "accepted"}, {"logs", "failed"}},

@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"math"
 	"time"
@@ -152,4 +153,46 @@ func (r Retry) Wait(ctx context.Context, d time.Duration) error {
 		return &ShutdownError{Err: err}
 	}
 	return ContextShutdown(ctx)
+}
+
+// RetryConfig is the request and retry part of an exporter's
+// configuration, as YAML keys (timeout, max_attempts, initial_backoff,
+// max_backoff) beside the exporter's own: embed it with `yaml:",inline"`.
+type RetryConfig struct {
+	// Timeout bounds one request.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxAttempts bounds the tries of one batch within one export call.
+	MaxAttempts int `yaml:"max_attempts"`
+	// InitialBackoff is the first wait when the server names none; it
+	// doubles up to MaxBackoff. A server delay (RetryInfo, Retry-After)
+	// longer than MaxBackoff is handed to the caller as a ThrottleError
+	// instead of waited for.
+	InitialBackoff time.Duration `yaml:"initial_backoff"`
+	MaxBackoff     time.Duration `yaml:"max_backoff"`
+}
+
+// RegisterFlags sets the defaults and binds the flags prefix+"timeout",
+// prefix+"max-attempts", prefix+"initial-backoff" and prefix+"max-backoff".
+func (c *RetryConfig) RegisterFlags(fs *flag.FlagSet, prefix string) {
+	fs.DurationVar(&c.Timeout, prefix+"timeout", 10*time.Second, "timeout of one export request")
+	fs.IntVar(&c.MaxAttempts, prefix+"max-attempts", 5, "tries of one batch within one export before it is handed back")
+	fs.DurationVar(&c.InitialBackoff, prefix+"initial-backoff", 100*time.Millisecond, "first wait before a retry when the server names none; doubles each time")
+	fs.DurationVar(&c.MaxBackoff, prefix+"max-backoff", 5*time.Second, "longest wait within one export; longer server delays are handed back to the queue")
+}
+
+// Validate names the fields at fault under keyPrefix ("otlp." gives
+// otlp.timeout...).
+func (c *RetryConfig) Validate(keyPrefix string) error {
+	var errs []error
+	if c.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("%stimeout: must be positive", keyPrefix))
+	}
+	r := c.Retry()
+	return errors.Join(append(errs, r.Validate(keyPrefix))...)
+}
+
+// Retry is the retry policy the configuration sets; the caller adds its
+// Sleep and OnRetry.
+func (c *RetryConfig) Retry() Retry {
+	return Retry{Backoff: Backoff{Initial: c.InitialBackoff, Max: c.MaxBackoff}, MaxAttempts: c.MaxAttempts}
 }

@@ -3,6 +3,7 @@ package delivery_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"math"
 	"testing"
 	"testing/synctest"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/estatehq/estate/internal/config"
 	"github.com/estatehq/estate/internal/delivery"
 )
 
@@ -214,4 +216,31 @@ func TestRetryValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestRetryConfig(t *testing.T) {
+	// An exporter's configuration, as the targets load it: the retry keys
+	// inline beside the exporter's own.
+	var cfg struct {
+		Endpoint             string `yaml:"endpoint"`
+		delivery.RetryConfig `yaml:",inline"`
+	}
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	cfg.RegisterFlags(fs, "otlp-")
+	require.NoError(t, fs.Parse([]string{"--otlp-max-attempts", "3"}))
+	require.Equal(t, delivery.RetryConfig{Timeout: 10 * time.Second, MaxAttempts: 3, InitialBackoff: 100 * ms, MaxBackoff: 5 * time.Second}, cfg.RetryConfig)
+
+	require.NoError(t, config.Decode([]byte("endpoint: x\ntimeout: 2s\nmax_backoff: 1s\n"), &cfg))
+	require.Equal(t, "x", cfg.Endpoint)
+	require.Equal(t, 2*time.Second, cfg.Timeout)
+	require.NoError(t, cfg.Validate("otlp."))
+	r := cfg.Retry()
+	require.Equal(t, delivery.Backoff{Initial: 100 * ms, Max: time.Second}, r.Backoff)
+	require.Equal(t, 3, r.MaxAttempts)
+	require.Error(t, config.Decode([]byte("max_atempts: 3\n"), &cfg), "strict: unknown keys are errors")
+
+	cfg.Timeout, cfg.MaxAttempts = 0, 0
+	err := cfg.Validate("otlp.")
+	require.ErrorContains(t, err, "otlp.timeout: must be positive")
+	require.ErrorContains(t, err, "otlp.max_attempts: must be positive")
 }
