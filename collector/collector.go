@@ -5,10 +5,11 @@
 //
 // This package holds the domain: the record envelope kept in the queue, the
 // Sink interface that every destination implements (the embedded store in
-// collector/sqlite; Elasticsearch and Jaeger beside it), the error classes
-// that tell the delivery loop what to do, the query types of the embedded
-// store, and the configuration. It imports no adapter; collector/service
-// wires the adapters together.
+// collector/sqlite; Elasticsearch and Jaeger beside it), the query types of
+// the embedded store, and the configuration. The error classes that tell the
+// delivery loop what to do are internal/delivery's, shared with every
+// exporter. It imports no adapter; collector/service wires the adapters
+// together.
 package collector
 
 import (
@@ -24,6 +25,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/estatehq/estate/internal/delivery"
 )
 
 // Signal is the kind of telemetry a queued record holds.
@@ -139,12 +142,13 @@ type Sink interface {
 	// Deliver must be idempotent (deterministic ids). Items of a signal the
 	// sink does not take are skipped.
 	//
-	// A nil error advances the sink's cursor past the batch. An error with
-	// Permanent() true (see Permanent) means the batch can never be
-	// delivered: it is logged, counted and passed (issue: dead-letter in the
-	// sink). An error with RetryAfter() (see Throttle) is retried after that
-	// delay; one with Shutdown() true stops delivery without passing the
-	// batch; any other error is retried with exponential backoff.
+	// A nil error advances the sink's cursor past the batch. A
+	// *delivery.PermanentError (any error with Permanent() true) means the
+	// batch can never be delivered: it is logged, counted and passed (issue:
+	// dead-letter in the sink). A *delivery.ThrottleError (RetryAfter()) is
+	// retried after its delay; a *delivery.ShutdownError (Shutdown() true)
+	// stops delivery without passing the batch; any other error is retried
+	// with exponential backoff.
 	Deliver(ctx context.Context, items []Item) error
 }
 
@@ -162,7 +166,7 @@ type SignalSink struct {
 func (s *SignalSink) Name() string { return s.SinkName }
 
 // Deliver implements Sink, one call per item and signal. An undecodable
-// item is a permanent error.
+// item is a *delivery.PermanentError.
 func (s *SignalSink) Deliver(ctx context.Context, items []Item) error {
 	for _, it := range items {
 		var err error
@@ -184,7 +188,7 @@ func (s *SignalSink) Deliver(ctx context.Context, items []Item) error {
 			}
 		}
 		if errors.Is(err, ErrBadRecord) {
-			return Permanent(err)
+			return delivery.Permanent(err)
 		}
 		if err != nil {
 			return err

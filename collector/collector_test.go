@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"io"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -17,13 +16,4 @@ func TestRecordEnvelope(t *testing.T) {
 		_, _, err := DecodeRecord(bad)
 		require.ErrorIs(t, err, ErrBadRecord)
 	}
-}
-
-func TestErrorClasses(t *testing.T) {
-	require.True(t, IsPermanent(Permanent(io.EOF)))
-	d, ok := RetryAfter(Throttle(io.EOF, 3))
-	require.True(t, ok)
-	require.EqualValues(t, 3, d)
-	require.True(t, IsShutdown(&ShutdownError{Err: ErrShutdown}))
-	require.False(t, IsPermanent(io.EOF))
 }

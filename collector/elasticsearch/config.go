@@ -5,9 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/estatehq/estate/internal/delivery"
 )
 
 // Index modes.
@@ -69,6 +70,7 @@ type AWSConfig struct {
 	Service string `yaml:"service"`
 }
 
+// tls is the TLS of https URLs: the system roots and CAFile's CAs.
 // Enabled reports whether logs go to Elasticsearch.
 func (c *Config) Enabled() bool { return len(c.URLs) > 0 }
 
@@ -137,10 +139,8 @@ func (c *Config) Validate() error {
 	if auths > 1 {
 		errs = append(errs, errors.New("elasticsearch: choose one of username/password, api_key and aws.sigv4"))
 	}
-	if c.CAFile != "" {
-		if _, err := os.Stat(c.CAFile); err != nil {
-			errs = append(errs, fmt.Errorf("elasticsearch.ca_file: %w", err))
-		}
+	if err := c.tls().Validate("elasticsearch."); err != nil {
+		errs = append(errs, err)
 	}
 	switch c.Mode {
 	case ModeDataStream:
@@ -163,17 +163,19 @@ func (c *Config) Validate() error {
 	if c.MaxBulkBytes < 1024 {
 		errs = append(errs, fmt.Errorf("elasticsearch.max_bulk_bytes: must be at least 1024, not %d", c.MaxBulkBytes))
 	}
-	if c.MaxAttempts < 1 {
-		errs = append(errs, fmt.Errorf("elasticsearch.max_attempts: must be positive, not %d", c.MaxAttempts))
-	}
-	if c.InitialBackoff <= 0 {
-		errs = append(errs, errors.New("elasticsearch.initial_backoff: must be positive"))
-	}
-	if c.MaxBackoff < c.InitialBackoff {
-		errs = append(errs, errors.New("elasticsearch.max_backoff: must be at least initial_backoff"))
+	if err := c.retry().Validate("elasticsearch."); err != nil {
+		errs = append(errs, err)
 	}
 	if c.RequestTimeout <= 0 {
 		errs = append(errs, errors.New("elasticsearch.request_timeout: must be positive"))
 	}
 	return errors.Join(errs...)
 }
+
+// retry is the retry policy the configuration sets.
+func (c *Config) retry() delivery.Retry {
+	return delivery.Retry{Backoff: delivery.Backoff{Initial: c.InitialBackoff, Max: c.MaxBackoff}, MaxAttempts: c.MaxAttempts}
+}
+
+// tls is the TLS the configuration sets.
+func (c *Config) tls() delivery.TLS { return delivery.TLS{Enabled: true, CAFile: c.CAFile} }

@@ -15,15 +15,12 @@ package elasticsearch
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -36,7 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/estatehq/estate/collector"
+	"github.com/estatehq/estate/internal/delivery"
 )
 
 // Options are the exporter's dependencies.
@@ -46,7 +43,7 @@ type Options struct {
 	// Now is the clock for timestamps and dead letters; time.Now when nil.
 	Now func() time.Time
 	// Sleep waits between retries of throttled items and returns early with
-	// ctx's error; a timer when nil. Tests make it instant.
+	// ctx's error; delivery.Sleep when nil. Tests make it instant.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Transport is the HTTP transport under authentication; one built from
 	// the configuration (CA file) when nil.
@@ -62,17 +59,12 @@ type Exporter struct {
 	cfg     Config
 	log     *slog.Logger
 	now     func() time.Time
-	sleep   func(context.Context, time.Duration) error
+	retry   delivery.Retry
 	tp      *elastictransport.Client
 	base    http.RoundTripper
 	dl      *deadLetterFile
 	metrics *metrics
-
-	life     context.Context
-	stop     context.CancelCauseFunc
-	closeMu  sync.Mutex // orders inflight.Add before Shutdown's Wait
-	closed   bool
-	inflight sync.WaitGroup
+	life    delivery.Lifecycle
 
 	mu      sync.Mutex
 	ready   bool
@@ -89,34 +81,16 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Registerer == nil {
-		opts.Registerer = prometheus.NewRegistry()
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Sleep == nil {
-		opts.Sleep = sleep
-	}
+	tel := delivery.Telemetry{Logger: opts.Logger, Registerer: opts.Registerer, Now: opts.Now}.Defaults()
 	base := opts.Transport
 	if base == nil {
 		t := newHTTPTransport()
 		if cfg.CAFile != "" {
-			pem, err := os.ReadFile(cfg.CAFile)
+			tc, err := cfg.tls().ClientConfig("elasticsearch.")
 			if err != nil {
-				return nil, fmt.Errorf("elasticsearch.ca_file: %w", err)
+				return nil, err
 			}
-			pool, err := x509.SystemCertPool()
-			if err != nil || pool == nil {
-				pool = x509.NewCertPool()
-			}
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("elasticsearch.ca_file: no PEM certificate in %s", cfg.CAFile)
-			}
-			t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+			t.TLSClientConfig = tc
 		}
 		base = t
 	}
@@ -138,7 +112,7 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 		if region == "" {
 			return nil, errors.New("elasticsearch.aws.region: not set, and the AWS environment names none")
 		}
-		rt = &sigv4Transport{base: base, creds: creds, signer: v4.NewSigner(), region: region, service: cfg.AWS.Service, now: opts.Now}
+		rt = &sigv4Transport{base: base, creds: creds, signer: v4.NewSigner(), region: region, service: cfg.AWS.Service, now: tel.Now}
 	}
 	var urls []*url.URL
 	for _, raw := range cfg.URLs {
@@ -167,16 +141,17 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating Elasticsearch transport: %w", err)
 	}
-	m, err := newMetrics(opts.Registerer)
+	m, err := newMetrics(tel.Registerer)
 	if err != nil {
 		return nil, err
 	}
-	life, stop := context.WithCancelCause(context.Background())
-	return &Exporter{
-		cfg: cfg, log: opts.Logger.With("exporter", "elasticsearch"), now: opts.Now, sleep: opts.Sleep,
-		tp: tp, base: base, metrics: m, life: life, stop: stop,
-		dl: &deadLetterFile{dir: cfg.DeadLetterDir, now: opts.Now},
-	}, nil
+	e := &Exporter{
+		cfg: cfg, log: tel.Logger.With("exporter", "elasticsearch"), now: tel.Now, retry: cfg.retry(),
+		tp: tp, base: base, metrics: m,
+		dl: &deadLetterFile{dir: cfg.DeadLetterDir, now: tel.Now},
+	}
+	e.retry.Sleep = opts.Sleep
+	return e, nil
 }
 
 // newHTTPTransport is http.DefaultTransport's configuration, with more idle
@@ -191,17 +166,6 @@ func newHTTPTransport() *http.Transport {
 	return t
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // Start learns the cluster's flavor and version and installs the index
 // template and ILM policy when missing. A cluster that cannot be reached is
 // not an error here: exports retry the setup until it succeeds, so the
@@ -209,8 +173,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // never be used (an unsupported version) fails Start.
 func (e *Exporter) Start(ctx context.Context) error {
 	_, err := e.ensureReady(ctx)
-	var perm *PermanentError
-	if errors.As(err, &perm) {
+	if delivery.IsPermanent(err) {
 		return err
 	}
 	if err != nil {
@@ -222,19 +185,8 @@ func (e *Exporter) Start(ctx context.Context) error {
 // Shutdown stops exports in progress (they return a ShutdownError) and
 // waits for them to return, or for ctx to end.
 func (e *Exporter) Shutdown(ctx context.Context) error {
-	e.closeMu.Lock()
-	e.closed = true
-	e.closeMu.Unlock()
-	e.stop(ErrShutdown)
-	done := make(chan struct{})
-	go func() {
-		e.inflight.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for exports to stop: %w", ctx.Err())
+	if err := e.life.Shutdown(ctx); err != nil {
+		return err
 	}
 	if t, ok := e.base.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()
@@ -283,32 +235,30 @@ func (e *Exporter) forget() {
 // ExportLogs delivers every record of ld. nil means each record is in the
 // cluster (created now or before) or in the dead-letter file with its
 // reason. An error means the caller must send the same batch again later;
-// it is a *ThrottleError when the cluster asked to slow down, a
-// *ShutdownError when ctx ended or Shutdown was called, a *PermanentError
-// when the batch can never be sent, and otherwise transient.
+// it is a *delivery.ThrottleError when the cluster asked to slow down, a
+// *delivery.ShutdownError when ctx ended or Shutdown was called, a
+// *delivery.PermanentError when the batch can never be sent, and otherwise
+// transient.
 func (e *Exporter) ExportLogs(ctx context.Context, ld plog.Logs) error {
-	if !e.enter() {
-		return &ShutdownError{Err: ErrShutdown}
+	ctx, done, err := e.life.Begin(ctx)
+	if err != nil {
+		return err
 	}
-	defer e.inflight.Done()
+	defer done()
 	if ld.LogRecordCount() == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stopAfter := context.AfterFunc(e.life, func() { cancel(ErrShutdown) })
-	defer stopAfter()
 
 	h, err := e.ensureReady(ctx)
 	if err != nil {
-		if serr := collector.ContextShutdown(ctx); serr != nil {
+		if serr := delivery.ContextShutdown(ctx); serr != nil {
 			return serr
 		}
 		return fmt.Errorf("preparing elasticsearch: %w", err)
 	}
 	items, err := e.items(ld)
 	if err != nil {
-		return &PermanentError{Err: err}
+		return &delivery.PermanentError{Err: err}
 	}
 	return e.send(ctx, h, items)
 }
@@ -362,7 +312,7 @@ func (e *Exporter) send(ctx context.Context, h headers, items []item) error {
 		var lastRetry itemResult
 		err := e.bulkChunks(ctx, h, pending, func(it item, r itemResult) {
 			o := r.outcome()
-			e.metrics.items.WithLabelValues(o).Inc()
+			e.metrics.Items.WithLabelValues(o).Inc()
 			switch o {
 			case outcomeRetry:
 				retry = append(retry, it)
@@ -386,30 +336,16 @@ func (e *Exporter) send(ctx context.Context, h headers, items []item) error {
 			err := fmt.Errorf("%d items still refused after %d attempts, last: HTTP %d %s: %s",
 				len(retry), attempt, lastRetry.Status, lastRetry.Type, lastRetry.Reason)
 			if lastRetry.Status == http.StatusTooManyRequests {
-				return &ThrottleError{Err: err, Delay: e.backoff(attempt)}
+				return &delivery.ThrottleError{Err: err, Delay: e.retry.Backoff.Delay(attempt)}
 			}
 			return err
 		}
-		e.metrics.retries.Inc()
-		if err := e.sleep(ctx, e.backoff(attempt)); err != nil {
-			if serr := collector.ContextShutdown(ctx); serr != nil {
-				return serr
-			}
-			return &ShutdownError{Err: err}
-		}
-		if err := collector.ContextShutdown(ctx); err != nil {
+		e.metrics.Retries.Inc()
+		if err := e.retry.Wait(ctx, e.retry.Backoff.Delay(attempt)); err != nil {
 			return err
 		}
 		pending = retry
 	}
-}
-
-func (e *Exporter) backoff(attempt int) time.Duration {
-	d := e.cfg.InitialBackoff
-	for i := 1; i < attempt && d < e.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, e.cfg.MaxBackoff)
 }
 
 // errTooLarge is a 413 answer to a whole _bulk request.
@@ -469,16 +405,16 @@ func (e *Exporter) bulk(ctx context.Context, h headers, body []byte, n int) ([]i
 	defer cancel()
 	start := time.Now()
 	res, err := esapi.BulkRequest{Body: bytes.NewReader(body), Header: h.ndjson.Clone(), FilterPath: bulkFilterPath}.Do(rctx, e.tp)
-	e.metrics.duration.Observe(time.Since(start).Seconds())
+	e.metrics.Duration.Observe(time.Since(start).Seconds())
 	if err != nil {
-		e.metrics.requests.WithLabelValues("error").Inc()
-		if serr := collector.ContextShutdown(ctx); serr != nil {
+		e.metrics.Requests.WithLabelValues("error").Inc()
+		if serr := delivery.ContextShutdown(ctx); serr != nil {
 			return nil, serr
 		}
 		return nil, fmt.Errorf("sending _bulk: %w", err)
 	}
 	respBody, err := readBody(res)
-	e.metrics.requests.WithLabelValues(strconv.Itoa(res.StatusCode)).Inc()
+	e.metrics.Requests.WithLabelValues(strconv.Itoa(res.StatusCode)).Inc()
 	if err != nil {
 		return nil, err
 	}
@@ -488,15 +424,15 @@ func (e *Exporter) bulk(ctx context.Context, h headers, body []byte, n int) ([]i
 		return nil, errTooLarge
 	case http.StatusNotAcceptable:
 		e.forget()
-		return nil, statusError("_bulk", res, respBody)
+		return nil, e.statusError("_bulk", res, respBody)
 	case http.StatusBadRequest:
 		// The request itself is malformed: sending it again cannot help.
-		return nil, &PermanentError{Err: statusError("_bulk", res, respBody)}
+		return nil, &delivery.PermanentError{Err: e.statusError("_bulk", res, respBody)}
 	default:
 		// 429 is a ThrottleError; 401/403 (credentials), 404 (a proxy's
 		// path) and 5xx are transient: an outage or a configuration to
 		// fix, and the records wait in the queue meanwhile.
-		return nil, statusError("_bulk", res, respBody)
+		return nil, e.statusError("_bulk", res, respBody)
 	}
 	results, err := parseBulkResponse(respBody, n)
 	if err != nil {
@@ -505,44 +441,31 @@ func (e *Exporter) bulk(ctx context.Context, h headers, body []byte, n int) ([]i
 	return results, nil
 }
 
-// statusError describes an error answer; 429 becomes a ThrottleError with
-// the server's Retry-After.
-func statusError(op string, res *esapi.Response, body []byte) error {
+// statusError describes an error answer. Every status is worth another
+// try here, as the callers decide what is final (400 on _bulk); 429, or an
+// answer with Retry-After, is a ThrottleError with the server's delay.
+func (e *Exporter) statusError(op string, res *esapi.Response, body []byte) error {
 	var eb struct {
 		Error json.RawMessage `json:"error"`
 	}
-	detail := string(body)
+	detail := body
 	if json.Unmarshal(body, &eb) == nil && len(eb.Error) > 0 {
 		var obj struct {
 			Type   string `json:"type"`
 			Reason string `json:"reason"`
 		}
 		if json.Unmarshal(eb.Error, &obj) == nil && obj.Type != "" {
-			detail = obj.Type + ": " + obj.Reason
+			detail = []byte(obj.Type + ": " + obj.Reason)
 		} else {
-			detail = string(eb.Error)
+			detail = eb.Error
 		}
 	}
-	if len(detail) > 512 {
-		detail = detail[:512] + "..."
+	resp := &http.Response{StatusCode: res.StatusCode, Header: res.Header}
+	err := delivery.HTTPError(resp, detail, func(int) bool { return true }, e.now())
+	if err == nil { // a 2xx the caller did not expect
+		err = fmt.Errorf("unexpected HTTP %d: %s", res.StatusCode, bytes.TrimSpace(detail))
 	}
-	err := fmt.Errorf("%s: HTTP %d: %s", op, res.StatusCode, detail)
-	if res.StatusCode == http.StatusTooManyRequests {
-		return &ThrottleError{Err: err, Delay: retryAfter(res.Header.Get("Retry-After"))}
-	}
-	return err
-}
-
-// retryAfter reads a Retry-After header in seconds; an HTTP date or nothing
-// gives 0 (the caller's own backoff).
-func retryAfter(v string) time.Duration {
-	if s, err := strconv.Atoi(v); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0)
-	}
-	return 0
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 // deadLetter writes refused items to the dead-letter file (which must
@@ -603,15 +526,4 @@ func (e *Exporter) deadLetter(ctx context.Context, h headers, dead []failed) err
 	}
 	e.metrics.deadLetterIndexFailures.Add(float64(failures))
 	return nil
-}
-
-// enter registers an export in progress, unless Shutdown has begun.
-func (e *Exporter) enter() bool {
-	e.closeMu.Lock()
-	defer e.closeMu.Unlock()
-	if e.closed {
-		return false
-	}
-	e.inflight.Add(1)
-	return true
 }

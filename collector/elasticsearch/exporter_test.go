@@ -27,6 +27,7 @@ import (
 
 	es "github.com/estatehq/estate/collector/elasticsearch"
 	"github.com/estatehq/estate/collector/elasticsearch/esdouble"
+	"github.com/estatehq/estate/internal/delivery"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -387,7 +388,7 @@ func TestThrottledItemsExhaustAttempts(t *testing.T) {
 	h := newHarness(t, srv, func(c *es.Config, _ *es.Options) { c.MaxAttempts = 3 })
 	ld := makeLogs("svc", 10)
 	err := h.exp.ExportLogs(t.Context(), ld)
-	var te *es.ThrottleError
+	var te *delivery.ThrottleError
 	require.ErrorAs(t, err, &te)
 	require.Equal(t, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}, h.slept())
 	require.Empty(t, srv.Docs("logs-estate.svc-default"))
@@ -408,8 +409,8 @@ func TestServerDownThenUp(t *testing.T) {
 	all := makeLogs("svc", 40) // the first 20 records again, and 20 new
 	err := h.exp.ExportLogs(t.Context(), all)
 	require.Error(t, err)
-	var perm *es.PermanentError
-	var shut *es.ShutdownError
+	var perm *delivery.PermanentError
+	var shut *delivery.ShutdownError
 	require.NotErrorAs(t, err, &perm, "an outage is not permanent")
 	require.NotErrorAs(t, err, &shut)
 
@@ -451,9 +452,9 @@ func TestWholeRequestErrors(t *testing.T) {
 			srv.SetRequestStatus(tc.status)
 			err := h.exp.ExportLogs(t.Context(), makeLogs("svc", 3))
 			require.Error(t, err)
-			var te *es.ThrottleError
+			var te *delivery.ThrottleError
 			require.Equal(t, tc.throttled, errors.As(err, &te), "%v", err)
-			var perm *es.PermanentError
+			var perm *delivery.PermanentError
 			require.NotErrorAs(t, err, &perm)
 			srv.SetRequestStatus(0)
 			require.NoError(t, h.exp.ExportLogs(t.Context(), makeLogs("svc", 3)))
@@ -531,7 +532,7 @@ func TestAuthentication(t *testing.T) {
 			}
 			if tc.wantErr {
 				require.Error(t, err)
-				var perm *es.PermanentError
+				var perm *delivery.PermanentError
 				require.NotErrorAs(t, err, &perm)
 				return
 			}
@@ -545,7 +546,7 @@ func TestShutdown(t *testing.T) {
 	srv := startDouble(t, esdouble.Options{})
 	h := newHarness(t, srv, nil)
 	require.NoError(t, h.exp.Shutdown(t.Context()))
-	var shut *es.ShutdownError
+	var shut *delivery.ShutdownError
 	require.ErrorAs(t, h.exp.ExportLogs(t.Context(), makeLogs("svc", 1)), &shut)
 
 	// A caller's context that ends during a backoff is a shutdown too.
@@ -577,7 +578,7 @@ func TestUnsupportedVersionFailsStart(t *testing.T) {
 	cfg := defaults(t, srv.URL())
 	exp, err := es.New(cfg, es.Options{Transport: rewriteInfo{base: &http.Transport{}}})
 	require.NoError(t, err)
-	var perm *es.PermanentError
+	var perm *delivery.PermanentError
 	require.ErrorAs(t, exp.Start(t.Context()), &perm)
 	require.NoError(t, exp.Shutdown(t.Context()))
 }
@@ -644,7 +645,7 @@ func TestHungServerTimesOut(t *testing.T) {
 	require.NoError(t, exp.Start(t.Context()))
 	err = exp.ExportLogs(t.Context(), makeLogs("svc", 1))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	var shut *es.ShutdownError
+	var shut *delivery.ShutdownError
 	require.NotErrorAs(t, err, &shut, "the caller did not stop")
 }
 

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	"github.com/estatehq/estate/internal/delivery"
 )
 
 // Flavors of cluster.
@@ -105,7 +107,7 @@ func parseInfo(body []byte) (cluster, error) {
 		return cluster{}, fmt.Errorf("cluster version %q: %w", c.Version, err)
 	}
 	if c.Flavor == FlavorElasticsearch && (c.Major < 7 || (c.Major == 7 && c.Minor < 10)) {
-		return cluster{}, &PermanentError{Err: fmt.Errorf("elasticsearch %s is not supported: 7.10 or later is needed (data streams, composable templates)", c.Version)}
+		return cluster{}, &delivery.PermanentError{Err: fmt.Errorf("elasticsearch %s is not supported: 7.10 or later is needed (data streams, composable templates)", c.Version)}
 	}
 	return c, nil
 }
@@ -122,7 +124,7 @@ func (e *Exporter) detect(ctx context.Context) (cluster, error) {
 		return cluster{}, err
 	}
 	if res.StatusCode != http.StatusOK {
-		return cluster{}, statusError("GET /", res, body)
+		return cluster{}, e.statusError("GET /", res, body)
 	}
 	return parseInfo(body)
 }
@@ -244,11 +246,11 @@ func (e *Exporter) install(ctx context.Context, c cluster, h headers) error {
 				return err
 			}
 			if res.IsError() {
-				return statusError("installing ILM policy", res, body)
+				return e.statusError("installing ILM policy", res, body)
 			}
 			e.log.Info("installed ILM policy", "policy", e.cfg.TemplateName)
 		default:
-			return statusError("looking up ILM policy", res, body)
+			return e.statusError("looking up ILM policy", res, body)
 		}
 	}
 	res, err := esapi.IndicesExistsIndexTemplateRequest{Name: e.cfg.TemplateName, Header: h.json.Clone()}.Do(ctx, e.tp)
@@ -264,7 +266,7 @@ func (e *Exporter) install(ctx context.Context, c cluster, h headers) error {
 		return nil
 	case http.StatusNotFound:
 	default:
-		return statusError("looking up index template", res, body)
+		return e.statusError("looking up index template", res, body)
 	}
 	t, err := e.template(c)
 	if err != nil {
@@ -279,7 +281,7 @@ func (e *Exporter) install(ctx context.Context, c cluster, h headers) error {
 		return err
 	}
 	if res.IsError() {
-		return statusError("installing index template", res, body)
+		return e.statusError("installing index template", res, body)
 	}
 	e.log.Info("installed index template", "template", e.cfg.TemplateName)
 	return nil

@@ -5,9 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
-	"time"
+
+	"github.com/estatehq/estate/internal/delivery"
 )
 
 // Compression of export requests.
@@ -26,15 +26,11 @@ type Config struct {
 	CAFile string `yaml:"ca_file"`
 	// Compression is gzip or none.
 	Compression string `yaml:"compression"`
-	// Timeout bounds one Export call to Jaeger.
-	Timeout time.Duration `yaml:"timeout"`
-	// MaxAttempts bounds the tries of one batch within one ExportTraces.
-	MaxAttempts int `yaml:"max_attempts"`
-	// InitialBackoff is the first wait when Jaeger names none (RetryInfo);
-	// it doubles up to MaxBackoff. A RetryInfo delay longer than MaxBackoff
-	// is handed to the caller as a ThrottleError instead of waited for.
-	InitialBackoff time.Duration `yaml:"initial_backoff"`
-	MaxBackoff     time.Duration `yaml:"max_backoff"`
+	// RetryConfig is timeout (of one Export call to Jaeger),
+	// max_attempts, initial_backoff and max_backoff: a RetryInfo delay
+	// longer than MaxBackoff is handed to the caller as a ThrottleError
+	// instead of waited for.
+	delivery.RetryConfig `yaml:",inline"`
 }
 
 // Enabled reports whether traces go to Jaeger.
@@ -48,10 +44,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.BoolVar(&c.TLS, p+"tls", false, "use TLS to Jaeger")
 	fs.StringVar(&c.CAFile, p+"ca-file", "", "PEM file of CAs trusted for Jaeger (with --"+p+"tls)")
 	fs.StringVar(&c.Compression, p+"compression", CompressionGzip, "compression of export requests: gzip or none")
-	fs.DurationVar(&c.Timeout, p+"timeout", 10*time.Second, "timeout of one export request")
-	fs.IntVar(&c.MaxAttempts, p+"max-attempts", 5, "tries of one batch within one export before it is handed back")
-	fs.DurationVar(&c.InitialBackoff, p+"initial-backoff", 100*time.Millisecond, "first wait before a retry when Jaeger names none; doubles each time")
-	fs.DurationVar(&c.MaxBackoff, p+"max-backoff", 5*time.Second, "longest wait within one export; longer server delays are handed back to the queue")
+	c.RetryConfig.RegisterFlags(fs, p)
 }
 
 // Validate names every field at fault. It checks nothing when the exporter
@@ -66,30 +59,19 @@ func (c *Config) Validate() error {
 	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		errs = append(errs, fmt.Errorf("jaeger.endpoint: port %q must be 1-65535", port))
 	}
-	if c.CAFile != "" {
-		if !c.TLS {
-			errs = append(errs, errors.New("jaeger.ca_file: needs jaeger.tls"))
-		}
-		if _, err := os.Stat(c.CAFile); err != nil {
-			errs = append(errs, fmt.Errorf("jaeger.ca_file: %w", err))
-		}
+	if err := c.tls().Validate("jaeger."); err != nil {
+		errs = append(errs, err)
 	}
 	switch c.Compression {
 	case CompressionGzip, CompressionNone:
 	default:
 		errs = append(errs, fmt.Errorf("jaeger.compression: must be gzip or none, not %q", c.Compression))
 	}
-	if c.Timeout <= 0 {
-		errs = append(errs, errors.New("jaeger.timeout: must be positive"))
-	}
-	if c.MaxAttempts < 1 {
-		errs = append(errs, fmt.Errorf("jaeger.max_attempts: must be positive, not %d", c.MaxAttempts))
-	}
-	if c.InitialBackoff <= 0 {
-		errs = append(errs, errors.New("jaeger.initial_backoff: must be positive"))
-	}
-	if c.MaxBackoff < c.InitialBackoff {
-		errs = append(errs, errors.New("jaeger.max_backoff: must be at least initial_backoff"))
+	if err := c.RetryConfig.Validate("jaeger."); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
+
+// tls is the TLS the configuration sets.
+func (c *Config) tls() delivery.TLS { return delivery.TLS{Enabled: c.TLS, CAFile: c.CAFile} }

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/estatehq/estate/collector/jaeger"
+	"github.com/estatehq/estate/internal/delivery"
 	"github.com/estatehq/estate/internal/jaegertest"
 	"github.com/estatehq/estate/internal/testenv"
 )
@@ -187,7 +188,7 @@ func TestRealJaegerRestart(t *testing.T) {
 	td2, id2 := makeTrace("billing", 101, 2)
 	err := exp.ExportTraces(t.Context(), td2)
 	require.Error(t, err, "jaeger is down")
-	var perm *jaeger.PermanentError
+	var perm *delivery.PermanentError
 	require.NotErrorAs(t, err, &perm, "a stopped jaeger is retryable")
 	require.True(t, strings.Contains(err.Error(), "Unavailable") || strings.Contains(err.Error(), "DeadlineExceeded"), "%v", err)
 

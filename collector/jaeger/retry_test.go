@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +20,8 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/estatehq/estate/collector/jaeger"
+	"github.com/estatehq/estate/internal/delivery"
+	"github.com/estatehq/estate/internal/delivery/deliverytest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -56,20 +57,9 @@ func (s *scriptedServer) Export(_ context.Context, req ptraceotlp.ExportRequest)
 
 func startScripted(t *testing.T, s *scriptedServer) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
 	gs := grpc.NewServer()
 	ptraceotlp.RegisterGRPCServer(gs, s)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = gs.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		gs.Stop()
-		<-done
-	})
-	return ln.Addr().String()
+	return deliverytest.ServeGRPC(t, gs)
 }
 
 func defaults(t *testing.T, endpoint string) jaeger.Config {
@@ -79,24 +69,6 @@ func defaults(t *testing.T, endpoint string) jaeger.Config {
 	cfg.RegisterFlags(fs, "")
 	require.NoError(t, fs.Parse([]string{"--jaeger-endpoint", endpoint}))
 	return cfg
-}
-
-type sleeps struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.d = append(s.d, d)
-	return ctx.Err()
-}
-
-func (s *sleeps) all() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Duration(nil), s.d...)
 }
 
 func withRetryInfo(c codes.Code, d time.Duration) error {
@@ -156,17 +128,17 @@ func TestRetryByCode(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := &scriptedServer{script: tc.script}
 			addr := startScripted(t, srv)
-			var sl sleeps
-			exp, err := jaeger.New(defaults(t, addr), jaeger.Options{Sleep: sl.sleep})
+			var sl deliverytest.Sleeps
+			exp, err := jaeger.New(defaults(t, addr), jaeger.Options{Sleep: sl.Sleep})
 			require.NoError(t, err)
 			require.NoError(t, exp.Start(t.Context()))
 			defer func() { require.NoError(t, exp.Shutdown(context.Background())) }()
 
 			err = exp.ExportTraces(t.Context(), oneSpan())
 			require.Equal(t, tc.wantCalls, srv.calls)
-			require.Equal(t, tc.wantSleep, sl.all())
-			var perm *jaeger.PermanentError
-			var thr *jaeger.ThrottleError
+			require.Equal(t, tc.wantSleep, sl.All())
+			var perm *delivery.PermanentError
+			var thr *delivery.ThrottleError
 			switch tc.wantErr {
 			case "":
 				require.NoError(t, err)
@@ -220,7 +192,7 @@ func TestShutdownStopsRetries(t *testing.T) {
 		return ctx.Err()
 	}})
 	require.NoError(t, err)
-	var shut *jaeger.ShutdownError
+	var shut *delivery.ShutdownError
 	require.ErrorAs(t, exp.ExportTraces(t.Context(), oneSpan()), &shut)
 	require.ErrorAs(t, exp.ExportTraces(t.Context(), oneSpan()), &shut)
 	require.NoError(t, exp.Shutdown(context.Background()))

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/estatehq/estate/collector"
+	"github.com/estatehq/estate/internal/delivery"
 	"github.com/estatehq/estate/internal/server"
 )
 
@@ -181,10 +182,10 @@ func (r *Receiver) accept(ctx context.Context, transport string, c codec, d deco
 	if d.proto != nil {
 		err := r.opts.Queue.Append(ctx, collector.EncodeRecord(c.signal, d.proto))
 		if err != nil {
-			if delay, ok := collector.RetryAfter(err); ok {
+			if delay, ok := delivery.RetryAfter(err); ok {
 				return outcomeFull, max(delay, r.opts.RetryAfter), err
 			}
-			if collector.IsPermanent(err) {
+			if delivery.IsPermanent(err) {
 				return outcomeTooLarge, 0, err
 			}
 			return outcomeError, r.opts.RetryAfter, err

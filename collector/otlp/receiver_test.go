@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/estatehq/estate/collector"
+	"github.com/estatehq/estate/internal/delivery"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -51,9 +52,9 @@ func TestHTTPStatusMapping(t *testing.T) {
 	}{
 		{"accepted", nil, logs, "", 200, "", 1},
 		{"empty request is accepted, nothing queued", nil, `{}`, "", 200, "", 0},
-		{"queue full", collector.Throttle(errors.New("full"), 2*time.Second), logs, "", 429, "2", 0},
-		{"queue shutting down", &collector.ShutdownError{Err: errors.New("closed")}, logs, "", 503, "1", 0},
-		{"record too large", collector.Permanent(errors.New("too large")), logs, "", 413, "", 0},
+		{"queue full", delivery.Throttle(errors.New("full"), 2*time.Second), logs, "", 429, "2", 0},
+		{"queue shutting down", &delivery.ShutdownError{Err: errors.New("closed")}, logs, "", 503, "1", 0},
+		{"record too large", delivery.Permanent(errors.New("too large")), logs, "", 413, "", 0},
 		{"bad gzip", nil, logs, "gzip", 400, "", 0},
 		{"unknown encoding", nil, logs, "br", 400, "", 0},
 		{"not JSON", nil, `{"resourceLogs":`, "", 400, "", 0},

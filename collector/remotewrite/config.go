@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/estatehq/estate/internal/delivery"
 )
 
 // Config is the remote_write exporter's configuration. The exporter is on
@@ -68,14 +70,8 @@ func (c *Config) Validate() error {
 	if c.Timeout <= 0 {
 		errs = append(errs, errors.New("prometheus_remote_write.timeout: must be positive"))
 	}
-	if c.MaxAttempts < 1 {
-		errs = append(errs, fmt.Errorf("prometheus_remote_write.max_attempts: must be positive, not %d", c.MaxAttempts))
-	}
-	if c.InitialBackoff <= 0 {
-		errs = append(errs, errors.New("prometheus_remote_write.initial_backoff: must be positive"))
-	}
-	if c.MaxBackoff < c.InitialBackoff {
-		errs = append(errs, errors.New("prometheus_remote_write.max_backoff: must be at least initial_backoff"))
+	if err := c.retry().Validate("prometheus_remote_write."); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Job == "" {
 		errs = append(errs, errors.New("prometheus_remote_write.job: must not be empty"))
@@ -84,4 +80,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("prometheus_remote_write.username: must be set with password"))
 	}
 	return errors.Join(errs...)
+}
+
+// retry is the retry policy the configuration sets.
+func (c *Config) retry() delivery.Retry {
+	return delivery.Retry{Backoff: delivery.Backoff{Initial: c.InitialBackoff, Max: c.MaxBackoff}, MaxAttempts: c.MaxAttempts}
 }

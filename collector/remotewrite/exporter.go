@@ -29,6 +29,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/estatehq/estate/internal/delivery"
 )
 
 // Options are the exporter's dependencies.
@@ -39,8 +41,8 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Now stamps samples; time.Now when nil.
 	Now func() time.Time
-	// Sleep waits between retries and returns early with ctx's error; a
-	// timer when nil.
+	// Sleep waits between retries and returns early with ctx's error;
+	// delivery.Sleep when nil.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Client sends the requests; one with its own transport when nil.
 	Client *http.Client
@@ -55,10 +57,11 @@ type Exporter struct {
 	ownsConn bool
 	metrics  *metrics
 	instance string
+	retry    delivery.Retry
+	life     delivery.Lifecycle
 
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
+	mu      sync.Mutex
+	running bool // the push loop
 }
 
 // New builds an exporter from a valid configuration.
@@ -72,19 +75,9 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 	if opts.Gatherer == nil {
 		return nil, errors.New("remotewrite: Options.Gatherer is required")
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Registerer == nil {
-		opts.Registerer = prometheus.NewRegistry()
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Sleep == nil {
-		opts.Sleep = sleep
-	}
-	e := &Exporter{cfg: cfg, opts: opts, log: opts.Logger.With("exporter", "remote_write"), client: opts.Client}
+	tel := delivery.Telemetry{Logger: opts.Logger, Registerer: opts.Registerer, Now: opts.Now}.Defaults()
+	opts.Now = tel.Now
+	e := &Exporter{cfg: cfg, opts: opts, log: tel.Logger.With("exporter", "remote_write"), client: opts.Client}
 	if e.client == nil {
 		t, ok := http.DefaultTransport.(*http.Transport)
 		if !ok {
@@ -97,23 +90,20 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 	if e.instance == "" {
 		e.instance, _ = os.Hostname()
 	}
-	m, err := newMetrics(opts.Registerer)
+	m, err := newMetrics(tel.Registerer)
 	if err != nil {
 		return nil, err
 	}
 	e.metrics = m
-	return e, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
+	// A newer snapshot replaces one not delivered, so a long server delay
+	// is waited for (up to MaxBackoff) rather than handed back.
+	e.retry = cfg.retry()
+	e.retry.Sleep, e.retry.CapServerDelay = opts.Sleep, true
+	e.retry.OnRetry = func(int, error, time.Duration) {
+		e.metrics.Retries.Inc()
+		e.metrics.pushes.WithLabelValues("retried").Inc()
 	}
+	return e, nil
 }
 
 // Start begins pushing every Interval, the first push one Interval from
@@ -121,17 +111,17 @@ func sleep(ctx context.Context, d time.Duration) error {
 func (e *Exporter) Start(context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.cancel != nil {
+	if e.running {
 		return errors.New("remotewrite: already started")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel, e.done = cancel, make(chan struct{})
-	go e.loop(ctx, e.done)
+	if err := e.life.Go(e.loop); err != nil {
+		return fmt.Errorf("remotewrite: starting: %w", err)
+	}
+	e.running = true
 	return nil
 }
 
-func (e *Exporter) loop(ctx context.Context, done chan struct{}) {
-	defer close(done)
+func (e *Exporter) loop(ctx context.Context) {
 	t := time.NewTicker(e.cfg.Interval)
 	defer t.Stop()
 	for {
@@ -150,17 +140,14 @@ func (e *Exporter) loop(ctx context.Context, done chan struct{}) {
 // final values are not lost when the collector stops.
 func (e *Exporter) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
-	cancel, done := e.cancel, e.done
-	e.cancel = nil
+	running := e.running
+	e.running = false
 	e.mu.Unlock()
-	if cancel == nil {
+	if !running {
 		return nil
 	}
-	cancel()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for the push loop: %w", ctx.Err())
+	if err := e.life.Shutdown(ctx); err != nil {
+		return fmt.Errorf("waiting for the push loop: %w", err)
 	}
 	err := e.Push(ctx)
 	if e.ownsConn {
@@ -173,9 +160,10 @@ func (e *Exporter) Shutdown(ctx context.Context) error {
 }
 
 // Push gathers the registry and sends it, retrying 5xx and 429 up to
-// MaxAttempts. It returns a *PermanentError when the receiver refused the
-// request (4xx), a *ThrottleError when it still asked to slow down on the
-// last attempt, a *ShutdownError when ctx ended.
+// MaxAttempts. It returns a *delivery.PermanentError when the receiver
+// refused the request (4xx), a *delivery.ThrottleError when it still asked
+// to slow down on the last attempt, a *delivery.ShutdownError when ctx
+// ended.
 func (e *Exporter) Push(ctx context.Context) error {
 	mfs, err := e.opts.Gatherer.Gather()
 	if err != nil && len(mfs) == 0 {
@@ -190,46 +178,21 @@ func (e *Exporter) Push(ctx context.Context) error {
 	raw, err := req.Marshal()
 	if err != nil {
 		e.metrics.pushes.WithLabelValues("failed").Inc()
-		return &PermanentError{Err: fmt.Errorf("encoding write request: %w", err)}
+		return &delivery.PermanentError{Err: fmt.Errorf("encoding write request: %w", err)}
 	}
 	body := snappy.Encode(nil, raw)
 	samples := 0
 	for _, ts := range req.Timeseries {
 		samples += len(ts.Samples)
 	}
-	for attempt := 1; ; attempt++ {
-		err := e.send(ctx, body)
-		if err == nil {
-			e.metrics.pushes.WithLabelValues("success").Inc()
-			e.metrics.samples.Add(float64(samples))
-			e.metrics.lastSuccess.Set(float64(e.opts.Now().UnixMilli()) / 1000)
-			return nil
-		}
-		var perm *PermanentError
-		var shut *ShutdownError
-		if errors.As(err, &perm) || errors.As(err, &shut) || attempt >= e.cfg.MaxAttempts {
-			e.metrics.pushes.WithLabelValues("failed").Inc()
-			return err
-		}
-		e.metrics.pushes.WithLabelValues("retried").Inc()
-		delay := e.backoff(attempt)
-		var thr *ThrottleError
-		if errors.As(err, &thr) && thr.Delay > 0 {
-			delay = min(thr.Delay, e.cfg.MaxBackoff)
-		}
-		if err := e.opts.Sleep(ctx, delay); err != nil {
-			e.metrics.pushes.WithLabelValues("failed").Inc()
-			return &ShutdownError{Err: err}
-		}
+	if err := e.retry.Do(ctx, func(ctx context.Context) error { return e.send(ctx, body) }); err != nil {
+		e.metrics.pushes.WithLabelValues("failed").Inc()
+		return err
 	}
-}
-
-func (e *Exporter) backoff(attempt int) time.Duration {
-	d := e.cfg.InitialBackoff
-	for i := 1; i < attempt && d < e.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, e.cfg.MaxBackoff)
+	e.metrics.pushes.WithLabelValues("success").Inc()
+	e.metrics.Items.WithLabelValues().Add(float64(samples))
+	e.metrics.lastSuccess.Set(float64(e.opts.Now().UnixMilli()) / 1000)
+	return nil
 }
 
 func (e *Exporter) send(ctx context.Context, body []byte) error {
@@ -237,7 +200,7 @@ func (e *Exporter) send(ctx context.Context, body []byte) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, e.cfg.URL, bytes.NewReader(body))
 	if err != nil {
-		return &PermanentError{Err: fmt.Errorf("building request: %w", err)}
+		return &delivery.PermanentError{Err: fmt.Errorf("building request: %w", err)}
 	}
 	req.Header.Set("Content-Encoding", "snappy")
 	req.Header.Set("Content-Type", "application/x-protobuf")
@@ -248,33 +211,23 @@ func (e *Exporter) send(ctx context.Context, body []byte) error {
 	}
 	start := time.Now()
 	res, err := e.client.Do(req)
-	e.metrics.duration.Observe(time.Since(start).Seconds())
 	if err != nil {
-		if ctx.Err() != nil {
-			return &ShutdownError{Err: ctx.Err()}
-		}
+		e.metrics.Observe(start, "error")
 		return fmt.Errorf("pushing metrics: %w", err)
 	}
+	e.metrics.Observe(start, strconv.Itoa(res.StatusCode))
 	msg, _ := io.ReadAll(io.LimitReader(res.Body, 1024))
 	_ = res.Body.Close()
-	switch {
-	case res.StatusCode/100 == 2:
-		return nil
-	case res.StatusCode == http.StatusTooManyRequests:
-		return &ThrottleError{Err: fmt.Errorf("pushing metrics: %s: %s", res.Status, bytes.TrimSpace(msg)),
-			Delay: retryAfter(res.Header.Get("Retry-After"))}
-	case res.StatusCode/100 == 5:
-		return fmt.Errorf("pushing metrics: %s: %s", res.Status, bytes.TrimSpace(msg))
-	default:
-		return &PermanentError{Err: fmt.Errorf("pushing metrics: %s: %s", res.Status, bytes.TrimSpace(msg))}
+	if err := delivery.HTTPError(res, msg, retryable, e.opts.Now()); err != nil {
+		return fmt.Errorf("pushing metrics: %w", err)
 	}
+	return nil
 }
 
-func retryAfter(v string) time.Duration {
-	if s, err := strconv.Atoi(v); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
-	}
-	return 0
+// retryable is the remote_write specification's rule: 5xx and 429 may be
+// sent again; any other answer is final.
+func retryable(status int) bool {
+	return status == http.StatusTooManyRequests || status/100 == 5
 }
 
 // toWriteRequest converts a gathered snapshot into remote_write series, the
@@ -383,38 +336,32 @@ func metadataType(t dto.MetricType) prompb.MetricMetadata_MetricType {
 	}
 }
 
+// metrics are the series every exporter keeps (samples are its items) and
+// the push loop's own.
 type metrics struct {
+	*delivery.Metrics
 	pushes      *prometheus.CounterVec
-	samples     prometheus.Counter
-	duration    prometheus.Histogram
 	lastSuccess prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	const ns, sub = "estate", "remote_write"
+	const sub = "remote_write"
 	m := &metrics{
-		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "pushes_total",
-			Help: "Push attempts by result: success, retried, failed (the snapshot was given up).",
-		}, []string{"result"}),
-		samples: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "samples_total",
-			Help: "Samples delivered.",
-		}),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: ns, Subsystem: sub, Name: "request_duration_seconds",
-			Help:    "Duration of push requests.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
-		}),
-		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: ns, Subsystem: sub, Name: "last_success_timestamp_seconds",
-			Help: "Time of the last delivered push.",
-		}),
+		pushes: delivery.CounterVec(sub, "pushes_total",
+			"Push attempts by result: success, retried, failed (the snapshot was given up).", "result"),
+		lastSuccess: delivery.Gauge(sub, "last_success_timestamp_seconds", "Time of the last delivered push."),
 	}
-	for _, c := range []prometheus.Collector{m.pushes, m.samples, m.duration, m.lastSuccess} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("registering remote write metrics: %w", err)
-		}
+	var err error
+	m.Metrics, err = delivery.NewMetrics(reg, delivery.MetricsOpts{
+		Subsystem: sub,
+		ItemsName: "samples_total", ItemsHelp: "Samples delivered.", Preset: [][]string{{}},
+		RequestsHelp: "Push requests by HTTP status, or error when no answer came.",
+		DurationHelp: "Duration of push requests.",
+		RetriesHelp:  "Push requests sent again after a retryable error.",
+		Extra:        []prometheus.Collector{m.pushes, m.lastSuccess},
+	})
+	if err != nil {
+		return nil, err
 	}
 	for _, r := range []string{"success", "retried", "failed"} {
 		m.pushes.WithLabelValues(r)

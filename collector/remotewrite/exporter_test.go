@@ -28,6 +28,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/estatehq/estate/collector/remotewrite"
+	"github.com/estatehq/estate/internal/delivery"
 	"github.com/estatehq/estate/internal/testenv"
 )
 
@@ -169,7 +170,7 @@ func TestPushRetries(t *testing.T) {
 			err = exp.Push(t.Context())
 			require.Equal(t, tc.wantCalls, rcv.calls)
 			require.Equal(t, tc.wantSleep, sleeps)
-			var perm *remotewrite.PermanentError
+			var perm *delivery.PermanentError
 			switch tc.wantErr {
 			case "":
 				require.NoError(t, err)

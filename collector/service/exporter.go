@@ -10,6 +10,7 @@ import (
 
 	"github.com/estatehq/estate/collector"
 	"github.com/estatehq/estate/collector/internal/walqueue"
+	"github.com/estatehq/estate/internal/delivery"
 )
 
 type exportMetrics struct {
@@ -57,7 +58,7 @@ func (e *exporter) run(ctx context.Context) {
 				return
 			}
 			e.logger.Error("reading the queue", "err", err)
-			if !sleep(ctx, e.cfg.MaxBackoff) {
+			if delivery.Sleep(ctx, e.cfg.MaxBackoff) != nil {
 				return
 			}
 			e.reader.Rewind()
@@ -85,9 +86,11 @@ func (e *exporter) run(ctx context.Context) {
 }
 
 // deliver retries until the sink holds the batch, the error is permanent,
-// or ctx ends (false: stop without committing).
+// or ctx ends (false: stop without committing). The sink's own delay, when
+// it names one, replaces the backoff without advancing it.
 func (e *exporter) deliver(ctx context.Context, items []collector.Item) bool {
-	backoff := e.cfg.InitialBackoff
+	backoff := delivery.Backoff{Initial: e.cfg.InitialBackoff, Max: e.cfg.MaxBackoff}
+	backedOff := 0
 	for {
 		start := time.Now()
 		err := e.sink.Deliver(ctx, items)
@@ -96,35 +99,23 @@ func (e *exporter) deliver(ctx context.Context, items []collector.Item) bool {
 		case err == nil:
 			e.m.items.WithLabelValues(e.name, "delivered").Add(float64(len(items)))
 			return true
-		case ctx.Err() != nil || collector.IsShutdown(err):
+		case ctx.Err() != nil || delivery.IsShutdown(err):
 			return false
-		case collector.IsPermanent(err):
+		case delivery.IsPermanent(err):
 			e.m.items.WithLabelValues(e.name, "failed_permanent").Add(float64(len(items)))
 			e.logger.Error("sink refused a batch for good; passing it", "records", len(items),
 				"first_seq", items[0].Seq, "err", err)
 			return true
 		}
-		delay := backoff
-		if d, ok := collector.RetryAfter(err); ok && d > 0 {
-			delay = d
-		} else {
-			backoff = min(backoff*2, e.cfg.MaxBackoff)
+		delay, named := delivery.RetryAfter(err)
+		if !named || delay <= 0 {
+			backedOff++
+			delay = backoff.Delay(backedOff)
 		}
 		e.m.retries.WithLabelValues(e.name).Inc()
 		e.logger.Warn("delivery failed; retrying", "records", len(items), "retry_in", delay, "err", err)
-		if !sleep(ctx, delay) {
+		if delivery.Sleep(ctx, delay) != nil {
 			return false
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/estatehq/estate/collector/red"
 	"github.com/estatehq/estate/collector/remotewrite"
 	"github.com/estatehq/estate/collector/sqlite"
+	"github.com/estatehq/estate/internal/delivery"
 	"github.com/estatehq/estate/internal/problem"
 	"github.com/estatehq/estate/internal/server"
 )
@@ -329,11 +330,11 @@ func (a queueAppender) Append(ctx context.Context, records ...[]byte) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, walqueue.ErrFull):
-		return collector.Throttle(err, a.retryAfter)
+		return delivery.Throttle(err, a.retryAfter)
 	case errors.Is(err, walqueue.ErrTooLarge):
-		return collector.Permanent(err)
+		return delivery.Permanent(err)
 	case errors.Is(err, walqueue.ErrClosed):
-		return &collector.ShutdownError{Err: err}
+		return &delivery.ShutdownError{Err: err}
 	}
 	return err
 }

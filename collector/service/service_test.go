@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/estatehq/estate/collector"
+	"github.com/estatehq/estate/internal/delivery"
 	"github.com/estatehq/estate/internal/testenv"
 )
 
@@ -320,7 +321,7 @@ func (g *gated) Deliver(ctx context.Context, items []collector.Item) error {
 	case <-g.open:
 		return g.Sink.Deliver(ctx, items)
 	default:
-		return collector.Throttle(fmt.Errorf("sink stopped"), 20*time.Millisecond)
+		return delivery.Throttle(fmt.Errorf("sink stopped"), 20*time.Millisecond)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/estatehq/estate/internal/delivery"
 	"github.com/estatehq/estate/services/contracts"
 	"github.com/estatehq/estate/services/credit"
 )
@@ -55,8 +56,8 @@ type Options struct {
 	BreakerOpen     time.Duration
 	Now             func() time.Time
 	Jitter          func() float64
-	// Sleep waits d or until ctx ends; a timer by default (tests pass their
-	// own to run without waiting).
+	// Sleep waits d or until ctx ends; delivery.Sleep by default (tests
+	// pass their own to run without waiting).
 	Sleep          func(ctx context.Context, d time.Duration) error
 	TracerProvider trace.TracerProvider
 	Propagator     propagation.TextMapPropagator
@@ -68,6 +69,7 @@ type Client struct {
 	base    string
 	http    *http.Client
 	breaker *Breaker
+	backoff delivery.Backoff
 }
 
 var _ credit.Invoicing = (*Client)(nil)
@@ -106,7 +108,7 @@ func New(o Options) (*Client, error) {
 		o.Jitter = rand.Float64
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleep
+		o.Sleep = delivery.Sleep
 	}
 	if o.TracerProvider == nil {
 		o.TracerProvider = tracenoop.NewTracerProvider()
@@ -122,18 +124,8 @@ func New(o Options) (*Client, error) {
 	return &Client{
 		o: o, base: strings.TrimRight(base.String(), "/"), http: &http.Client{Transport: tr},
 		breaker: NewBreaker(o.BreakerFailures, o.BreakerOpen, o.Now),
+		backoff: delivery.Backoff{Initial: o.Backoff, Jitter: o.Jitter},
 	}, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Breaker returns the client's circuit breaker, for health and tests.
@@ -217,8 +209,7 @@ func (c *Client) get(ctx context.Context, businessID string, scopes []string, ro
 	var last *retryable
 	for attempt := range c.o.Attempts {
 		if attempt > 0 {
-			d := c.o.Backoff << (attempt - 1)
-			d -= time.Duration(c.o.Jitter() * float64(d) / 2)
+			d := c.backoff.Delay(attempt)
 			if last.retryAfter > d {
 				break // the server asks for longer than a caller can wait
 			}
@@ -271,8 +262,8 @@ func (c *Client) once(ctx context.Context, businessID string, scopes []string, r
 	case resp.StatusCode == http.StatusNotFound:
 		return credit.Errorf(credit.ENOTFOUND, "the invoicing service knows no such resource")
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
-		return &retryable{err: fmt.Errorf("invoicing answered %d", resp.StatusCode), retryAfter: time.Duration(ra) * time.Second}
+		ra, _ := delivery.ParseRetryAfter(resp.Header.Get("Retry-After"), c.o.Now())
+		return &retryable{err: fmt.Errorf("invoicing answered %d", resp.StatusCode), retryAfter: ra}
 	}
 	// 401, 403, 422: our request or our credentials are wrong; retrying
 	// will not help, and the caller must not see our credentials' fault.
