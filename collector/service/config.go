@@ -10,6 +10,7 @@ import (
 	"github.com/estatehq/estate/collector/internal/walqueue"
 	"github.com/estatehq/estate/collector/jaeger"
 	"github.com/estatehq/estate/collector/otlp"
+	"github.com/estatehq/estate/collector/otlpexporter"
 	"github.com/estatehq/estate/collector/red"
 	"github.com/estatehq/estate/collector/remotewrite"
 	"github.com/estatehq/estate/collector/sqlite"
@@ -18,14 +19,18 @@ import (
 
 // Config is the collector target's whole configuration: the `collector:`
 // group and the exporters' groups beside it (`elasticsearch:`, `jaeger:`,
-// `prometheus_remote_write:`), whose options keep their short names
-// (--elasticsearch-url). Each part is its component's own configuration,
-// with its defaults and its Validate; this type only puts them together.
+// `prometheus_remote_write:`, `otlp:`), whose options keep their short
+// names (--elasticsearch-url, --otlp-endpoint). Each part is its
+// component's own configuration, with its defaults and its Validate; this
+// type only puts them together.
 type Config struct {
 	Collector     CoreConfig           `yaml:"collector"`
 	Elasticsearch elasticsearch.Config `yaml:"elasticsearch"`
 	Jaeger        jaeger.Config        `yaml:"jaeger"`
 	RemoteWrite   remotewrite.Config   `yaml:"prometheus_remote_write"`
+	// OTLP forwards every signal to another OTLP receiver: a gateway tier,
+	// another collector, an OTLP backend.
+	OTLP otlpexporter.Config `yaml:"otlp"`
 }
 
 // deadLetterDirName is the folder under the collector's data folder that
@@ -81,6 +86,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Elasticsearch.RegisterFlags(fs, "")
 	c.Jaeger.RegisterFlags(fs, "")
 	c.RemoteWrite.RegisterFlags(fs, "")
+	c.OTLP.RegisterFlags(fs, "")
 }
 
 // Validate names every field at fault by its full key.
@@ -96,6 +102,7 @@ func (c *Config) Validate() error {
 		es.Validate(),
 		c.Jaeger.Validate(),
 		c.RemoteWrite.Validate(),
+		c.OTLP.Validate(),
 	)
 }
 

@@ -28,6 +28,9 @@ func TestConfigValidate(t *testing.T) {
 		{"elasticsearch without a dead-letter folder uses the collector's", func(c *Config) { c.Elasticsearch.URLs = []string{"http://es:9200"} }, ""},
 		{"jaeger", func(c *Config) { c.Jaeger.Endpoint = "jaeger" }, `jaeger.endpoint: "jaeger" must be host:port`},
 		{"remote write", func(c *Config) { c.RemoteWrite.URL = "prometheus:9090" }, "prometheus_remote_write.url"},
+		{"otlp", func(c *Config) { c.OTLP.Endpoint, c.OTLP.Protocol = "http://gateway:4317", "thrift" }, "otlp.protocol"},
+		{"store signals", func(c *Config) { c.Collector.Store.Signals = []string{"logs", "metrics"} }, `collector.store.signals: "metrics" must be logs or traces`},
+		{"no store signals", func(c *Config) { c.Collector.Store.Signals = []string{} }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,8 +1,8 @@
 // Package service assembles the collector target from its configuration,
 // in one place: the durable queue, the OTLP receiver that appends to it,
 // the consumers that read from it (the embedded store, the RED rollups, and
-// the exporters whose endpoints are configured: Elasticsearch, Jaeger), the
-// remote_write pusher, and the API port that serves the query API, /metrics
+// the exporters whose endpoints are configured: Elasticsearch, Jaeger,
+// OTLP), the remote_write pusher, and the API port that serves the query API, /metrics
 // and health, and any routes mounted on it (the events API).
 package service
 
@@ -27,6 +27,7 @@ import (
 	"github.com/estatehq/estate/collector/internal/walqueue"
 	"github.com/estatehq/estate/collector/jaeger"
 	"github.com/estatehq/estate/collector/otlp"
+	"github.com/estatehq/estate/collector/otlpexporter"
 	"github.com/estatehq/estate/collector/red"
 	"github.com/estatehq/estate/collector/remotewrite"
 	"github.com/estatehq/estate/collector/sqlite"
@@ -166,11 +167,12 @@ func New(ctx context.Context, opts Options) (s *Service, err error) {
 }
 
 // exportSinks builds the exporters whose endpoints are configured, as queue
-// consumers, and says which signals the embedded store keeps: a signal an
-// exporter takes is left out of it.
+// consumers, and says which signals the embedded store keeps: those of
+// collector.store.signals but for a signal that Elasticsearch or Jaeger
+// takes (they then serve its queries).
 func (s *Service) exportSinks() ([]collector.Sink, []collector.Signal, error) {
 	cfg, logger := s.opts.Config, s.opts.Logger
-	local := []collector.Signal{collector.SignalLogs, collector.SignalTraces}
+	local := cfg.Collector.Store.Kept()
 	var sinks []collector.Sink
 	if c := cfg.Elasticsearch; c.Enabled() {
 		if c.DeadLetterDir == "" {
@@ -192,6 +194,14 @@ func (s *Service) exportSinks() ([]collector.Sink, []collector.Signal, error) {
 		s.exporters = append(s.exporters, j)
 		sinks = append(sinks, &collector.SignalSink{SinkName: "jaeger", Traces: j.ExportTraces})
 		local = slices.DeleteFunc(local, func(sig collector.Signal) bool { return sig == collector.SignalTraces })
+	}
+	if c := cfg.OTLP; c.Enabled() {
+		o, err := otlpexporter.New(c, otlpexporter.Options{Logger: logger.With("sink", "otlp"), Registerer: s.opts.Registry, Now: s.opts.Now})
+		if err != nil {
+			return nil, nil, fmt.Errorf("otlp exporter: %w", err)
+		}
+		s.exporters = append(s.exporters, o)
+		sinks = append(sinks, &collector.SignalSink{SinkName: "otlp", Traces: o.ExportTraces, Logs: o.ExportLogs, Metrics: o.ExportMetrics})
 	}
 	return sinks, local, nil
 }

@@ -46,6 +46,9 @@ const (
 // Config is what an operator sets of the store (the `collector.store`
 // group of the collector's configuration).
 type Config struct {
+	// Signals are the signals kept: "logs", "traces", both (the default) or
+	// none, which makes the collector a pure forwarder.
+	Signals []string `yaml:"signals"`
 	// MaxAge and MaxBytes bound what is kept.
 	MaxAge   time.Duration `yaml:"max_age"`
 	MaxBytes int64         `yaml:"max_bytes"`
@@ -53,9 +56,28 @@ type Config struct {
 	RetentionInterval time.Duration `yaml:"retention_interval"`
 }
 
+// storable are the signals the store can keep, by name.
+var storable = map[string]collector.Signal{"logs": collector.SignalLogs, "traces": collector.SignalTraces}
+
+// Kept are the signals of Signals; nil Signals means both.
+func (c *Config) Kept() []collector.Signal {
+	if c.Signals == nil {
+		return []collector.Signal{collector.SignalLogs, collector.SignalTraces}
+	}
+	out := []collector.Signal{}
+	for _, name := range c.Signals {
+		if sig, ok := storable[name]; ok && !slices.Contains(out, sig) {
+			out = append(out, sig)
+		}
+	}
+	return out
+}
+
 // RegisterFlags sets the defaults and binds the flags, named prefix +
 // "max-age" and so on.
 func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
+	c.Signals = []string{"logs", "traces"}
+	fs.Var(config.CommaList{List: &c.Signals}, prefix+"signals", `signals the embedded store keeps and serves on the query API, comma-separated: logs, traces; "" keeps none (a forwarder)`)
 	fs.DurationVar(&c.MaxAge, prefix+"max-age", DefaultMaxAge, "embedded log and trace store: delete records older than this")
 	fs.Int64Var(&c.MaxBytes, prefix+"max-bytes", DefaultMaxBytes, "embedded log and trace store: delete the oldest records above this many bytes")
 	fs.DurationVar(&c.RetentionInterval, prefix+"retention-interval", DefaultRetentionInterval, "how often the embedded store applies max_age and max_bytes")
@@ -64,6 +86,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 // Validate names every field at fault, by its key in this group.
 func (c *Config) Validate() error {
 	var errs []error
+	for _, name := range c.Signals {
+		if _, ok := storable[name]; !ok {
+			errs = append(errs, fmt.Errorf("signals: %q must be logs or traces", name))
+		}
+	}
 	errs = append(errs, config.Positive("max_age", c.MaxAge))
 	errs = append(errs, config.Positive("max_bytes", c.MaxBytes))
 	errs = append(errs, config.Positive("retention_interval", c.RetentionInterval))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 )
 
 // Under names every field error in err under the key prefix, so that a
@@ -55,4 +56,29 @@ func Positive[T ~int | ~int64 | ~float64](key string, v T) error {
 		return nil
 	}
 	return fmt.Errorf("%s: must be positive, not %v", key, v)
+}
+
+// CommaList is a flag value for a list given as one comma-separated
+// argument ("logs,traces"); "" is the empty list. Its default is the
+// list's value when the flag is bound.
+type CommaList struct{ List *[]string }
+
+func (c CommaList) String() string {
+	if c.List == nil {
+		return ""
+	}
+	return strings.Join(*c.List, ",")
+}
+
+// Set replaces the list with the items of s, spaces trimmed, empty items
+// dropped.
+func (c CommaList) Set(s string) error {
+	out := []string{}
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	*c.List = out
+	return nil
 }

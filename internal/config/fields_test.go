@@ -43,3 +43,13 @@ func TestPositive(t *testing.T) {
 	require.EqualError(t, Positive("d", -time.Second), "d: must be positive, not -1s")
 	require.EqualError(t, Positive("f", -0.5), "f: must be positive, not -0.5")
 }
+
+func TestCommaList(t *testing.T) {
+	list := []string{"logs", "traces"}
+	v := CommaList{List: &list}
+	require.Equal(t, "logs,traces", v.String())
+	require.NoError(t, v.Set(" traces , ,logs"))
+	require.Equal(t, []string{"traces", "logs"}, list)
+	require.NoError(t, v.Set(""))
+	require.Equal(t, []string{}, list, "empty, not nil: nothing was asked for")
+}
