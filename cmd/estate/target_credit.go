@@ -127,34 +127,10 @@ func (a *app) initCredit(ctx context.Context) (modules.Service, error) {
 	purger := idempotency.NewPurger(idempotency.PurgerOptions{
 		Purge: store.PurgeIdempotencyKeys, Now: a.now, Logger: logger.With("part", "idempotency"),
 	})
-	return &creditService{Server: srv, reconciler: reconciler, purger: purger, store: store, tel: tel}, nil
-}
-
-// creditService runs the API server, the reconciler and the purge of
-// expired idempotency keys.
-type creditService struct {
-	*server.Server
-	reconciler *credit.Reconciler
-	purger     *idempotency.Purger
-	store      creditStore
-	tel        *telemetry.Telemetry
-}
-
-func (s *creditService) Start(ctx context.Context) error {
-	if err := s.Server.Start(ctx); err != nil {
-		return err
-	}
-	if err := s.reconciler.Start(ctx); err != nil {
-		return errors.Join(err, s.Server.Shutdown(ctx))
-	}
-	if err := s.purger.Start(ctx); err != nil {
-		return errors.Join(err, s.reconciler.Shutdown(ctx), s.Server.Shutdown(ctx))
-	}
-	return nil
-}
-
-func (s *creditService) Shutdown(ctx context.Context) error {
-	return errors.Join(s.Server.Shutdown(ctx), s.reconciler.Shutdown(ctx), s.purger.Shutdown(ctx), s.store.Close(), s.tel.Shutdown(ctx))
+	return &serviceTarget{Server: srv, Group: modules.Group{
+		Parts:   []modules.Service{srv, reconciler, purger},
+		Closers: []func(context.Context) error{tel.Shutdown, modules.Closer(store.Close)},
+	}}, nil
 }
 
 // creditSubcommands are the commands under `estate credit`.

@@ -127,35 +127,25 @@ func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
 	purger := idempotency.NewPurger(idempotency.PurgerOptions{
 		Purge: store.PurgeIdempotencyKeys, Now: a.now, Logger: logger.With("part", "idempotency"),
 	})
-	return &invoicingService{Server: srv, relay: relay, purger: purger, store: store, tel: tel}, nil
+	return &serviceTarget{Server: srv, Group: modules.Group{
+		Parts:   []modules.Service{relay, srv, purger},
+		Closers: []func(context.Context) error{tel.Shutdown, modules.Closer(store.Close)},
+	}}, nil
 }
 
-// invoicingService runs the API server, the outbox relay and the purge of
-// expired idempotency keys.
-type invoicingService struct {
+// serviceTarget is a service's target: its API server, which others reach
+// at its URL, and the background components that run beside it, started
+// and stopped together.
+type serviceTarget struct {
 	*server.Server
-	relay  *outbox.Relay
-	purger *idempotency.Purger
-	store  invoicingStore
-	tel    *telemetry.Telemetry
+	modules.Group
 }
 
-func (s *invoicingService) Start(ctx context.Context) error {
-	if err := s.relay.Start(ctx); err != nil {
-		return err
-	}
-	if err := s.Server.Start(ctx); err != nil {
-		return errors.Join(err, s.relay.Shutdown(ctx))
-	}
-	if err := s.purger.Start(ctx); err != nil {
-		return errors.Join(err, s.Server.Shutdown(ctx), s.relay.Shutdown(ctx))
-	}
-	return nil
-}
+// Start and Shutdown are the group's; the server is one of its parts.
+func (t *serviceTarget) Start(ctx context.Context) error { return t.Group.Start(ctx) }
 
-func (s *invoicingService) Shutdown(ctx context.Context) error {
-	return errors.Join(s.Server.Shutdown(ctx), s.purger.Shutdown(ctx), s.relay.Shutdown(ctx), s.store.Close(), s.tel.Shutdown(ctx))
-}
+// Shutdown implements modules.Service.
+func (t *serviceTarget) Shutdown(ctx context.Context) error { return t.Group.Shutdown(ctx) }
 
 // invoicingSubcommands are the commands under `estate invoicing`.
 func invoicingSubcommands() []command {
