@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/estatehq/estate/internal/sqldb"
 	"github.com/estatehq/estate/services/invoicing"
 )
 
@@ -430,19 +431,28 @@ func okCount(errs ...error) int {
 	return n
 }
 
-// PreProvenance returns statements that fill a database migrated to
-// version 2 (the schema before payment provenance) with an invoice in a
-// lower-case currency, paid in part by a payment its issuer recorded; ts is
-// a time literal of the backend.
-func PreProvenance(ts string) []string {
-	return []string{
+// FillPreProvenance fills db, migrated to version 2 (the schema before
+// payment provenance), with an invoice in a lower-case currency, paid in
+// part by a payment its issuer recorded, and closes it; ts is a time
+// literal of the backend.
+func FillPreProvenance(t *testing.T, db *sqldb.DB, ts string) {
+	fill(t, db, []string{
 		`INSERT INTO businesses (id, owner, legal_name, country, registration_number, billing_email, invoice_seq, created_at)
 			VALUES ('bus_a', 'a', 'A', 'FR', '1', 'a@example.com', 1, ` + ts + `), ('bus_b', 'b', 'B', 'FR', '2', 'b@example.com', 0, ` + ts + `)`,
 		`INSERT INTO invoices (id, number, issuer_id, customer_id, currency, due_date, memo, line_items, subtotal, tax, total,
 			amount_paid, amount_due, status, finalized_at, created_at, updated_at, version)
 			VALUES ('in_1', 'INV-000001', 'bus_a', 'bus_b', 'eur', '2026-04-01', '', '[]', 1000, 0, 1000, 300, 700, 'open', ` + ts + `, ` + ts + `, ` + ts + `, 3)`,
 		`INSERT INTO payments (id, invoice_id, amount, method, reference, created_at) VALUES ('py_1', 'in_1', 300, 'cash', '', ` + ts + `)`,
+	})
+}
+
+func fill(t *testing.T, db *sqldb.DB, stmts []string) {
+	t.Helper()
+	for _, q := range stmts {
+		_, err := db.W.ExecContext(context.Background(), q)
+		require.NoError(t, err, q)
 	}
+	require.NoError(t, db.Close())
 }
 
 // CheckPreProvenanceMigrated checks what the payment provenance migration

@@ -39,11 +39,7 @@ func TestMigratePaymentProvenance(t *testing.T) {
 	before.UpTo = 2
 	db, err := sqldb.OpenPostgres(ctx, dsn, sqldb.PostgresOptions{Migrations: before})
 	require.NoError(t, err)
-	for _, q := range invoicingtest.PreProvenance(`'2026-03-02T10:00:00Z'`) {
-		_, err := db.W.ExecContext(ctx, q)
-		require.NoError(t, err, q)
-	}
-	require.NoError(t, db.Close())
+	invoicingtest.FillPreProvenance(t, db, `'2026-03-02T10:00:00Z'`)
 
 	s, err := postgres.Open(ctx, dsn, postgres.Options{})
 	require.NoError(t, err)

@@ -39,11 +39,7 @@ func TestMigratePaymentProvenance(t *testing.T) {
 	before.UpTo = 2
 	db, err := sqldb.OpenSQLite(ctx, path, sqldb.SQLiteOptions{Synchronous: sqldb.SyncNormal, ForeignKeys: true, Migrations: before})
 	require.NoError(t, err)
-	for _, q := range invoicingtest.PreProvenance("1772445600000000") {
-		_, err := db.W.ExecContext(ctx, q)
-		require.NoError(t, err, q)
-	}
-	require.NoError(t, db.Close())
+	invoicingtest.FillPreProvenance(t, db, "1772445600000000")
 
 	s, err := sqlite.Open(ctx, path, sqlite.Options{})
 	require.NoError(t, err)
