@@ -119,6 +119,9 @@ func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
 		RateBurst:   cfg.RateBurst,
 		OnEvents:    relay.Notify,
 		Version:     buildVersion(),
+
+		PaymentWebhookSecret:    cfg.PaymentWebhookSecret,
+		PaymentWebhookTolerance: cfg.PaymentWebhookTolerance,
 	})
 	srv := server.New(server.Options{
 		Name: "invoicing", Addr: cfg.ListenAddr, Handler: handler, Logger: logger, Registry: reg,

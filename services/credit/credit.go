@@ -1,9 +1,11 @@
 // Package credit is the domain of the credit service: credit applications
 // decided from a business's invoice history, the credit line they open, and
-// drawdowns (advances against open invoices the business issued) settled
-// when the invoice is paid. It holds the decision rules, the Store interface
-// its adapters (sqlite, postgres) implement and the Invoicing interface its
-// client of the invoicing service implements; it imports no adapter.
+// drawdowns (advances against open invoices the business issued, which the
+// invoicing service holds as financed) settled when the invoice is paid.
+// Only the payments the policy trusts count, in decisions and in repayments
+// (Trust). It holds the decision rules, the Store interface its adapters
+// (sqlite, postgres) implement and the Invoicing interface its client of the
+// invoicing service implements; it imports no adapter.
 //
 // Money is int64 minor units, as in the invoicing service.
 package credit

@@ -1,6 +1,7 @@
 // Package invoicing is the domain of the invoicing service: businesses (the
-// tenants), invoices and their lifecycle, payments, the money maths, the
-// domain events, and the Store interface its adapters (sqlite, postgres)
+// tenants), invoices and their lifecycle, payments and who vouches for them
+// (Provenance), the financing hold of the credit service, the money maths,
+// the domain events, and the Store interface its adapters (sqlite, postgres)
 // implement. It imports no adapter; the HTTP edge lives in the http
 // subpackage.
 //
