@@ -241,15 +241,14 @@ func (s *Service) Draw(ctx context.Context, c Caller, invoiceID string, amount i
 		return nil, fmt.Errorf("owing the release of the financing hold: %w", err)
 	}
 	if err := s.opts.Invoicing.Finance(ctx, c.BusinessID, inv.ID, d.ID); err != nil {
-		switch ErrorCode(err) {
-		case ECONFLICT, ENOTFOUND, EFORBIDDEN:
-			// Refused: nothing is held.
-			if err := s.opts.Store.Released(ctx, d.ID); err != nil {
-				s.opts.Logger.WarnContext(ctx, "forgetting a release not owed", "drawdown_id", d.ID, "err", err)
-			}
+		if ErrorCode(err) == EUNAVAILABLE {
+			// Perhaps held: the release stays owed.
 			return nil, err
 		}
-		// Perhaps held: the release stays owed.
+		// The invoicing service answered, and refused: nothing is held.
+		if err := s.opts.Store.Released(ctx, d.ID); err != nil {
+			s.opts.Logger.WarnContext(ctx, "forgetting a release not owed", "drawdown_id", d.ID, "err", err)
+		}
 		return nil, s.upstream(ctx, err, "holding the invoice as financed")
 	}
 	err = s.opts.Store.Draw(ctx, d, available)
