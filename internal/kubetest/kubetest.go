@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,8 +87,10 @@ type Env struct {
 	// Client is a controller-runtime client for the server.
 	Client client.Client
 
-	env       *envtest.Environment
-	installed []string // CRD paths installed so far
+	env *envtest.Environment
+
+	mu        sync.Mutex // guards what Shared adds to a running server
+	installed []string   // CRD paths installed so far
 	crds      []*apiextensionsv1.CustomResourceDefinition
 }
 
@@ -144,6 +147,8 @@ func start(assets string, crds []string) (*Env, error) {
 // install installs the CRDs under paths that are not installed yet and
 // waits until the server serves them.
 func (e *Env) install(paths []string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	var add []string
 	for _, p := range paths {
 		if !slices.Contains(e.installed, p) {
@@ -169,6 +174,8 @@ func (e *Env) install(paths []string) error {
 
 // CRDs returns the CustomResourceDefinitions installed so far.
 func (e *Env) CRDs() []*apiextensionsv1.CustomResourceDefinition {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	return slices.Clone(e.crds)
 }
 
