@@ -240,7 +240,7 @@ func assetsDir(t testenv.TB) string {
 	t.Helper()
 	dir := os.Getenv(EnvAssets)
 	if dir == "" {
-		testenv.Missing(t, "kube-apiserver and etcd", EnvAssets+" is not set; "+installHint)
+		testenv.Missing(t, "the Kubernetes API server (kube-apiserver and etcd)", EnvAssets+" is not set; "+installHint)
 		return ""
 	}
 	for _, name := range []string{"kube-apiserver", "etcd"} {
