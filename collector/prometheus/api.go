@@ -21,8 +21,8 @@ type APIOptions struct {
 	// Targets are the scrape targets, whose metric metadata
 	// /api/v1/metadata serves (a scrape.Manager is one); none when nil.
 	Targets func(context.Context) v1.TargetRetriever
-	// Rules are the rule groups and their alerts (a rules.Manager is one);
-	// /api/v1/rules and /api/v1/alerts are served when set.
+	// Rules are the rule groups and their alerts that /api/v1/rules and
+	// /api/v1/alerts serve (a rules.Manager is one); none when nil.
 	Rules func(context.Context) v1.RulesRetriever
 }
 
@@ -34,7 +34,7 @@ type APIOptions struct {
 //	GET       /api/v1/label/{name}/values
 //	GET       /api/v1/metadata, /api/v1/status/buildinfo
 //	GET, POST /api/v1/query_exemplars (always empty: no exemplars are kept)
-//	GET       /api/v1/rules, /api/v1/alerts (when o.Rules is set)
+//	GET       /api/v1/rules, /api/v1/alerts
 //
 // The handlers are Prometheus's own (web/api/v1), so the parameters, the
 // JSON, the errors ({"status":"error","errorType":...,"error":...}) and
@@ -48,11 +48,7 @@ func (s *Store) Routes(r chi.Router, o APIOptions) {
 		r.Method(http.MethodGet, "/api/v1"+p, h)
 		r.Method(http.MethodPost, "/api/v1"+p, h)
 	}
-	get := []string{"/label/{name}/values", "/metadata", "/status/buildinfo"}
-	if o.Rules != nil {
-		get = append(get, "/rules", "/alerts")
-	}
-	for _, p := range get {
+	for _, p := range []string{"/label/{name}/values", "/metadata", "/status/buildinfo", "/rules", "/alerts"} {
 		r.Method(http.MethodGet, "/api/v1"+p, h)
 	}
 }

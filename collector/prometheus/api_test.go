@@ -1,7 +1,6 @@
 package prometheus_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,8 +16,6 @@ import (
 
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
-	"github.com/prometheus/prometheus/rules"
-	promv1 "github.com/prometheus/prometheus/web/api/v1"
 	"github.com/stretchr/testify/require"
 
 	"github.com/estatehq/estate/collector/prometheus"
@@ -60,6 +57,11 @@ func TestGrafanaDecodesEveryAnswer(t *testing.T) {
 	values, _, _, err := api.LabelValues(ctx, "job", nil, promquerytest.Start, at)
 	require.NoError(t, err)
 	require.Equal(t, model.LabelValues{"api", "sensor", "worker"}, values)
+
+	// Grafana's "Save & test".
+	v, _, _, err = api.Query(ctx, `1+1`, at)
+	require.NoError(t, err)
+	require.Equal(t, model.SampleValue(2), v.(*model.Scalar).Value)
 
 	md, err := api.Metadata(ctx, "", "")
 	require.NoError(t, err)
@@ -138,7 +140,16 @@ func TestPrometheusWireFormat(t *testing.T) {
 		{name: "admin API not served", method: http.MethodPost, path: "/api/v1/admin/tsdb/snapshot", wantStatus: http.StatusNotFound},
 		{name: "remote write not served", method: http.MethodPost, path: "/api/v1/write", wantStatus: http.StatusNotFound},
 		{name: "configuration not served", method: http.MethodGet, path: "/api/v1/status/config", wantStatus: http.StatusNotFound},
-		{name: "rules not served without rules", method: http.MethodGet, path: "/api/v1/rules", wantStatus: http.StatusNotFound},
+		{
+			name: "no rules", method: http.MethodGet, path: "/api/v1/rules",
+			wantStatus: http.StatusOK,
+			wantBody:   `{"status":"success","data":{"groups":[]}}`,
+		},
+		{
+			name: "no alerts", method: http.MethodGet, path: "/api/v1/alerts",
+			wantStatus: http.StatusOK,
+			wantBody:   `{"status":"success","data":{"alerts":[]}}`,
+		},
 		{name: "label values only by GET", method: http.MethodPost, path: "/api/v1/label/job/values", wantStatus: http.StatusMethodNotAllowed},
 	}
 	for _, tc := range tests {
@@ -159,19 +170,6 @@ func TestPrometheusWireFormat(t *testing.T) {
 	}
 }
 
-// TestRulesServedWhenGiven serves /api/v1/rules and /api/v1/alerts from
-// the rules given to the API.
-func TestRulesServedWhenGiven(t *testing.T) {
-	s := open(t, t.TempDir(), defaults(t), nil)
-	base := serve(t, s, prometheus.APIOptions{Rules: func(context.Context) promv1.RulesRetriever { return noRules{} }})
-	status, body := call(t, http.MethodGet, base+"/api/v1/rules", nil)
-	require.Equal(t, http.StatusOK, status)
-	require.JSONEq(t, `{"status":"success","data":{"groups":[]}}`, body)
-	status, body = call(t, http.MethodGet, base+"/api/v1/alerts", nil)
-	require.Equal(t, http.StatusOK, status)
-	require.JSONEq(t, `{"status":"success","data":{"alerts":[]}}`, body)
-}
-
 // TestPrometheusVersionIsGoMods holds PrometheusVersion to the module
 // version in go.mod: v0.MMmm.p is release M.mm.p.
 func TestPrometheusVersionIsGoMods(t *testing.T) {
@@ -183,11 +181,6 @@ func TestPrometheusVersionIsGoMods(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, prometheus.PrometheusVersion, fmt.Sprintf("%s.%d.%s", m[1], minor, m[3]))
 }
-
-type noRules struct{}
-
-func (noRules) RuleGroups() []*rules.Group           { return nil }
-func (noRules) AlertingRules() []*rules.AlertingRule { return nil }
 
 func call(t *testing.T, method, u string, form url.Values) (int, string) {
 	t.Helper()

@@ -15,11 +15,12 @@ const (
 	// DefaultRetention keeps the longest SLO window (a calendar month, 31
 	// days) with room to spare.
 	DefaultRetention = 35 * 24 * time.Hour
-	// DefaultMaxBytes bounds the blocks on disk; the WAL and the head's
-	// memory-mapped chunks come on top (see the README).
+	// DefaultMaxBytes bounds the store on disk: blocks, WAL and the head's
+	// chunks.
 	DefaultMaxBytes = 4 << 30
-	// DefaultMaxSeries bounds the head: about 5 KiB of memory a series at a
-	// 15 s interval (docs/benchmarks.md).
+	// DefaultMaxSeries bounds the head: 3.5 to 5 KiB of RSS a series at a
+	// 15 s interval, about 230 MiB for the collector at the bound
+	// (docs/benchmarks.md).
 	DefaultMaxSeries = 50_000
 	// DefaultOutOfOrderWindow accepts samples that arrive late, as pushed
 	// OTLP metrics retried after an outage do.
@@ -40,8 +41,9 @@ type Config struct {
 	// Retention deletes blocks whose samples are all older than this,
 	// measured from the newest sample.
 	Retention time.Duration `yaml:"retention"`
-	// MaxBytes deletes the oldest blocks while the blocks take more than
-	// this; 0 turns the size bound off.
+	// MaxBytes deletes the oldest blocks while the store on disk (blocks,
+	// WAL and the head's chunks) takes more than this; 0 turns the size
+	// bound off.
 	MaxBytes int64 `yaml:"max_bytes"`
 	// MaxSeries bounds the series in the head (the in-memory block of the
 	// last hours): an append that would create a series beyond it is
@@ -67,7 +69,7 @@ type Config struct {
 // "retention" and so on.
 func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.Retention, prefix+"retention", DefaultRetention, "embedded metrics store: delete blocks older than this")
-	fs.Int64Var(&c.MaxBytes, prefix+"max-bytes", DefaultMaxBytes, "embedded metrics store: delete the oldest blocks above this many bytes (WAL and head not counted); 0 for no size bound")
+	fs.Int64Var(&c.MaxBytes, prefix+"max-bytes", DefaultMaxBytes, "embedded metrics store: delete the oldest blocks while blocks, WAL and head chunks take more than this many bytes; 0 for no size bound")
 	fs.IntVar(&c.MaxSeries, prefix+"max-series", DefaultMaxSeries, "embedded metrics store: most series in memory; appends that would create more are refused and counted")
 	fs.DurationVar(&c.OutOfOrderWindow, prefix+"out-of-order-window", DefaultOutOfOrderWindow, "embedded metrics store: accept samples up to this far behind a series' newest; 0 refuses them")
 	fs.DurationVar(&c.QueryTimeout, prefix+"query-timeout", DefaultQueryTimeout, "longest a PromQL query may run")
