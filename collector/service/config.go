@@ -11,6 +11,7 @@ import (
 	"github.com/estatehq/estate/collector/jaeger"
 	"github.com/estatehq/estate/collector/otlp"
 	"github.com/estatehq/estate/collector/otlpexporter"
+	promstore "github.com/estatehq/estate/collector/prometheus"
 	"github.com/estatehq/estate/collector/red"
 	"github.com/estatehq/estate/collector/remotewrite"
 	"github.com/estatehq/estate/collector/sqlite"
@@ -49,6 +50,8 @@ type CoreConfig struct {
 	Export     ExportConfig       `yaml:"export"`
 	Store      sqlite.Config      `yaml:"store"`
 	RED        red.Config         `yaml:"red"`
+	// TSDB is the embedded metrics store and its PromQL engine.
+	TSDB promstore.Config `yaml:"tsdb"`
 }
 
 // ExportConfig is how sinks read the queue (the `collector.export` group).
@@ -114,13 +117,14 @@ func (c *Config) ListenAddrs() []*string {
 // RegisterFlags sets the defaults and binds the flags of the group, named
 // prefix + "listen-addr", prefix + "otlp.grpc-listen-addr" and so on.
 func (c *CoreConfig) RegisterFlags(fs *flag.FlagSet, prefix string) {
-	fs.StringVar(&c.ListenAddr, prefix+"listen-addr", ":8088", "collector events and query API address (GET /v1/logs, /v1/traces), with /metrics, /healthz, /readyz")
+	fs.StringVar(&c.ListenAddr, prefix+"listen-addr", ":8088", "collector events and query API address (GET /v1/logs, /v1/traces, Prometheus's /api/v1), with /metrics, /healthz, /readyz")
 	c.OTLP.RegisterFlags(fs, prefix+"otlp.")
 	c.Memory.RegisterFlags(fs, prefix+"memory.")
 	c.Queue.RegisterFlags(fs, prefix+"queue.")
 	c.Export.RegisterFlags(fs, prefix+"export.")
 	c.Store.RegisterFlags(fs, prefix+"store.")
 	c.RED.RegisterFlags(fs, prefix+"red.")
+	c.TSDB.RegisterFlags(fs, prefix+"tsdb.")
 }
 
 // Validate names every field at fault, by its key in this group, and checks
@@ -134,6 +138,7 @@ func (c *CoreConfig) Validate() error {
 		config.Under("export.", c.Export.Validate()),
 		config.Under("store.", c.Store.Validate()),
 		config.Under("red.", c.RED.Validate()),
+		config.Under("tsdb.", c.TSDB.Validate()),
 	}
 	// A request is one queue record: it must fit in a segment.
 	if c.Queue.SegmentBytes > 0 && c.OTLP.MaxRequestBytes > c.Queue.SegmentBytes {

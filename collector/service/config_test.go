@@ -50,7 +50,9 @@ func TestConfigNamesEveryFieldAtFault(t *testing.T) {
 	c := testConfig(t)
 	c.Collector.Queue.MaxBytes = -1
 	c.Collector.Store.MaxAge = 0
+	c.Collector.TSDB.MaxSeries = 0
 	err := c.Validate()
 	require.ErrorContains(t, err, "collector.queue.max_bytes: must be positive, not -1")
 	require.ErrorContains(t, err, "collector.store.max_age: must be positive, not 0s")
+	require.ErrorContains(t, err, "collector.tsdb.max_series: must be positive, not 0")
 }

@@ -2,8 +2,10 @@
 // in one place: the durable queue, the OTLP receiver that appends to it,
 // the consumers that read from it (the embedded store, the RED rollups, and
 // the exporters whose endpoints are configured: Elasticsearch, Jaeger,
-// OTLP), the remote_write pusher, and the API port that serves the query API, /metrics
-// and health, and any routes mounted on it (the events API).
+// OTLP), the remote_write pusher, the embedded metrics store (a Prometheus
+// TSDB and PromQL engine), and the API port that serves the query API,
+// Prometheus's HTTP API (/api/v1), /metrics and health, and any routes
+// mounted on it (the events API).
 package service
 
 import (
@@ -28,6 +30,7 @@ import (
 	"github.com/estatehq/estate/collector/jaeger"
 	"github.com/estatehq/estate/collector/otlp"
 	"github.com/estatehq/estate/collector/otlpexporter"
+	promstore "github.com/estatehq/estate/collector/prometheus"
 	"github.com/estatehq/estate/collector/red"
 	"github.com/estatehq/estate/collector/remotewrite"
 	"github.com/estatehq/estate/collector/sqlite"
@@ -66,6 +69,7 @@ type Service struct {
 	opts       Options
 	queue      *walqueue.Queue
 	store      *sqlite.Store
+	tsdb       *promstore.Store
 	receiver   *otlp.Receiver
 	api        *server.Server
 	router     chi.Router
@@ -117,6 +121,15 @@ func New(ctx context.Context, opts Options) (s *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
+	s.tsdb, err = promstore.Open(promstore.Options{
+		Config:     cfg.TSDB,
+		Dir:        filepath.Join(opts.Dir, "tsdb"),
+		Logger:     opts.Logger.With("part", "tsdb"),
+		Registerer: opts.Registry,
+	})
+	if err != nil {
+		return nil, err
+	}
 	rollup, err := red.New(red.Options{Config: cfg.RED, Store: s.store, Registerer: opts.Registry, Logger: opts.Logger.With("part", "red")})
 	if err != nil {
 		return nil, err
@@ -153,6 +166,7 @@ func New(ctx context.Context, opts Options) (s *Service, err error) {
 		problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, r.Method+" is not allowed here"))
 	})
 	collectorhttp.Routes(router, s.store, opts.Logger.With("part", "api"))
+	s.tsdb.Routes(router, promstore.APIOptions{})
 	if opts.Routes != nil {
 		if err := opts.Routes(router); err != nil {
 			return nil, fmt.Errorf("mounting routes: %w", err)
@@ -161,7 +175,7 @@ func New(ctx context.Context, opts Options) (s *Service, err error) {
 	s.router = router
 	s.api = server.New(server.Options{
 		Name: "collector", Addr: cfg.ListenAddr, Handler: router, Logger: opts.Logger, Registry: opts.Registry,
-		Ready: []server.ReadyCheck{{Name: "store", Check: s.store.Ping}},
+		Ready: []server.ReadyCheck{{Name: "store", Check: s.store.Ping}, {Name: "tsdb", Check: s.tsdb.Ping}},
 	})
 	return s, nil
 }
@@ -248,6 +262,10 @@ func (s *Service) openQueue(sinks []collector.Sink) error {
 // "/v1/events" or "/v1/events/*"). Call it before Start.
 func (s *Service) Mount(pattern string, h http.Handler) { s.router.Mount(pattern, h) }
 
+// TSDB is the embedded metrics store: where feeds append, and what rules,
+// SLOs and the Prometheus API query.
+func (s *Service) TSDB() *promstore.Store { return s.tsdb }
+
 // RED is the store of the span-derived RED rollups.
 func (s *Service) RED() collector.REDStore { return s.store }
 
@@ -263,6 +281,9 @@ func (s *Service) Start(ctx context.Context) error {
 		}
 	}
 	if err := s.store.Start(ctx); err != nil {
+		return errors.Join(err, s.stopExporters(ctx))
+	}
+	if err := s.tsdb.Start(ctx); err != nil {
 		return errors.Join(err, s.stopExporters(ctx))
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -312,6 +333,9 @@ func (s *Service) closeStorage(ctx context.Context) error {
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Shutdown(ctx))
+	}
+	if s.tsdb != nil {
+		errs = append(errs, s.tsdb.Shutdown(ctx))
 	}
 	return errors.Join(errs...)
 }
