@@ -12,79 +12,16 @@ import (
 	"github.com/prometheus/prometheus/promql/promqltest"
 	"github.com/prometheus/prometheus/util/teststorage"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.uber.org/goleak"
 
 	"github.com/estatehq/estate/collector"
 	"github.com/estatehq/estate/collector/internal/promotlp"
+	"github.com/estatehq/estate/collector/internal/promotlp/promotlptest"
 	"github.com/estatehq/estate/collector/otlpmetrics"
 	"github.com/estatehq/estate/internal/promquery"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// metrics is one OTLP request of service invoicing (instance i-1) with a
-// gauge, a cumulative counter and a histogram at ts, and a delta sum,
-// which Prometheus does not take.
-func metrics(ts time.Time, scale float64) pmetric.Metrics {
-	md := pmetric.NewMetrics()
-	rm := md.ResourceMetrics().AppendEmpty()
-	rm.Resource().Attributes().PutStr("service.name", "invoicing")
-	rm.Resource().Attributes().PutStr("service.instance.id", "i-1")
-	rm.Resource().Attributes().PutStr("deployment.environment", "test")
-	ms := rm.ScopeMetrics().AppendEmpty().Metrics()
-	at := pcommon.NewTimestampFromTime(ts)
-	start := pcommon.NewTimestampFromTime(ts.Add(-time.Hour))
-
-	g := ms.AppendEmpty()
-	g.SetName("queue.depth")
-	p := g.SetEmptyGauge().DataPoints().AppendEmpty()
-	p.SetTimestamp(at)
-	p.SetDoubleValue(3 * scale)
-
-	c := ms.AppendEmpty()
-	c.SetName("invoices.sent")
-	sum := c.SetEmptySum()
-	sum.SetIsMonotonic(true)
-	sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-	p = sum.DataPoints().AppendEmpty()
-	p.SetStartTimestamp(start)
-	p.SetTimestamp(at)
-	p.SetIntValue(int64(10 * scale))
-	p.Attributes().PutStr("currency", "EUR")
-
-	h := ms.AppendEmpty()
-	h.SetName("http.server.request.duration")
-	h.SetUnit("s")
-	hist := h.SetEmptyHistogram()
-	hist.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-	hp := hist.DataPoints().AppendEmpty()
-	hp.SetStartTimestamp(start)
-	hp.SetTimestamp(at)
-	hp.ExplicitBounds().FromRaw([]float64{0.1, 0.5})
-	hp.BucketCounts().FromRaw([]uint64{2, 1, 1})
-	hp.SetCount(4)
-	hp.SetSum(1.5)
-
-	d := ms.AppendEmpty()
-	d.SetName("delta.things")
-	ds := d.SetEmptySum()
-	ds.SetIsMonotonic(true)
-	ds.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
-	p = ds.DataPoints().AppendEmpty()
-	p.SetTimestamp(at)
-	p.SetIntValue(1)
-	return md
-}
-
-func item(t *testing.T, seq uint64, md pmetric.Metrics) collector.Item {
-	t.Helper()
-	b, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
-	require.NoError(t, err)
-	return collector.Item{Seq: seq, Time: time.Now(), Signal: collector.SignalMetrics, Payload: b}
-}
 
 type fixture struct {
 	sink *otlpmetrics.Sink
@@ -154,7 +91,7 @@ func TestDeliverStoresGaugeCounterAndHistogram(t *testing.T) {
 	f := newFixture(t, "deployment.environment")
 	ts := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 	batch := []collector.Item{
-		item(t, 1, metrics(ts, 1)),
+		promotlptest.Item(t, 1, promotlptest.Metrics(ts, 1)),
 		{Seq: 2, Signal: collector.SignalMetrics, Payload: []byte("not protobuf")},
 		{Seq: 3, Signal: collector.SignalLogs, Payload: []byte("logs are another sink's")},
 	}
@@ -178,7 +115,7 @@ func TestDeliverStoresGaugeCounterAndHistogram(t *testing.T) {
 	for _, tc := range tests {
 		require.Empty(t, cmp.Diff(tc.want, f.series(t, tc.expr, ts)), tc.expr)
 	}
-	require.Equal(t, map[string]float64{"appended": 8, "duplicate": 0, "refused": 0}, f.counts(t),
+	require.Equal(t, map[string]float64{"appended": promotlptest.Samples, "duplicate": 0, "refused": 0}, f.counts(t),
 		"gauge 1, counter 1, histogram 3 buckets + sum + count, target_info 1")
 	require.Equal(t, 1.0, f.counter(t, "estate_collector_metrics_dropped_total", "reason", "undecodable_record"))
 	require.Equal(t, 1.0, f.counter(t, "estate_collector_metrics_dropped_total", "reason", "untranslatable"), "the delta sum")
@@ -187,11 +124,11 @@ func TestDeliverStoresGaugeCounterAndHistogram(t *testing.T) {
 	// it. The store takes an exact copy of a series' newest sample and
 	// ignores it; a copy of an older one it refuses, as a duplicate.
 	later := ts.Add(15 * time.Second)
-	replay := append(slices.Clone(batch), item(t, 4, metrics(later, 2)))
+	replay := append(slices.Clone(batch), promotlptest.Item(t, 4, promotlptest.Metrics(later, 2)))
 	require.NoError(t, f.sink.Deliver(context.Background(), replay))
-	require.Equal(t, map[string]float64{"appended": 24, "duplicate": 0, "refused": 0}, f.counts(t))
+	require.Equal(t, map[string]float64{"appended": 3 * promotlptest.Samples, "duplicate": 0, "refused": 0}, f.counts(t))
 	require.NoError(t, f.sink.Deliver(context.Background(), replay))
-	require.Equal(t, map[string]float64{"appended": 32, "duplicate": 8, "refused": 0}, f.counts(t))
+	require.Equal(t, map[string]float64{"appended": 4 * promotlptest.Samples, "duplicate": promotlptest.Samples, "refused": 0}, f.counts(t))
 	require.Equal(t, map[string]string{"{" + res + "}": "2"}, f.series(t, "count_over_time(queue_depth[1m])", later),
 		"each sample is stored once")
 	require.Equal(t, map[string]string{`{currency="EUR", ` + res + "}": "20"}, f.series(t, "invoices_sent_total", later))
@@ -200,17 +137,15 @@ func TestDeliverStoresGaugeCounterAndHistogram(t *testing.T) {
 func TestDeliverCountsWhatTheStoreRefuses(t *testing.T) {
 	f := newFixture(t)
 	ts := time.Now().Truncate(time.Millisecond)
-	require.NoError(t, f.sink.Deliver(context.Background(), []collector.Item{item(t, 1, metrics(ts, 1))}))
+	require.NoError(t, f.sink.Deliver(context.Background(), []collector.Item{promotlptest.Item(t, 1, promotlptest.Metrics(ts, 1))}))
 	// A new series (instance i-2) far before the head's window: the store
 	// refuses it; a new series within it is kept.
-	old := metrics(ts.Add(-13*time.Hour), 1)
-	old.ResourceMetrics().At(0).Resource().Attributes().PutStr("service.instance.id", "i-2")
-	recent := metrics(ts.Add(-time.Minute), 1)
-	recent.ResourceMetrics().At(0).Resource().Attributes().PutStr("service.instance.id", "i-3")
-	require.NoError(t, f.sink.Deliver(context.Background(), []collector.Item{item(t, 2, old), item(t, 3, recent)}))
+	old := promotlptest.WithInstance(promotlptest.Metrics(ts.Add(-13*time.Hour), 1), "i-2")
+	recent := promotlptest.WithInstance(promotlptest.Metrics(ts.Add(-time.Minute), 1), "i-3")
+	require.NoError(t, f.sink.Deliver(context.Background(), []collector.Item{promotlptest.Item(t, 2, old), promotlptest.Item(t, 3, recent)}))
 	got := f.counts(t)
-	require.Equal(t, 8.0, got["refused"], "every sample of i-2")
-	require.Equal(t, 16.0, got["appended"], "i-1, then i-3")
+	require.Equal(t, float64(promotlptest.Samples), got["refused"], "every sample of i-2")
+	require.Equal(t, float64(2*promotlptest.Samples), got["appended"], "i-1, then i-3")
 	require.Equal(t, map[string]string{`{instance="i-3", job="invoicing"}`: "3"}, f.series(t, `queue_depth{instance!="i-1"}`, ts))
 }
 
