@@ -4,18 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -258,48 +255,13 @@ func startPrometheus(t *testing.T) string {
 	dir := t.TempDir()
 	cfgPath, err := filepath.Abs(filepath.Join("testdata", "prometheus.yml"))
 	require.NoError(t, err)
-	var out strings.Builder
-	cmd := exec.Command(bin,
-		"--config.file="+cfgPath,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
-		"--web.enable-remote-write-receiver",
-	)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	require.NoError(t, cmd.Start())
-	waited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(waited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-waited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-waited
-		}
-	})
 	base := "http://" + addr
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	require.NoError(t, testenv.WaitFor(ctx, 100*time.Millisecond, func() error {
-		select {
-		case <-waited:
-			return fmt.Errorf("prometheus exited: %s", out.String())
-		default:
-		}
-		res, err := http.Get(base + "/-/ready")
-		if err != nil {
-			return err
-		}
-		_ = res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			return fmt.Errorf("not ready: %s", res.Status)
-		}
-		return nil
-	}), "prometheus output: %s", &out)
+	testenv.StartDaemon(t, bin, []string{
+		"--config.file=" + cfgPath,
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + addr,
+		"--web.enable-remote-write-receiver",
+	}, base+"/-/ready")
 	return base
 }
 
