@@ -1,9 +1,12 @@
 // Package service assembles the collector target from its configuration,
 // in one place: the durable queue, the OTLP receiver that appends to it,
-// the consumers that read from it (the embedded store, the RED rollups, and
-// the exporters whose endpoints are configured: Elasticsearch, Jaeger,
-// OTLP), the remote_write pusher, and the API port that serves the query API, /metrics
-// and health, and any routes mounted on it (the events API).
+// the consumers that read from it (the embedded store, the RED rollups,
+// the embedded metrics store's OTLP metrics, and the exporters whose
+// endpoints are configured: Elasticsearch, Jaeger, OTLP, remote_write),
+// the remote_write pusher, the scrape of every target's /metrics and the
+// rules evaluated over the metrics store, and the API port that serves the
+// query API, /metrics and health, and any routes mounted on it (the events
+// API).
 package service
 
 import (
@@ -30,6 +33,7 @@ import (
 	"github.com/estatehq/estate/collector/otlpexporter"
 	"github.com/estatehq/estate/collector/red"
 	"github.com/estatehq/estate/collector/remotewrite"
+	"github.com/estatehq/estate/collector/rules"
 	"github.com/estatehq/estate/collector/sqlite"
 	"github.com/estatehq/estate/internal/delivery"
 	"github.com/estatehq/estate/internal/problem"
@@ -47,6 +51,12 @@ type Options struct {
 	Routes func(chi.Router) error
 	// WrapSink, when set, wraps every sink; tests use it to stop delivery.
 	WrapSink func(collector.Sink) collector.Sink
+	// Incidents, when set, is the estate's incident intake: the alerts of
+	// the rules open and resolve incidents there.
+	Incidents rules.Incidents
+	// GeneratedRules, when set, returns rule files made in process (the
+	// SLOs' rules), evaluated beside collector.rules.files.
+	GeneratedRules func() (map[string][]byte, error)
 
 	Logger *slog.Logger
 	// Registry receives every metric and is served on /metrics of the API
@@ -71,6 +81,8 @@ type Service struct {
 	router     chi.Router
 	exporters  []component
 	deliveries []*exporter
+	metrics    *localTSDB
+	feeds      feeds
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -121,7 +133,14 @@ func New(ctx context.Context, opts Options) (s *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
-	sinks = append([]collector.Sink{s.store, rollup}, sinks...)
+	if s.metrics, err = openLocalTSDB(opts.Dir, opts.Logger.With("part", "tsdb")); err != nil {
+		return nil, err
+	}
+	otlpMetrics, err := s.newFeeds(s.metrics)
+	if err != nil {
+		return nil, err
+	}
+	sinks = append([]collector.Sink{s.store, rollup, otlpMetrics}, sinks...)
 	if err := s.openQueue(sinks); err != nil {
 		return nil, err
 	}
@@ -137,13 +156,6 @@ func New(ctx context.Context, opts Options) (s *Service, err error) {
 	})
 	if err != nil {
 		return nil, err
-	}
-	if c := opts.Config.RemoteWrite; c.Enabled() {
-		rw, err := remotewrite.New(c, remotewrite.Options{Gatherer: opts.Registry, Logger: opts.Logger.With("sink", "remote_write"), Registerer: opts.Registry, Now: opts.Now})
-		if err != nil {
-			return nil, fmt.Errorf("remote_write exporter: %w", err)
-		}
-		s.exporters = append(s.exporters, rw)
 	}
 	router := chi.NewRouter()
 	router.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -194,6 +206,17 @@ func (s *Service) exportSinks() ([]collector.Sink, []collector.Signal, error) {
 		s.exporters = append(s.exporters, j)
 		sinks = append(sinks, &collector.SignalSink{SinkName: "jaeger", Traces: j.ExportTraces})
 		local = slices.DeleteFunc(local, func(sig collector.Signal) bool { return sig == collector.SignalTraces })
+	}
+	if c := cfg.RemoteWrite; c.Enabled() {
+		rw, err := remotewrite.New(c, remotewrite.Options{
+			Gatherer: s.opts.Registry, Translation: cfg.Collector.OTLPMetrics,
+			Logger: logger.With("sink", "remote_write"), Registerer: s.opts.Registry, Now: s.opts.Now,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("remote_write exporter: %w", err)
+		}
+		s.exporters = append(s.exporters, rw)
+		sinks = append(sinks, rw.OTLPSink())
 	}
 	if c := cfg.OTLP; c.Enabled() {
 		o, err := otlpexporter.New(c, otlpexporter.Options{Logger: logger.With("sink", "otlp"), Registerer: s.opts.Registry, Now: s.opts.Now})
@@ -276,6 +299,9 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.api.Start(ctx); err != nil {
 		return errors.Join(err, s.Shutdown(ctx))
 	}
+	if err := s.startFeeds(ctx); err != nil {
+		return errors.Join(err, s.Shutdown(ctx))
+	}
 	s.opts.Logger.Info("collector started",
 		"otlp_grpc", s.receiver.GRPCAddr(), "otlp_http", s.receiver.HTTPAddr(), "api", s.api.Addr(),
 		"durability", s.opts.Config.Collector.Queue.Durability)
@@ -286,7 +312,7 @@ func (s *Service) Start(ctx context.Context) error {
 // queued, then delivery, then the exporters, then the queue and the store.
 // Undelivered records stay in the queue for the next start.
 func (s *Service) Shutdown(ctx context.Context) error {
-	errs := []error{s.receiver.Shutdown(ctx), s.api.Shutdown(ctx)}
+	errs := []error{s.stopFeeds(ctx), s.receiver.Shutdown(ctx), s.api.Shutdown(ctx)}
 	if s.cancel != nil {
 		s.cancel()
 	}
@@ -312,6 +338,9 @@ func (s *Service) closeStorage(ctx context.Context) error {
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Shutdown(ctx))
+	}
+	if s.metrics != nil {
+		errs = append(errs, s.metrics.Close())
 	}
 	return errors.Join(errs...)
 }
