@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -161,6 +162,7 @@ func TestFeeds(t *testing.T) {
 	cfg.Collector.Scrape.Targets = []string{"static=" + strings.TrimPrefix(target.URL, "http://")}
 	cfg.Collector.Rules.Files = []string{filepath.Join(dir, "*.yml")}
 	cfg.Collector.Rules.Interval = 100 * time.Millisecond
+	cfg.Collector.Rules.ReloadInterval = 0 // read at start and on SIGHUP
 	cfg.RemoteWrite.URL = rwSrv.URL
 	intake := &incidentBodies{}
 	s := start(t, Options{Config: cfg, Dir: filepath.Join(dir, "collector"), Incidents: intake})
@@ -194,4 +196,14 @@ func TestFeeds(t *testing.T) {
 		}
 		return nil
 	}))
+
+	// SIGHUP reads the rule files again.
+	require.NoError(t, os.WriteFile(rulesFile, []byte(`groups:
+- name: collector
+  rules:
+  - record: job:up:count
+    expr: count by (job) (up)
+`), 0o600))
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP))
+	waitQuery(t, q, "job:up:count", model.LabelSet{"job": "static"}, 1)
 }
