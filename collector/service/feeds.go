@@ -8,12 +8,24 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/storage"
+
 	"github.com/estatehq/estate/collector"
 	"github.com/estatehq/estate/collector/otlpmetrics"
 	"github.com/estatehq/estate/collector/rules"
 	"github.com/estatehq/estate/collector/scrape"
 	"github.com/estatehq/estate/internal/server"
 )
+
+// metricsStore is what the feeds and the rules need of the embedded
+// metrics store: where to append, what to query, and the engine to
+// query with.
+type metricsStore interface {
+	AppendableV2() storage.AppendableV2
+	Queryable() storage.SampleAndChunkQueryable
+	Engine() promql.QueryEngine
+}
 
 // collectorJob is the scrape job of the collector's own /metrics.
 const collectorJob = "collector"

@@ -11,15 +11,6 @@ import (
 	"github.com/prometheus/prometheus/tsdb"
 )
 
-// metricsStore is what the feeds and the rules need of the embedded
-// metrics store: where to append, what to query, and the engine to
-// query with.
-type metricsStore interface {
-	AppendableV2() storage.AppendableV2
-	Queryable() storage.SampleAndChunkQueryable
-	Engine() promql.QueryEngine
-}
-
 // localTSDB is the embedded metrics store: a Prometheus TSDB under the
 // collector's folder and a PromQL engine over it.
 type localTSDB struct {
