@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 
+	"github.com/estatehq/estate/collector/internal/promotlp/promotlptest"
 	"github.com/estatehq/estate/internal/promquery"
 	"github.com/estatehq/estate/internal/testenv"
 )
@@ -173,7 +174,9 @@ func TestFeeds(t *testing.T) {
 	require.NoError(t, err)
 	resp, _ := post(t, c, "http://"+s.OTLPHTTPAddr()+"/v1/traces", "application/x-protobuf", b, false)
 	require.Equal(t, 200, resp.StatusCode)
-	resp, _ = post(t, c, "http://"+s.OTLPHTTPAddr()+"/v1/metrics", "application/x-protobuf", gaugeRequest(t, "checkout", "cart.size", 4), false)
+	b, err = pmetricotlp.NewExportRequestFromMetrics(promotlptest.Metrics(time.Now(), 1)).MarshalProto()
+	require.NoError(t, err)
+	resp, _ = post(t, c, "http://"+s.OTLPHTTPAddr()+"/v1/metrics", "application/x-protobuf", b, false)
 	require.Equal(t, 200, resp.StatusCode)
 
 	api := model.LabelValue(strings.TrimPrefix(s.URL(), "http://"))
@@ -182,8 +185,13 @@ func TestFeeds(t *testing.T) {
 	waitQuery(t, q, "estate_test_static", model.LabelSet{"job": "static"}, 5)
 	// The collector's RED series, scraped from its own /metrics.
 	waitQuery(t, q, `sum(estate_red_requests_total{job="collector"})`, nil, 3)
-	waitQuery(t, q, "cart_size", model.LabelSet{"job": "checkout"}, 4) // OTLP metrics
-	waitQuery(t, q, "job:up:sum", model.LabelSet{"job": "static"}, 1)  // a recording rule
+	// OTLP metrics, through the queue: a gauge, a counter, a histogram.
+	otlpJob := model.LabelSet{"job": "invoicing", "instance": "i-1"}
+	waitQuery(t, q, "queue_depth", otlpJob, 3)
+	waitQuery(t, q, "invoices_sent_total", model.LabelSet{"currency": "EUR"}, 10)
+	waitQuery(t, q, "http_server_request_duration_seconds_count", otlpJob, 4)
+	waitQuery(t, q, "histogram_quantile(0.5, http_server_request_duration_seconds_bucket)", nil, 0.1)
+	waitQuery(t, q, "job:up:sum", model.LabelSet{"job": "static"}, 1) // a recording rule
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -191,7 +199,7 @@ func TestFeeds(t *testing.T) {
 		if !intake.firing("CollectorScraped") {
 			return fmt.Errorf("no firing alert at the intake")
 		}
-		if !rw.has("cart_size") {
+		if !rw.has("queue_depth") {
 			return fmt.Errorf("OTLP metrics not forwarded over remote_write")
 		}
 		return nil
