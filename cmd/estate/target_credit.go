@@ -132,7 +132,7 @@ func (a *app) initCredit(ctx context.Context) (modules.Service, error) {
 		Purge: store.PurgeIdempotencyKeys, Now: a.now, Logger: logger.With("part", "idempotency"),
 	})
 	return &serviceTarget{Server: srv, Group: modules.Group{
-		Parts:   []modules.Service{srv, reconciler, purger},
+		Parts:   []modules.Service{srv, a.scrapeTarget("credit", srv), reconciler, purger},
 		Closers: []func(context.Context) error{tel.Shutdown, modules.Closer(store.Close)},
 	}}, nil
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/storage"
@@ -33,9 +34,11 @@ import (
 )
 
 // ErrSeriesLimit is the error of an append that would create a series
-// beyond Config.MaxSeries. Samples of series already in the head are still
-// taken.
-var ErrSeriesLimit = errors.New("series limit reached")
+// beyond Config.MaxSeries. It is also storage.ErrOutOfBounds
+// (errors.Is), the class of refusal Prometheus's scrape loop counts and
+// skips: a target that brings a new series past the bound keeps its other
+// series, instead of failing its whole scrape.
+var ErrSeriesLimit = fmt.Errorf("series limit reached (%w)", storage.ErrOutOfBounds)
 
 // Options are what a Store is built from.
 type Options struct {
@@ -198,14 +201,26 @@ type seriesLimit struct {
 
 // PreCreation is called before a series is created. During the WAL replay
 // of Open, head is not set yet: what was stored is recreated whatever the
-// bound, which may have been lowered since.
-func (l *seriesLimit) PreCreation(labels.Labels) error {
+// bound, which may have been lowered since. The scrape's own report series
+// (up, scrape_*) are always admitted: five per target, they are what says
+// that a target is up while its other series are refused.
+func (l *seriesLimit) PreCreation(ls labels.Labels) error {
 	h := l.head.Load()
-	if h == nil || h.NumSeries() < l.max {
+	if h == nil || h.NumSeries() < l.max || scrapeReport(ls.Get(model.MetricNameLabel)) {
 		return nil
 	}
 	l.refused.Inc()
 	return fmt.Errorf("%w: the embedded metrics store holds %d series (collector.tsdb.max_series)", ErrSeriesLimit, l.max)
+}
+
+// scrapeReport reports whether name is one of the series a scrape writes
+// about itself.
+func scrapeReport(name string) bool {
+	switch name {
+	case "up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling", "scrape_series_added":
+		return true
+	}
+	return false
 }
 
 func (*seriesLimit) PostCreation(labels.Labels)                          {}

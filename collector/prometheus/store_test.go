@@ -12,6 +12,7 @@ import (
 	client "github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -105,7 +106,7 @@ func TestSeriesLimit(t *testing.T) {
 	ctx := t.Context()
 	now := time.Now().UnixMilli()
 	series := func(i int) labels.Labels {
-		return labels.FromStrings("__name__", "up", "instance", string(rune('a'+i)))
+		return labels.FromStrings("__name__", "temperature", "instance", string(rune('a'+i)))
 	}
 	app := s.Appendable().Appender(ctx)
 	for i := range 3 {
@@ -118,24 +119,28 @@ func TestSeriesLimit(t *testing.T) {
 	app = s.Appendable().Appender(ctx)
 	_, err := app.Append(0, series(3), now, 1)
 	require.ErrorIs(t, err, prometheus.ErrSeriesLimit)
+	require.ErrorIs(t, err, storage.ErrOutOfBounds, "a class the scrape loop skips")
 	_, err = app.Append(0, series(0), now+15000, 2)
 	require.NoError(t, err, "a series in the head takes samples")
+	_, err = app.Append(0, labels.FromStrings("__name__", "up", "job", "a"), now, 1)
+	require.NoError(t, err, "a scrape's report series are admitted past the bound")
 	require.NoError(t, app.Commit())
 	require.Equal(t, 1.0, gathered(t, reg, "estate_collector_tsdb_series_limit_refusals_total"))
 	require.Equal(t, 3.0, gathered(t, reg, "estate_collector_tsdb_max_series"))
-	require.Equal(t, 2.0, value(t, s.Querier(), `up{instance="a"}`, time.UnixMilli(now+15000)))
-	require.Equal(t, 3.0, value(t, s.Querier(), `count(up)`, time.UnixMilli(now+15000)))
+	require.Equal(t, 2.0, value(t, s.Querier(), `temperature{instance="a"}`, time.UnixMilli(now+15000)))
+	require.Equal(t, 3.0, value(t, s.Querier(), `count(temperature)`, time.UnixMilli(now+15000)))
 	require.NoError(t, s.Shutdown(ctx))
 
 	// Opened again with a lower bound, the WAL brings every series back;
 	// none may be added.
 	cfg.MaxSeries = 2
 	s = open(t, dir, cfg, nil)
-	require.Equal(t, uint64(3), s.HeadSeries())
-	require.Equal(t, 2.0, value(t, s.Querier(), `up{instance="a"}`, time.UnixMilli(now+15000)))
+	require.Equal(t, uint64(4), s.HeadSeries())
+	require.Equal(t, 2.0, value(t, s.Querier(), `temperature{instance="a"}`, time.UnixMilli(now+15000)))
 	app = s.Appendable().Appender(ctx)
 	_, err = app.Append(0, series(4), now+30000, 1)
 	require.ErrorIs(t, err, prometheus.ErrSeriesLimit)
+	require.ErrorIs(t, err, storage.ErrOutOfBounds, "a class the scrape loop skips")
 	require.NoError(t, app.Rollback())
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/estatehq/estate/collector/elasticsearch"
+	"github.com/estatehq/estate/collector/internal/promotlp"
 	"github.com/estatehq/estate/collector/internal/walqueue"
 	"github.com/estatehq/estate/collector/jaeger"
 	"github.com/estatehq/estate/collector/otlp"
@@ -14,6 +15,8 @@ import (
 	promstore "github.com/estatehq/estate/collector/prometheus"
 	"github.com/estatehq/estate/collector/red"
 	"github.com/estatehq/estate/collector/remotewrite"
+	"github.com/estatehq/estate/collector/rules"
+	"github.com/estatehq/estate/collector/scrape"
 	"github.com/estatehq/estate/collector/sqlite"
 	"github.com/estatehq/estate/internal/config"
 )
@@ -52,6 +55,11 @@ type CoreConfig struct {
 	RED        red.Config         `yaml:"red"`
 	// TSDB is the embedded metrics store and its PromQL engine.
 	TSDB promstore.Config `yaml:"tsdb"`
+	// Scrape, OTLPMetrics and Rules are what feeds the embedded metrics
+	// store and what is evaluated over it.
+	Scrape      scrape.Config   `yaml:"scrape"`
+	OTLPMetrics promotlp.Config `yaml:"otlp_metrics"`
+	Rules       rules.Config    `yaml:"rules"`
 }
 
 // ExportConfig is how sinks read the queue (the `collector.export` group).
@@ -125,6 +133,9 @@ func (c *CoreConfig) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	c.Store.RegisterFlags(fs, prefix+"store.")
 	c.RED.RegisterFlags(fs, prefix+"red.")
 	c.TSDB.RegisterFlags(fs, prefix+"tsdb.")
+	c.Scrape.RegisterFlags(fs, prefix+"scrape.")
+	c.OTLPMetrics.RegisterFlags(fs, prefix+"otlp-metrics.")
+	c.Rules.RegisterFlags(fs, prefix+"rules.")
 }
 
 // Validate names every field at fault, by its key in this group, and checks
@@ -139,6 +150,9 @@ func (c *CoreConfig) Validate() error {
 		config.Under("store.", c.Store.Validate()),
 		config.Under("red.", c.RED.Validate()),
 		config.Under("tsdb.", c.TSDB.Validate()),
+		config.Under("scrape.", c.Scrape.Validate()),
+		config.Under("otlp_metrics.", c.OTLPMetrics.Validate()),
+		config.Under("rules.", c.Rules.Validate()),
 	}
 	// A request is one queue record: it must fit in a segment.
 	if c.Queue.SegmentBytes > 0 && c.OTLP.MaxRequestBytes > c.Queue.SegmentBytes {
