@@ -4,7 +4,9 @@
 // and PostgreSQL (pgx) with the settings each store chooses explicitly,
 // applies a store's embedded goose migrations under a lock, and describes in
 // one Dialect what differs between the two backends in the SQL a store
-// writes; Spans traces a store's calls.
+// writes; Spans traces a store's calls. A Unit carries one transaction in a
+// context, for the writes of several calls (a request's change and its
+// idempotency key) to commit together.
 //
 // Every SQLite database runs in WAL mode, so readers never wait for the
 // writer, and starts every transaction with BEGIN IMMEDIATE, so a
@@ -35,7 +37,13 @@ type DB struct {
 
 // InTx runs fn in a transaction of the writer pool, committed when fn
 // returns nil and rolled back otherwise; fn's error is returned as is.
+// When ctx carries a unit of work of db (NewUnit), fn runs in the unit's
+// transaction instead, which its owner commits; an error of fn then fails
+// the unit.
 func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if u := db.unit(ctx); u != nil {
+		return u.run(fn)
+	}
 	return InTx(ctx, db.W, fn)
 }
 

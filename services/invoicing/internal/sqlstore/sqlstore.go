@@ -26,7 +26,9 @@ import (
 	"github.com/estatehq/estate/services/kit/outbox"
 )
 
-// Store implements invoicing.Store, idempotency.Store and outbox.Store.
+// Store implements invoicing.Store, idempotency.Store and outbox.Store. Its
+// writes run in the transaction of the request when the context carries
+// one (idempotency.Store.Begin).
 type Store struct {
 	// db.W runs every write, db.R every read outside a transaction.
 	db    *sqldb.DB
@@ -64,11 +66,7 @@ func New(db *sqldb.DB, tp trace.TracerProvider) *Store {
 		spans: sqldb.NewSpans(tp, "github.com/estatehq/estate/services/invoicing/store", db.Dialect, internal)}
 }
 
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
+type querier = sqldb.Querier
 
 // prepared returns the cached statement of query on q (a pool, or a
 // transaction of the writer pool); on failure it returns q itself, which
@@ -163,8 +161,11 @@ const businessCols = `id, owner, legal_name, country, registration_number, billi
 func (s *Store) CreateBusiness(ctx context.Context, b *invoicing.Business) (err error) {
 	ctx, end := s.spans.Start(ctx, "CreateBusiness")
 	defer end(&err)
-	_, err = s.exec(ctx, s.db.W, `INSERT INTO businesses (`+businessCols+`, invoice_seq) VALUES (?, ?, ?, ?, ?, ?, ?, 0)`,
-		b.ID, b.Owner, b.LegalName, b.Country, b.RegistrationNumber, b.BillingEmail, s.d.Time(b.CreatedAt))
+	err = s.db.Write(ctx, func(q sqldb.Querier) error {
+		_, err := s.exec(ctx, q, `INSERT INTO businesses (`+businessCols+`, invoice_seq) VALUES (?, ?, ?, ?, ?, ?, ?, 0)`,
+			b.ID, b.Owner, b.LegalName, b.Country, b.RegistrationNumber, b.BillingEmail, s.d.Time(b.CreatedAt))
+		return err
+	})
 	if err != nil {
 		if s.d.IsUnique(err) {
 			return invoicing.Errorf(invoicing.ECONFLICT, "the business already exists")
@@ -270,6 +271,11 @@ func (s *Store) invoiceArgs(inv *invoicing.Invoice) ([]any, error) {
 		s.d.Time(inv.CreatedAt), s.d.Time(inv.UpdatedAt), inv.Version}, nil
 }
 
+const insertInvoice = `INSERT INTO invoices (id, number, issuer_id, customer_id, currency, due_date, memo, line_items,
+	subtotal, tax, total, amount_paid, amount_due, status,
+	finalized_at, paid_at, voided_at, marked_uncollectible_at, created_at, updated_at, version)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 // CreateInvoice implements invoicing.Store.
 func (s *Store) CreateInvoice(ctx context.Context, inv *invoicing.Invoice) (err error) {
 	ctx, end := s.spans.Start(ctx, "CreateInvoice")
@@ -278,10 +284,10 @@ func (s *Store) CreateInvoice(ctx context.Context, inv *invoicing.Invoice) (err 
 	if err != nil {
 		return err
 	}
-	_, err = s.exec(ctx, s.db.W, `INSERT INTO invoices (id, number, issuer_id, customer_id, currency, due_date, memo, line_items,
-		subtotal, tax, total, amount_paid, amount_due, status,
-		finalized_at, paid_at, voided_at, marked_uncollectible_at, created_at, updated_at, version)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, append([]any{inv.ID}, args...)...)
+	err = s.db.Write(ctx, func(q sqldb.Querier) error {
+		_, err := s.exec(ctx, q, insertInvoice, append([]any{inv.ID}, args...)...)
+		return err
+	})
 	if err != nil {
 		if s.d.IsUnique(err) {
 			return invoicing.Errorf(invoicing.ECONFLICT, "the invoice already exists")
@@ -476,25 +482,23 @@ func (s *Store) Payments(ctx context.Context, invoiceID string) (out []*invoicin
 
 // ---- idempotency keys (the SQL is the kit's, shared with the credit store)
 
-// Begin implements idempotency.Store.
-func (s *Store) Begin(ctx context.Context, c idempotency.Claim) (o idempotency.Outcome, rec *idempotency.Record, err error) {
-	ctx, end := s.spans.Start(ctx, "IdempotencyBegin")
-	defer end(&err)
-	return s.keys.Begin(ctx, c)
+// Begin implements idempotency.Store: the request's writes join the
+// returned context's transaction (through db.InTx and db.Write).
+func (s *Store) Begin(ctx context.Context) (context.Context, idempotency.Txn) {
+	ctx, txn := s.keys.Begin(ctx)
+	return ctx, tracedTxn{txn, s.spans}
 }
 
-// Complete implements idempotency.Store.
-func (s *Store) Complete(ctx context.Context, scope, key string, rec idempotency.Record) (err error) {
-	ctx, end := s.spans.Start(ctx, "IdempotencyComplete")
-	defer end(&err)
-	return s.keys.Complete(ctx, scope, key, rec)
+// tracedTxn traces the commit of a request's transaction.
+type tracedTxn struct {
+	idempotency.Txn
+	spans sqldb.Spans
 }
 
-// Release implements idempotency.Store.
-func (s *Store) Release(ctx context.Context, scope, key string) (err error) {
-	ctx, end := s.spans.Start(ctx, "IdempotencyRelease")
+func (t tracedTxn) Commit(ctx context.Context, c idempotency.Claim, rec idempotency.Record) (o idempotency.Outcome, got *idempotency.Record, err error) {
+	ctx, end := t.spans.Start(ctx, "IdempotencyCommit")
 	defer end(&err)
-	return s.keys.Release(ctx, scope, key)
+	return t.Txn.Commit(ctx, c, rec)
 }
 
 // PurgeIdempotencyKeys deletes keys created before t.
