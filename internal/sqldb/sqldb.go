@@ -21,6 +21,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // DB is a store's database: two pools and the dialect to speak to them.
@@ -33,6 +34,12 @@ type DB struct {
 	W *sql.DB
 	// Dialect is the backend's.
 	Dialect Dialect
+
+	// stmts caches prepared statements by pool and query (Exec, Query,
+	// QueryRow).
+	stmts sync.Map // stmtKey → *sql.Stmt
+	// stop ends the goroutines the database runs (SQLite's checkpoints).
+	stop func()
 }
 
 // InTx runs fn in a transaction of the writer pool, committed when fn
@@ -50,8 +57,12 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // Ping checks the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.R.PingContext(ctx) }
 
-// Close closes both pools.
+// Close closes the cached statements and both pools.
 func (db *DB) Close() error {
+	if db.stop != nil {
+		db.stop()
+	}
+	db.closeStmts()
 	if db.W == db.R {
 		return db.R.Close()
 	}

@@ -45,6 +45,14 @@ type SQLiteOptions struct {
 	// MmapSize is how many bytes of the file are read through a memory
 	// map, sparing a copy per page read; zero leaves it off.
 	MmapSize int64
+	// CheckpointInterval, when positive, takes WAL checkpoints off the
+	// commit path: a goroutine checkpoints every interval (PASSIVE, so
+	// writers go on meanwhile) until Close, and a commit checkpoints only
+	// when the log has outgrown backstopCheckpointPages. By default SQLite
+	// checkpoints in the commit that passes 1000 pages of log, and that
+	// commit, and every writer queued behind it, waits for the copy and its
+	// fsync.
+	CheckpointInterval time.Duration
 	// Migrations are applied (on the writer) before the pools are
 	// returned; the zero Migrations applies none.
 	Migrations Migrations
@@ -81,7 +89,41 @@ func OpenSQLite(ctx context.Context, path string, o SQLiteOptions) (*DB, error) 
 		_ = w.Close()
 		return nil, fmt.Errorf("opening sqlite database %s: %w", path, err)
 	}
+	if o.CheckpointInterval > 0 {
+		db.stop = checkpoints(db.R, o.CheckpointInterval)
+	}
 	return db, nil
+}
+
+// backstopCheckpointPages is the log size (in pages, 4 KiB each) at which
+// a commit checkpoints when a goroutine is meant to: only when that
+// goroutine falls behind.
+const backstopCheckpointPages = 10_000
+
+// checkpoints checkpoints the database of pool every interval until the
+// returned function is called, which waits for the goroutine to end.
+func checkpoints(pool *sql.DB, interval time.Duration) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				// A failure (the database busy, the disk full) is the next
+				// tick's to retry, and the commits' backstop's to cover.
+				_, _ = pool.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // dsn is the modernc.org/sqlite data source name of path with o's pragmas,
@@ -110,6 +152,9 @@ func (o SQLiteOptions) dsn(path string) (string, error) {
 	}
 	if o.MmapSize > 0 {
 		q.Add("_pragma", "mmap_size("+strconv.FormatInt(o.MmapSize, 10)+")")
+	}
+	if o.CheckpointInterval > 0 {
+		q.Add("_pragma", "wal_autocheckpoint("+strconv.Itoa(backstopCheckpointPages)+")")
 	}
 	q.Set("_txlock", "immediate")
 	return "file:" + path + "?" + q.Encode(), nil

@@ -3,6 +3,8 @@ package sqldb_test
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/estatehq/estate/internal/sqldb"
+	"github.com/estatehq/estate/internal/testenv"
 )
 
 func openSQLite(t *testing.T, path string, o sqldb.SQLiteOptions) *sqldb.DB {
@@ -150,4 +153,52 @@ func TestInTx(t *testing.T) {
 	var sum int
 	require.NoError(t, db.R.QueryRowContext(ctx, `SELECT sum(v) FROM t`).Scan(&sum))
 	require.Equal(t, 2, sum, "the first transaction is rolled back, the second committed")
+}
+
+// TestSQLiteCheckpoints: with a checkpoint interval, commits leave the log
+// alone (up to the backstop) and a goroutine copies it into the database
+// file, until Close.
+func TestSQLiteCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		interval time.Duration
+		want     int // wal_autocheckpoint
+	}{
+		{"by commits", 0, 1000},
+		{"in the background", 5 * time.Millisecond, 10_000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "x.db")
+			db := openSQLite(t, path, sqldb.SQLiteOptions{Synchronous: sqldb.SyncNormal, CheckpointInterval: tc.interval})
+			for pool, h := range map[string]*sql.DB{"writer": db.W, "reader": db.R} {
+				var n int
+				require.NoError(t, h.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&n))
+				require.Equal(t, tc.want, n, pool)
+			}
+			if tc.interval == 0 {
+				return
+			}
+			_, err := db.W.ExecContext(ctx, `CREATE TABLE t (v BLOB)`)
+			require.NoError(t, err)
+			size := func() int64 {
+				fi, err := os.Stat(path)
+				require.NoError(t, err)
+				return fi.Size()
+			}
+			before := size()
+			for range 20 {
+				_, err := db.W.ExecContext(ctx, `INSERT INTO t VALUES (zeroblob(4000))`)
+				require.NoError(t, err)
+			}
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			require.NoError(t, testenv.WaitFor(wctx, 5*time.Millisecond, func() error {
+				if size() < before+20*4000 {
+					return errors.New("the log is not in the database file yet")
+				}
+				return nil
+			}))
+		})
+	}
 }

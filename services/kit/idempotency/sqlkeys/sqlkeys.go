@@ -38,6 +38,24 @@ var _ idempotency.Store = (*Store)(nil)
 // New returns a Store on db, whose migrations have created the table.
 func New(db *sqldb.DB) *Store { return &Store{db: db} }
 
+// Prepare prepares the statements that write a key, for the transactions
+// of requests to run them prepared (see sqldb.DB.Prepare).
+func (s *Store) Prepare(ctx context.Context) error { return s.db.Prepare(ctx, putKey, readKey) }
+
+// putKey writes a key with its response, unless the key holds a live one:
+// one atomic upsert inserts a new key, takes over an expired one (or a
+// claim of an older release), and leaves a live one alone, to be read back
+// with readKey.
+const (
+	putKey = `INSERT INTO idempotency_keys (scope, key, request_hash, status, header, body, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (scope, key) DO UPDATE SET request_hash = excluded.request_hash, status = excluded.status, header = excluded.header,
+			body = excluded.body, created_at = excluded.created_at
+		WHERE idempotency_keys.created_at < ? OR idempotency_keys.status = 0
+		RETURNING key`
+	readKey = `SELECT request_hash, status, header, body FROM idempotency_keys WHERE scope = ? AND key = ?`
+)
+
 // Begin implements idempotency.Store: the request's transaction is a unit
 // of work on the store's database.
 func (s *Store) Begin(ctx context.Context) (context.Context, idempotency.Txn) {
@@ -83,10 +101,8 @@ func (t *txn) Commit(ctx context.Context, c idempotency.Claim, rec idempotency.R
 // Rollback implements idempotency.Txn.
 func (t *txn) Rollback() error { return t.u.Rollback() }
 
-// put writes the key with rec on q, unless the key holds a live response:
-// one atomic upsert inserts a new key, takes over an expired one (or a
-// claim of an older release), and leaves a live one alone, to be read
-// back.
+// put writes the key with rec on q (putKey), or reads back the live
+// response it holds.
 //
 // On PostgreSQL, when another transaction holds the key uncommitted, the
 // upsert waits for it to end, c.Wait at most (then InProgress). On SQLite
@@ -110,12 +126,7 @@ func (s *Store) put(ctx context.Context, q sqldb.Querier, c idempotency.Claim, r
 	}
 	d := s.db.Dialect
 	var got string
-	err = q.QueryRowContext(wctx, d.Rebind(`INSERT INTO idempotency_keys (scope, key, request_hash, status, header, body, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (scope, key) DO UPDATE SET request_hash = excluded.request_hash, status = excluded.status, header = excluded.header,
-			body = excluded.body, created_at = excluded.created_at
-		WHERE idempotency_keys.created_at < ? OR idempotency_keys.status = 0
-		RETURNING key`), c.Scope, c.Key, c.Hash, rec.Status, string(h), body, d.Time(c.Now), d.Time(c.ExpiredBefore)).Scan(&got)
+	err = s.db.QueryRow(wctx, q, putKey, c.Scope, c.Key, c.Hash, rec.Status, string(h), body, d.Time(c.Now), d.Time(c.ExpiredBefore)).Scan(&got)
 	switch {
 	case err == nil:
 		return idempotency.Acquired, nil, nil
@@ -127,7 +138,7 @@ func (s *Store) put(ctx context.Context, q sqldb.Querier, c idempotency.Claim, r
 	}
 	var hash, header string
 	var status int
-	err = q.QueryRowContext(ctx, d.Rebind(`SELECT request_hash, status, header, body FROM idempotency_keys WHERE scope = ? AND key = ?`), c.Scope, c.Key).
+	err = s.db.QueryRow(ctx, q, readKey, c.Scope, c.Key).
 		Scan(&hash, &status, &header, &body)
 	switch {
 	case err != nil:
