@@ -3,6 +3,7 @@ package sqldb_test
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -199,6 +200,33 @@ func TestSQLiteCheckpoints(t *testing.T) {
 				}
 				return nil
 			}))
+
+			// Under writes that never pause, the log restarts from its start
+			// before the commits' backstop (10,000 pages) would restart it.
+			last := logPages(t, path)
+			for i := range 9000 {
+				_, err := db.W.ExecContext(ctx, `INSERT INTO t VALUES (zeroblob(4000))`)
+				require.NoError(t, err)
+				if i%50 == 0 {
+					n := logPages(t, path)
+					if n < last {
+						return // restarted
+					}
+					last = n
+				}
+			}
+			t.Fatalf("the log did not restart: %d pages", last)
 		})
 	}
+}
+
+// logPages reads how many pages the log of the database at path holds:
+// mxFrame, at offset 16 of the WAL-index header in the -shm file
+// (https://www.sqlite.org/walformat.html), in the machine's byte order.
+func logPages(t *testing.T, path string) uint32 {
+	t.Helper()
+	b, err := os.ReadFile(path + "-shm")
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(b), 20)
+	return binary.NativeEndian.Uint32(b[16:20])
 }
