@@ -2,5 +2,7 @@
 // backends where they run here (Jaeger v2, Prometheus) and the Elasticsearch
 // protocol double where they do not: the zero-loss harness, which streams
 // logs and spans through `estate collector` while the collector is killed
-// and its backends fail, and a real Prometheus scraping the collector.
+// and its backends fail, a real Prometheus scraping the collector, and the
+// services' crash test, which kills `estate invoicing` and `estate credit`
+// while clients retry keyed requests, and counts every key's effects.
 package e2e

@@ -64,6 +64,9 @@ func estateBinary(t *testing.T) string {
 // fixed data dir, so that it can be killed and restarted as the same
 // collector.
 type collectorProc struct {
+	// name names the process in messages: "collector" when empty (the
+	// same harness runs the services for their crash test).
+	name    string
 	bin     string
 	dataDir string
 	args    []string
@@ -102,8 +105,15 @@ func newCollector(t *testing.T, extra ...string) *collectorProc {
 		"--log.format", "json",
 		"--log.level", "warn",
 	}, extra...)
-	c.ready = func() error {
-		res, err := http.Get(c.API + "/readyz")
+	c.ready = readyz(c.API)
+	c.cleanup(t)
+	return c
+}
+
+// readyz reports whether the server at api answers 200 on /readyz.
+func readyz(api string) func() error {
+	return func() error {
+		res, err := http.Get(api + "/readyz")
 		if err != nil {
 			return err
 		}
@@ -113,15 +123,13 @@ func newCollector(t *testing.T, extra ...string) *collectorProc {
 		}
 		return nil
 	}
-	c.cleanup(t)
-	return c
 }
 
 func (c *collectorProc) cleanup(t *testing.T) {
 	t.Cleanup(func() {
 		c.stop()
 		if t.Failed() {
-			t.Logf("collector log (tail):\n%s", c.logTail(60))
+			t.Logf("%s log (tail):\n%s", c.what(), c.logTail(60))
 		}
 	})
 }
@@ -132,14 +140,14 @@ func (c *collectorProc) start(ctx context.Context) error {
 	defer c.mu.Unlock()
 	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return fmt.Errorf("opening collector log: %w", err)
+		return fmt.Errorf("opening %s log: %w", c.what(), err)
 	}
 	defer logf.Close()
 	cmd := exec.Command(c.bin, c.args...)
 	cmd.Env = append(append(os.Environ(), "ESTATE_CONFIG="), c.env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting collector: %w", err)
+		return fmt.Errorf("starting %s: %w", c.what(), err)
 	}
 	exited := make(chan struct{})
 	c.cmd, c.exited = cmd, exited
@@ -153,15 +161,22 @@ func (c *collectorProc) start(ctx context.Context) error {
 	err = testenv.WaitFor(ctx, 50*time.Millisecond, func() error {
 		select {
 		case <-exited:
-			return errors.New("collector exited")
+			return fmt.Errorf("%s exited", c.what())
 		default:
 		}
 		return c.ready()
 	})
 	if err != nil {
-		return fmt.Errorf("collector did not come up: %w; log tail:\n%s", err, c.logTail(30))
+		return fmt.Errorf("%s did not come up: %w; log tail:\n%s", c.what(), err, c.logTail(30))
 	}
 	return nil
+}
+
+func (c *collectorProc) what() string {
+	if c.name == "" {
+		return "collector"
+	}
+	return c.name
 }
 
 // kill SIGKILLs the collector and waits for it to be gone.

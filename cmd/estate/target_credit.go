@@ -72,10 +72,12 @@ func (a *app) invoicingTokens() (invoicingapi.TokenSource, error) {
 		return nil, err
 	}
 	claim := a.cfg.Auth.BusinessClaim
-	return func(_ context.Context, business string, scopes []string) (string, error) {
+	// A token lives 5 minutes and is used for 4, so that a call never
+	// carries one about to expire.
+	return invoicingapi.CachedTokens(func(_ context.Context, business string, scopes []string) (string, error) {
 		return iss.Sign(auth.TokenRequest{Subject: "estate-credit", BusinessID: business, Scopes: scopes,
 			TTL: 5 * time.Minute, BusinessClaim: claim})
-	}, nil
+	}, 4*time.Minute, a.now), nil
 }
 
 // initCredit builds the credit target: its store (migrated), the client of

@@ -4,7 +4,9 @@
 // and PostgreSQL (pgx) with the settings each store chooses explicitly,
 // applies a store's embedded goose migrations under a lock, and describes in
 // one Dialect what differs between the two backends in the SQL a store
-// writes; Spans traces a store's calls.
+// writes; Spans traces a store's calls. A Unit carries one transaction in a
+// context, for the writes of several calls (a request's change and its
+// idempotency key) to commit together.
 //
 // Every SQLite database runs in WAL mode, so readers never wait for the
 // writer, and starts every transaction with BEGIN IMMEDIATE, so a
@@ -19,6 +21,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // DB is a store's database: two pools and the dialect to speak to them.
@@ -31,19 +34,35 @@ type DB struct {
 	W *sql.DB
 	// Dialect is the backend's.
 	Dialect Dialect
+
+	// stmts caches prepared statements by pool and query (Exec, Query,
+	// QueryRow).
+	stmts sync.Map // stmtKey → *sql.Stmt
+	// stop ends the goroutines the database runs (SQLite's checkpoints).
+	stop func()
 }
 
 // InTx runs fn in a transaction of the writer pool, committed when fn
 // returns nil and rolled back otherwise; fn's error is returned as is.
+// When ctx carries a unit of work of db (NewUnit), fn runs in the unit's
+// transaction instead, which its owner commits; an error of fn then fails
+// the unit.
 func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if u := db.unit(ctx); u != nil {
+		return u.run(fn)
+	}
 	return InTx(ctx, db.W, fn)
 }
 
 // Ping checks the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.R.PingContext(ctx) }
 
-// Close closes both pools.
+// Close closes the cached statements and both pools.
 func (db *DB) Close() error {
+	if db.stop != nil {
+		db.stop()
+	}
+	db.closeStmts()
 	if db.W == db.R {
 		return db.R.Close()
 	}

@@ -45,6 +45,18 @@ type SQLiteOptions struct {
 	// MmapSize is how many bytes of the file are read through a memory
 	// map, sparing a copy per page read; zero leaves it off.
 	MmapSize int64
+	// CheckpointInterval, when positive, takes WAL checkpoints off the
+	// commit path. By default SQLite checkpoints in the commit that passes
+	// 1000 pages of log, and that commit, and every writer queued behind
+	// it, waits for the copy and its fsync (tens of milliseconds at the
+	// tail on a busy disk). With an interval, a goroutine checkpoints every
+	// interval from a reader connection (PASSIVE: writers go on
+	// meanwhile), and once the log is restartPages long, checkpoints the
+	// few pages written since from the writer's connection between two
+	// transactions, so that the next transaction writes the log from its
+	// start again; a commit checkpoints only past backstopCheckpointPages,
+	// when that goroutine has fallen behind. It runs until Close.
+	CheckpointInterval time.Duration
 	// Migrations are applied (on the writer) before the pools are
 	// returned; the zero Migrations applies none.
 	Migrations Migrations
@@ -81,7 +93,52 @@ func OpenSQLite(ctx context.Context, path string, o SQLiteOptions) (*DB, error) 
 		_ = w.Close()
 		return nil, fmt.Errorf("opening sqlite database %s: %w", path, err)
 	}
+	if o.CheckpointInterval > 0 {
+		db.stop = checkpoints(db, o.CheckpointInterval)
+	}
 	return db, nil
+}
+
+// backstopCheckpointPages is the log size (in pages, 4 KiB each) at which
+// a commit checkpoints when a goroutine is meant to: only when that
+// goroutine falls behind.
+const backstopCheckpointPages = 10_000
+
+// restartPages is the log size (in pages) from which the checkpoint
+// goroutine lets the next transaction restart the log.
+const restartPages = 4096
+
+// checkpoints checkpoints db every interval until the returned function is
+// called, which waits for the goroutine to end.
+func checkpoints(db *DB, interval time.Duration) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			// A failure (the database busy, the disk full) is the next
+			// tick's to retry, and the commits' backstop's to cover.
+			var busy, logPages, done int
+			if err := db.R.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logPages, &done); err != nil || logPages < restartPages {
+				continue
+			}
+			// The log restarts only when a transaction begins with every
+			// page of it copied, which a checkpoint beside the writer never
+			// reaches: new pages come in while it copies.
+			_, _ = db.W.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // dsn is the modernc.org/sqlite data source name of path with o's pragmas,
@@ -110,6 +167,9 @@ func (o SQLiteOptions) dsn(path string) (string, error) {
 	}
 	if o.MmapSize > 0 {
 		q.Add("_pragma", "mmap_size("+strconv.FormatInt(o.MmapSize, 10)+")")
+	}
+	if o.CheckpointInterval > 0 {
+		q.Add("_pragma", "wal_autocheckpoint("+strconv.Itoa(backstopCheckpointPages)+")")
 	}
 	q.Set("_txlock", "immediate")
 	return "file:" + path + "?" + q.Encode(), nil

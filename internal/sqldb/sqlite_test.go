@@ -3,6 +3,9 @@ package sqldb_test
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
+	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/estatehq/estate/internal/sqldb"
+	"github.com/estatehq/estate/internal/testenv"
 )
 
 func openSQLite(t *testing.T, path string, o sqldb.SQLiteOptions) *sqldb.DB {
@@ -150,4 +154,79 @@ func TestInTx(t *testing.T) {
 	var sum int
 	require.NoError(t, db.R.QueryRowContext(ctx, `SELECT sum(v) FROM t`).Scan(&sum))
 	require.Equal(t, 2, sum, "the first transaction is rolled back, the second committed")
+}
+
+// TestSQLiteCheckpoints: with a checkpoint interval, commits leave the log
+// alone (up to the backstop) and a goroutine copies it into the database
+// file, until Close.
+func TestSQLiteCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		interval time.Duration
+		want     int // wal_autocheckpoint
+	}{
+		{"by commits", 0, 1000},
+		{"in the background", 5 * time.Millisecond, 10_000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "x.db")
+			db := openSQLite(t, path, sqldb.SQLiteOptions{Synchronous: sqldb.SyncNormal, CheckpointInterval: tc.interval})
+			for pool, h := range map[string]*sql.DB{"writer": db.W, "reader": db.R} {
+				var n int
+				require.NoError(t, h.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&n))
+				require.Equal(t, tc.want, n, pool)
+			}
+			if tc.interval == 0 {
+				return
+			}
+			_, err := db.W.ExecContext(ctx, `CREATE TABLE t (v BLOB)`)
+			require.NoError(t, err)
+			size := func() int64 {
+				fi, err := os.Stat(path)
+				require.NoError(t, err)
+				return fi.Size()
+			}
+			before := size()
+			for range 20 {
+				_, err := db.W.ExecContext(ctx, `INSERT INTO t VALUES (zeroblob(4000))`)
+				require.NoError(t, err)
+			}
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			require.NoError(t, testenv.WaitFor(wctx, 5*time.Millisecond, func() error {
+				if size() < before+20*4000 {
+					return errors.New("the log is not in the database file yet")
+				}
+				return nil
+			}))
+
+			// Under writes that never pause, the log restarts from its start
+			// before the commits' backstop (10,000 pages) would restart it.
+			last := logPages(t, path)
+			for i := range 9000 {
+				_, err := db.W.ExecContext(ctx, `INSERT INTO t VALUES (zeroblob(4000))`)
+				require.NoError(t, err)
+				if i%50 == 0 {
+					n := logPages(t, path)
+					if n < last {
+						return // restarted
+					}
+					last = n
+				}
+			}
+			t.Fatalf("the log did not restart: %d pages", last)
+		})
+	}
+}
+
+// logPages reads how many pages the log of the database at path holds:
+// mxFrame, at offset 16 of the WAL-index header in the -shm file
+// (https://www.sqlite.org/walformat.html), in the machine's byte order.
+func logPages(t *testing.T, path string) uint32 {
+	t.Helper()
+	b, err := os.ReadFile(path + "-shm")
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(b), 20)
+	return binary.NativeEndian.Uint32(b[16:20])
 }

@@ -10,10 +10,13 @@
 //     span_id, and HTTP middleware for route-named server spans, RED metrics
 //     (classic and native histograms), access logs and panic recovery.
 //   - idempotency: Idempotency-Key middleware over a Store the service's
-//     database implements, and the Purger that deletes keys past their
-//     retention; idempotency/sqlkeys is that Store in SQL, for SQLite and
-//     PostgreSQL (through internal/sqldb, the storage kit every SQL store of
-//     Estate opens and migrates its database with).
+//     database implements, which writes each key with its response in the
+//     transaction of the change it guards, and the Purger that deletes keys
+//     past their retention; idempotency/sqlkeys is that Store in SQL, for
+//     SQLite and PostgreSQL (through internal/sqldb, the storage kit every
+//     SQL store of Estate opens and migrates its database with, whose
+//     units of work carry a request's transaction to the store), and
+//     idempotency/idempotencytest the suite every such Store runs.
 //   - httpapi: the handler every service serves: huma operations on chi
 //     behind the middleware stack below, problems for unknown routes, and
 //     the OpenAPI document at /openapi.json.

@@ -15,6 +15,7 @@ import (
 	"github.com/estatehq/estate/internal/sqldb"
 	"github.com/estatehq/estate/services/credit"
 	"github.com/estatehq/estate/services/kit/idempotency"
+	"github.com/estatehq/estate/services/kit/idempotency/idempotencytest"
 )
 
 // Store is what the suite needs of a backend.
@@ -253,23 +254,19 @@ func Run(t *testing.T, s Store) {
 	})
 
 	t.Run("idempotency keys", func(t *testing.T) {
-		scope := id("tenant")
-		c := idempotency.Claim{Scope: scope, Key: "k", Hash: "h", Now: t0, ExpiredBefore: t0.Add(-24 * time.Hour), StaleBefore: t0.Add(-time.Minute)}
-		o, _, err := s.Begin(ctx, c)
-		require.NoError(t, err)
-		require.Equal(t, idempotency.Acquired, o)
-		o, _, err = s.Begin(ctx, c)
-		require.NoError(t, err)
-		require.Equal(t, idempotency.InProgress, o)
-		require.NoError(t, s.Complete(ctx, scope, "k", idempotency.Record{Status: 201, Body: []byte(`{}`)}))
-		o, rec, err := s.Begin(ctx, c)
-		require.NoError(t, err)
-		require.Equal(t, idempotency.Replay, o)
-		require.Equal(t, 201, rec.Status)
-		c.Hash = "other"
-		o, _, err = s.Begin(ctx, c)
-		require.NoError(t, err)
-		require.Equal(t, idempotency.Mismatch, o)
+		// The change is a decision: an application (declined, so no line).
+		idempotencytest.Run(t, s, func(t *testing.T, ctx context.Context) func() bool {
+			a := &credit.Application{ID: id("capp"), BusinessID: id("bus"), RequestedLimit: 9, Currency: "eur", Status: credit.Declined, Reasons: []string{"no"}, DecidedAt: t0}
+			require.NoError(t, s.Decide(ctx, a))
+			return func() bool {
+				_, err := s.Application(context.Background(), a.ID)
+				if credit.ErrorCode(err) == credit.ENOTFOUND {
+					return false
+				}
+				require.NoError(t, err)
+				return true
+			}
+		})
 	})
 }
 

@@ -43,8 +43,10 @@ type Options struct {
 	// BaseURL is the invoicing API, e.g. http://127.0.0.1:8081.
 	BaseURL string
 	Token   TokenSource
-	// Transport sends requests; http.DefaultTransport by default. It is
-	// wrapped for tracing.
+	// Transport sends requests; by default http.DefaultTransport's settings
+	// with up to 64 idle connections kept to the invoicing API (the
+	// default's 2 would open and close a connection per call under load).
+	// It is wrapped for tracing.
 	Transport http.RoundTripper
 	// Timeout bounds one attempt; 800 ms by default.
 	Timeout time.Duration
@@ -87,7 +89,9 @@ func New(o Options) (*Client, error) {
 		return nil, errors.New("invoicing client: a token source is required")
 	}
 	if o.Transport == nil {
-		o.Transport = http.DefaultTransport
+		t := http.DefaultTransport.(*http.Transport).Clone() //nolint:errcheck // the standard library's default is an *http.Transport
+		t.MaxIdleConnsPerHost = 64
+		o.Transport = t
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 800 * time.Millisecond

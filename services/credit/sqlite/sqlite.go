@@ -8,6 +8,7 @@ import (
 	"context"
 	"embed"
 	"log/slog"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -37,12 +38,18 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	// NORMAL, as invoicing's store: a power loss may roll back the last
 	// commits, never corrupt the file, and production keeps credit in
 	// PostgreSQL.
+	// Checkpoints run in the background, not in the commit of a request.
 	db, err := sqldb.OpenSQLite(ctx, path, sqldb.SQLiteOptions{Synchronous: sqldb.SyncNormal, ForeignKeys: true,
-		Readers: 4, Migrations: sqlstore.Migrations(migrations), Logger: opts.Logger})
+		Readers: 4, CheckpointInterval: 250 * time.Millisecond, Migrations: sqlstore.Migrations(migrations), Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}
-	return &Store{sqlstore.New(db, opts.TracerProvider)}, nil
+	s, err := sqlstore.New(ctx, db, opts.TracerProvider)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return &Store{s}, nil
 }
 
 // Migrate applies the migrations to the database at path and returns.

@@ -1,11 +1,15 @@
-// Command bench is the load generator of the invoicing API benchmarks in
+// Command bench is the load generator of the service benchmarks in
 // docs/benchmarks.md. It sends requests at a fixed rate (open loop: a slow
 // answer does not delay the next request, and latency is measured from when
 // the request was due, so queueing is not hidden), then prints p50, p99,
-// errors and the server's RSS read from /proc.
+// errors and the server's memory, sampled from /proc while the load runs:
+// its anonymous memory (RssAnon: heap, stacks, SQLite's caches) and its
+// file pages (RssFile: the binary's pages it has touched) apart.
 //
 //	bench -serve-hello 127.0.0.1:18099             # a bare chi hello world
 //	bench -url URL -data-dir DIR -pid PID -scenario get-invoice -rate 2000 -duration 20s
+//	bench -url URL -data-dir DIR -pid PID -scenario create-drawdown -credit-url URL -credit-db DB ...
+//	bench -pid PID -memory                          # the server's memory now, one line
 package main
 
 import (
@@ -29,6 +33,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/estatehq/estate/internal/sqldb"
 	"github.com/estatehq/estate/services/kit/auth"
 )
 
@@ -42,10 +47,13 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	hello := fs.String("serve-hello", "", "serve a bare chi hello world on this address and do nothing else")
-	base := fs.String("url", "", "base URL of the server under load")
-	dataDir := fs.String("data-dir", "", "the server's data dir (its dev issuer signs the bench's tokens)")
-	pid := fs.Int("pid", 0, "pid of the server, for its RSS")
-	scenario := fs.String("scenario", "get-invoice", "get-invoice, create-invoice or hello")
+	base := fs.String("url", "", "base URL of the invoicing API (or of the server under load, for hello)")
+	creditURL := fs.String("credit-url", "", "base URL of the credit API, for create-drawdown")
+	creditDB := fs.String("credit-db", "", "the credit database, for create-drawdown: a PostgreSQL DSN or a SQLite file")
+	dataDir := fs.String("data-dir", "", "the servers' data dir (its dev issuer signs the bench's tokens)")
+	pid := fs.Int("pid", 0, "pid of the server under load, for its memory")
+	memory := fs.Bool("memory", false, "print the memory of -pid now and do nothing else")
+	scenario := fs.String("scenario", "get-invoice", "get-invoice, create-invoice, create-payment, create-drawdown or hello")
 	rate := fs.Int("rate", 2000, "requests per second")
 	duration := fs.Duration("duration", 20*time.Second, "how long to send")
 	warmup := fs.Duration("warmup", 3*time.Second, "load sent first and not measured")
@@ -53,24 +61,35 @@ func run(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *hello != "" {
+	switch {
+	case *hello != "":
 		return serveHello(*hello)
+	case *memory:
+		m, err := readMemory(*pid)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("RssAnon %s, RssFile %s, RSS %s\n", mib(m.anon), mib(m.file), mib(m.rss))
+		return nil
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: time.Minute}, Timeout: 10 * time.Second}
-	req, err := prepare(client, *scenario, *base, *dataDir)
+	// Enough invoices to draw on, one drawdown each: every request of the
+	// warm-up and the run, and some to spare.
+	requests := int(float64(*rate)*(warmup.Seconds()+duration.Seconds())*1.05) + 100
+	p := &preparer{client: client, base: *base, creditURL: *creditURL, creditDB: *creditDB, dataDir: *dataDir}
+	req, err := p.prepare(*scenario, requests)
 	if err != nil {
 		return err
 	}
 	if *warmup > 0 {
-		load(client, req, *rate, *warmup)
+		load(client, req, *rate, *warmup, 0)
 	}
-	res := load(client, req, *rate, *duration)
-	rss, hwm := procRSS(*pid)
+	res := load(client, req, *rate, *duration, *pid)
 	if *label == "" {
 		*label = *scenario
 	}
-	fmt.Printf("| %s | %d | %s | %s | %s | %s | %s | %s |\n", *label, *rate,
-		ms(res.pct(50)), ms(res.pct(99)), ms(res.pct(99.9)), res.errorText(), rss, hwm)
+	fmt.Printf("| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", *label, *rate,
+		ms(res.pct(50)), ms(res.pct(99)), ms(res.pct(99.9)), res.errorText(), mib(res.mem.anon), mib(res.mem.file), mib(res.mem.rss))
 	return nil
 }
 
@@ -79,86 +98,185 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Micros
 // request builds the i-th request of a scenario.
 type request func(i int64) (*http.Request, error)
 
-func prepare(client *http.Client, scenario, base, dataDir string) (request, error) {
+// preparer sets up what a scenario needs through the APIs: two businesses,
+// and the invoices to read, pay or draw against.
+type preparer struct {
+	client                   *http.Client
+	base, creditURL, dataDir string
+	creditDB                 string
+	iss                      *auth.DevIssuer
+	token                    string // the issuer's
+	suffix                   string
+}
+
+func (p *preparer) prepare(scenario string, requests int) (request, error) {
 	if scenario == "hello" {
-		return func(int64) (*http.Request, error) { return http.NewRequest("GET", base+"/", nil) }, nil
+		return func(int64) (*http.Request, error) { return http.NewRequest("GET", p.base+"/", nil) }, nil
 	}
-	iss, err := auth.OpenDevIssuer(filepath.Join(dataDir, "dev-issuer"), nil)
+	var err error
+	if p.iss, err = auth.OpenDevIssuer(filepath.Join(p.dataDir, "dev-issuer"), nil); err != nil {
+		return nil, err
+	}
+	p.suffix = fmt.Sprint(time.Now().UnixNano())
+	a, err := p.register("bench-a-" + p.suffix)
 	if err != nil {
 		return nil, err
 	}
-	suffix := fmt.Sprint(time.Now().UnixNano())
-	a, err := register(client, base, iss, "bench-a-"+suffix)
+	b, err := p.register("bench-b-" + p.suffix)
 	if err != nil {
 		return nil, err
 	}
-	b, err := register(client, base, iss, "bench-b-"+suffix)
-	if err != nil {
+	if p.token, err = p.iss.Sign(auth.TokenRequest{Subject: "bench-a-" + p.suffix, BusinessID: a, TTL: 2 * time.Hour}); err != nil {
 		return nil, err
 	}
-	tok, err := iss.Sign(auth.TokenRequest{Subject: "bench-a-" + suffix, BusinessID: a, TTL: 2 * time.Hour})
-	if err != nil {
-		return nil, err
-	}
-	body := []byte(fmt.Sprintf(`{"customer":%q,"currency":"eur","due_date":"2030-01-31","line_items":[{"description":"Design","quantity":3,"unit_amount":12345,"tax_rate":"20"},{"description":"Hosting","quantity":1,"unit_amount":999}]}`, b))
-	post := func(i int64) (*http.Request, error) {
-		r, err := http.NewRequest("POST", base+"/v1/invoices", bytes.NewReader(body))
-		if err != nil {
-			return nil, err
-		}
-		r.Header.Set("Authorization", "Bearer "+tok)
-		r.Header.Set("Content-Type", "application/json")
-		r.Header.Set("Idempotency-Key", fmt.Sprintf("bench-%s-%d", suffix, i))
-		return r, nil
-	}
+	// Two lines, as a real invoice has.
+	create := []byte(fmt.Sprintf(`{"customer":%q,"currency":"eur","due_date":"2030-01-31","line_items":[{"description":"Design","quantity":3,"unit_amount":12345,"tax_rate":"20"},{"description":"Hosting","quantity":1,"unit_amount":999}]}`, b))
 	switch scenario {
 	case "create-invoice":
-		return post, nil
+		return p.post(func(int64) string { return p.base + "/v1/invoices" }, func(int64) []byte { return create }), nil
 	case "get-invoice":
-		r, _ := post(-1)
-		resp, err := client.Do(r)
+		ids, err := p.invoices(b, 1, 1000, false)
 		if err != nil {
 			return nil, err
 		}
-		var inv struct {
-			ID string `json:"id"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&inv)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != 201 {
-			return nil, fmt.Errorf("creating the invoice to read: status %d: %w", resp.StatusCode, err)
-		}
 		return func(int64) (*http.Request, error) {
-			r, err := http.NewRequest("GET", base+"/v1/invoices/"+inv.ID, nil)
+			r, err := http.NewRequest("GET", p.base+"/v1/invoices/"+ids[0], nil)
 			if err == nil {
-				r.Header.Set("Authorization", "Bearer "+tok)
+				r.Header.Set("Authorization", "Bearer "+p.token)
 			}
 			return r, err
 		}, nil
+	case "create-payment":
+		// Payments spread over invoices large enough never to be paid off:
+		// payments on one invoice are serialized on its row.
+		ids, err := p.invoices(b, 64, 999_999_999_999, true)
+		if err != nil {
+			return nil, err
+		}
+		pay := []byte(`{"amount":1,"method":"bank_transfer","reference":"bench"}`)
+		return p.post(func(i int64) string { return p.base + "/v1/invoices/" + ids[i%int64(len(ids))] + "/payments" },
+			func(int64) []byte { return pay }), nil
+	case "create-drawdown":
+		ids, err := p.invoices(b, requests, 10_000, true)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.creditLine(a); err != nil {
+			return nil, err
+		}
+		var next atomic.Int64
+		return p.post(func(int64) string { return p.creditURL + "/v1/credit/drawdowns" }, func(int64) []byte {
+			n := next.Add(1) - 1
+			return []byte(fmt.Sprintf(`{"invoice_id":%q,"amount":100}`, ids[n%int64(len(ids))]))
+		}), nil
 	}
 	return nil, fmt.Errorf("unknown scenario %q", scenario)
 }
 
-func register(client *http.Client, base string, iss *auth.DevIssuer, sub string) (string, error) {
-	tok, err := iss.Sign(auth.TokenRequest{Subject: sub})
-	if err != nil {
-		return "", err
+// post returns the requests of a POST with a fresh Idempotency-Key each.
+func (p *preparer) post(url func(i int64) string, body func(i int64) []byte) request {
+	return func(i int64) (*http.Request, error) {
+		r, err := http.NewRequest("POST", url(i), bytes.NewReader(body(i)))
+		if err != nil {
+			return nil, err
+		}
+		r.Header.Set("Authorization", "Bearer "+p.token)
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Idempotency-Key", fmt.Sprintf("bench-%s-%d", p.suffix, i))
+		return r, nil
 	}
-	r, _ := http.NewRequest("POST", base+"/v1/businesses", strings.NewReader(`{"legal_name":"Bench","country":"FR","registration_number":"1","billing_email":"bench@example.com"}`))
-	r.Header.Set("Authorization", "Bearer "+tok)
-	r.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(r)
+}
+
+// call sends a request of the setup and decodes its answer.
+func (p *preparer) call(method, url, token, body string, want int, out any) error {
+	r, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
-		return "", err
+		return err
+	}
+	r.Header.Set("Authorization", "Bearer "+token)
+	r.Header.Set("Content-Type", "application/json")
+	resp, err := p.client.Do(r)
+	if err != nil {
+		return err
 	}
 	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: status %d: %s", method, url, resp.StatusCode, b)
+	}
+	return json.Unmarshal(b, out)
+}
+
+func (p *preparer) register(sub string) (string, error) {
+	tok, err := p.iss.Sign(auth.TokenRequest{Subject: sub})
+	if err != nil {
+		return "", err
+	}
 	var b struct {
 		ID string `json:"id"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&b); err != nil || resp.StatusCode != 201 {
-		return "", fmt.Errorf("registering %s: status %d: %w", sub, resp.StatusCode, err)
+	err = p.call("POST", p.base+"/v1/businesses", tok, `{"legal_name":"Bench","country":"FR","registration_number":"1","billing_email":"bench@example.com"}`, 201, &b)
+	return b.ID, err
+}
+
+// invoices creates n invoices of amount to customer, sent (open) when
+// send, 32 at a time.
+func (p *preparer) invoices(customer string, n int, amount int64, send bool) ([]string, error) {
+	ids := make([]string, n)
+	var next atomic.Int64
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for range min(32, n) {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+				var inv struct {
+					ID string `json:"id"`
+				}
+				body := fmt.Sprintf(`{"customer":%q,"currency":"eur","due_date":"2030-01-31","line_items":[{"description":"Work","quantity":1,"unit_amount":%d}]}`, customer, amount)
+				err := p.call("POST", p.base+"/v1/invoices", p.token, body, 201, &inv)
+				if err == nil && send {
+					err = p.call("POST", p.base+"/v1/invoices/"+inv.ID+"/send", p.token, "", 200, &struct{}{})
+				}
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					return
+				}
+				ids[i] = inv.ID
+			}
+		})
 	}
-	return b.ID, nil
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("creating the invoices of the scenario: %w", err)
+	}
+	return ids, nil
+}
+
+// creditLine gives the business a credit line large enough for the run,
+// written straight into the credit database: a decision needs a history
+// of paid invoices that the bench has no business faking through the API.
+func (p *preparer) creditLine(business string) error {
+	ctx := context.Background()
+	var db *sqldb.DB
+	var err error
+	if strings.HasPrefix(p.creditDB, "postgres") {
+		db, err = sqldb.OpenPostgres(ctx, p.creditDB, sqldb.PostgresOptions{MaxConns: 1})
+	} else {
+		db, err = sqldb.OpenSQLite(ctx, p.creditDB, sqldb.SQLiteOptions{Synchronous: sqldb.SyncNormal, Readers: 1})
+	}
+	if err != nil {
+		return fmt.Errorf("opening the credit database: %w", err)
+	}
+	defer db.Close()
+	_, err = db.W.ExecContext(ctx, db.Dialect.Rebind(`INSERT INTO lines (business_id, currency, credit_limit, drawn, updated_at) VALUES (?, 'eur', ?, 0, ?)`),
+		business, int64(999_999_999_999), db.Dialect.Time(time.Now()))
+	if err != nil {
+		return fmt.Errorf("writing the credit line: %w", err)
+	}
+	return nil
 }
 
 type result struct {
@@ -166,6 +284,7 @@ type result struct {
 	sent     int64
 	errors   int64
 	byStatus map[int]int64 // failed requests by status; 0 is a transport error or timeout
+	mem      memory        // the peaks while the load ran
 }
 
 func (r *result) errorText() string {
@@ -191,23 +310,28 @@ func (r *result) pct(p float64) time.Duration {
 	return r.lat[max(0, min(i, len(r.lat)-1))]
 }
 
-// load sends requests at rate for d and waits for the answers.
-func load(client *http.Client, build request, rate int, d time.Duration) *result {
+// seq numbers the requests of the warm-up and the run alike: each POST
+// has a key of its own, never a replay of the warm-up's.
+var seq atomic.Int64
+
+// load sends requests at rate for d and waits for the answers, sampling
+// the memory of pid (when not 0) every 100 ms meanwhile.
+func load(client *http.Client, build request, rate int, d time.Duration, pid int) *result {
 	interval := time.Second / time.Duration(rate)
 	n := int64(d / interval)
 	res := &result{lat: make([]time.Duration, 0, n), byStatus: map[int]int64{}}
+	stop := make(chan struct{})
+	sampled := make(chan memory)
+	go func() { sampled <- sampleMemory(pid, stop) }()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	var seq atomic.Int64
 	start := time.Now()
 	for i := int64(0); i < n; i++ {
 		due := start.Add(time.Duration(i) * interval)
 		if w := time.Until(due); w > 0 {
 			time.Sleep(w)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			status := send(client, build, seq.Add(1))
 			lat := time.Since(due)
 			mu.Lock()
@@ -218,9 +342,11 @@ func load(client *http.Client, build request, rate int, d time.Duration) *result
 			}
 			res.lat = append(res.lat, lat)
 			mu.Unlock()
-		}()
+		})
 	}
 	wg.Wait()
+	close(stop)
+	res.mem = <-sampled
 	slices.Sort(res.lat)
 	return res
 }
@@ -240,32 +366,63 @@ func send(client *http.Client, build request, i int64) int {
 	return resp.StatusCode
 }
 
-// procRSS reads the current and peak resident set of pid.
-func procRSS(pid int) (string, string) {
+// memory is a process's resident memory in kB: anonymous, file-backed
+// (its binary's pages, mostly) and in all.
+type memory struct{ anon, file, rss int64 }
+
+// sampleMemory returns the peaks of pid's memory, sampled every 100 ms
+// until stop is closed.
+func sampleMemory(pid int, stop <-chan struct{}) memory {
+	var peak memory
 	if pid == 0 {
-		return "-", "-"
+		<-stop
+		return peak
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return "?", "?"
-	}
-	var rss, hwm string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 2 && f[0] == "VmRSS:" {
-			rss = kbToMiB(f[1])
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if m, err := readMemory(pid); err == nil {
+			peak = memory{max(peak.anon, m.anon), max(peak.file, m.file), max(peak.rss, m.rss)}
 		}
-		if len(f) >= 2 && f[0] == "VmHWM:" {
-			hwm = kbToMiB(f[1])
+		select {
+		case <-stop:
+			return peak
+		case <-t.C:
 		}
 	}
-	return rss, hwm
 }
 
-func kbToMiB(s string) string {
-	var kb float64
-	_, _ = fmt.Sscan(s, &kb)
-	return fmt.Sprintf("%.1f MiB", kb/1024)
+// readMemory reads pid's memory from /proc.
+func readMemory(pid int) (memory, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return memory{}, err
+	}
+	var m memory
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		var kb int64
+		_, _ = fmt.Sscan(f[1], &kb)
+		switch f[0] {
+		case "RssAnon:":
+			m.anon = kb
+		case "RssFile:":
+			m.file = kb
+		case "VmRSS:":
+			m.rss = kb
+		}
+	}
+	return m, nil
+}
+
+func mib(kb int64) string {
+	if kb == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(kb)/1024)
 }
 
 func serveHello(addr string) error {

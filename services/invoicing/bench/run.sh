@@ -1,45 +1,72 @@
 #!/usr/bin/env bash
-# Runs the invoicing API benchmarks of docs/benchmarks.md: GET
-# /v1/invoices/{id} and POST /v1/invoices on SQLite and PostgreSQL, and a bare
-# chi hello world, each at a fixed rate from the Go load generator on
-# loopback. Needs a PostgreSQL superuser DSN in ESTATE_BENCH_POSTGRES_DSN for
-# the Postgres rows (skipped without).
+# Runs the service benchmarks of docs/benchmarks.md, side by side in one
+# run: a bare chi hello world, then on SQLite and on PostgreSQL
+# GET /v1/invoices/{id}, POST /v1/invoices (two lines), POST
+# /v1/invoices/{id}/payments and credit's POST /v1/credit/drawdowns, each
+# POST with a fresh Idempotency-Key, each at a fixed rate from the Go load
+# generator on loopback. The PostgreSQL rows need a superuser DSN in
+# ESTATE_BENCH_POSTGRES_DSN, else ESTATE_TEST_POSTGRES_DSN (the test
+# cluster's, build/test.env); without either they are skipped.
+#
+# Memory is sampled from /proc/PID/status while the load runs (peaks):
+# RssAnon (heap, stacks, SQLite's caches) and RssFile (the pages of the
+# binary the process has touched) apart. A line per server gives them at
+# start, before any load.
 #
 #   services/invoicing/bench/run.sh [RATE] [DURATION]
 set -euo pipefail
 RATE=${1:-2000}
 DURATION=${2:-20s}
+PG=${ESTATE_BENCH_POSTGRES_DSN:-${ESTATE_TEST_POSTGRES_DSN:-}}
 cd "$(dirname "$0")/../../.."
 OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
 go build -o "$OUT/estate" ./cmd/estate
 go build -o "$OUT/bench" ./services/invoicing/bench
+BENCH="$OUT/bench -rate $RATE -duration $DURATION"
 
-echo "| scenario | rate (req/s) | p50 | p99 | p99.9 | errors (by status) | server RSS after | server peak RSS |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| scenario | rate (req/s) | p50 | p99 | p99.9 | errors (by status) | RssAnon peak | RssFile peak | RSS peak |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+STARTS=()
 
 "$OUT/bench" -serve-hello 127.0.0.1:18099 & HELLO=$!
 sleep 0.5
-"$OUT/bench" -url http://127.0.0.1:18099 -pid $HELLO -scenario hello -label "chi hello world" -rate "$RATE" -duration "$DURATION"
+$BENCH -url http://127.0.0.1:18099 -pid $HELLO -scenario hello -label "chi hello world"
 kill -INT $HELLO; wait $HELLO || true
 
-run_estate() { # backend extra-flags...
-	local backend=$1; shift
-	local dir="$OUT/data-$backend"
+ready() { for _ in $(seq 100); do curl -sf "$1/readyz" > /dev/null && return; sleep 0.2; done; echo "$1 did not come up" >&2; exit 1; }
+
+run_backend() { # backend [invoicing-dsn credit-dsn]
+	local backend=$1 dir="$OUT/data-$1" inv=http://127.0.0.1:18081 cred=http://127.0.0.1:18082
+	local invflags=() credflags=() creditdb="$OUT/data-$1/credit.db"
+	if [[ $# -eq 3 ]]; then
+		invflags=(--invoicing.postgres-dsn "$2") credflags=(--credit.postgres-dsn "$3") creditdb=$3
+	fi
 	"$OUT/estate" invoicing --data-dir "$dir" --auth.dev --invoicing.listen-addr 127.0.0.1:18081 \
-		--invoicing.rate-limit 0 --log.level warn "$@" > "$OUT/$backend.out" 2> "$OUT/$backend.err" & local pid=$!
-	for _ in $(seq 50); do curl -sf http://127.0.0.1:18081/readyz > /dev/null && break; sleep 0.2; done
-	for sc in get-invoice create-invoice; do
-		"$OUT/bench" -url http://127.0.0.1:18081 -data-dir "$dir" -pid $pid -scenario $sc -label "$sc ($backend)" -rate "$RATE" -duration "$DURATION"
+		--invoicing.rate-limit 0 --log.level warn "${invflags[@]}" > "$OUT/$backend-invoicing.log" 2>&1 & local ipid=$!
+	ready $inv
+	"$OUT/estate" credit --data-dir "$dir" --auth.dev --credit.listen-addr 127.0.0.1:18082 --credit.invoicing-url $inv \
+		--credit.rate-limit 0 --log.level warn "${credflags[@]}" > "$OUT/$backend-credit.log" 2>&1 & local cpid=$!
+	ready $cred
+	STARTS+=("invoicing ($backend) at start: $("$OUT/bench" -memory -pid $ipid)")
+	STARTS+=("credit ($backend) at start: $("$OUT/bench" -memory -pid $cpid)")
+	for sc in get-invoice create-invoice create-payment; do
+		$BENCH -url $inv -data-dir "$dir" -pid $ipid -scenario $sc -label "$sc ($backend)"
 	done
-	kill -INT $pid; wait $pid || true
+	$BENCH -url $inv -credit-url $cred -credit-db "$creditdb" -data-dir "$dir" -pid $cpid -scenario create-drawdown -label "create-drawdown ($backend)"
+	kill -INT $cpid $ipid; wait $cpid $ipid || true
 }
 
-run_estate sqlite
-if [[ -n "${ESTATE_BENCH_POSTGRES_DSN:-}" ]]; then
+run_backend sqlite
+if [[ -n "$PG" ]]; then
+	dsn() { python3 -c "import sys,urllib.parse as u;p=u.urlparse(sys.argv[1]);print(p._replace(path='/'+sys.argv[2]).geturl())" "$PG" "$1"; }
 	DB="estate_bench_$$"
-	psql "$ESTATE_BENCH_POSTGRES_DSN" -qc "CREATE DATABASE $DB" > /dev/null
-	DSN=$(python3 -c "import sys,urllib.parse as u;p=u.urlparse(sys.argv[1]);print(p._replace(path='/$DB').geturl())" "$ESTATE_BENCH_POSTGRES_DSN")
-	run_estate postgres --invoicing.postgres-dsn "$DSN"
-	psql "$ESTATE_BENCH_POSTGRES_DSN" -qc "DROP DATABASE $DB WITH (FORCE)" > /dev/null
+	psql "$PG" -qc "CREATE DATABASE ${DB}_invoicing" -c "CREATE DATABASE ${DB}_credit" > /dev/null
+	run_backend postgres "$(dsn ${DB}_invoicing)" "$(dsn ${DB}_credit)"
+	psql "$PG" -qc "DROP DATABASE ${DB}_invoicing WITH (FORCE)" -c "DROP DATABASE ${DB}_credit WITH (FORCE)" > /dev/null
 fi
-rm -rf "$OUT"
+echo
+printf '%s\n' "${STARTS[@]}"
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -10,6 +10,7 @@ import (
 	"github.com/estatehq/estate/services/contracts"
 	"github.com/estatehq/estate/services/invoicing"
 	"github.com/estatehq/estate/services/kit/auth"
+	"github.com/estatehq/estate/services/kit/idempotency"
 )
 
 // handlers holds what the handler makers close over.
@@ -216,7 +217,7 @@ func (h *handlers) handleTransition(fn func() transition, events bool) func(cont
 			return nil, h.problemFor(ctx, err, "path")
 		}
 		if events {
-			h.onEvents()
+			idempotency.OnCommit(ctx, h.onEvents)
 		}
 		return h.invoiceResp(inv), nil
 	}
@@ -253,7 +254,7 @@ func (h *handlers) handleCreatePayment() func(context.Context, *createPaymentInp
 			return nil, h.problemFor(ctx, err, "body")
 		}
 		if inv.Status == invoicing.StatusPaid {
-			h.onEvents()
+			idempotency.OnCommit(ctx, h.onEvents)
 		}
 		out := paymentOut(pay)
 		out.Invoice = invoiceOut(inv, h.now())

@@ -43,8 +43,8 @@ type Options struct {
 	// MaxInFlight bounds the requests served at once; beyond it the API
 	// answers 503. 0 means 512.
 	MaxInFlight int
-	// OnEvents is called after a change wrote outbox events, to wake the
-	// relay.
+	// OnEvents is called once a change that wrote outbox events has
+	// committed, to wake the relay.
 	OnEvents func()
 	// PaymentWebhookSecret is the secret payment providers sign their
 	// reports with; empty leaves the payment webhook unserved.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/estatehq/estate/services/invoicing"
 	"github.com/estatehq/estate/services/kit/idempotency"
+	"github.com/estatehq/estate/services/kit/idempotency/idempotencytest"
 	"github.com/estatehq/estate/services/kit/outbox"
 )
 
@@ -43,7 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"ConcurrentSendsNumberOnce", testConcurrentNumbers},
 		{"IssuedInvoices", testIssuedInvoices},
 		{"Idempotency", testIdempotency},
-		{"IdempotencyRace", testIdempotencyRace},
+		{"FailedChangeKeepsItsAnswer", testFailedChangeKeepsItsAnswer},
 		{"Outbox", testOutbox},
 		{"CurrencyKeptInUpperCase", testCurrencyCase},
 		{"PaymentProvenance", testPaymentProvenance},
@@ -400,75 +401,50 @@ func testIssuedInvoices(t *testing.T, s Store) {
 	require.Empty(t, h.Currencies, "nothing in the window")
 }
 
+// testIdempotency runs the kit's suite with the registration of a business
+// as the change.
 func testIdempotency(t *testing.T, s Store) {
-	ctx := context.Background()
-	claim := idempotency.Claim{Scope: "bus_a", Key: "k1", Hash: "h1", Now: t0, ExpiredBefore: t0.Add(-24 * time.Hour), StaleBefore: t0.Add(-time.Minute)}
-	o, _, err := s.Begin(ctx, claim)
-	require.NoError(t, err)
-	require.Equal(t, idempotency.Acquired, o)
-	o, _, err = s.Begin(ctx, claim)
-	require.NoError(t, err)
-	require.Equal(t, idempotency.InProgress, o)
-	other := claim
-	other.Scope = "bus_b"
-	o, _, err = s.Begin(ctx, other)
-	require.NoError(t, err)
-	require.Equal(t, idempotency.Acquired, o, "keys are scoped to the tenant")
-
-	rec := idempotency.Record{Status: 201, Header: map[string][]string{"Content-Type": {"application/json"}}, Body: []byte(`{"id":"in_1"}`)}
-	require.NoError(t, s.Complete(ctx, "bus_a", "k1", rec))
-	o, got, err := s.Begin(ctx, claim)
-	require.NoError(t, err)
-	require.Equal(t, idempotency.Replay, o)
-	require.Empty(t, cmp.Diff(&rec, got))
-
-	mismatch := claim
-	mismatch.Hash = "h2"
-	o, _, err = s.Begin(ctx, mismatch)
-	require.NoError(t, err)
-	require.Equal(t, idempotency.Mismatch, o)
-
-	later := claim
-	later.Now = t0.Add(25 * time.Hour)
-	later.ExpiredBefore = later.Now.Add(-24 * time.Hour)
-	later.StaleBefore = later.Now.Add(-time.Minute)
-	later.Hash = "h2"
-	o, _, err = s.Begin(ctx, later)
-	require.NoError(t, err)
-	require.Equal(t, idempotency.Acquired, o, "an expired key is taken again")
-
-	require.NoError(t, s.Release(ctx, "bus_a", "k1"))
-	o, _, err = s.Begin(ctx, later)
-	require.NoError(t, err)
-	require.Equal(t, idempotency.Acquired, o, "a released key is free")
-
-	stale := later
-	stale.Now = later.Now.Add(2 * time.Minute)
-	stale.StaleBefore = stale.Now.Add(-time.Minute)
-	o, _, err = s.Begin(ctx, stale)
-	require.NoError(t, err)
-	require.Equal(t, idempotency.Acquired, o, "a key abandoned in progress is taken over")
+	idempotencytest.Run(t, s, func(t *testing.T, ctx context.Context) func() bool {
+		b := &invoicing.Business{ID: invoicing.NewID("bus"), Owner: invoicing.NewID("user"), LegalName: "Acme", Country: "FR",
+			RegistrationNumber: "1", BillingEmail: "a@example.com", CreatedAt: t0}
+		require.NoError(t, s.CreateBusiness(ctx, b))
+		return func() bool {
+			_, err := s.Business(context.Background(), b.ID)
+			if invoicing.ErrorCode(err) == invoicing.ENOTFOUND {
+				return false
+			}
+			require.NoError(t, err)
+			return true
+		}
+	})
 }
 
-func testIdempotencyRace(t *testing.T, s Store) {
-	ctx := context.Background()
-	claim := idempotency.Claim{Scope: "bus_a", Key: "race", Hash: "h", Now: t0, ExpiredBefore: t0.Add(-24 * time.Hour), StaleBefore: t0.Add(-time.Minute)}
-	var acquired atomic.Int64
-	var wg sync.WaitGroup
-	for range 50 {
-		wg.Go(func() {
-			o, _, err := s.Begin(ctx, claim)
-			if err != nil {
-				t.Errorf("begin: %v", err)
-				return
-			}
-			if o == idempotency.Acquired {
-				acquired.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	require.Equal(t, int64(1), acquired.Load())
+// testFailedChangeKeepsItsAnswer: a change that fails inside the request's
+// transaction (after writing) is rolled back whole, and the key keeps the
+// answer alone.
+func testFailedChangeKeepsItsAnswer(t *testing.T, s Store) {
+	f := newFixture(t, s)
+	inv := f.open(t, 100)
+	ctx, txn := s.Begin(context.Background())
+	_, err := s.UpdateInvoice(ctx, inv.ID, func(_ invoicing.InvoiceTx, inv *invoicing.Invoice) (invoicing.Change, error) {
+		inv.AmountPaid, inv.AmountDue = 100, 0
+		return invoicing.Change{}, invoicing.Errorf(invoicing.ECONFLICT, "refused")
+	})
+	require.Equal(t, invoicing.ECONFLICT, invoicing.ErrorCode(err))
+	c := idempotency.Claim{Scope: "bus_a", Key: "k", Hash: "h", Now: t0, ExpiredBefore: t0.Add(-time.Hour)}
+	o, _, err := txn.Commit(ctx, c, idempotency.Record{Status: 409, Body: []byte(`{}`)})
+	require.NoError(t, err)
+	require.Equal(t, idempotency.Acquired, o)
+	got, err := s.Invoice(context.Background(), inv.ID)
+	require.NoError(t, err)
+	require.Equal(t, int64(100), got.AmountDue)
+	require.Equal(t, inv.Version, got.Version)
+
+	_, txn = s.Begin(context.Background())
+	o, rec, err := txn.Commit(context.Background(), c, idempotency.Record{Status: 201})
+	require.NoError(t, err)
+	require.Equal(t, idempotency.Replay, o)
+	require.Equal(t, 409, rec.Status)
 }
 
 func testOutbox(t *testing.T, s Store) {

@@ -40,7 +40,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{sqlstore.New(db, opts.TracerProvider)}, nil
+	s, err := sqlstore.New(ctx, db, opts.TracerProvider)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return &Store{s}, nil
 }
 
 // Migrate applies the migrations to the database at dsn and returns.

@@ -19,6 +19,10 @@ const Header = "Idempotency-Key"
 // ReplayedHeader marks a replayed response, as Stripe does.
 const ReplayedHeader = "Idempotent-Replayed"
 
+// DefaultWait is how long a request waits for another with its key to
+// finish before answering 409.
+const DefaultWait = 5 * time.Second
+
 // Options are what the middleware is built from.
 type Options struct {
 	Store Store
@@ -29,9 +33,9 @@ type Options struct {
 	// deletes keys once they are past their retention, which must not be
 	// shorter.
 	TTL time.Duration
-	// StaleAfter is when a key still in progress is taken over; 1 min by
-	// default (longer than any request may run).
-	StaleAfter time.Duration
+	// Wait bounds how long a request waits for a concurrent one with its
+	// key to commit or roll back; DefaultWait by default.
+	Wait time.Duration
 	// MaxBody bounds the request body read for hashing; 1 MiB by default.
 	MaxBody int64
 	Now     func() time.Time
@@ -42,13 +46,15 @@ type Options struct {
 var keptHeaders = []string{"Content-Type", "Etag", "Location"}
 
 // Middleware applies Idempotency-Key semantics to POST requests that carry
-// the header.
+// the header: the handler runs in the request's transaction (Store.Begin)
+// and its response is held back until the key is committed with it, so
+// that a client never sees a success that was not committed.
 func Middleware(opts Options) func(http.Handler) http.Handler {
 	if opts.TTL == 0 {
 		opts.TTL = DefaultTTL
 	}
-	if opts.StaleAfter == 0 {
-		opts.StaleAfter = time.Minute
+	if opts.Wait == 0 {
+		opts.Wait = DefaultWait
 	}
 	if opts.MaxBody == 0 {
 		opts.MaxBody = 1 << 20
@@ -91,18 +97,44 @@ func Middleware(opts Options) func(http.Handler) http.Handler {
 			_, _ = h.Write(body)
 			hash := hex.EncodeToString(h.Sum(nil))
 
+			ctx, txn := opts.Store.Begin(r.Context())
+			// A panic, or a return before the commit, rolls back.
+			defer func() { _ = txn.Rollback() }()
+			req := &request{}
+			ctx = context.WithValue(ctx, requestKey{}, req)
+			rw := &buffer{header: http.Header{}, status: http.StatusOK}
+			next.ServeHTTP(rw, r.WithContext(ctx))
+
+			// A request that failed on our side, or was throttled, may be
+			// retried with the same key: it leaves nothing. So does one whose
+			// client went away before it was answered.
+			if rw.status >= 500 || rw.status == http.StatusTooManyRequests || r.Context().Err() != nil {
+				if err := txn.Rollback(); err != nil {
+					opts.Logger.ErrorContext(ctx, "rolling back an idempotent request", "err", err)
+				}
+				rw.writeTo(w)
+				return
+			}
+			hdr := http.Header{}
+			for _, k := range keptHeaders {
+				if v := rw.header.Values(k); len(v) > 0 {
+					hdr[k] = v
+				}
+			}
 			now := opts.Now()
-			ctx := r.Context()
-			outcome, rec, err := opts.Store.Begin(ctx, Claim{
-				Scope: scope, Key: key, Hash: hash, Now: now,
-				ExpiredBefore: now.Add(-opts.TTL), StaleBefore: now.Add(-opts.StaleAfter),
-			})
+			outcome, rec, err := txn.Commit(ctx, Claim{Scope: scope, Key: key, Hash: hash, Now: now, ExpiredBefore: now.Add(-opts.TTL), Wait: opts.Wait},
+				Record{Status: rw.status, Header: hdr, Body: rw.body.Bytes()})
 			if err != nil {
-				opts.Logger.ErrorContext(ctx, "claiming idempotency key", "err", err)
+				opts.Logger.ErrorContext(ctx, "committing an idempotent request", "err", err)
 				problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "the request could not be processed; retry with the same Idempotency-Key"))
 				return
 			}
 			switch outcome {
+			case Acquired:
+				for _, fn := range req.onCommit {
+					fn()
+				}
+				rw.writeTo(w)
 			case Replay:
 				for k, vs := range rec.Header {
 					w.Header()[k] = vs
@@ -110,68 +142,64 @@ func Middleware(opts Options) func(http.Handler) http.Handler {
 				w.Header().Set(ReplayedHeader, "true")
 				w.WriteHeader(rec.Status)
 				_, _ = w.Write(rec.Body)
-				return
 			case Mismatch:
 				problem.Write(w, r, problem.New(http.StatusConflict, "this Idempotency-Key was already used with another request",
 					problem.FieldError{Location: "header." + Header, Message: "reuse a key only to retry the very same request"}))
-				return
-			case InProgress:
+			default:
 				problem.RetryAfter(w, time.Second)
 				problem.Write(w, r, problem.New(http.StatusConflict, "a request with this Idempotency-Key is still in progress; retry later"))
-				return
 			}
-
-			rw := &recorder{ResponseWriter: w, status: http.StatusOK}
-			defer func() {
-				// A request that failed on our side, or was throttled, may be
-				// retried with the same key: forget it.
-				if p := recover(); p != nil || rw.status >= 500 || rw.status == http.StatusTooManyRequests {
-					if err := opts.Store.Release(context0(r), scope, key); err != nil {
-						opts.Logger.ErrorContext(ctx, "releasing idempotency key", "err", err)
-					}
-					if p != nil {
-						panic(p)
-					}
-					return
-				}
-				hdr := http.Header{}
-				for _, k := range keptHeaders {
-					if v := w.Header().Values(k); len(v) > 0 {
-						hdr[k] = v
-					}
-				}
-				if err := opts.Store.Complete(context0(r), scope, key, Record{Status: rw.status, Header: hdr, Body: rw.body.Bytes()}); err != nil {
-					opts.Logger.ErrorContext(ctx, "storing idempotent response", "err", err)
-				}
-			}()
-			next.ServeHTTP(rw, r)
 		})
 	}
 }
 
-// recorder keeps a copy of the response.
-type recorder struct {
-	http.ResponseWriter
+// request is what the middleware keeps of a request in its context.
+type request struct {
+	onCommit []func()
+}
+
+type requestKey struct{}
+
+// OnCommit runs fn once the change of the request ctx belongs to has
+// committed: at once for a request outside the middleware, never for one
+// rolled back or answered from another's response. A handler that writes
+// events to an outbox wakes its relay this way, when there is something
+// to read.
+func OnCommit(ctx context.Context, fn func()) {
+	if req, ok := ctx.Value(requestKey{}).(*request); ok {
+		req.onCommit = append(req.onCommit, fn)
+		return
+	}
+	fn()
+}
+
+// buffer holds the handler's response until the key is committed with it.
+type buffer struct {
+	header http.Header
 	status int
 	wrote  bool
 	body   bytes.Buffer
 }
 
-func (r *recorder) WriteHeader(code int) {
-	if !r.wrote {
-		r.status, r.wrote = code, true
+func (b *buffer) Header() http.Header { return b.header }
+
+func (b *buffer) WriteHeader(code int) {
+	if !b.wrote {
+		b.status, b.wrote = code, true
 	}
-	r.ResponseWriter.WriteHeader(code)
 }
 
-func (r *recorder) Write(b []byte) (int, error) {
-	r.wrote = true
-	r.body.Write(b)
-	return r.ResponseWriter.Write(b)
+func (b *buffer) Write(p []byte) (int, error) {
+	b.wrote = true
+	return b.body.Write(p)
 }
 
-func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// context0 is the request's context without its cancellation: the outcome
-// of a request that ran must be stored even if the client went away.
-func context0(r *http.Request) context.Context { return context.WithoutCancel(r.Context()) }
+// writeTo sends the held response.
+func (b *buffer) writeTo(w http.ResponseWriter) {
+	h := w.Header()
+	for k, vs := range b.header {
+		h[k] = vs
+	}
+	w.WriteHeader(b.status)
+	_, _ = w.Write(b.body.Bytes())
+}

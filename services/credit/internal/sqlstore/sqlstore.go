@@ -39,15 +39,20 @@ func Migrations(fsys fs.FS) sqldb.Migrations {
 	return sqldb.Migrations{FS: fsys, Dir: "migrations", Schema: "credit", LegacyTable: "goose_db_version"}
 }
 
-// New returns a store on db, which the caller has migrated; tp traces every
-// call (nil traces nothing).
-func New(db *sqldb.DB, tp trace.TracerProvider) *Store {
+// New returns a store on db, which the caller has migrated, and prepares
+// the statements of the transactions that requests run (a drawdown's);
+// tp traces every call (nil traces nothing).
+func New(ctx context.Context, db *sqldb.DB, tp trace.TracerProvider) (*Store, error) {
 	internal := func(err error) bool { return credit.ErrorCode(err) == credit.EINTERNAL }
-	return &Store{
+	s := &Store{
 		Store: sqlkeys.New(db),
 		db:    db, d: db.Dialect,
 		spans: sqldb.NewSpans(tp, "github.com/estatehq/estate/services/credit/store", db.Dialect, internal),
 	}
+	if err := errors.Join(s.Store.Prepare(ctx), db.Prepare(ctx, s.lockLineQuery(), insertDrawdown, drawLine)); err != nil {
+		return nil, fmt.Errorf("preparing credit statements: %w", err)
+	}
+	return s, nil
 }
 
 // Ping checks the database answers.
@@ -70,8 +75,8 @@ func (s *Store) Decide(ctx context.Context, a *credit.Application) (err error) {
 		return fmt.Errorf("encoding reasons: %w", err)
 	}
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.d.Rebind(`INSERT INTO applications (id, business_id, requested_limit, currency, status, approved_limit, reasons, decided_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), a.ID, a.BusinessID, a.RequestedLimit, a.Currency, string(a.Status), a.ApprovedLimit, string(reasons), s.d.Time(a.DecidedAt)); err != nil {
+		if _, err := s.db.Exec(ctx, tx, `INSERT INTO applications (id, business_id, requested_limit, currency, status, approved_limit, reasons, decided_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.BusinessID, a.RequestedLimit, a.Currency, string(a.Status), a.ApprovedLimit, string(reasons), s.d.Time(a.DecidedAt)); err != nil {
 			return fmt.Errorf("inserting application: %w", err)
 		}
 		if a.Status != credit.Approved {
@@ -80,7 +85,7 @@ func (s *Store) Decide(ctx context.Context, a *credit.Application) (err error) {
 		l, err := s.lockLine(ctx, tx, a.BusinessID)
 		switch credit.ErrorCode(err) {
 		case credit.ENOTFOUND:
-			_, err = tx.ExecContext(ctx, s.d.Rebind(`INSERT INTO lines (business_id, currency, credit_limit, drawn, updated_at) VALUES (?, ?, ?, 0, ?)`),
+			_, err = s.db.Exec(ctx, tx, `INSERT INTO lines (business_id, currency, credit_limit, drawn, updated_at) VALUES (?, ?, ?, 0, ?)`,
 				a.BusinessID, a.Currency, a.ApprovedLimit, s.d.Time(a.DecidedAt))
 			if err != nil {
 				return fmt.Errorf("inserting line: %w", err)
@@ -93,7 +98,7 @@ func (s *Store) Decide(ctx context.Context, a *credit.Application) (err error) {
 		if l.Currency != a.Currency && l.Drawn > 0 {
 			return credit.Errorf(credit.ECONFLICT, "the credit line is drawn in %s; repay it before applying in another currency", l.Currency)
 		}
-		if _, err := tx.ExecContext(ctx, s.d.Rebind(`UPDATE lines SET currency = ?, credit_limit = ?, updated_at = ? WHERE business_id = ?`),
+		if _, err := s.db.Exec(ctx, tx, `UPDATE lines SET currency = ?, credit_limit = ?, updated_at = ? WHERE business_id = ?`,
 			a.Currency, a.ApprovedLimit, s.d.Time(a.DecidedAt), a.BusinessID); err != nil {
 			return fmt.Errorf("updating line: %w", err)
 		}
@@ -107,8 +112,8 @@ func (s *Store) Application(ctx context.Context, id string) (a *credit.Applicati
 	defer end(&err)
 	a = &credit.Application{}
 	var status, reasons string
-	err = s.db.R.QueryRowContext(ctx, s.d.Rebind(`SELECT id, business_id, requested_limit, currency, status, approved_limit, reasons, decided_at
-		FROM applications WHERE id = ?`), id).Scan(&a.ID, &a.BusinessID, &a.RequestedLimit, &a.Currency, &status, &a.ApprovedLimit, &reasons, sqldb.ScanTime(&a.DecidedAt))
+	err = s.db.QueryRow(ctx, s.db.R, `SELECT id, business_id, requested_limit, currency, status, approved_limit, reasons, decided_at
+		FROM applications WHERE id = ?`, id).Scan(&a.ID, &a.BusinessID, &a.RequestedLimit, &a.Currency, &status, &a.ApprovedLimit, &reasons, sqldb.ScanTime(&a.DecidedAt))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, credit.Errorf(credit.ENOTFOUND, "no such application")
 	}
@@ -138,15 +143,20 @@ func scanLine(r rowScanner) (*credit.Line, error) {
 
 const lineCols = `business_id, currency, credit_limit, drawn, updated_at`
 
+// lockLineQuery reads a line to change it, locking its row.
+func (s *Store) lockLineQuery() string {
+	return `SELECT ` + lineCols + ` FROM lines WHERE business_id = ?` + s.d.ForUpdate()
+}
+
 func (s *Store) lockLine(ctx context.Context, tx *sql.Tx, businessID string) (*credit.Line, error) {
-	return scanLine(tx.QueryRowContext(ctx, s.d.Rebind(`SELECT `+lineCols+` FROM lines WHERE business_id = ?`+s.d.ForUpdate()), businessID))
+	return scanLine(s.db.QueryRow(ctx, tx, s.lockLineQuery(), businessID))
 }
 
 // Line implements credit.Store.
 func (s *Store) Line(ctx context.Context, businessID string) (l *credit.Line, err error) {
 	ctx, end := s.spans.Start(ctx, "Line")
 	defer end(&err)
-	return scanLine(s.db.R.QueryRowContext(ctx, s.d.Rebind(`SELECT `+lineCols+` FROM lines WHERE business_id = ?`), businessID))
+	return scanLine(s.db.QueryRow(ctx, s.db.R, `SELECT `+lineCols+` FROM lines WHERE business_id = ?`, businessID))
 }
 
 // ---- drawdowns
@@ -168,6 +178,12 @@ func scanDrawdown(r rowScanner) (*credit.Drawdown, error) {
 	return d, nil
 }
 
+// The statements of Draw's transaction, besides lockLineQuery.
+const (
+	insertDrawdown = `INSERT INTO drawdowns (` + drawdownCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)`
+	drawLine       = `UPDATE lines SET drawn = drawn + ?, updated_at = ? WHERE business_id = ?`
+)
+
 // Draw implements credit.Store.
 func (s *Store) Draw(ctx context.Context, d *credit.Drawdown, check func(l *credit.Line) error) (err error) {
 	ctx, end := s.spans.Start(ctx, "Draw")
@@ -180,7 +196,7 @@ func (s *Store) Draw(ctx context.Context, d *credit.Drawdown, check func(l *cred
 		if err := check(l); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.d.Rebind(`INSERT INTO drawdowns (`+drawdownCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)`),
+		_, err = s.db.Exec(ctx, tx, insertDrawdown,
 			d.ID, d.BusinessID, d.InvoiceID, d.Amount, d.Currency, string(d.Status), s.d.Time(d.CreatedAt), s.d.Time(d.CheckedAt))
 		if err != nil && s.d.IsUnique(err) {
 			return credit.Errorf(credit.ECONFLICT, "this invoice is already financed")
@@ -188,7 +204,7 @@ func (s *Store) Draw(ctx context.Context, d *credit.Drawdown, check func(l *cred
 		if err != nil {
 			return fmt.Errorf("inserting drawdown: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, s.d.Rebind(`UPDATE lines SET drawn = drawn + ?, updated_at = ? WHERE business_id = ?`),
+		if _, err := s.db.Exec(ctx, tx, drawLine,
 			d.Amount, s.d.Time(d.CreatedAt), d.BusinessID); err != nil {
 			return fmt.Errorf("updating line: %w", err)
 		}
@@ -203,14 +219,14 @@ func (s *Store) Draw(ctx context.Context, d *credit.Drawdown, check func(l *cred
 func (s *Store) Drawdown(ctx context.Context, id string) (d *credit.Drawdown, err error) {
 	ctx, end := s.spans.Start(ctx, "Drawdown")
 	defer end(&err)
-	return scanDrawdown(s.db.R.QueryRowContext(ctx, s.d.Rebind(`SELECT `+drawdownCols+` FROM drawdowns WHERE id = ?`), id))
+	return scanDrawdown(s.db.QueryRow(ctx, s.db.R, `SELECT `+drawdownCols+` FROM drawdowns WHERE id = ?`, id))
 }
 
 // ActiveDrawdown implements credit.Store.
 func (s *Store) ActiveDrawdown(ctx context.Context, invoiceID string) (d *credit.Drawdown, err error) {
 	ctx, end := s.spans.Start(ctx, "ActiveDrawdown")
 	defer end(&err)
-	return scanDrawdown(s.db.R.QueryRowContext(ctx, s.d.Rebind(`SELECT `+drawdownCols+` FROM drawdowns WHERE invoice_id = ? AND status = 'active'`), invoiceID))
+	return scanDrawdown(s.db.QueryRow(ctx, s.db.R, `SELECT `+drawdownCols+` FROM drawdowns WHERE invoice_id = ? AND status = 'active'`, invoiceID))
 }
 
 // Drawdowns implements credit.Store. Pages follow (created_at, id)
@@ -230,7 +246,7 @@ func (s *Store) Drawdowns(ctx context.Context, businessID string, p credit.Page)
 	}
 	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
 	args = append(args, p.Limit+1)
-	rows, err := s.db.R.QueryContext(ctx, s.d.Rebind(q), args...)
+	rows, err := s.db.Query(ctx, s.db.R, q, args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("listing drawdowns: %w", err)
 	}
@@ -256,24 +272,24 @@ func (s *Store) Settle(ctx context.Context, eventID, invoiceID string, at time.T
 	ctx, end := s.spans.Start(ctx, "Settle")
 	defer end(&err)
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.d.Rebind(`INSERT INTO handled_events (id, handled_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`), eventID, s.d.Time(at))
+		res, err := s.db.Exec(ctx, tx, `INSERT INTO handled_events (id, handled_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`, eventID, s.d.Time(at))
 		if err != nil {
 			return fmt.Errorf("recording event: %w", err)
 		}
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return err // handled before
 		}
-		d, err := scanDrawdown(tx.QueryRowContext(ctx, s.d.Rebind(`SELECT `+drawdownCols+` FROM drawdowns WHERE invoice_id = ? AND status = 'active'`+s.d.ForUpdate()), invoiceID))
+		d, err := scanDrawdown(s.db.QueryRow(ctx, tx, `SELECT `+drawdownCols+` FROM drawdowns WHERE invoice_id = ? AND status = 'active'`+s.d.ForUpdate(), invoiceID))
 		if credit.ErrorCode(err) == credit.ENOTFOUND {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.d.Rebind(`UPDATE drawdowns SET status = 'settled', settled_at = ? WHERE id = ?`), s.d.Time(at), d.ID); err != nil {
+		if _, err := s.db.Exec(ctx, tx, `UPDATE drawdowns SET status = 'settled', settled_at = ? WHERE id = ?`, s.d.Time(at), d.ID); err != nil {
 			return fmt.Errorf("settling drawdown: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, s.d.Rebind(`UPDATE lines SET drawn = drawn - ?, updated_at = ? WHERE business_id = ?`), d.Amount, s.d.Time(at), d.BusinessID); err != nil {
+		if _, err := s.db.Exec(ctx, tx, `UPDATE lines SET drawn = drawn - ?, updated_at = ? WHERE business_id = ?`, d.Amount, s.d.Time(at), d.BusinessID); err != nil {
 			return fmt.Errorf("restoring line: %w", err)
 		}
 		if err := s.oweRelease(ctx, tx, credit.Release{DrawdownID: d.ID, BusinessID: d.BusinessID, InvoiceID: d.InvoiceID, CreatedAt: at}); err != nil {
@@ -290,8 +306,8 @@ func (s *Store) Settle(ctx context.Context, eventID, invoiceID string, at time.T
 func (s *Store) Unchecked(ctx context.Context, before time.Time, limit int) (out []*credit.Drawdown, err error) {
 	ctx, end := s.spans.Start(ctx, "Unchecked")
 	defer end(&err)
-	rows, err := s.db.R.QueryContext(ctx, s.d.Rebind(`SELECT `+drawdownCols+` FROM drawdowns WHERE status = 'active' AND checked_at < ?
-		ORDER BY checked_at, id LIMIT ?`), s.d.Time(before), limit)
+	rows, err := s.db.Query(ctx, s.db.R, `SELECT `+drawdownCols+` FROM drawdowns WHERE status = 'active' AND checked_at < ?
+		ORDER BY checked_at, id LIMIT ?`, s.d.Time(before), limit)
 	if err != nil {
 		return nil, fmt.Errorf("listing unchecked drawdowns: %w", err)
 	}
@@ -310,7 +326,7 @@ func (s *Store) Unchecked(ctx context.Context, before time.Time, limit int) (out
 func (s *Store) MarkChecked(ctx context.Context, id string, at time.Time) (err error) {
 	ctx, end := s.spans.Start(ctx, "MarkChecked")
 	defer end(&err)
-	if _, err := s.db.W.ExecContext(ctx, s.d.Rebind(`UPDATE drawdowns SET checked_at = ? WHERE id = ?`), s.d.Time(at), id); err != nil {
+	if _, err := s.db.Exec(ctx, s.db.W, `UPDATE drawdowns SET checked_at = ? WHERE id = ?`, s.d.Time(at), id); err != nil {
 		return fmt.Errorf("marking drawdown checked: %w", err)
 	}
 	return nil

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -26,21 +25,16 @@ import (
 	"github.com/estatehq/estate/services/kit/outbox"
 )
 
-// Store implements invoicing.Store, idempotency.Store and outbox.Store.
+// Store implements invoicing.Store, idempotency.Store and outbox.Store. Its
+// writes run in the transaction of the request when the context carries
+// one (idempotency.Store.Begin).
 type Store struct {
-	// db.W runs every write, db.R every read outside a transaction.
+	// db.W runs every write, db.R every read outside a transaction; both
+	// run their queries prepared (sqldb.DB.Exec).
 	db    *sqldb.DB
 	d     sqldb.Dialect
 	spans sqldb.Spans
-	// stmts caches prepared statements by pool and query: preparing costs
-	// about as much as running a simple query.
-	stmts sync.Map // stmtKey → *sql.Stmt
 	keys  *sqlkeys.Store
-}
-
-type stmtKey struct {
-	db *sql.DB
-	q  string
 }
 
 var (
@@ -56,99 +50,40 @@ func Migrations(fsys fs.FS) sqldb.Migrations {
 	return sqldb.Migrations{FS: fsys, Dir: "migrations", Schema: "invoicing", LegacyTable: "goose_db_version"}
 }
 
-// New returns a store on db, which the caller has migrated; tp traces every
-// call (nil traces nothing).
-func New(db *sqldb.DB, tp trace.TracerProvider) *Store {
+// New returns a store on db, which the caller has migrated, and prepares
+// the statements its transactions run; tp traces every call (nil traces
+// nothing).
+func New(ctx context.Context, db *sqldb.DB, tp trace.TracerProvider) (*Store, error) {
 	internal := func(err error) bool { return invoicing.ErrorCode(err) == invoicing.EINTERNAL }
-	return &Store{db: db, d: db.Dialect, keys: sqlkeys.New(db),
+	s := &Store{db: db, d: db.Dialect, keys: sqlkeys.New(db),
 		spans: sqldb.NewSpans(tp, "github.com/estatehq/estate/services/invoicing/store", db.Dialect, internal)}
-}
-
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// prepared returns the cached statement of query on q (a pool, or a
-// transaction of the writer pool); on failure it returns q itself, which
-// then reports the error when run.
-func (s *Store) prepared(ctx context.Context, q querier, query string) (querier, string) {
-	query = s.d.Rebind(query)
-	db, _ := q.(*sql.DB)
-	tx, _ := q.(*sql.Tx)
-	switch {
-	case tx != nil:
-		db = s.db.W
-	case db == nil:
-		return q, query
+	err := errors.Join(s.keys.Prepare(ctx), db.Prepare(ctx, insertBusiness, insertInvoice, s.lockInvoice(), nextNumber, deleteInvoice,
+		updateInvoice, insertPayment, confirmPayment, insertEvent))
+	if err != nil {
+		return nil, fmt.Errorf("preparing invoicing statements: %w", err)
 	}
-	k := stmtKey{db, query}
-	v, ok := s.stmts.Load(k)
-	if !ok && tx != nil {
-		// Preparing on the pool would wait for a connection, and SQLite's
-		// writer pool has one, held by this very transaction.
-		return q, query
-	}
-	if !ok {
-		st, err := db.PrepareContext(ctx, query)
-		if err != nil {
-			return q, query
-		}
-		var loaded bool
-		if v, loaded = s.stmts.LoadOrStore(k, st); loaded {
-			_ = st.Close()
-		}
-	}
-	st := v.(*sql.Stmt) //nolint:errcheck // only *sql.Stmt values are stored
-	if tx != nil {
-		st = tx.StmtContext(ctx, st)
-	}
-	return stmtQuerier{st}, ""
+	return s, nil
 }
 
-// stmtQuerier runs a prepared statement; the query argument is ignored.
-type stmtQuerier struct{ st *sql.Stmt }
-
-func (q stmtQuerier) ExecContext(ctx context.Context, _ string, args ...any) (sql.Result, error) {
-	return q.st.ExecContext(ctx, args...)
-}
-
-func (q stmtQuerier) QueryContext(ctx context.Context, _ string, args ...any) (*sql.Rows, error) {
-	return q.st.QueryContext(ctx, args...)
-}
-
-func (q stmtQuerier) QueryRowContext(ctx context.Context, _ string, args ...any) *sql.Row {
-	return q.st.QueryRowContext(ctx, args...)
-}
+type querier = sqldb.Querier
 
 func (s *Store) exec(ctx context.Context, q querier, query string, args ...any) (sql.Result, error) {
-	pq, query := s.prepared(ctx, q, query)
-	return pq.ExecContext(ctx, query, args...)
+	return s.db.Exec(ctx, q, query, args...)
 }
 
 func (s *Store) query(ctx context.Context, q querier, query string, args ...any) (*sql.Rows, error) {
-	pq, query := s.prepared(ctx, q, query)
-	return pq.QueryContext(ctx, query, args...)
+	return s.db.Query(ctx, q, query, args...)
 }
 
 func (s *Store) row(ctx context.Context, q querier, query string, args ...any) *sql.Row {
-	pq, query := s.prepared(ctx, q, query)
-	return pq.QueryRowContext(ctx, query, args...)
+	return s.db.QueryRow(ctx, q, query, args...)
 }
 
 // Ping checks the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
 
 // Close closes the database.
-func (s *Store) Close() error {
-	s.stmts.Range(func(k, v any) bool {
-		_ = v.(*sql.Stmt).Close() //nolint:errcheck // only *sql.Stmt values are stored
-		s.stmts.Delete(k)
-		return true
-	})
-	return s.db.Close()
-}
+func (s *Store) Close() error { return s.db.Close() }
 
 // DB is the underlying handle, for tests.
 func (s *Store) DB() *sql.DB { return s.db.R }
@@ -159,12 +94,17 @@ func notFound(what string) error { return invoicing.Errorf(invoicing.ENOTFOUND, 
 
 const businessCols = `id, owner, legal_name, country, registration_number, billing_email, created_at`
 
+const insertBusiness = `INSERT INTO businesses (` + businessCols + `, invoice_seq) VALUES (?, ?, ?, ?, ?, ?, ?, 0)`
+
 // CreateBusiness implements invoicing.Store.
 func (s *Store) CreateBusiness(ctx context.Context, b *invoicing.Business) (err error) {
 	ctx, end := s.spans.Start(ctx, "CreateBusiness")
 	defer end(&err)
-	_, err = s.exec(ctx, s.db.W, `INSERT INTO businesses (`+businessCols+`, invoice_seq) VALUES (?, ?, ?, ?, ?, ?, ?, 0)`,
-		b.ID, b.Owner, b.LegalName, b.Country, b.RegistrationNumber, b.BillingEmail, s.d.Time(b.CreatedAt))
+	err = s.db.Write(ctx, func(q sqldb.Querier) error {
+		_, err := s.exec(ctx, q, insertBusiness,
+			b.ID, b.Owner, b.LegalName, b.Country, b.RegistrationNumber, b.BillingEmail, s.d.Time(b.CreatedAt))
+		return err
+	})
 	if err != nil {
 		if s.d.IsUnique(err) {
 			return invoicing.Errorf(invoicing.ECONFLICT, "the business already exists")
@@ -277,6 +217,12 @@ func nullString(s string) any {
 	return s
 }
 
+const insertInvoice = `INSERT INTO invoices (id, number, issuer_id, customer_id, currency, due_date, memo, line_items,
+	subtotal, tax, total, amount_paid, amount_due, status,
+	finalized_at, paid_at, voided_at, marked_uncollectible_at, created_at, updated_at, version,
+	paid_issuer_recorded, paid_customer_confirmed, paid_provider_reported, financed_by)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 // CreateInvoice implements invoicing.Store.
 func (s *Store) CreateInvoice(ctx context.Context, inv *invoicing.Invoice) (err error) {
 	ctx, end := s.spans.Start(ctx, "CreateInvoice")
@@ -285,11 +231,10 @@ func (s *Store) CreateInvoice(ctx context.Context, inv *invoicing.Invoice) (err 
 	if err != nil {
 		return err
 	}
-	_, err = s.exec(ctx, s.db.W, `INSERT INTO invoices (id, number, issuer_id, customer_id, currency, due_date, memo, line_items,
-		subtotal, tax, total, amount_paid, amount_due, status,
-		finalized_at, paid_at, voided_at, marked_uncollectible_at, created_at, updated_at, version,
-		paid_issuer_recorded, paid_customer_confirmed, paid_provider_reported, financed_by)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, append([]any{inv.ID}, args...)...)
+	err = s.db.Write(ctx, func(q sqldb.Querier) error {
+		_, err := s.exec(ctx, q, insertInvoice, append([]any{inv.ID}, args...)...)
+		return err
+	})
 	if err != nil {
 		if s.d.IsUnique(err) {
 			return invoicing.Errorf(invoicing.ECONFLICT, "the invoice already exists")
@@ -313,6 +258,8 @@ func (s *Store) Invoice(ctx context.Context, id string) (inv *invoicing.Invoice,
 	return inv, nil
 }
 
+const nextNumber = `UPDATE businesses SET invoice_seq = invoice_seq + 1 WHERE id = ? RETURNING invoice_seq`
+
 // invoiceTx is what an update's function may do in its transaction, on the
 // invoice it locked.
 type invoiceTx struct {
@@ -323,7 +270,7 @@ type invoiceTx struct {
 
 func (t invoiceTx) NextNumber(ctx context.Context, issuerID string) (int64, error) {
 	var n int64
-	err := t.s.row(ctx, t.tx, `UPDATE businesses SET invoice_seq = invoice_seq + 1 WHERE id = ? RETURNING invoice_seq`, issuerID).Scan(&n)
+	err := t.s.row(ctx, t.tx, nextNumber, issuerID).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("incrementing invoice sequence: %w", err)
 	}
@@ -338,12 +285,30 @@ func (t invoiceTx) ProviderPayment(ctx context.Context, providerPaymentID string
 	return scanPayment(t.s.row(ctx, t.tx, `SELECT `+paymentCols+` FROM payments WHERE provider_payment_id = ?`, providerPaymentID))
 }
 
+// The statements of UpdateInvoice's transaction.
+const (
+	deleteInvoice = `DELETE FROM invoices WHERE id = ?`
+	updateInvoice = `UPDATE invoices SET number = ?, issuer_id = ?, customer_id = ?, currency = ?, due_date = ?, memo = ?,
+		line_items = ?, subtotal = ?, tax = ?, total = ?, amount_paid = ?, amount_due = ?, status = ?,
+		finalized_at = ?, paid_at = ?, voided_at = ?, marked_uncollectible_at = ?, created_at = ?, updated_at = ?, version = ?,
+		paid_issuer_recorded = ?, paid_customer_confirmed = ?, paid_provider_reported = ?, financed_by = ?
+		WHERE id = ?`
+	insertPayment  = `INSERT INTO payments (` + paymentCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	confirmPayment = `UPDATE payments SET provenance = ?, confirmed_at = ? WHERE id = ? AND invoice_id = ?`
+	insertEvent    = `INSERT INTO outbox_events (id, type, source, subject, time, data) VALUES (?, ?, ?, ?, ?, ?)`
+)
+
+// lockInvoice reads an invoice to change it, locking its row.
+func (s *Store) lockInvoice() string {
+	return `SELECT ` + invoiceCols + ` FROM invoices WHERE id = ?` + s.d.ForUpdate()
+}
+
 // UpdateInvoice implements invoicing.Store.
 func (s *Store) UpdateInvoice(ctx context.Context, id string, fn func(tx invoicing.InvoiceTx, inv *invoicing.Invoice) (invoicing.Change, error)) (out *invoicing.Invoice, err error) {
 	ctx, end := s.spans.Start(ctx, "UpdateInvoice")
 	defer end(&err)
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-		inv, _, err := scanInvoice(s.row(ctx, tx, `SELECT `+invoiceCols+` FROM invoices WHERE id = ?`+s.d.ForUpdate(), id))
+		inv, _, err := scanInvoice(s.row(ctx, tx, s.lockInvoice(), id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("invoice")
 		}
@@ -359,7 +324,7 @@ func (s *Store) UpdateInvoice(ctx context.Context, id string, fn func(tx invoici
 			return nil
 		}
 		if ch.Delete {
-			if _, err := s.exec(ctx, tx, `DELETE FROM invoices WHERE id = ?`, id); err != nil {
+			if _, err := s.exec(ctx, tx, deleteInvoice, id); err != nil {
 				return fmt.Errorf("deleting invoice: %w", err)
 			}
 			out = inv
@@ -370,16 +335,12 @@ func (s *Store) UpdateInvoice(ctx context.Context, id string, fn func(tx invoici
 		if err != nil {
 			return err
 		}
-		_, err = s.exec(ctx, tx, `UPDATE invoices SET number = ?, issuer_id = ?, customer_id = ?, currency = ?, due_date = ?, memo = ?,
-			line_items = ?, subtotal = ?, tax = ?, total = ?, amount_paid = ?, amount_due = ?, status = ?,
-			finalized_at = ?, paid_at = ?, voided_at = ?, marked_uncollectible_at = ?, created_at = ?, updated_at = ?, version = ?,
-			paid_issuer_recorded = ?, paid_customer_confirmed = ?, paid_provider_reported = ?, financed_by = ?
-			WHERE id = ?`, append(args, id)...)
+		_, err = s.exec(ctx, tx, updateInvoice, append(args, id)...)
 		if err != nil {
 			return fmt.Errorf("updating invoice: %w", err)
 		}
 		if p := ch.Payment; p != nil {
-			_, err := s.exec(ctx, tx, `INSERT INTO payments (`+paymentCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			_, err := s.exec(ctx, tx, insertPayment,
 				p.ID, p.InvoiceID, p.Amount, p.Method, p.Reference, s.d.Time(p.CreatedAt),
 				string(p.Provenance), s.d.NullTime(p.ConfirmedAt), nullString(p.ProviderPaymentID))
 			if err != nil && s.d.IsUnique(err) && p.ProviderPaymentID != "" {
@@ -390,14 +351,14 @@ func (s *Store) UpdateInvoice(ctx context.Context, id string, fn func(tx invoici
 			}
 		}
 		if p := ch.Confirmed; p != nil {
-			_, err := s.exec(ctx, tx, `UPDATE payments SET provenance = ?, confirmed_at = ? WHERE id = ? AND invoice_id = ?`,
+			_, err := s.exec(ctx, tx, confirmPayment,
 				string(p.Provenance), s.d.NullTime(p.ConfirmedAt), p.ID, id)
 			if err != nil {
 				return fmt.Errorf("confirming payment: %w", err)
 			}
 		}
 		for _, e := range ch.Events {
-			_, err := s.exec(ctx, tx, `INSERT INTO outbox_events (id, type, source, subject, time, data) VALUES (?, ?, ?, ?, ?, ?)`,
+			_, err := s.exec(ctx, tx, insertEvent,
 				e.ID, e.Type, e.Source, e.Subject, s.d.Time(e.Time), string(e.Data))
 			if err != nil {
 				return fmt.Errorf("inserting outbox event: %w", err)
@@ -529,25 +490,23 @@ func scanPayment(r scanner) (*invoicing.Payment, error) {
 
 // ---- idempotency keys (the SQL is the kit's, shared with the credit store)
 
-// Begin implements idempotency.Store.
-func (s *Store) Begin(ctx context.Context, c idempotency.Claim) (o idempotency.Outcome, rec *idempotency.Record, err error) {
-	ctx, end := s.spans.Start(ctx, "IdempotencyBegin")
-	defer end(&err)
-	return s.keys.Begin(ctx, c)
+// Begin implements idempotency.Store: the request's writes join the
+// returned context's transaction (through db.InTx and db.Write).
+func (s *Store) Begin(ctx context.Context) (context.Context, idempotency.Txn) {
+	ctx, txn := s.keys.Begin(ctx)
+	return ctx, tracedTxn{txn, s.spans}
 }
 
-// Complete implements idempotency.Store.
-func (s *Store) Complete(ctx context.Context, scope, key string, rec idempotency.Record) (err error) {
-	ctx, end := s.spans.Start(ctx, "IdempotencyComplete")
-	defer end(&err)
-	return s.keys.Complete(ctx, scope, key, rec)
+// tracedTxn traces the commit of a request's transaction.
+type tracedTxn struct {
+	idempotency.Txn
+	spans sqldb.Spans
 }
 
-// Release implements idempotency.Store.
-func (s *Store) Release(ctx context.Context, scope, key string) (err error) {
-	ctx, end := s.spans.Start(ctx, "IdempotencyRelease")
+func (t tracedTxn) Commit(ctx context.Context, c idempotency.Claim, rec idempotency.Record) (o idempotency.Outcome, got *idempotency.Record, err error) {
+	ctx, end := t.spans.Start(ctx, "IdempotencyCommit")
 	defer end(&err)
-	return s.keys.Release(ctx, scope, key)
+	return t.Txn.Commit(ctx, c, rec)
 }
 
 // PurgeIdempotencyKeys deletes keys created before t.
