@@ -84,7 +84,7 @@ type (
 // the rules evaluated every interval.
 func testRules(t *testing.T, dir string, interval time.Duration, ruleFiles []string, groups ...ruleTestGroup) {
 	t.Helper()
-	b, err := yaml.Marshal(ruleTestFile{RuleFiles: ruleFiles, EvaluationInterval: formatDuration(interval), Tests: groups})
+	b, err := yaml.Marshal(ruleTestFile{RuleFiles: ruleFiles, EvaluationInterval: FormatDuration(interval), Tests: groups})
 	require.NoError(t, err)
 	f, err := os.CreateTemp(dir, "test-*.yaml")
 	require.NoError(t, err)
@@ -125,8 +125,8 @@ func steps(d, step time.Duration) int { return int(d / step) }
 // series.
 func firstFiring(matchers string, at, r, step, want time.Duration) promqlTest {
 	return promqlTest{
-		Expr:       fmt.Sprintf(`min(min_over_time(timestamp(ALERTS{alertstate="firing", %s})[%s:%s]))`, matchers, formatDuration(r), formatDuration(step)),
-		EvalTime:   formatDuration(at),
+		Expr:       fmt.Sprintf(`min(min_over_time(timestamp(ALERTS{alertstate="firing", %s})[%s:%s]))`, matchers, FormatDuration(r), FormatDuration(step)),
+		EvalTime:   FormatDuration(at),
 		ExpSamples: []expSample{{Labels: "{}", Value: want.Seconds()}},
 	}
 }
@@ -135,8 +135,8 @@ func firstFiring(matchers string, at, r, step, want time.Duration) promqlTest {
 // the r before at.
 func neverFiring(matchers string, at, r time.Duration) promqlTest {
 	return promqlTest{
-		Expr:     fmt.Sprintf(`count_over_time(ALERTS{alertstate="firing", %s}[%s])`, matchers, formatDuration(r)),
-		EvalTime: formatDuration(at),
+		Expr:     fmt.Sprintf(`count_over_time(ALERTS{alertstate="firing", %s}[%s])`, matchers, FormatDuration(r)),
+		EvalTime: FormatDuration(at),
 	}
 }
 
@@ -169,7 +169,7 @@ func TestBurnAlertsFireAtTheirRate(t *testing.T) {
 
 	const perMinute = 600
 	for _, a := range BurnAlerts() {
-		t.Run(fmt.Sprintf("%s over %s and %s", a.Severity, formatDuration(a.Long), formatDuration(a.Short)), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s over %s and %s", a.Severity, FormatDuration(a.Long), FormatDuration(a.Short)), func(t *testing.T) {
 			t.Parallel()
 			step := time.Minute
 			if a.Severity == Ticket {
@@ -189,10 +189,10 @@ func TestBurnAlertsFireAtTheirRate(t *testing.T) {
 				}
 			}
 			sel := func(s SLO) string {
-				return fmt.Sprintf(`alertname=%q, slo=%q, long_window=%q`, BurnAlertName, s.Name, formatDuration(a.Long))
+				return fmt.Sprintf(`alertname=%q, slo=%q, long_window=%q`, BurnAlertName, s.Name, FormatDuration(a.Long))
 			}
 			testRules(t, dir, step, []string{"rules.yaml"}, ruleTestGroup{
-				Interval:    formatDuration(step),
+				Interval:    FormatDuration(step),
 				InputSeries: append(series(above, 1.3*a.Threshold), series(below, 0.98*a.Threshold)...),
 				PromQLTests: []promqlTest{
 					firstFiring(sel(above), end, end-onset, step, fires),

@@ -85,7 +85,7 @@ func group(s SLO, o RuleOptions) rulefmt.RuleGroup {
 	in := s.Indicator
 	g := rulefmt.RuleGroup{Name: "slo-" + s.Name}
 	for _, w := range BurnWindows() {
-		r := formatDuration(w)
+		r := FormatDuration(w)
 		var ratio string
 		if in.Bad != "" {
 			ratio = fmt.Sprintf("sum(rate(%s[%s]))\n/\nsum(rate(%s[%s]))", in.Bad, r, in.Total, r)
@@ -105,7 +105,7 @@ func group(s SLO, o RuleOptions) rulefmt.RuleGroup {
 	}
 	objective := fmt.Sprintf("%s%% of events good over a %s window", fmtFloat(s.Objective*100), s.Window)
 	for _, a := range BurnAlerts() {
-		long, short := formatDuration(a.Long), formatDuration(a.Short)
+		long, short := FormatDuration(a.Long), FormatDuration(a.Short)
 		th := fmtFloat(a.Threshold)
 		expr := fmt.Sprintf(
 			"%[1]s%[2]s%[3]s / %[4]s > %[5]s\nand\n%[1]s%[6]s%[3]s / %[4]s > %[5]s\nand\n%[7]s%[2]s%[3]s >= %[8]s\nand\n%[7]s%[6]s%[3]s >= %[8]s",
@@ -130,7 +130,7 @@ func group(s SLO, o RuleOptions) rulefmt.RuleGroup {
 		Labels: with("severity", string(Ticket)),
 		Annotations: map[string]string{
 			"summary":     fmt.Sprintf("%s: no events to measure", s.Name),
-			"description": fmt.Sprintf("The SLO %s of %s (%s) has had no series of its events (%s) for %s: its budget and burn rates cannot be computed, and its burn alerts cannot fire.", s.Name, s.Service, objective, in.Total, formatDuration(o.AbsentFor)),
+			"description": fmt.Sprintf("The SLO %s of %s (%s) has had no series of its events (%s) for %s: its budget and burn rates cannot be computed, and its burn alerts cannot fire.", s.Name, s.Service, objective, in.Total, FormatDuration(o.AbsentFor)),
 			"runbook_url": runbook,
 		},
 	})
@@ -151,6 +151,19 @@ func exhaustion(s SLO, b float64) string {
 		return fmt.Sprintf("%d minutes", m)
 	}
 	return fmt.Sprintf("%d hours %d minutes", h, m)
+}
+
+// RuleFile is the rules file of slos: Generate, then WriteRules.
+func RuleFile(slos []SLO, o RuleOptions) ([]byte, error) {
+	groups, err := Generate(slos, o)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := WriteRules(&b, groups); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // WriteRules writes groups as a Prometheus rules file.

@@ -98,7 +98,7 @@ func (w Window) String() string {
 	if w.Kind == Calendar {
 		return "calendar " + string(w.Unit)
 	}
-	return formatDuration(w.Length) + " rolling"
+	return FormatDuration(w.Length) + " rolling"
 }
 
 // Bounds are the period of the window that holds t: events are counted in
@@ -139,9 +139,9 @@ func (w Window) Period(t time.Time) time.Duration {
 	return end.Sub(start)
 }
 
-// formatDuration writes d in the largest whole unit of OpenSLO's shorthand
-// that it is a multiple of: 30d, 6h, 5m.
-func formatDuration(d time.Duration) string {
+// FormatDuration writes d in the largest whole unit of OpenSLO's shorthand
+// that it is a multiple of (30d, 6h, 5m), which PromQL reads too.
+func FormatDuration(d time.Duration) string {
 	day := 24 * time.Hour
 	switch {
 	case d == 0:
