@@ -25,19 +25,24 @@ import (
 
 // initCollector builds the collector target: the collector itself, which
 // collector/service assembles from its configuration (OTLP on 4317/4318,
-// the queue, the embedded store, RED, the exporters), and the reliability
+// the queue, the embedded store, RED, the exporters), the reliability
 // events API of the metrics area, mounted on the collector's API port
-// (8088) with the DORA series on its /metrics.
+// (8088) with the DORA series on its /metrics, and the SLOs' API with
+// their series.
 func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 	reg := server.NewRegistry()
 	events, err := a.eventsAPI(ctx, reg)
 	if err != nil {
 		return nil, err
 	}
+	slos, err := a.sloAPI(reg)
+	if err != nil {
+		return nil, err
+	}
 	svc, err := collectorsvc.New(ctx, collectorsvc.Options{
 		Config:   a.cfg.Collector,
 		Dir:      filepath.Join(a.cfg.DataDir, "collector"),
-		Routes:   events,
+		Routes:   func(r chi.Router) error { return errors.Join(events(r), slos(r)) },
 		Logger:   a.componentLogger("collector"),
 		Registry: reg,
 		Now:      a.now,
