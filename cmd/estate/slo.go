@@ -127,12 +127,16 @@ func (a *app) sloAPI(reg *prometheus.Registry) (func(chi.Router) error, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading SLOs: %w", err)
 	}
-	url := func() string { return a.collector.URL() }
+	backend := func() (promquery.Querier, error) {
+		return promquery.NewHTTP(promquery.HTTPOptions{URL: a.collector.URL()})
+	}
 	if cfg.PrometheusURL != "" {
-		url = func() string { return cfg.PrometheusURL }
+		backend = func() (promquery.Querier, error) {
+			return promquery.NewHTTP(promquery.HTTPOptions{URL: cfg.PrometheusURL})
+		}
 	}
 	eval, err := sloreport.New(sloreport.Options{
-		Querier:  &lazyQuerier{url: url},
+		Querier:  &lazyQuerier{backend: backend},
 		SLOs:     slos,
 		Policy:   cfg.Policy(),
 		CacheTTL: cfg.CacheTTL,
@@ -158,17 +162,18 @@ func (a *app) sloAPI(reg *prometheus.Registry) (func(chi.Router) error, error) {
 	}, nil
 }
 
-// lazyQuerier is the HTTP backend of the server at url(), built at the
-// first query: the collector's own address is known once it listens.
+// lazyQuerier is the querier that backend builds at the first query: the
+// collector, whose store the SLOs are computed from, exists once the
+// routes that serve them are mounted.
 type lazyQuerier struct {
-	url  func() string
-	once sync.Once
-	q    promquery.Querier
-	err  error
+	backend func() (promquery.Querier, error)
+	once    sync.Once
+	q       promquery.Querier
+	err     error
 }
 
 func (l *lazyQuerier) get() (promquery.Querier, error) {
-	l.once.Do(func() { l.q, l.err = promquery.NewHTTP(promquery.HTTPOptions{URL: l.url()}) })
+	l.once.Do(func() { l.q, l.err = l.backend() })
 	return l.q, l.err
 }
 
