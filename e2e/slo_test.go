@@ -21,9 +21,8 @@ import (
 // collector's RED series every second, posts invoicing's spans, and reads
 // the example SLOs' budgets back from GET /v1/slos and /metrics.
 func TestSLOsFromPrometheus(t *testing.T) {
-	promBin := testenv.Binary(t, "prometheus", "ESTATE_PROMETHEUS_BIN", "apt-get install prometheus")
 	col := newCollector(t, "--slo.cache-ttl", "0s")
-	prom := startPrometheus(t, promBin, strings.TrimPrefix(col.API, "http://"))
+	prom := startPrometheus(t, strings.TrimPrefix(col.API, "http://"))
 	col.args = append(col.args, "--slo.prometheus-url", prom.url)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()

@@ -2,8 +2,8 @@
 // share. Each service is a subpackage with its domain at its root and its
 // adapters beneath it (invoicing, credit); the shared service kit (server
 // bootstrap, auth, telemetry, fault-injection middleware) lives in kit, and
-// the names both services must spell alike (a scope, a path) in contracts,
-// where the Pact contracts guard them.
+// the names both services must spell alike (scopes, a path, the provenances
+// of payments) in contracts, where the Pact contracts guard them.
 //
 // Nothing here knows about the collector's internals or the reliability maths:
 // the services only emit telemetry and domain events over documented

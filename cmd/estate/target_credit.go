@@ -111,7 +111,11 @@ func (a *app) initCredit(ctx context.Context) (modules.Service, error) {
 	if err != nil {
 		return fail(fmt.Errorf("opening credit store: %w", err))
 	}
-	svc := credit.New(credit.Options{Store: store, Invoicing: client, Now: a.now, Logger: logger})
+	trust, err := cfg.Trust()
+	if err != nil {
+		return fail(errors.Join(err, store.Close()))
+	}
+	svc := credit.New(credit.Options{Store: store, Invoicing: client, Trust: trust, Now: a.now, Logger: logger})
 	reg := server.NewRegistry()
 	handler := credithttp.NewServer(credithttp.Options{
 		Service: svc, Verifier: verifier, Idempotency: store, Telemetry: tel, Registry: reg, Logger: logger, Now: a.now,
@@ -128,7 +132,7 @@ func (a *app) initCredit(ctx context.Context) (modules.Service, error) {
 		Purge: store.PurgeIdempotencyKeys, Now: a.now, Logger: logger.With("part", "idempotency"),
 	})
 	return &serviceTarget{Server: srv, Group: modules.Group{
-		Parts:   []modules.Service{srv, reconciler, purger},
+		Parts:   []modules.Service{srv, a.scrapeTarget("credit", srv), reconciler, purger},
 		Closers: []func(context.Context) error{tel.Shutdown, modules.Closer(store.Close)},
 	}}, nil
 }

@@ -30,9 +30,10 @@ func TestCreditNeedsDevTokens(t *testing.T) {
 }
 
 // TestUpCreditLine is the credit story under `estate up`: a business with
-// paid invoices gets a credit line, draws against an open invoice, and sees
-// the line restored when its customer pays (the invoicing outbox delivers
-// invoice.paid to credit without configuration).
+// paid invoices (their payments confirmed by the customer) gets a credit
+// line, draws against an open invoice, and sees the line restored when its
+// customer pays (the invoicing outbox delivers the invoice's events to
+// credit without configuration).
 func TestUpCreditLine(t *testing.T) {
 	inv := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	e := startUp(t, "--invoicing.listen-addr="+inv, fmt.Sprintf("--credit.listen-addr=127.0.0.1:%d", freePort(t)))
@@ -56,7 +57,7 @@ func TestUpCreditLine(t *testing.T) {
 		return id, e.token(t, "--sub", sub, "--business", id)
 	}
 	_, myToken := register("alice")
-	customer, _ := register("bob")
+	customer, customerToken := register("bob")
 	due := time.Now().AddDate(0, 0, 30).Format("2006-01-02")
 	issue := func(amount int64) string {
 		b := call("POST", invURL+"/v1/invoices", myToken, map[string]any{"customer": customer, "currency": "eur", "due_date": due,
@@ -65,8 +66,12 @@ func TestUpCreditLine(t *testing.T) {
 		call("POST", invURL+"/v1/invoices/"+id+"/send", myToken, nil, 200)
 		return id
 	}
+	// The issuer records the payment and the customer confirms it: the
+	// credit policy counts only payments someone other than the issuer
+	// vouches for.
 	pay := func(id string, amount int64) {
-		call("POST", invURL+"/v1/invoices/"+id+"/payments", myToken, map[string]any{"amount": amount, "method": "bank_transfer"}, 201)
+		p := call("POST", invURL+"/v1/invoices/"+id+"/payments", myToken, map[string]any{"amount": amount, "method": "bank_transfer"}, 201)
+		call("POST", invURL+"/v1/invoices/"+id+"/payments/"+p["id"].(string)+"/confirm", customerToken, nil, 200)
 	}
 	for range 3 {
 		pay(issue(10_000), 10_000)

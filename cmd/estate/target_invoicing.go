@@ -119,6 +119,9 @@ func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
 		RateBurst:   cfg.RateBurst,
 		OnEvents:    relay.Notify,
 		Version:     buildVersion(),
+
+		PaymentWebhookSecret:    cfg.PaymentWebhookSecret,
+		PaymentWebhookTolerance: cfg.PaymentWebhookTolerance,
 	})
 	srv := server.New(server.Options{
 		Name: "invoicing", Addr: cfg.ListenAddr, Handler: handler, Logger: logger, Registry: reg,
@@ -128,7 +131,7 @@ func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
 		Purge: store.PurgeIdempotencyKeys, Now: a.now, Logger: logger.With("part", "idempotency"),
 	})
 	return &serviceTarget{Server: srv, Group: modules.Group{
-		Parts:   []modules.Service{relay, srv, purger},
+		Parts:   []modules.Service{relay, srv, a.scrapeTarget("invoicing", srv), purger},
 		Closers: []func(context.Context) error{tel.Shutdown, modules.Closer(store.Close)},
 	}}, nil
 }

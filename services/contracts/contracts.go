@@ -19,3 +19,30 @@ const HistoryScope = "invoicing/history.read"
 // outbox events (structured-mode CloudEvents, POSTed). The message pact's
 // metadata names it as the path the event is delivered to.
 const CreditEventsPath = "/v1/credit/events"
+
+// FinancingScope is the scope a machine token needs to mark an invoice as
+// financed by a credit drawdown, and to release it, at the invoicing API
+// (PUT and DELETE /v1/invoices/{id}/financing/{drawdown_id}). The credit
+// service's tokens carry it; the pact's token state names it.
+const FinancingScope = "invoicing/financing.write"
+
+// The provenances of a payment: who vouches that it was made. The invoicing
+// API writes them on payments, on invoices (amount_paid_by_provenance) and
+// in the invoice history; the credit service's policy names those it
+// trusts.
+const (
+	// ProvenanceIssuerRecorded: the invoice's issuer says it was paid.
+	ProvenanceIssuerRecorded = "issuer_recorded"
+	// ProvenanceCustomerConfirmed: the invoice's customer confirmed a
+	// payment its issuer recorded.
+	ProvenanceCustomerConfirmed = "customer_confirmed"
+	// ProvenanceProviderReported: a payment provider reported it through
+	// the signed payment webhook.
+	ProvenanceProviderReported = "provider_reported"
+)
+
+// Provenances returns the provenances of a payment, from the least vouched
+// for.
+func Provenances() []string {
+	return []string{ProvenanceIssuerRecorded, ProvenanceCustomerConfirmed, ProvenanceProviderReported}
+}

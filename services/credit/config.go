@@ -28,6 +28,10 @@ type Config struct {
 	// ReconcileAfter are checked with the invoicing service.
 	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
 	ReconcileAfter    time.Duration `yaml:"reconcile_after"`
+	// TrustedPayments lists, comma-separated, the provenances of the
+	// payments the credit policy counts (see Trust); DefaultTrust() by
+	// default.
+	TrustedPayments string `yaml:"trusted_payments"`
 }
 
 // DefaultInvoicingURL is the invoicing API on its default local port.
@@ -43,6 +47,17 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.RateBurst, "credit.rate-burst", 100, "requests one tenant may send at once above the rate")
 	fs.DurationVar(&c.ReconcileInterval, "credit.reconcile-interval", time.Minute, "how often financed invoices are checked with the invoicing service")
 	fs.DurationVar(&c.ReconcileAfter, "credit.reconcile-after", 15*time.Minute, "check a financed invoice not heard of for this long")
+	fs.StringVar(&c.TrustedPayments, "credit.trusted-payments", DefaultTrust().String(),
+		"provenances of the payments that count in decisions and repayments, comma-separated: issuer_recorded, customer_confirmed, provider_reported")
+}
+
+// Trust is the policy's trust of TrustedPayments.
+func (c *Config) Trust() (Trust, error) {
+	t, err := ParseTrust(c.TrustedPayments)
+	if err != nil {
+		return nil, fmt.Errorf("credit.trusted_payments: %w", err)
+	}
+	return t, nil
 }
 
 // Validate names the field at fault.
@@ -68,6 +83,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReconcileAfter <= 0 {
 		errs = append(errs, fmt.Errorf("credit.reconcile_after: must be positive, not %v", c.ReconcileAfter))
+	}
+	if _, err := c.Trust(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

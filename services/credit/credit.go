@@ -1,9 +1,11 @@
 // Package credit is the domain of the credit service: credit applications
 // decided from a business's invoice history, the credit line they open, and
-// drawdowns (advances against open invoices the business issued) settled
-// when the invoice is paid. It holds the decision rules, the Store interface
-// its adapters (sqlite, postgres) implement and the Invoicing interface its
-// client of the invoicing service implements; it imports no adapter.
+// drawdowns (advances against open invoices the business issued, which the
+// invoicing service holds as financed) settled when the invoice is paid.
+// Only the payments the policy trusts count, in decisions and in repayments
+// (Trust). It holds the decision rules, the Store interface its adapters
+// (sqlite, postgres) implement and the Invoicing interface its client of the
+// invoicing service implements; it imports no adapter.
 //
 // Money is int64 minor units, as in the invoicing service.
 package credit
@@ -74,6 +76,18 @@ type Drawdown struct {
 	CheckedAt time.Time
 }
 
+// Release is a financing hold the credit service owes the invoicing service
+// to end: the hold of a drawdown that was repaid, or that was never written
+// after its hold was asked for. Until the invoicing service confirms the
+// release, the invoice cannot be voided; releases are therefore kept, and
+// retried until confirmed.
+type Release struct {
+	DrawdownID string
+	BusinessID string
+	InvoiceID  string
+	CreatedAt  time.Time
+}
+
 // Page selects a page of a list, newest first.
 type Page struct {
 	Limit int
@@ -95,7 +109,8 @@ type Store interface {
 	// Line returns the business's line; ENOTFOUND when it has none.
 	Line(ctx context.Context, businessID string) (*Line, error)
 	// Draw locks the business's line, passes it to check and, when check
-	// returns nil, inserts d and adds its amount to the line, in one
+	// returns nil, inserts d, adds its amount to the line and forgets the
+	// release owed for d (the hold is now the drawdown's), in one
 	// transaction. ENOTFOUND when the business has no line; ECONFLICT when
 	// the invoice is already financed; check's error is returned as is.
 	Draw(ctx context.Context, d *Drawdown, check func(l *Line) error) error
@@ -108,10 +123,19 @@ type Store interface {
 	// when there is none.
 	ActiveDrawdown(ctx context.Context, invoiceID string) (*Drawdown, error)
 	// Settle records eventID as handled and settles the active drawdown on
-	// the invoice, giving its amount back to the line, in one transaction.
-	// It returns the drawdown settled, or nil when the event was handled
-	// before or no drawdown is active on the invoice.
+	// the invoice, giving its amount back to the line and owing the release
+	// of its financing hold, in one transaction. It returns the drawdown
+	// settled, or nil when the event was handled before or no drawdown is
+	// active on the invoice.
 	Settle(ctx context.Context, eventID, invoiceID string, at time.Time) (*Drawdown, error)
+	// OweRelease records a release owed; recording it again changes
+	// nothing.
+	OweRelease(ctx context.Context, r Release) error
+	// OwedReleases returns up to limit releases owed since before t, oldest
+	// first.
+	OwedReleases(ctx context.Context, before time.Time, limit int) ([]Release, error)
+	// Released forgets the release owed for the drawdown, once made.
+	Released(ctx context.Context, drawdownID string) error
 	// Unchecked returns up to limit active drawdowns last checked before t,
 	// oldest check first.
 	Unchecked(ctx context.Context, before time.Time, limit int) ([]*Drawdown, error)

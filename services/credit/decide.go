@@ -3,7 +3,8 @@ package credit
 import "fmt"
 
 // Rules are the credit decision rules, over the invoice history in the
-// currency applied for:
+// currency applied for, where an invoice counts as paid only when the
+// policy's Trust counts it (Trust.History):
 //
 //   - declined when fewer than MinPaidInvoices invoices were paid in the
 //     window (the history is too short to judge);
@@ -45,7 +46,7 @@ func (r Rules) Decide(requested int64, h CurrencyHistory) (Decision, int64, []st
 		reasons = append(reasons, code+": "+fmt.Sprintf(format, args...))
 	}
 	if h.PaidCount < r.MinPaidInvoices {
-		decline(ReasonHistoryTooShort, "%d invoices paid in the last %d days, at least %d needed", h.PaidCount, r.HistoryDays, r.MinPaidInvoices)
+		decline(ReasonHistoryTooShort, "%d invoices paid with trusted payments in the last %d days, at least %d needed", h.PaidCount, r.HistoryDays, r.MinPaidInvoices)
 	}
 	if late := h.PaidCount - h.PaidOnTimeCount; h.PaidCount > 0 && late*100 > r.MaxLatePercent*h.PaidCount {
 		decline(ReasonTooManyLate, "%d of %d paid invoices were paid late, more than %d%%", late, h.PaidCount, r.MaxLatePercent)
@@ -58,7 +59,7 @@ func (r Rules) Decide(requested int64, h CurrencyHistory) (Decision, int64, []st
 	}
 	capped := h.PaidAmount * r.LimitPercent / 100
 	if capped <= 0 {
-		decline(ReasonNoPaidVolume, "no paid volume in the last %d days", r.HistoryDays)
+		decline(ReasonNoPaidVolume, "no volume paid with trusted payments in the last %d days", r.HistoryDays)
 		return Declined, 0, reasons
 	}
 	if requested <= capped {

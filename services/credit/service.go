@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
+
+	"github.com/estatehq/estate/services/kit/currency"
 )
 
 // Caller is who makes a request, as the edge authenticated it: the business
@@ -21,6 +24,9 @@ type Options struct {
 	Invoicing Invoicing
 	// Rules decide applications; DefaultRules() when zero.
 	Rules Rules
+	// Trust names the payments the policy counts, in decisions and
+	// repayments; DefaultTrust() when empty.
+	Trust Trust
 	// DecisionTimeout bounds the history call of a decision; 2 s by default.
 	DecisionTimeout time.Duration
 	// MaxAdvancePercent bounds a drawdown against the invoice's amount due;
@@ -40,6 +46,9 @@ type Service struct {
 func New(opts Options) *Service {
 	if opts.Rules == (Rules{}) {
 		opts.Rules = DefaultRules()
+	}
+	if len(opts.Trust) == 0 {
+		opts.Trust = DefaultTrust()
 	}
 	if opts.DecisionTimeout <= 0 {
 		opts.DecisionTimeout = 2 * time.Second
@@ -72,20 +81,6 @@ func NewID(prefix string) string {
 
 func (s *Service) now() time.Time { return s.opts.Now().UTC().Truncate(time.Microsecond) }
 
-// validCurrency reports an ISO 4217 code in lower case, as the invoicing
-// service writes them.
-func validCurrency(c string) bool {
-	if len(c) != 3 {
-		return false
-	}
-	for _, r := range c {
-		if r < 'a' || r > 'z' {
-			return false
-		}
-	}
-	return true
-}
-
 // maxAmount bounds amounts as the invoicing service does.
 const maxAmount = 999_999_999_999
 
@@ -96,20 +91,24 @@ func (c Caller) check() error {
 	return nil
 }
 
-// Apply decides an application from the business's invoice history. When
-// the invoicing service cannot answer, it returns EUNAVAILABLE and writes
-// nothing: no decision is better than a wrong one.
-func (s *Service) Apply(ctx context.Context, c Caller, requested int64, currency string) (*Application, error) {
+// Apply decides an application from the business's invoice history,
+// counting only the payments the policy trusts. The currency is taken in
+// either case and kept in upper case. When the invoicing service cannot
+// answer, it returns EUNAVAILABLE and writes nothing: no decision is better
+// than a wrong one.
+func (s *Service) Apply(ctx context.Context, c Caller, requested int64, cur string) (*Application, error) {
 	if requested < 1 || requested > maxAmount {
 		return nil, invalid("requested_limit", "must be from 1 to %d minor units", int64(maxAmount))
 	}
-	if !validCurrency(currency) {
-		return nil, invalid("currency", "must be an ISO 4217 code in lower case, like eur")
+	code, err := currency.Parse(cur)
+	if err != nil {
+		return nil, invalid("currency", "%s", err.Error())
 	}
+	cur = code
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	if l, err := s.opts.Store.Line(ctx, c.BusinessID); err == nil && l.Currency != currency && l.Drawn > 0 {
+	if l, err := s.opts.Store.Line(ctx, c.BusinessID); err == nil && !strings.EqualFold(l.Currency, cur) && l.Drawn > 0 {
 		return nil, Errorf(ECONFLICT, "the credit line is drawn in %s; repay it before applying in another currency", l.Currency)
 	} else if err != nil && ErrorCode(err) != ENOTFOUND {
 		return nil, fmt.Errorf("reading line: %w", err)
@@ -120,9 +119,9 @@ func (s *Service) Apply(ctx context.Context, c Caller, requested int64, currency
 	if err != nil {
 		return nil, s.upstream(ctx, err, "reading invoice history")
 	}
-	status, limit, reasons := s.opts.Rules.Decide(requested, h.In(currency))
+	status, limit, reasons := s.opts.Rules.Decide(requested, s.opts.Trust.History(h.In(cur)))
 	a := &Application{
-		ID: s.opts.NewID("capp"), BusinessID: c.BusinessID, RequestedLimit: requested, Currency: currency,
+		ID: s.opts.NewID("capp"), BusinessID: c.BusinessID, RequestedLimit: requested, Currency: cur,
 		Status: status, ApprovedLimit: limit, Reasons: reasons, DecidedAt: s.now(),
 	}
 	if err := s.opts.Store.Decide(ctx, a); err != nil {
@@ -179,6 +178,14 @@ func (s *Service) Line(ctx context.Context, c Caller) (*Line, error) {
 // MaxAdvancePercent of its amount due and at most the available credit, once
 // per invoice. The invoice is checked with the invoicing service; when it
 // cannot answer, the drawdown fails closed (EUNAVAILABLE, nothing written).
+//
+// Before the drawdown is written, the invoicing service is asked to hold
+// the invoice as financed by it: from then on the invoice cannot be voided
+// or marked uncollectible, and a void that came first makes the hold, hence
+// the drawdown, fail. The release of the hold is owed before it is asked
+// for, and forgotten in the transaction that writes the drawdown, so a hold
+// whose drawdown is never written (refused, or the process stopped) is
+// released, at once or by the reconciler.
 func (s *Service) Draw(ctx context.Context, c Caller, invoiceID string, amount int64) (*Drawdown, error) {
 	if invoiceID == "" || len(invoiceID) > 64 {
 		return nil, invalid("invoice_id", "must be an invoice id")
@@ -202,29 +209,72 @@ func (s *Service) Draw(ctx context.Context, c Caller, invoiceID string, amount i
 		return nil, Errorf(EFORBIDDEN, "only the issuer of an invoice may draw against it")
 	case inv.Status != "open":
 		return nil, Errorf(ECONFLICT, "the invoice is %s; only an open invoice can be financed", inv.Status)
-	case inv.Currency != line.Currency:
+	case !strings.EqualFold(inv.Currency, line.Currency):
 		return nil, invalid("invoice_id", "the invoice is in %s and the credit line in %s", inv.Currency, line.Currency)
 	case amount*100 > inv.AmountDue*s.opts.MaxAdvancePercent:
 		return nil, invalid("amount", "at most %d%% of the amount due (%d) may be advanced: %d", s.opts.MaxAdvancePercent, inv.AmountDue, inv.AmountDue*s.opts.MaxAdvancePercent/100)
 	}
-	now := s.now()
-	d := &Drawdown{
-		ID: s.opts.NewID("dd"), BusinessID: c.BusinessID, InvoiceID: inv.ID, Amount: amount, Currency: inv.Currency,
-		Status: DrawdownActive, CreatedAt: now, CheckedAt: now,
-	}
-	err = s.opts.Store.Draw(ctx, d, func(l *Line) error {
+	available := func(l *Line) error {
 		if amount > l.Available() {
 			return Errorf(ECONFLICT, "the amount exceeds the available credit (%d)", l.Available())
 		}
 		return nil
-	})
-	switch ErrorCode(err) {
+	}
+	// Refuse what is known to fail before holding the invoice.
+	if err := available(line); err != nil {
+		return nil, err
+	}
+	switch _, err := s.opts.Store.ActiveDrawdown(ctx, inv.ID); ErrorCode(err) {
 	case "":
+		return nil, Errorf(ECONFLICT, "this invoice is already financed")
+	case ENOTFOUND:
+	default:
+		return nil, fmt.Errorf("finding drawdown: %w", err)
+	}
+	now := s.now()
+	d := &Drawdown{
+		ID: s.opts.NewID("dd"), BusinessID: c.BusinessID, InvoiceID: inv.ID, Amount: amount, Currency: line.Currency,
+		Status: DrawdownActive, CreatedAt: now, CheckedAt: now,
+	}
+	hold := Release{DrawdownID: d.ID, BusinessID: d.BusinessID, InvoiceID: d.InvoiceID, CreatedAt: now}
+	if err := s.opts.Store.OweRelease(ctx, hold); err != nil {
+		return nil, fmt.Errorf("owing the release of the financing hold: %w", err)
+	}
+	if err := s.opts.Invoicing.Finance(ctx, c.BusinessID, inv.ID, d.ID); err != nil {
+		if ErrorCode(err) == EUNAVAILABLE {
+			// Perhaps held: the release stays owed.
+			return nil, err
+		}
+		// The invoicing service answered, and refused: nothing is held.
+		if err := s.opts.Store.Released(ctx, d.ID); err != nil {
+			s.opts.Logger.WarnContext(ctx, "forgetting a release not owed", "drawdown_id", d.ID, "err", err)
+		}
+		return nil, s.upstream(ctx, err, "holding the invoice as financed")
+	}
+	err = s.opts.Store.Draw(ctx, d, available)
+	if err == nil {
 		return d, nil
+	}
+	s.release(ctx, hold)
+	switch ErrorCode(err) {
 	case ECONFLICT, ENOTFOUND:
 		return nil, err
 	}
 	return nil, fmt.Errorf("saving drawdown: %w", err)
+}
+
+// release asks the invoicing service to end a financing hold that is owed,
+// and forgets it once done (or once the invoice is gone); on failure it
+// stays owed, for the reconciler.
+func (s *Service) release(ctx context.Context, r Release) {
+	err := s.opts.Invoicing.ReleaseFinancing(ctx, r.BusinessID, r.InvoiceID, r.DrawdownID)
+	if err != nil && ErrorCode(err) != ENOTFOUND {
+		s.opts.Logger.WarnContext(ctx, "releasing a financing hold; the reconciler will try again", "drawdown_id", r.DrawdownID, "invoice_id", r.InvoiceID, "err", err)
+		return
+	}
+	if err := s.opts.Store.Released(ctx, r.DrawdownID); err != nil {
+		s.opts.Logger.WarnContext(ctx, "forgetting a release made", "drawdown_id", r.DrawdownID, "err", err)
+	}
 }
 
 // Drawdowns lists the caller's drawdowns.
@@ -238,17 +288,18 @@ func (s *Service) Drawdowns(ctx context.Context, c Caller, p Page) ([]*Drawdown,
 	return s.opts.Store.Drawdowns(ctx, c.BusinessID, p)
 }
 
-// Paid is an invoice.paid event as the invoicing service's outbox sends it.
+// Paid is an event of the invoicing service's outbox that may mean a
+// financed invoice is repaid: invoice.paid, or invoice.payment_confirmed.
 type Paid struct {
 	EventID   string
 	InvoiceID string
 	Issuer    string
 }
 
-// HandlePaid settles the drawdown on a paid invoice, once per event id. The
-// event is not trusted on its own: the invoice is read back from the
-// invoicing service, and only a paid invoice settles. EUNAVAILABLE asks the
-// sender to retry.
+// HandlePaid settles the drawdown on a repaid invoice, once per event id.
+// The event is not trusted on its own: the invoice is read back from the
+// invoicing service, and only an invoice paid with payments the policy
+// trusts settles. EUNAVAILABLE asks the sender to retry.
 func (s *Service) HandlePaid(ctx context.Context, p Paid) (*Drawdown, error) {
 	if p.EventID == "" || p.InvoiceID == "" {
 		return nil, invalid("data.invoice_id", "the event names no invoice")
@@ -275,7 +326,18 @@ func (s *Service) settleIfPaid(ctx context.Context, eventID string, d *Drawdown)
 	if err != nil {
 		return nil, s.upstream(ctx, err, "reading invoice")
 	}
-	if inv.Status != "paid" {
+	if !s.opts.Trust.Repaid(inv) {
+		if inv.Status == "open" && !inv.Financed {
+			// A drawdown written before invoices were held as financed:
+			// hold its invoice now.
+			if err := s.opts.Invoicing.Finance(ctx, d.BusinessID, d.InvoiceID, d.ID); err != nil {
+				s.opts.Logger.WarnContext(ctx, "holding a financed invoice", "drawdown_id", d.ID, "invoice_id", d.InvoiceID, "err", err)
+			}
+		}
+		if inv.Status == "paid" {
+			s.opts.Logger.InfoContext(ctx, "financed invoice paid with payments the policy does not trust; the drawdown stays active",
+				"drawdown_id", d.ID, "invoice_id", d.InvoiceID)
+		}
 		return nil, nil
 	}
 	at := s.now()
@@ -288,14 +350,32 @@ func (s *Service) settleIfPaid(ctx context.Context, eventID string, d *Drawdown)
 	}
 	if settled != nil {
 		s.opts.Logger.InfoContext(ctx, "drawdown settled", "drawdown_id", settled.ID, "invoice_id", settled.InvoiceID, "event_id", eventID)
+		s.release(ctx, Release{DrawdownID: settled.ID, BusinessID: settled.BusinessID, InvoiceID: settled.InvoiceID})
 	}
 	return settled, nil
 }
 
 // Reconcile asks the invoicing service about the invoices of active
-// drawdowns not checked since before staleBefore, and settles those paid: a
-// lost invoice.paid delivery is caught here. It returns how many it settled.
+// drawdowns not checked since before staleBefore, and settles those repaid:
+// a lost invoice.paid delivery is caught here. It then makes the releases
+// of financing holds owed since before staleBefore. It returns how many
+// drawdowns it settled.
 func (s *Service) Reconcile(ctx context.Context, staleBefore time.Time, batch int) (int, error) {
+	n, err := s.settleUnchecked(ctx, staleBefore, batch)
+	if ErrorCode(err) == EUNAVAILABLE {
+		return n, err
+	}
+	rs, rerr := s.opts.Store.OwedReleases(ctx, staleBefore, batch)
+	if rerr != nil {
+		return n, errors.Join(err, fmt.Errorf("listing owed releases: %w", rerr))
+	}
+	for _, r := range rs {
+		s.release(ctx, r)
+	}
+	return n, err
+}
+
+func (s *Service) settleUnchecked(ctx context.Context, staleBefore time.Time, batch int) (int, error) {
 	ds, err := s.opts.Store.Unchecked(ctx, staleBefore, batch)
 	if err != nil {
 		return 0, fmt.Errorf("listing unchecked drawdowns: %w", err)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Config is the configuration of the invoicing target.
@@ -23,7 +24,17 @@ type Config struct {
 	// OutboxSubscribers lists name=url pairs, comma-separated, that receive
 	// the domain events.
 	OutboxSubscribers string `yaml:"outbox_subscribers"`
+	// PaymentWebhookSecret is the secret payment providers sign their
+	// payment reports with; empty serves no payment webhook.
+	PaymentWebhookSecret string `yaml:"payment_webhook_secret"`
+	// PaymentWebhookTolerance is how far from the clock a report's
+	// signature time may be.
+	PaymentWebhookTolerance time.Duration `yaml:"payment_webhook_tolerance"`
 }
+
+// MinWebhookSecret is the shortest payment webhook secret accepted: 256
+// bits of hex.
+const MinWebhookSecret = 32
 
 // RegisterFlags sets the defaults and binds the flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
@@ -32,6 +43,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.RateLimit, "invoicing.rate-limit", 50, "requests per second allowed to one tenant; 0 disables the limit")
 	fs.IntVar(&c.RateBurst, "invoicing.rate-burst", 100, "requests one tenant may send at once above the rate")
 	fs.StringVar(&c.OutboxSubscribers, "invoicing.outbox-subscribers", "", "receivers of invoice events as name=url pairs, comma-separated")
+	fs.StringVar(&c.PaymentWebhookSecret, "invoicing.payment-webhook-secret", "", "secret payment providers sign payment reports with (POST /v1/webhooks/payments); empty serves no webhook")
+	fs.DurationVar(&c.PaymentWebhookTolerance, "invoicing.payment-webhook-tolerance", 5*time.Minute, "how far from the clock a payment report's signature time may be")
 }
 
 // Validate names the field at fault.
@@ -48,6 +61,12 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.Subscribers(); err != nil {
 		errs = append(errs, err)
+	}
+	if n := len(c.PaymentWebhookSecret); n > 0 && n < MinWebhookSecret {
+		errs = append(errs, fmt.Errorf("invoicing.payment_webhook_secret: must be at least %d characters, not %d", MinWebhookSecret, n))
+	}
+	if c.PaymentWebhookTolerance <= 0 {
+		errs = append(errs, fmt.Errorf("invoicing.payment_webhook_tolerance: must be positive, not %v", c.PaymentWebhookTolerance))
 	}
 	return errors.Join(errs...)
 }

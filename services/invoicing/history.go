@@ -18,7 +18,8 @@ type History struct {
 
 // CurrencyHistory is the history in one currency. Issued and paid count
 // invoices finalized or paid in the window [From, To]; overdue and outstanding are the
-// state at To.
+// state at To. Paid splits the paid invoices by the provenances of their
+// payments, so that a reader counts only those it trusts.
 type CurrencyHistory struct {
 	Currency          string
 	IssuedCount       int64
@@ -31,6 +32,20 @@ type CurrencyHistory struct {
 	OverdueAmount     int64
 	OutstandingCount  int64
 	OutstandingAmount int64
+	// Paid groups the invoices counted in PaidCount by the provenances of
+	// their payments, fewest provenances first.
+	Paid []PaidGroup
+}
+
+// PaidGroup counts the invoices paid in the window whose payments have
+// exactly these provenances. An invoice paid with no payment (its total is
+// zero) has none.
+type PaidGroup struct {
+	Provenances  []Provenance
+	Count        int64
+	Amount       int64
+	OnTimeCount  int64
+	OnTimeAmount int64
 }
 
 // MaxHistoryDays bounds the history window.
@@ -58,6 +73,7 @@ func (s *Service) History(ctx context.Context, businessID string, days int) (*Hi
 
 func summarize(businessID string, days int, from, to time.Time, invs []*Invoice) *History {
 	by := map[string]*CurrencyHistory{}
+	groups := map[string]map[string]*PaidGroup{} // currency → provenances → group
 	in := func(t *time.Time) bool { return t != nil && !t.Before(from) && !t.After(to) }
 	for _, inv := range invs {
 		h := by[inv.Currency]
@@ -70,11 +86,25 @@ func summarize(businessID string, days int, from, to time.Time, invs []*Invoice)
 			h.IssuedAmount += inv.Total
 		}
 		if inv.Status == StatusPaid && in(inv.Transitions.PaidAt) {
+			prs := inv.PaidBy.Provenances()
+			key := fmt.Sprint(prs)
+			if groups[inv.Currency] == nil {
+				groups[inv.Currency] = map[string]*PaidGroup{}
+			}
+			g := groups[inv.Currency][key]
+			if g == nil {
+				g = &PaidGroup{Provenances: prs}
+				groups[inv.Currency][key] = g
+			}
 			h.PaidCount++
 			h.PaidAmount += inv.Total
+			g.Count++
+			g.Amount += inv.Total
 			if inv.Transitions.PaidAt.UTC().Format(DateLayout) <= inv.DueDate {
 				h.PaidOnTimeCount++
 				h.PaidOnTimeAmount += inv.Total
+				g.OnTimeCount++
+				g.OnTimeAmount += inv.Total
 			}
 		}
 		if inv.Overdue(to) {
@@ -87,7 +117,16 @@ func summarize(businessID string, days int, from, to time.Time, invs []*Invoice)
 		}
 	}
 	out := &History{BusinessID: businessID, Days: days, From: from, To: to, Currencies: []CurrencyHistory{}}
-	for _, h := range by {
+	for cur, h := range by {
+		for _, g := range groups[cur] {
+			h.Paid = append(h.Paid, *g)
+		}
+		slices.SortFunc(h.Paid, func(a, b PaidGroup) int {
+			if n := len(a.Provenances) - len(b.Provenances); n != 0 {
+				return n
+			}
+			return slices.Compare(a.Provenances, b.Provenances)
+		})
 		out.Currencies = append(out.Currencies, *h)
 	}
 	slices.SortFunc(out.Currencies, func(a, b CurrencyHistory) int {

@@ -1,6 +1,7 @@
 // Package invoicing is the domain of the invoicing service: businesses (the
-// tenants), invoices and their lifecycle, payments, the money maths, the
-// domain events, and the Store interface its adapters (sqlite, postgres)
+// tenants), invoices and their lifecycle, payments and who vouches for them
+// (Provenance), the financing hold of the credit service, the money maths,
+// the domain events, and the Store interface its adapters (sqlite, postgres)
 // implement. It imports no adapter; the HTTP edge lives in the http
 // subpackage.
 //
@@ -78,7 +79,7 @@ type Invoice struct {
 	Number      string
 	IssuerID    string
 	CustomerID  string
-	Currency    string // ISO 4217, lower case as Stripe writes it
+	Currency    string // ISO 4217, upper case as the standard writes it
 	DueDate     string // YYYY-MM-DD
 	Memo        string
 	LineItems   []LineItem
@@ -93,6 +94,12 @@ type Invoice struct {
 	UpdatedAt   time.Time
 	// Version grows by one with every change; it is the ETag.
 	Version int64
+	// PaidBy splits AmountPaid by the provenance of the payments.
+	PaidBy PaidByProvenance
+	// FinancedBy is the credit drawdown that finances the invoice, while it
+	// is outstanding: a financed invoice cannot be voided or marked
+	// uncollectible. Empty when none.
+	FinancedBy string
 }
 
 // Overdue reports whether the invoice is open and past its due date at now.
@@ -103,7 +110,9 @@ func (inv *Invoice) Overdue(now time.Time) bool {
 // DateLayout is the layout of due dates.
 const DateLayout = "2006-01-02"
 
-// Payment is money received against an invoice, recorded by its issuer.
+// Payment is money received against an invoice: recorded by its issuer
+// (and then perhaps confirmed by its customer), or reported by a payment
+// provider.
 type Payment struct {
 	ID        string
 	InvoiceID string
@@ -111,6 +120,13 @@ type Payment struct {
 	Method    string
 	Reference string
 	CreatedAt time.Time
+	// Provenance says who vouches for the payment.
+	Provenance Provenance
+	// ConfirmedAt is when the customer confirmed the payment.
+	ConfirmedAt *time.Time
+	// ProviderPaymentID is the provider's id of a provider-reported
+	// payment; a provider reporting it again records nothing new.
+	ProviderPaymentID string
 }
 
 // Event is a domain event written to the outbox in the transaction of the
@@ -130,6 +146,9 @@ const (
 	EventInvoiceSent   = "dev.estate.invoice.sent"
 	EventInvoicePaid   = "dev.estate.invoice.paid"
 	EventInvoiceVoided = "dev.estate.invoice.voided"
+	// EventPaymentConfirmed: the customer confirmed a payment of the
+	// invoice, which may make its payments trusted where they were not.
+	EventPaymentConfirmed = "dev.estate.invoice.payment_confirmed"
 )
 
 // EventData is the payload of every invoice event.
@@ -180,6 +199,12 @@ type InvoiceTx interface {
 	// NextNumber returns the issuer's next invoice sequence number; it is
 	// never handed out twice.
 	NextNumber(ctx context.Context, issuerID string) (int64, error)
+	// Payment returns a payment of the locked invoice; ENOTFOUND when the
+	// invoice has no such payment.
+	Payment(ctx context.Context, id string) (*Payment, error)
+	// ProviderPayment returns the payment a provider reported under its id,
+	// on any invoice; ENOTFOUND when there is none.
+	ProviderPayment(ctx context.Context, providerPaymentID string) (*Payment, error)
 }
 
 // Change is what an update asks the store to write beside the invoice, in the
@@ -189,6 +214,12 @@ type Change struct {
 	Delete  bool
 	Payment *Payment
 	Events  []Event
+	// Keep writes nothing: the invoice is already as asked (a repeated
+	// request).
+	Keep bool
+	// Confirmed is a payment of the invoice whose provenance and
+	// confirmation time are written.
+	Confirmed *Payment
 }
 
 // Store keeps businesses, invoices, payments and the outbox. Every method
@@ -208,9 +239,10 @@ type Store interface {
 	// Invoice returns the invoice; ENOTFOUND when there is none.
 	Invoice(ctx context.Context, id string) (*Invoice, error)
 	// UpdateInvoice locks the invoice, passes it to fn, and writes the
-	// invoice (its Version incremented), fn's payment and events in one
-	// transaction. An error from fn is returned as is and nothing is
-	// written. ENOTFOUND when there is no such invoice.
+	// invoice (its Version incremented), fn's payments and events in one
+	// transaction; nothing when fn's change says Keep. An error from fn is
+	// returned as is and nothing is written. ENOTFOUND when there is no
+	// such invoice; ECONFLICT when a provider payment id is recorded twice.
 	UpdateInvoice(ctx context.Context, id string, fn func(tx InvoiceTx, inv *Invoice) (Change, error)) (*Invoice, error)
 	// ListInvoices returns a page, newest first, and whether more follow.
 	// ENOTFOUND when StartingAfter names no invoice.
@@ -218,7 +250,8 @@ type Store interface {
 	// IssuedInvoices returns the issuer's invoices finalized at or after
 	// since, plus every one still open or uncollectible.
 	IssuedInvoices(ctx context.Context, issuerID string, since time.Time) ([]*Invoice, error)
-	// Payments lists the payments of an invoice, oldest first.
+	// Payments lists the payments of an invoice, oldest first, with their
+	// provenance.
 	Payments(ctx context.Context, invoiceID string) ([]*Payment, error)
 
 	// Ping checks the store answers.

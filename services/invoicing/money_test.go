@@ -109,10 +109,48 @@ func TestValidCodes(t *testing.T) {
 	for _, c := range []string{"fr", "XX", "EU", "UN", "UK", "", "FRA", "001", "ZZ"} {
 		require.False(t, validCountry(c), c)
 	}
-	for _, c := range []string{"eur", "usd", "jpy", "gbp", "chf"} {
-		require.True(t, validCurrency(c), c)
+}
+
+// TestCurrencyAndDueDate: a currency is taken in either case and kept in
+// upper case; codes that are not ISO 4217, or name no currency one can
+// invoice in, and absurd due dates are refused with the field named.
+func TestCurrencyAndDueDate(t *testing.T) {
+	tests := []struct {
+		currency, due string
+		want          string // the currency kept
+		field         string // the field at fault; "" when accepted
+	}{
+		{"EUR", "2026-04-01", "EUR", ""},
+		{"eur", "2026-04-01", "EUR", ""},
+		{"gBp", "2026-04-01", "GBP", ""},
+		{"jpy", "1900-01-01", "JPY", ""},
+		{"chf", "2999-12-31", "CHF", ""},
+		{"zzz", "2026-04-01", "", "currency"},
+		{"xxx", "2026-04-01", "", "currency"},
+		{"XAU", "2026-04-01", "", "currency"},
+		{"xts", "2026-04-01", "", "currency"},
+		{"XDR", "2026-04-01", "", "currency"},
+		{"XBA", "2026-04-01", "", "currency"},
+		{"eu", "2026-04-01", "", "currency"},
+		{"euro", "2026-04-01", "", "currency"},
+		{"", "2026-04-01", "", "currency"},
+		{"EUR", "0000-01-01", "", "due_date"},
+		{"EUR", "1899-12-31", "", "due_date"},
+		{"EUR", "3000-01-01", "", "due_date"},
+		{"EUR", "2026-02-30", "", "due_date"},
+		{"EUR", "01/04/2026", "", "due_date"},
 	}
-	for _, c := range []string{"EUR", "zzz", "xxx", "eu", "euro", ""} {
-		require.False(t, validCurrency(c), c)
+	for _, tc := range tests {
+		t.Run(tc.currency+" "+tc.due, func(t *testing.T) {
+			inv := &Invoice{}
+			fe := applyInput(inv, "bus_b", tc.currency, tc.due, "", []LineItemInput{{Description: "x", Quantity: 1, UnitAmount: 1}}, true)
+			if tc.field == "" {
+				require.Empty(t, fe)
+				require.Equal(t, tc.want, inv.Currency)
+				return
+			}
+			require.Len(t, fe, 1)
+			require.Equal(t, tc.field, fe[0].Field)
+		})
 	}
 }

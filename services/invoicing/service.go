@@ -11,8 +11,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"golang.org/x/text/currency"
 	"golang.org/x/text/language"
+
+	"github.com/estatehq/estate/services/kit/currency"
 )
 
 // Caller is who makes a request, as the edge authenticated it.
@@ -259,12 +260,16 @@ func applyInput(inv *Invoice, customer, cur, due, memo string, items []LineItemI
 		}
 		inv.CustomerID = customer
 	}
-	if !validCurrency(cur) {
-		fe.add("currency", "must be an ISO 4217 currency code in lower case, like eur or usd", cur)
+	code, err := currency.Parse(cur)
+	if err != nil {
+		fe.add("currency", err.Error(), cur)
+		code = cur
 	}
-	inv.Currency = cur
-	if _, err := time.Parse(DateLayout, due); err != nil {
+	inv.Currency = code
+	if d, err := time.Parse(DateLayout, due); err != nil {
 		fe.add("due_date", "must be a date, YYYY-MM-DD", due)
+	} else if d.Before(minDueDate) || d.After(maxDueDate) {
+		fe.add("due_date", fmt.Sprintf("must be from %s to %s", minDueDate.Format(DateLayout), maxDueDate.Format(DateLayout)), due)
 	}
 	inv.DueDate = due
 	if utf8.RuneCountInString(memo) > 5000 || !utf8.ValidString(memo) {
@@ -322,13 +327,12 @@ func validCountry(s string) bool {
 	return err == nil && r.IsCountry() && r.String() == s
 }
 
-func validCurrency(s string) bool {
-	if len(s) != 3 || strings.ToLower(s) != s {
-		return false
-	}
-	u, err := currency.ParseISO(s)
-	return err == nil && strings.EqualFold(u.String(), s) && u.String() != "XXX"
-}
+// The range of due dates: a date outside it is a typing mistake (0000-01-01,
+// 20266-01-01), not a term anybody agreed to.
+var (
+	minDueDate = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxDueDate = time.Date(2999, 12, 31, 0, 0, 0, 0, time.UTC)
+)
 
 // Invoice returns an invoice the caller issued, or received once sent;
 // ENOTFOUND otherwise, so that existence does not leak.
@@ -420,7 +424,9 @@ func (s *Service) update(ctx context.Context, c Caller, id string, want Precondi
 		if err != nil {
 			return Change{}, err
 		}
-		inv.UpdatedAt = now
+		if !ch.Keep {
+			inv.UpdatedAt = now
+		}
 		return ch, nil
 	})
 }
@@ -506,55 +512,21 @@ func (s *Service) SendInvoice(ctx context.Context, c Caller, id string, want Pre
 	})
 }
 
-// PaymentInput records a payment.
-type PaymentInput struct {
-	Amount    int64
-	Method    string
-	Reference string
-}
-
-// PaymentMethods are the accepted payment methods.
-var paymentMethods = []string{"bank_transfer", "card", "cash", "check", "other"}
-
-// PayInvoice records a payment against an open or uncollectible invoice; the
-// invoice is paid when nothing is left due. Paying more than is due is
-// refused (ECONFLICT), also when two payments race.
+// PayInvoice records a payment the issuer says it received against an open
+// or uncollectible invoice: it is issuer-recorded, until the customer
+// confirms it. The invoice is paid when nothing is left due. Paying more
+// than is due is refused (ECONFLICT), also when two payments race.
 func (s *Service) PayInvoice(ctx context.Context, c Caller, id string, in PaymentInput, want Precondition) (*Invoice, *Payment, error) {
 	var fe fieldErrors
-	if in.Amount < 1 || in.Amount > MaxAmount {
-		fe.add("amount", fmt.Sprintf("must be from 1 to %d minor units", MaxAmount), in.Amount)
-	}
-	okMethod := false
-	for _, m := range paymentMethods {
-		okMethod = okMethod || m == in.Method
-	}
-	if !okMethod {
-		fe.add("method", "must be one of "+strings.Join(paymentMethods, ", "), in.Method)
-	}
-	checkText(&fe, "reference", in.Reference, 0, 200)
+	in.check(&fe)
 	if err := fe.err(); err != nil {
 		return nil, nil, err
 	}
 	var pay *Payment
 	inv, err := s.update(ctx, c, id, want, func(_ InvoiceTx, inv *Invoice, now time.Time) (Change, error) {
-		if inv.Status != StatusOpen && inv.Status != StatusUncollectible {
-			return Change{}, conflictf(inv, "pay")
-		}
-		if in.Amount > inv.AmountDue {
-			return Change{}, &Error{Code: ECONFLICT,
-				Message: fmt.Sprintf("the payment of %d exceeds the amount due of %d", in.Amount, inv.AmountDue),
-				Fields:  []FieldError{{Field: "amount", Message: fmt.Sprintf("must be at most the amount due, %d", inv.AmountDue), Value: in.Amount}}}
-		}
-		inv.AmountPaid += in.Amount
-		inv.AmountDue -= in.Amount
-		pay = &Payment{ID: s.newID("py"), InvoiceID: inv.ID, Amount: in.Amount, Method: in.Method, Reference: in.Reference, CreatedAt: now}
-		ch := Change{Payment: pay}
-		if inv.AmountDue == 0 {
-			inv.Status = StatusPaid
-			inv.Transitions.PaidAt = &now
-			ch.Events = []Event{s.event(EventInvoicePaid, inv, now)}
-		}
-		return ch, nil
+		ch, p, err := s.pay(inv, in, ProvenanceIssuerRecorded, now)
+		pay = p
+		return ch, err
 	})
 	if err != nil {
 		return nil, nil, err
@@ -562,11 +534,19 @@ func (s *Service) PayInvoice(ctx context.Context, c Caller, id string, in Paymen
 	return inv, pay, nil
 }
 
-// VoidInvoice voids an open or uncollectible invoice.
+// VoidInvoice voids an open or uncollectible invoice. An invoice with
+// payments cannot be voided (its amount paid would be left with nothing to
+// pay), nor a financed one (ECONFLICT).
 func (s *Service) VoidInvoice(ctx context.Context, c Caller, id string, want Precondition) (*Invoice, error) {
 	return s.update(ctx, c, id, want, func(_ InvoiceTx, inv *Invoice, now time.Time) (Change, error) {
 		if inv.Status != StatusOpen && inv.Status != StatusUncollectible {
 			return Change{}, conflictf(inv, "void")
+		}
+		if err := refuseIfFinanced(inv, "void"); err != nil {
+			return Change{}, err
+		}
+		if inv.AmountPaid > 0 {
+			return Change{}, Errorf(ECONFLICT, "cannot void an invoice with payments: %d of %d is paid", inv.AmountPaid, inv.Total)
 		}
 		inv.Status = StatusVoid
 		inv.Transitions.VoidedAt = &now
@@ -574,11 +554,15 @@ func (s *Service) VoidInvoice(ctx context.Context, c Caller, id string, want Pre
 	})
 }
 
-// MarkUncollectible marks an open invoice as unlikely to be paid.
+// MarkUncollectible marks an open invoice as unlikely to be paid; not a
+// financed one (ECONFLICT).
 func (s *Service) MarkUncollectible(ctx context.Context, c Caller, id string, want Precondition) (*Invoice, error) {
 	return s.update(ctx, c, id, want, func(_ InvoiceTx, inv *Invoice, now time.Time) (Change, error) {
 		if inv.Status != StatusOpen {
 			return Change{}, conflictf(inv, "mark uncollectible")
+		}
+		if err := refuseIfFinanced(inv, "mark uncollectible"); err != nil {
+			return Change{}, err
 		}
 		inv.Status = StatusUncollectible
 		inv.Transitions.MarkedUncollectibleAt = &now

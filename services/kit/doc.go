@@ -23,6 +23,11 @@
 //     over HTTP, at least once, with backoff and W3C trace context.
 //   - periodic: a task run every interval in a goroutine that Shutdown stops,
 //     the lifecycle of the services' background jobs.
+//   - currency: the ISO 4217 codes requests may carry, in either case, kept
+//     in upper case; codes nobody can invoice in (XAU, XDR, XTS...) refused.
+//   - webhook: Stripe-style signatures of the webhooks other parties send a
+//     service (HMAC-SHA256 over a timestamp and the raw body, with a
+//     tolerance against replay).
 //
 // Errors reach clients as RFC 9457 problems (internal/problem for plain
 // handlers, huma's error model for huma operations; both have one shape).

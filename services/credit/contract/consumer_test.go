@@ -38,11 +38,13 @@ const (
 // Provider states; the provider verification sets each up through its
 // store. The ids are fixed so the consumer can name them.
 const (
-	stateHistory     = "business bus_pact_issuer has invoices paid in eur"
-	stateOpenInvoice = "business bus_pact_issuer issued the open invoice in_pact_open"
-	statePaidInvoice = "business bus_pact_issuer issued the paid invoice in_pact_paid"
-	stateNoInvoice   = "there is no invoice in_pact_missing"
-	statePaidEvent   = "the invoice in_pact_open was paid"
+	stateHistory        = "business bus_pact_issuer has invoices paid in EUR, their payments confirmed by the customer"
+	stateOpenInvoice    = "business bus_pact_issuer issued the open invoice in_pact_open"
+	statePaidInvoice    = "business bus_pact_issuer issued the paid invoice in_pact_paid, its payment confirmed by the customer"
+	stateFinanced       = "business bus_pact_issuer issued the open invoice in_pact_financed, financed by the drawdown dd_pact"
+	stateNoInvoice      = "there is no invoice in_pact_missing"
+	statePaidEvent      = "the invoice in_pact_open was paid"
+	stateConfirmedEvent = "the customer of the invoice in_pact_confirmed confirmed its payment"
 	// stateToken has a parameter, scope: the scopes of the caller's machine
 	// token, space-separated as in OAuth 2.0.
 	stateToken = "the caller holds a machine token acting for bus_pact_issuer"
@@ -145,6 +147,17 @@ var (
 
 func str(s string) matchers.S { return matchers.S(s) }
 
+// currency matches an ISO 4217 code in upper case, as the invoicing API
+// answers them.
+func currency() matchers.Matcher { return matchers.Regex("EUR", `^[A-Z]{3}$`) }
+
+// provenance matches the name of a payment provenance, as services/contracts
+// spells them; the pact carries the names, so a provider that spells them
+// otherwise fails it.
+func provenance(example string) matchers.Matcher {
+	return matchers.Regex(example, "^("+strings.Join(contracts.Provenances(), "|")+")$")
+}
+
 // timestamp matches an RFC 3339 time in UTC as the invoicing API writes
 // them; the example is fixed so that the pact file does not change.
 func timestamp() matchers.Matcher {
@@ -158,18 +171,31 @@ func invoiceBody(id, status string) matchers.StructMatcher {
 		"status":     str(status),
 		"issuer":     str("bus_pact_issuer"),
 		"customer":   like("bus_pact_customer"),
-		"currency":   str("eur"),
+		"currency":   currency(),
 		"total":      integer(10000),
 		"amount_due": integer(10000),
 		"status_transitions": matchers.Like(map[string]any{
 			"finalized_at": timestamp(),
 		}),
+		"amount_paid_by_provenance": paidBy(0),
+		"financed":                  matchers.Like(false),
 	}
 	if status == "paid" {
 		m["amount_due"] = integer(0)
 		m["status_transitions"] = matchers.Like(map[string]any{"finalized_at": timestamp(), "paid_at": timestamp()})
+		m["amount_paid_by_provenance"] = paidBy(10000)
 	}
 	return m
+}
+
+// paidBy is an invoice's amount paid by provenance, confirmed by the
+// customer.
+func paidBy(confirmed int64) matchers.StructMatcher {
+	return matchers.StructMatcher{
+		contracts.ProvenanceIssuerRecorded:    integer(0),
+		contracts.ProvenanceCustomerConfirmed: integer(int(confirmed)),
+		contracts.ProvenanceProviderReported:  integer(0),
+	}
 }
 
 func TestInvoicingAPI(t *testing.T) {
@@ -195,13 +221,19 @@ func TestInvoicingAPI(t *testing.T) {
 						"business": str("bus_pact_issuer"),
 						"days":     integer(90),
 						"currencies": matchers.EachLike(matchers.StructMatcher{
-							"currency":           like("eur"),
+							"currency":           currency(),
 							"issued_count":       integer(3),
 							"paid_count":         integer(3),
 							"paid_amount":        integer(30000),
 							"paid_on_time_count": integer(3),
 							"overdue_count":      integer(0),
 							"overdue_amount":     integer(0),
+							"paid_by_provenance": matchers.EachLike(matchers.StructMatcher{
+								"provenances":   matchers.EachLike(provenance(contracts.ProvenanceCustomerConfirmed), 1),
+								"count":         integer(3),
+								"amount":        integer(30000),
+								"on_time_count": integer(3),
+							}, 1),
 						}, 1),
 					})
 			}).
@@ -210,7 +242,9 @@ func TestInvoicingAPI(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				require.Equal(t, credit.CurrencyHistory{Currency: "eur", IssuedCount: 3, PaidCount: 3, PaidAmount: 30000, PaidOnTimeCount: 3}, h.In("eur"))
+				require.Equal(t, credit.CurrencyHistory{Currency: "EUR", IssuedCount: 3, PaidCount: 3, PaidAmount: 30000, PaidOnTimeCount: 3,
+					Paid: []credit.PaidGroup{{Provenances: []string{contracts.ProvenanceCustomerConfirmed}, Count: 3, Amount: 30000, OnTimeCount: 3}}}, h.In("eur"))
+				require.Equal(t, int64(3), credit.DefaultTrust().History(h.In("EUR")).PaidCount, "the default policy trusts these payments")
 				return nil
 			})
 		require.NoError(t, err)
@@ -241,12 +275,73 @@ func TestInvoicingAPI(t *testing.T) {
 					require.Equal(t, tc.status, inv.Status)
 					require.Equal(t, "bus_pact_issuer", inv.Issuer)
 					require.Equal(t, tc.status == "paid", inv.PaidAt != nil)
+					require.Equal(t, tc.status == "paid", credit.DefaultTrust().Repaid(inv), "a paid invoice confirmed by its customer repays")
 					return nil
 				})
 			require.NoError(t, err)
 			require.Equal(t, [][]string{nil}, asked, "a lookup needs no scope")
 		})
 	}
+
+	t.Run("financing hold", func(t *testing.T) {
+		var asked [][]string
+		body := invoiceBody("in_pact_open", "open")
+		body["financed"] = matchers.Like(true)
+		err := pact.AddInteraction().
+			Given(stateOpenInvoice).
+			GivenWithParameter(token(contracts.FinancingScope)).
+			UponReceiving("a request to hold the open invoice in_pact_open as financed by the drawdown dd_pact").
+			WithRequest("PUT", "/v1/invoices/in_pact_open/financing/dd_pact", func(b *consumer.V4RequestBuilder) {
+				b.Header("Authorization", auth)
+			}).
+			WillRespondWith(200, func(b *consumer.V4ResponseBuilder) {
+				b.Header("Content-Type", matchers.Regex("application/json", `^application/json`)).JSONBody(body)
+			}).
+			ExecuteTest(t, func(cfg consumer.MockServerConfig) error {
+				return client(t, cfg.Port, &asked).Finance(context.Background(), "bus_pact_issuer", "in_pact_open", "dd_pact")
+			})
+		require.NoError(t, err)
+		require.Equal(t, [][]string{{contracts.FinancingScope}}, asked, "the client asks for the scope the pact names")
+	})
+
+	t.Run("financing hold refused", func(t *testing.T) {
+		var asked [][]string
+		err := pact.AddInteraction().
+			Given(statePaidInvoice).
+			GivenWithParameter(token(contracts.FinancingScope)).
+			UponReceiving("a request to hold the paid invoice in_pact_paid as financed").
+			WithRequest("PUT", "/v1/invoices/in_pact_paid/financing/dd_pact", func(b *consumer.V4RequestBuilder) {
+				b.Header("Authorization", auth)
+			}).
+			WillRespondWith(409, func(b *consumer.V4ResponseBuilder) {
+				b.Header("Content-Type", str("application/problem+json")).
+					JSONBody(matchers.StructMatcher{"detail": like("cannot finance an invoice whose status is paid")})
+			}).
+			ExecuteTest(t, func(cfg consumer.MockServerConfig) error {
+				err := client(t, cfg.Port, &asked).Finance(context.Background(), "bus_pact_issuer", "in_pact_paid", "dd_pact")
+				require.Equal(t, credit.ECONFLICT, credit.ErrorCode(err))
+				require.ErrorContains(t, err, "cannot finance an invoice whose status is paid")
+				return nil
+			})
+		require.NoError(t, err)
+	})
+
+	t.Run("financing release", func(t *testing.T) {
+		var asked [][]string
+		err := pact.AddInteraction().
+			Given(stateFinanced).
+			GivenWithParameter(token(contracts.FinancingScope)).
+			UponReceiving("a request to end the financing of the invoice in_pact_financed by the drawdown dd_pact").
+			WithRequest("DELETE", "/v1/invoices/in_pact_financed/financing/dd_pact", func(b *consumer.V4RequestBuilder) {
+				b.Header("Authorization", auth)
+			}).
+			WillRespondWith(204).
+			ExecuteTest(t, func(cfg consumer.MockServerConfig) error {
+				return client(t, cfg.Port, &asked).ReleaseFinancing(context.Background(), "bus_pact_issuer", "in_pact_financed", "dd_pact")
+			})
+		require.NoError(t, err)
+		require.Equal(t, [][]string{{contracts.FinancingScope}}, asked)
+	})
 
 	t.Run("unknown invoice", func(t *testing.T) {
 		var asked [][]string
@@ -287,40 +382,45 @@ func TestInvoicePaidMessage(t *testing.T) {
 	// path is where the credit API receives it.
 	metadata := map[string]string{"contentType": "application/json", "path": contracts.CreditEventsPath}
 	receiver := eventReceiver(t)
-	err = pact.AddAsynchronousMessage().
-		Given(statePaidEvent).
-		ExpectsToReceive("an invoice.paid event").
-		WithMetadata(metadata).
-		WithJSONContent(matchers.StructMatcher{
-			"specversion": str("1.0"),
-			"id":          like("evt_0a1b2c3d4e5f6g7h8j9k"),
-			"type":        str(credithttp.EventInvoicePaid),
-			"source":      like("/estate/invoicing"),
-			"data": matchers.StructMatcher{
-				"invoice_id": str("in_pact_open"),
-				"issuer":     str("bus_pact_issuer"),
-				"status":     str("paid"),
-			},
-		}).
-		ConsumedBy(func(m message.AsynchronousMessage) error {
-			p, acted, err := credithttp.ParseEvent(m.Contents)
-			if err != nil {
-				return err
-			}
-			if !acted || p.InvoiceID != "in_pact_open" || p.EventID == "" {
-				return fmt.Errorf("the event was not read as invoice.paid: %+v", p)
-			}
-			// The credit API takes it at the path the pact names: 204, as
-			// for any invoice it did not finance.
-			req := httptest.NewRequest(http.MethodPost, metadata["path"], bytes.NewReader(m.Contents))
-			req.Header.Set("Content-Type", metadata["contentType"])
-			rec := httptest.NewRecorder()
-			receiver.ServeHTTP(rec, req)
-			if rec.Code != http.StatusNoContent {
-				return fmt.Errorf("POST %s answered %d: %s", metadata["path"], rec.Code, rec.Body)
-			}
-			return nil
-		}).
-		Verify(t)
-	require.NoError(t, err)
+	for _, tc := range []struct{ state, description, typ, invoice, status string }{
+		{statePaidEvent, "an invoice.paid event", credithttp.EventInvoicePaid, "in_pact_open", "paid"},
+		{stateConfirmedEvent, "an invoice.payment_confirmed event", credithttp.EventPaymentConfirmed, "in_pact_confirmed", "paid"},
+	} {
+		err = pact.AddAsynchronousMessage().
+			Given(tc.state).
+			ExpectsToReceive(tc.description).
+			WithMetadata(metadata).
+			WithJSONContent(matchers.StructMatcher{
+				"specversion": str("1.0"),
+				"id":          like("evt_0a1b2c3d4e5f6g7h8j9k"),
+				"type":        str(tc.typ),
+				"source":      like("/estate/invoicing"),
+				"data": matchers.StructMatcher{
+					"invoice_id": str(tc.invoice),
+					"issuer":     str("bus_pact_issuer"),
+					"status":     str(tc.status),
+				},
+			}).
+			ConsumedBy(func(m message.AsynchronousMessage) error {
+				p, acted, err := credithttp.ParseEvent(m.Contents)
+				if err != nil {
+					return err
+				}
+				if !acted || p.InvoiceID != tc.invoice || p.EventID == "" {
+					return fmt.Errorf("the event was not read as %s: %+v", tc.typ, p)
+				}
+				// The credit API takes it at the path the pact names: 204,
+				// as for any invoice it did not finance.
+				req := httptest.NewRequest(http.MethodPost, metadata["path"], bytes.NewReader(m.Contents))
+				req.Header.Set("Content-Type", metadata["contentType"])
+				rec := httptest.NewRecorder()
+				receiver.ServeHTTP(rec, req)
+				if rec.Code != http.StatusNoContent {
+					return fmt.Errorf("POST %s answered %d: %s", metadata["path"], rec.Code, rec.Body)
+				}
+				return nil
+			}).
+			Verify(t)
+		require.NoError(t, err)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/estatehq/estate/internal/sqldb"
 	"github.com/estatehq/estate/services/credit"
 	"github.com/estatehq/estate/services/kit/idempotency"
 )
@@ -204,6 +205,53 @@ func Run(t *testing.T, s Store) {
 		require.False(t, found(t0.Add(time.Minute)))
 	})
 
+	t.Run("releases owed: Draw forgets its drawdown's, Settle owes one, Released forgets", func(t *testing.T) {
+		b := id("bus")
+		approve(t, b, 1000, "EUR")
+		owed := func(before time.Time) []credit.Release {
+			rs, err := s.OwedReleases(ctx, before, 1000)
+			require.NoError(t, err)
+			var mine []credit.Release
+			for _, r := range rs {
+				if r.BusinessID == b {
+					mine = append(mine, r)
+				}
+			}
+			return mine
+		}
+		drawn, refused := id("dd"), id("dd")
+		inv, other := id("in"), id("in")
+		for _, r := range []credit.Release{
+			{DrawdownID: drawn, BusinessID: b, InvoiceID: inv, CreatedAt: t0},
+			{DrawdownID: refused, BusinessID: b, InvoiceID: other, CreatedAt: t0.Add(time.Minute)},
+		} {
+			require.NoError(t, s.OweRelease(ctx, r))
+			require.NoError(t, s.OweRelease(ctx, r), "owing again changes nothing")
+		}
+		require.Len(t, owed(t0.Add(time.Hour)), 2)
+		require.Len(t, owed(t0.Add(time.Second)), 1, "only those owed before the time")
+
+		d := &credit.Drawdown{ID: drawn, BusinessID: b, InvoiceID: inv, Amount: 100, Currency: "EUR", Status: credit.DrawdownActive, CreatedAt: t0, CheckedAt: t0}
+		require.NoError(t, s.Draw(ctx, d, func(*credit.Line) error { return nil }))
+		require.Equal(t, []credit.Release{{DrawdownID: refused, BusinessID: b, InvoiceID: other, CreatedAt: t0.Add(time.Minute)}}, owed(t0.Add(time.Hour)),
+			"the drawdown written holds the invoice; the other hold is still owed")
+		failed := &credit.Drawdown{ID: refused, BusinessID: b, InvoiceID: other, Amount: 100, Currency: "EUR", Status: credit.DrawdownActive, CreatedAt: t0, CheckedAt: t0}
+		require.Error(t, s.Draw(ctx, failed, func(*credit.Line) error { return credit.Errorf(credit.ECONFLICT, "no") }))
+		require.Len(t, owed(t0.Add(time.Hour)), 1, "a refused drawdown leaves its release owed")
+		require.NoError(t, s.Released(ctx, refused))
+		require.Empty(t, owed(t0.Add(time.Hour)))
+
+		at := t0.Add(2 * time.Hour)
+		settled, err := s.Settle(ctx, id("evt"), inv, at)
+		require.NoError(t, err)
+		require.NotNil(t, settled)
+		require.Equal(t, []credit.Release{{DrawdownID: drawn, BusinessID: b, InvoiceID: inv, CreatedAt: at}}, owed(at.Add(time.Second)),
+			"settling owes the release of the hold")
+		require.NoError(t, s.Released(ctx, drawn))
+		require.NoError(t, s.Released(ctx, drawn), "forgetting again is harmless")
+		require.Empty(t, owed(at.Add(time.Second)))
+	})
+
 	t.Run("idempotency keys", func(t *testing.T) {
 		scope := id("tenant")
 		c := idempotency.Claim{Scope: scope, Key: "k", Hash: "h", Now: t0, ExpiredBefore: t0.Add(-24 * time.Hour), StaleBefore: t0.Add(-time.Minute)}
@@ -223,4 +271,38 @@ func Run(t *testing.T, s Store) {
 		require.NoError(t, err)
 		require.Equal(t, idempotency.Mismatch, o)
 	})
+}
+
+// FillLowerCaseCurrencies fills db, migrated to version 2, with an
+// application, a line and a drawdown in a lower-case currency, as the
+// credit service kept them before, and closes it; ts is a time literal of
+// the backend.
+func FillLowerCaseCurrencies(t *testing.T, db *sqldb.DB, ts string) {
+	for _, q := range []string{
+		`INSERT INTO applications (id, business_id, requested_limit, currency, status, approved_limit, reasons, decided_at)
+			VALUES ('capp_1', 'bus_1', 1000, 'eur', 'approved', 1000, '[]', ` + ts + `)`,
+		`INSERT INTO lines (business_id, currency, credit_limit, drawn, updated_at) VALUES ('bus_1', 'eur', 1000, 300, ` + ts + `)`,
+		`INSERT INTO drawdowns (id, business_id, invoice_id, amount, currency, status, created_at, settled_at, checked_at)
+			VALUES ('dd_1', 'bus_1', 'in_1', 300, 'eur', 'active', ` + ts + `, NULL, ` + ts + `)`,
+	} {
+		_, err := db.W.ExecContext(context.Background(), q)
+		require.NoError(t, err, q)
+	}
+	require.NoError(t, db.Close())
+}
+
+// CheckUpperCaseCurrencies checks that the rows of LowerCaseCurrencies read
+// back in upper case, and that no release is owed for them.
+func CheckUpperCaseCurrencies(t *testing.T, s Store) {
+	ctx := context.Background()
+	a, err := s.Application(ctx, "capp_1")
+	require.NoError(t, err)
+	l, err := s.Line(ctx, "bus_1")
+	require.NoError(t, err)
+	d, err := s.Drawdown(ctx, "dd_1")
+	require.NoError(t, err)
+	require.Equal(t, []string{"EUR", "EUR", "EUR"}, []string{a.Currency, l.Currency, d.Currency})
+	rs, err := s.OwedReleases(ctx, time.Now().AddDate(100, 0, 0), 10)
+	require.NoError(t, err)
+	require.Empty(t, rs)
 }

@@ -52,7 +52,7 @@ func TestApplication(t *testing.T) {
 	expect(t, e.do(e.credit.URL, "GET", "/v1/credit/applications/"+r.Body["id"].(string), short.token, nil), 404)
 
 	line := e.line(good)
-	require.Equal(t, map[string]any{"limit": 15_000.0, "drawn": 0.0, "available": 15_000.0, "currency": "eur"}, line)
+	require.Equal(t, map[string]any{"limit": 15_000.0, "drawn": 0.0, "available": 15_000.0, "currency": "EUR"}, line)
 
 	r = expect(t, e.do(e.credit.URL, "POST", "/v1/credit/applications", short.token, map[string]any{"requested_limit": 1000, "currency": "eur"}), 201)
 	require.Equal(t, "declined", r.Body["status"])

@@ -133,9 +133,12 @@ type cloudEvent struct {
 	} `json:"data"`
 }
 
-// EventInvoicePaid is the CloudEvents type the receiver acts on; others are
-// acknowledged and ignored.
-const EventInvoicePaid = "dev.estate.invoice.paid"
+// The CloudEvents types the receiver acts on, each of which may mean that a
+// financed invoice is repaid; others are acknowledged and ignored.
+const (
+	EventInvoicePaid      = "dev.estate.invoice.paid"
+	EventPaymentConfirmed = "dev.estate.invoice.payment_confirmed"
+)
 
 // ErrNotCloudEvent is returned by ParseEvent for a body that is not a
 // CloudEvent 1.0 in structured mode.
@@ -143,13 +146,13 @@ var ErrNotCloudEvent = errors.New("the body is not a CloudEvent 1.0 with an id, 
 
 // ParseEvent reads a structured-mode CloudEvent as the invoicing outbox
 // sends it; ok is false for a valid event of a type the credit service does
-// not act on.
+// not act on (it acts on EventInvoicePaid and EventPaymentConfirmed).
 func ParseEvent(body []byte) (p credit.Paid, ok bool, err error) {
 	var ev cloudEvent
 	if err := json.Unmarshal(body, &ev); err != nil || ev.SpecVersion != "1.0" || ev.ID == "" || ev.Type == "" || ev.Source == "" {
 		return credit.Paid{}, false, ErrNotCloudEvent
 	}
-	if ev.Type != EventInvoicePaid {
+	if ev.Type != EventInvoicePaid && ev.Type != EventPaymentConfirmed {
 		return credit.Paid{}, false, nil
 	}
 	return credit.Paid{EventID: ev.ID, InvoiceID: ev.Data.InvoiceID, Issuer: ev.Data.Issuer}, true, nil

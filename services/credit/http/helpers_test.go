@@ -34,6 +34,7 @@ import (
 	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/outbox"
 	"github.com/estatehq/estate/services/kit/telemetry"
+	"github.com/estatehq/estate/services/kit/webhook"
 )
 
 // clock is a settable clock shared by both services.
@@ -99,6 +100,7 @@ func newEnv(t *testing.T) *env {
 	e.invoices = httptest.NewServer(invoicinghttp.NewServer(invoicinghttp.Options{
 		Service:  invoicing.New(invoicing.Options{Store: e.invStore, Now: e.clock.Now}),
 		Verifier: verifier, Idempotency: e.invStore, Telemetry: tel("invoicing"), Logger: logging.Discard(), Now: e.clock.Now,
+		PaymentWebhookSecret: webhookSecret,
 	}))
 	t.Cleanup(e.invoices.Close)
 
@@ -266,11 +268,41 @@ func (e *env) invoice(issuer, customer tenant, amount int64, dueInDays int) stri
 	return id
 }
 
-// pay records full payment of an invoice by its issuer.
-func (e *env) pay(issuer tenant, invoiceID string, amount int64) {
-	expect(e.t, e.do(e.invoices.URL, "POST", "/v1/invoices/"+invoiceID+"/payments", issuer.token, map[string]any{
-		"amount": amount, "method": "bank_transfer",
-	}), 201)
+// webhookSecret is the secret of the invoicing service's payment webhook.
+const webhookSecret = "whsec_test_0123456789abcdef0123456789"
+
+// pay records a payment of the invoice as a payment provider reports it
+// (the customer paid through the provider): a payment the credit policy
+// trusts by default. The issuer only names the invoice's owner.
+func (e *env) pay(_ tenant, invoiceID string, amount int64) {
+	e.t.Helper()
+	body, err := json.Marshal(map[string]any{"id": credit.NewID("pi"), "invoice_id": invoiceID, "amount": amount, "method": "card"})
+	require.NoError(e.t, err)
+	req, err := http.NewRequest("POST", e.invoices.URL+invoicinghttp.PaymentWebhookPath, bytes.NewReader(body))
+	require.NoError(e.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(webhook.Header, webhook.Sign(webhookSecret, e.clock.Now(), body))
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(e.t, err)
+	raw, err := io.ReadAll(res.Body)
+	require.NoError(e.t, err)
+	require.NoError(e.t, res.Body.Close())
+	require.Equal(e.t, http.StatusCreated, res.StatusCode, "%s", raw)
+}
+
+// record records a payment of the invoice as its issuer says it received
+// it, and returns the payment's id.
+func (e *env) record(issuer tenant, invoiceID string, amount int64, method string) string {
+	e.t.Helper()
+	return expect(e.t, e.do(e.invoices.URL, "POST", "/v1/invoices/"+invoiceID+"/payments", issuer.token, map[string]any{
+		"amount": amount, "method": method,
+	}), 201).Body["id"].(string)
+}
+
+// confirm confirms a payment as the invoice's customer.
+func (e *env) confirm(customer tenant, invoiceID, paymentID string) {
+	e.t.Helper()
+	expect(e.t, e.do(e.invoices.URL, "POST", "/v1/invoices/"+invoiceID+"/payments/"+paymentID+"/confirm", customer.token, nil), 200)
 }
 
 // withHistory registers an issuer with n invoices of amount paid on time,

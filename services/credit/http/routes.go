@@ -14,6 +14,8 @@ func addRoutes(api huma.API, h *handlers) {
 	tagA, tagL, tagD := []string{"Applications"}, []string{"Credit line"}, []string{"Drawdowns"}
 	huma.Register(api, huma.Operation{OperationID: "create-credit-application", Method: http.MethodPost, Path: "/v1/credit/applications",
 		Summary: "Apply for a credit line; decided at once from the invoice history", Tags: tagA, DefaultStatus: 201,
+		Description: "The decision counts as paid only the invoices all of whose payments the credit policy trusts " +
+			"(credit.trusted_payments; by default customer_confirmed and provider_reported): a payment the issuer merely records does not count.",
 		Errors: []int{400, 401, 403, 409, 422, 429, 503}}, h.handleApply())
 	huma.Register(api, huma.Operation{OperationID: "get-credit-application", Method: http.MethodGet, Path: "/v1/credit/applications/{id}",
 		Summary: "Get an application and its decision", Tags: tagA, Errors: []int{401, 403, 404, 429}}, h.handleGetApplication())
@@ -21,7 +23,10 @@ func addRoutes(api huma.API, h *handlers) {
 		Summary: "The caller's credit line: limit, drawn, available", Tags: tagL, Errors: []int{401, 403, 404, 429}}, h.handleGetLine())
 	huma.Register(api, huma.Operation{OperationID: "create-drawdown", Method: http.MethodPost, Path: "/v1/credit/drawdowns",
 		Summary: "Draw against an open invoice the caller issued: at most 80% of its amount due and the available credit",
-		Tags:    tagD, DefaultStatus: 201, Errors: []int{400, 401, 403, 404, 409, 422, 429, 503}}, h.handleDraw())
+		Description: "The invoice is held as financed at the invoicing service before the drawdown is written: it cannot then be voided " +
+			"or marked uncollectible until the drawdown is repaid, which happens when the invoice is paid, all of it with payments " +
+			"the credit policy trusts (by default, confirmed by the customer or reported by a payment provider).",
+		Tags: tagD, DefaultStatus: 201, Errors: []int{400, 401, 403, 404, 409, 422, 429, 503}}, h.handleDraw())
 	huma.Register(api, huma.Operation{OperationID: "list-drawdowns", Method: http.MethodGet, Path: "/v1/credit/drawdowns",
 		Summary: "List the caller's drawdowns, newest first", Tags: tagD, Errors: []int{401, 403, 404, 422, 429}}, h.handleListDrawdowns())
 }

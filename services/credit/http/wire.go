@@ -12,14 +12,14 @@ import (
 // ApplicationCreate applies for a credit line.
 type ApplicationCreate struct {
 	RequestedLimit int64  `json:"requested_limit" minimum:"1" maximum:"999999999999" doc:"Limit asked for, minor units."`
-	Currency       string `json:"currency" pattern:"^[a-z]{3}$" doc:"ISO 4217 currency code, lower case." example:"eur"`
+	Currency       string `json:"currency" pattern:"^[A-Za-z]{3}$" doc:"ISO 4217 currency code, in either case (EUR or eur); kept and answered in upper case. Codes of precious metals, units of account and testing (XAU, XDR, XTS...) are refused." example:"EUR"`
 }
 
 // Application is an application and its decision.
 type Application struct {
 	ID             string    `json:"id" example:"capp_0a1b2c3d4e5f6g7h8j9k"`
 	RequestedLimit int64     `json:"requested_limit"`
-	Currency       string    `json:"currency"`
+	Currency       string    `json:"currency" doc:"ISO 4217 currency code, upper case." example:"EUR"`
 	Status         string    `json:"status" enum:"approved,declined"`
 	ApprovedLimit  int64     `json:"approved_limit" doc:"0 when declined."`
 	Reasons        []string  `json:"reasons" doc:"Why: one entry per rule, a stable code then a colon and an explanation."`
@@ -40,7 +40,7 @@ type Line struct {
 	Limit     int64  `json:"limit"`
 	Drawn     int64  `json:"drawn"`
 	Available int64  `json:"available"`
-	Currency  string `json:"currency"`
+	Currency  string `json:"currency" doc:"ISO 4217 currency code, upper case." example:"EUR"`
 }
 
 func lineOut(l *credit.Line) *Line {
@@ -58,10 +58,10 @@ type Drawdown struct {
 	ID        string     `json:"id" example:"dd_0a1b2c3d4e5f6g7h8j9k"`
 	InvoiceID string     `json:"invoice_id"`
 	Amount    int64      `json:"amount"`
-	Currency  string     `json:"currency"`
+	Currency  string     `json:"currency" doc:"ISO 4217 currency code, upper case." example:"EUR"`
 	Status    string     `json:"status" enum:"active,settled"`
 	CreatedAt time.Time  `json:"created_at"`
-	SettledAt *time.Time `json:"settled_at,omitempty" doc:"When the invoice was paid and the drawdown repaid."`
+	SettledAt *time.Time `json:"settled_at,omitempty" doc:"When the invoice was paid, all of it with payments the credit policy trusts, and the drawdown repaid."`
 }
 
 func drawdownOut(d *credit.Drawdown) *Drawdown {

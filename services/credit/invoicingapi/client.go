@@ -1,11 +1,13 @@
 // Package invoicingapi is the credit service's client of the invoicing API:
 // it implements credit.Invoicing over HTTP with a machine-to-machine token,
-// per-call timeouts, retries with jittered backoff on idempotent reads only,
-// a circuit breaker, and W3C trace context on every request, so a credit
-// request and the invoicing work it causes form one trace.
+// per-call timeouts, retries with jittered backoff (every call it makes is
+// idempotent: GETs, and the PUT and DELETE of a financing hold), a circuit
+// breaker, and W3C trace context on every request, so a credit request and
+// the invoicing work it causes form one trace.
 package invoicingapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,7 +33,8 @@ import (
 
 // TokenSource returns a bearer token acting for the business (the invoicing
 // API shows an invoice only to its issuer and customer) that carries the
-// scopes the call needs: [contracts.HistoryScope] for History, none for
+// scopes the call needs: [contracts.HistoryScope] for History,
+// [contracts.FinancingScope] for Finance and ReleaseFinancing, none for
 // Invoice.
 type TokenSource func(ctx context.Context, businessID string, scopes []string) (string, error)
 
@@ -45,7 +48,7 @@ type Options struct {
 	Transport http.RoundTripper
 	// Timeout bounds one attempt; 800 ms by default.
 	Timeout time.Duration
-	// Attempts is how many times a read is tried; 3 by default.
+	// Attempts is how many times a call is tried; 3 by default.
 	Attempts int
 	// Backoff is the wait before the second attempt, doubled after, with up
 	// to half of it taken off at random; 50 ms by default.
@@ -136,25 +139,33 @@ type historyJSON struct {
 	Business   string `json:"business"`
 	Days       int    `json:"days"`
 	Currencies []struct {
-		Currency        string `json:"currency"`
-		IssuedCount     int64  `json:"issued_count"`
-		PaidCount       int64  `json:"paid_count"`
-		PaidAmount      int64  `json:"paid_amount"`
-		PaidOnTimeCount int64  `json:"paid_on_time_count"`
-		OverdueCount    int64  `json:"overdue_count"`
-		OverdueAmount   int64  `json:"overdue_amount"`
+		Currency         string `json:"currency"`
+		IssuedCount      int64  `json:"issued_count"`
+		PaidCount        int64  `json:"paid_count"`
+		PaidAmount       int64  `json:"paid_amount"`
+		PaidOnTimeCount  int64  `json:"paid_on_time_count"`
+		OverdueCount     int64  `json:"overdue_count"`
+		OverdueAmount    int64  `json:"overdue_amount"`
+		PaidByProvenance []struct {
+			Provenances []string `json:"provenances"`
+			Count       int64    `json:"count"`
+			Amount      int64    `json:"amount"`
+			OnTimeCount int64    `json:"on_time_count"`
+		} `json:"paid_by_provenance"`
 	} `json:"currencies"`
 }
 
 type invoiceJSON struct {
-	ID                string `json:"id"`
-	Status            string `json:"status"`
-	Issuer            string `json:"issuer"`
-	Customer          string `json:"customer"`
-	Currency          string `json:"currency"`
-	Total             int64  `json:"total"`
-	AmountDue         int64  `json:"amount_due"`
-	StatusTransitions struct {
+	ID                     string           `json:"id"`
+	Status                 string           `json:"status"`
+	Issuer                 string           `json:"issuer"`
+	Customer               string           `json:"customer"`
+	Currency               string           `json:"currency"`
+	Total                  int64            `json:"total"`
+	AmountDue              int64            `json:"amount_due"`
+	AmountPaidByProvenance map[string]int64 `json:"amount_paid_by_provenance"`
+	Financed               bool             `json:"financed"`
+	StatusTransitions      struct {
 		PaidAt *time.Time `json:"paid_at"`
 	} `json:"status_transitions"`
 }
@@ -163,12 +174,17 @@ type invoiceJSON struct {
 func (c *Client) History(ctx context.Context, businessID string, days int) (*credit.History, error) {
 	var h historyJSON
 	p := "/v1/businesses/" + url.PathEscape(businessID) + "/invoice-history?days=" + strconv.Itoa(days)
-	if err := c.get(ctx, businessID, []string{contracts.HistoryScope}, "/v1/businesses/{id}/invoice-history", p, &h); err != nil {
+	if err := c.call(ctx, http.MethodGet, businessID, []string{contracts.HistoryScope}, "/v1/businesses/{id}/invoice-history", p, &h); err != nil {
 		return nil, err
 	}
 	out := &credit.History{BusinessID: h.Business, Days: h.Days}
 	for _, x := range h.Currencies {
-		out.Currencies = append(out.Currencies, credit.CurrencyHistory(x))
+		ch := credit.CurrencyHistory{Currency: x.Currency, IssuedCount: x.IssuedCount, PaidCount: x.PaidCount, PaidAmount: x.PaidAmount,
+			PaidOnTimeCount: x.PaidOnTimeCount, OverdueCount: x.OverdueCount, OverdueAmount: x.OverdueAmount}
+		for _, g := range x.PaidByProvenance {
+			ch.Paid = append(ch.Paid, credit.PaidGroup(g))
+		}
+		out.Currencies = append(out.Currencies, ch)
 	}
 	return out, nil
 }
@@ -176,13 +192,31 @@ func (c *Client) History(ctx context.Context, businessID string, days int) (*cre
 // Invoice implements credit.Invoicing.
 func (c *Client) Invoice(ctx context.Context, businessID, invoiceID string) (*credit.Invoice, error) {
 	var inv invoiceJSON
-	if err := c.get(ctx, businessID, nil, "/v1/invoices/{id}", "/v1/invoices/"+url.PathEscape(invoiceID), &inv); err != nil {
+	if err := c.call(ctx, http.MethodGet, businessID, nil, "/v1/invoices/{id}", "/v1/invoices/"+url.PathEscape(invoiceID), &inv); err != nil {
 		return nil, err
 	}
 	return &credit.Invoice{
 		ID: inv.ID, Issuer: inv.Issuer, Customer: inv.Customer, Currency: inv.Currency, Status: inv.Status,
-		Total: inv.Total, AmountDue: inv.AmountDue, PaidAt: inv.StatusTransitions.PaidAt,
+		Total: inv.Total, AmountDue: inv.AmountDue, PaidBy: inv.AmountPaidByProvenance, PaidAt: inv.StatusTransitions.PaidAt,
+		Financed: inv.Financed,
 	}, nil
+}
+
+// financingRoute is the route of an invoice's financing hold.
+const financingRoute = "/v1/invoices/{id}/financing/{drawdown_id}"
+
+func financingPath(invoiceID, drawdownID string) string {
+	return "/v1/invoices/" + url.PathEscape(invoiceID) + "/financing/" + url.PathEscape(drawdownID)
+}
+
+// Finance implements credit.Invoicing.
+func (c *Client) Finance(ctx context.Context, businessID, invoiceID, drawdownID string) error {
+	return c.call(ctx, http.MethodPut, businessID, []string{contracts.FinancingScope}, financingRoute, financingPath(invoiceID, drawdownID), nil)
+}
+
+// ReleaseFinancing implements credit.Invoicing.
+func (c *Client) ReleaseFinancing(ctx context.Context, businessID, invoiceID, drawdownID string) error {
+	return c.call(ctx, http.MethodDelete, businessID, []string{contracts.FinancingScope}, financingRoute, financingPath(invoiceID, drawdownID), nil)
 }
 
 // unavailable is the error of a call the invoicing service could not answer.
@@ -199,10 +233,11 @@ type retryable struct {
 func (r *retryable) Error() string { return r.err.Error() }
 func (r *retryable) Unwrap() error { return r.err }
 
-// get reads path into out with a token acting for businessID that carries
-// scopes. A GET is idempotent, so failures worth it are retried with
-// backoff; writes (none yet) would be sent once.
-func (c *Client) get(ctx context.Context, businessID string, scopes []string, route, path string, out any) error {
+// call sends method to path with a token acting for businessID that carries
+// scopes, and reads the answer into out (nil to ignore it). Every call of
+// the client is idempotent, so failures worth it are retried with backoff;
+// a call that is not must not come through here.
+func (c *Client) call(ctx context.Context, method, businessID string, scopes []string, route, path string, out any) error {
 	if wait, ok := c.breaker.Allow(); !ok {
 		return unavailable(wait, errors.New("circuit breaker open"))
 	}
@@ -217,7 +252,7 @@ func (c *Client) get(ctx context.Context, businessID string, scopes []string, ro
 				return err
 			}
 		}
-		err := c.once(ctx, businessID, scopes, route, path, out)
+		err := c.once(ctx, method, businessID, scopes, route, path, out)
 		if !errors.As(err, &last) {
 			c.breaker.Record(true)
 			return err
@@ -230,14 +265,14 @@ func (c *Client) get(ctx context.Context, businessID string, scopes []string, ro
 	return unavailable(max(last.retryAfter, c.o.BreakerOpen/2), last.err)
 }
 
-func (c *Client) once(ctx context.Context, businessID string, scopes []string, route, path string, out any) error {
+func (c *Client) once(ctx context.Context, method, businessID string, scopes []string, route, path string, out any) error {
 	tok, err := c.o.Token(ctx, businessID, scopes)
 	if err != nil {
 		return fmt.Errorf("getting a token for the invoicing service: %w", err)
 	}
 	actx, cancel := context.WithTimeout(ctx, c.o.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodGet, c.base+path, nil)
+	req, err := http.NewRequestWithContext(actx, method, c.base+path, nil)
 	if err != nil {
 		return fmt.Errorf("building request: %w", err)
 	}
@@ -254,13 +289,24 @@ func (c *Client) once(ctx context.Context, businessID string, scopes []string, r
 		return &retryable{err: fmt.Errorf("reading invoicing response: %w", err)}
 	}
 	switch {
-	case resp.StatusCode == http.StatusOK:
+	case resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusNoContent:
+		if out == nil {
+			return nil
+		}
 		if err := json.Unmarshal(body, out); err != nil {
 			return fmt.Errorf("decoding invoicing response: %w", err)
 		}
 		return nil
 	case resp.StatusCode == http.StatusNotFound:
 		return credit.Errorf(credit.ENOTFOUND, "the invoicing service knows no such resource")
+	case resp.StatusCode == http.StatusConflict:
+		// The invoicing service's problem detail is written for the caller
+		// of the business that made the request.
+		var p struct {
+			Detail string `json:"detail"`
+		}
+		_ = json.Unmarshal(body, &p)
+		return credit.Errorf(credit.ECONFLICT, "the invoicing service refused: %s", cmp.Or(p.Detail, "the invoice's state does not allow it"))
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 		ra, _ := delivery.ParseRetryAfter(resp.Header.Get("Retry-After"), c.o.Now())
 		return &retryable{err: fmt.Errorf("invoicing answered %d", resp.StatusCode), retryAfter: ra}

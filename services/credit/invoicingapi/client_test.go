@@ -84,7 +84,69 @@ func TestTokenScopes(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.Invoice(context.Background(), "bus_1", "in_1")
 	require.NoError(t, err)
-	require.Equal(t, [][]string{{contracts.HistoryScope}, nil}, asked)
+	require.NoError(t, c.Finance(context.Background(), "bus_1", "in_1", "dd_1"))
+	require.NoError(t, c.ReleaseFinancing(context.Background(), "bus_1", "in_1", "dd_1"))
+	require.Equal(t, [][]string{{contracts.HistoryScope}, nil, {contracts.FinancingScope}, {contracts.FinancingScope}}, asked)
+}
+
+// TestFinancing: the hold is a PUT and its release a DELETE of the
+// invoice's financing by the drawdown; both are idempotent, so retried; a
+// refusal is a conflict whose reason the invoicing service gave.
+func TestFinancing(t *testing.T) {
+	tests := []struct {
+		name   string
+		status []int
+		code   string
+		detail string
+		calls  int64
+	}{
+		{"held", []int{200}, "", "", 1},
+		{"retried after a 503", []int{503, 200}, "", "", 2},
+		{"refused", []int{409}, credit.ECONFLICT, "the invoicing service refused: cannot finance an invoice whose status is void", 1},
+		{"no such invoice", []int{404}, credit.ENOTFOUND, "", 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int64
+			var seen []string
+			s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := calls.Add(1)
+				seen = append(seen, r.Method+" "+r.URL.Path)
+				switch st := tc.status[n-1]; st {
+				case 200:
+					w.Header().Set("Content-Type", "application/json")
+					_, _ = w.Write([]byte(`{"id":"in_1","financed":true}`))
+				case 409:
+					w.Header().Set("Content-Type", "application/problem+json")
+					w.WriteHeader(st)
+					_, _ = w.Write([]byte(`{"status":409,"title":"Conflict","detail":"cannot finance an invoice whose status is void"}`))
+				default:
+					w.WriteHeader(st)
+				}
+			}))
+			t.Cleanup(s.Close)
+			var slept []time.Duration
+			c := newClient(t, s.URL, &fakeClock{t: time.Unix(0, 0)}, &slept)
+			err := c.Finance(context.Background(), "bus_1", "in_1", "dd_1")
+			require.Equal(t, tc.code, credit.ErrorCode(err), "%v", err)
+			if tc.detail != "" {
+				var ce *credit.Error
+				require.ErrorAs(t, err, &ce)
+				require.Equal(t, tc.detail, ce.Message)
+			}
+			require.Equal(t, tc.calls, calls.Load())
+			require.Equal(t, "PUT /v1/invoices/in_1/financing/dd_1", seen[0])
+		})
+	}
+	var method string
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		method = r.Method + " " + r.URL.Path
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(s.Close)
+	var slept []time.Duration
+	require.NoError(t, newClient(t, s.URL, &fakeClock{t: time.Unix(0, 0)}, &slept).ReleaseFinancing(context.Background(), "bus_1", "in_1", "dd_1"))
+	require.Equal(t, "DELETE /v1/invoices/in_1/financing/dd_1", method)
 }
 
 func TestRetries(t *testing.T) {

@@ -72,3 +72,19 @@ func TestMigrateTimesToTimestamptz(t *testing.T) {
 	require.NoError(t, s.DB().QueryRowContext(ctx, `SELECT data_type FROM information_schema.columns WHERE table_name = 'drawdowns' AND column_name = 'created_at'`).Scan(&typ))
 	require.Equal(t, "timestamp with time zone", typ)
 }
+
+// TestMigrateUpperCaseCurrencies: currency codes written in lower case
+// before read back in upper case.
+func TestMigrateUpperCaseCurrencies(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	before := sqlstore.Migrations(os.DirFS("."))
+	before.UpTo = 2
+	db, err := sqldb.OpenPostgres(ctx, dsn, sqldb.PostgresOptions{Migrations: before})
+	require.NoError(t, err)
+	credittest.FillLowerCaseCurrencies(t, db, `'2026-03-01T12:00:00Z'`)
+	s, err := postgres.Open(ctx, dsn, postgres.Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	credittest.CheckUpperCaseCurrencies(t, s)
+}

@@ -116,11 +116,13 @@ func (p *providerEnv) businesses(ctx context.Context) error {
 	return nil
 }
 
-// invoice writes an invoice of 100.00 eur from the issuer, open or paid.
-func (p *providerEnv) invoice(ctx context.Context, id string, status invoicing.Status) error {
+// invoice writes an invoice of 100.00 EUR from the issuer, open, or paid
+// by a payment its customer confirmed; financedBy names the drawdown that
+// finances it, if any.
+func (p *providerEnv) invoice(ctx context.Context, id string, status invoicing.Status, financedBy string) error {
 	finalized := p.now.AddDate(0, 0, -10)
 	inv := &invoicing.Invoice{
-		ID: id, Number: "INV-" + id, IssuerID: issuerID, CustomerID: customerID, Currency: "eur",
+		ID: id, Number: "INV-" + id, IssuerID: issuerID, CustomerID: customerID, Currency: "EUR", FinancedBy: financedBy,
 		DueDate:   p.now.AddDate(0, 0, 20).Format(invoicing.DateLayout),
 		LineItems: []invoicing.LineItem{{Description: "Work", Quantity: 1, UnitAmount: 10000, Amount: 10000}},
 		Subtotal:  10000, Total: 10000, AmountDue: 10000, Status: invoicing.StatusOpen,
@@ -130,6 +132,7 @@ func (p *providerEnv) invoice(ctx context.Context, id string, status invoicing.S
 	if status == invoicing.StatusPaid {
 		paid := p.now.AddDate(0, 0, -1)
 		inv.Status, inv.AmountPaid, inv.AmountDue, inv.Transitions.PaidAt = invoicing.StatusPaid, 10000, 0, &paid
+		inv.PaidBy.CustomerConfirmed = 10000
 	}
 	return ignoreConflict(p.store.CreateInvoice(ctx, inv))
 }
@@ -149,12 +152,18 @@ func (p *providerEnv) stateHandlers() models.StateHandlers {
 		}
 	}
 	return models.StateHandlers{
-		"business bus_pact_issuer has invoices paid in eur": state(func() error {
-			return errors.Join(p.invoice(ctx, "in_pact_h1", invoicing.StatusPaid), p.invoice(ctx, "in_pact_h2", invoicing.StatusPaid), p.invoice(ctx, "in_pact_h3", invoicing.StatusPaid))
+		"business bus_pact_issuer has invoices paid in EUR, their payments confirmed by the customer": state(func() error {
+			return errors.Join(p.invoice(ctx, "in_pact_h1", invoicing.StatusPaid, ""), p.invoice(ctx, "in_pact_h2", invoicing.StatusPaid, ""),
+				p.invoice(ctx, "in_pact_h3", invoicing.StatusPaid, ""))
 		}),
-		"business bus_pact_issuer issued the open invoice in_pact_open": state(func() error { return p.invoice(ctx, "in_pact_open", invoicing.StatusOpen) }),
-		"business bus_pact_issuer issued the paid invoice in_pact_paid": state(func() error { return p.invoice(ctx, "in_pact_paid", invoicing.StatusPaid) }),
-		"there is no invoice in_pact_missing":                           state(func() error { return nil }),
+		"business bus_pact_issuer issued the open invoice in_pact_open": state(func() error { return p.invoice(ctx, "in_pact_open", invoicing.StatusOpen, "") }),
+		"business bus_pact_issuer issued the paid invoice in_pact_paid, its payment confirmed by the customer": state(func() error {
+			return p.invoice(ctx, "in_pact_paid", invoicing.StatusPaid, "")
+		}),
+		"business bus_pact_issuer issued the open invoice in_pact_financed, financed by the drawdown dd_pact": state(func() error {
+			return p.invoice(ctx, "in_pact_financed", invoicing.StatusOpen, "dd_pact")
+		}),
+		"there is no invoice in_pact_missing": state(func() error { return nil }),
 		"the caller holds a machine token acting for bus_pact_issuer": func(setup bool, s models.ProviderState) (models.ProviderStateResponse, error) {
 			scope := stateParam(s, "scope")
 			p.mu.Lock()
@@ -223,10 +232,11 @@ func TestCreditPact(t *testing.T) {
 	require.NoError(t, verifyHTTP(t, newProvider(t, nil), filepath.Join(contractsDir(t), httpPact)))
 }
 
-// TestCreditMessagePact checks the invoice.paid message the credit service
-// expects against what the real relay posts after a payment when credit is
-// subscribed at [contracts.CreditEventsPath], as `estate up` subscribes it:
-// the body it sent and the path it sent it to.
+// TestCreditMessagePact checks the messages the credit service expects
+// (invoice.paid, invoice.payment_confirmed) against what the real relay
+// posts after a payment, and after its customer confirms one, when credit
+// is subscribed at [contracts.CreditEventsPath], as `estate up` subscribes
+// it: the body it sent and the path it sent it to.
 func TestCreditMessagePact(t *testing.T) {
 	requireFFI(t)
 	require.NoError(t, verifyMessages(t, newProvider(t, nil), filepath.Join(contractsDir(t), messagePact)))
@@ -235,30 +245,42 @@ func TestCreditMessagePact(t *testing.T) {
 // verifyMessages checks the message pact in file against the provider.
 func verifyMessages(t *testing.T, p *providerEnv, file string) error {
 	ctx := context.Background()
-	var sent *delivery
+	sent := map[string]*delivery{} // by event type
+	// deliver sets up an open invoice, pays it in full through the service
+	// (confirm: then its customer confirms the payment), and keeps the
+	// event of type typ the relay posted.
+	deliver := func(id, typ string, confirm bool) models.StateHandler {
+		return func(setup bool, _ models.ProviderState) (models.ProviderStateResponse, error) {
+			if !setup {
+				return nil, nil
+			}
+			if err := errors.Join(p.businesses(ctx), p.invoice(ctx, id, invoicing.StatusOpen, "")); err != nil {
+				return nil, err
+			}
+			d, err := p.deliverPaid(ctx, id, typ, confirm)
+			sent[typ] = d
+			return nil, err
+		}
+	}
+	posted := func(typ string) message.Handler {
+		return func([]models.ProviderState) (message.Body, message.Metadata, error) {
+			d := sent[typ]
+			if d == nil {
+				return nil, nil, fmt.Errorf("no %s event was delivered", typ)
+			}
+			return json.RawMessage(d.body), message.Metadata{"contentType": "application/json", "path": d.path}, nil
+		}
+	}
 	return provider.NewVerifier().VerifyProvider(t, provider.VerifyRequest{
 		Provider:  "invoicing-events",
 		PactFiles: []string{file},
 		StateHandlers: models.StateHandlers{
-			"the invoice in_pact_open was paid": func(setup bool, _ models.ProviderState) (models.ProviderStateResponse, error) {
-				if !setup {
-					return nil, nil
-				}
-				if err := errors.Join(p.businesses(ctx), p.invoice(ctx, "in_pact_open", invoicing.StatusOpen)); err != nil {
-					return nil, err
-				}
-				var err error
-				sent, err = p.deliverPaid(ctx, "in_pact_open")
-				return nil, err
-			},
+			"the invoice in_pact_open was paid":                                   deliver("in_pact_open", invoicing.EventInvoicePaid, false),
+			"the customer of the invoice in_pact_confirmed confirmed its payment": deliver("in_pact_confirmed", invoicing.EventPaymentConfirmed, true),
 		},
 		MessageHandlers: message.Handlers{
-			"an invoice.paid event": func([]models.ProviderState) (message.Body, message.Metadata, error) {
-				if sent == nil {
-					return nil, nil, errors.New("no invoice.paid event was delivered")
-				}
-				return json.RawMessage(sent.body), message.Metadata{"contentType": "application/json", "path": sent.path}, nil
-			},
+			"an invoice.paid event":              posted(invoicing.EventInvoicePaid),
+			"an invoice.payment_confirmed event": posted(invoicing.EventPaymentConfirmed),
 		},
 		FailIfNoPactsFound: true, DisableColoredOutput: true,
 	})
@@ -270,18 +292,25 @@ type delivery struct {
 	body []byte
 }
 
-// deliverPaid pays the invoice in full through the service, runs the real
-// relay once with credit subscribed at its events path, and returns the
-// invoice.paid event it posted.
-func (p *providerEnv) deliverPaid(ctx context.Context, invoiceID string) (*delivery, error) {
+// deliverPaid pays the invoice in full through the service (confirm: and
+// its customer confirms the payment), runs the real relay once with credit
+// subscribed at its events path, and returns the event of type typ it
+// posted.
+func (p *providerEnv) deliverPaid(ctx context.Context, invoiceID, typ string, confirm bool) (*delivery, error) {
 	inv, err := p.store.Invoice(ctx, invoiceID)
 	if err != nil {
 		return nil, err
 	}
 	if inv.Status == invoicing.StatusOpen {
-		if _, _, err := p.svc.PayInvoice(ctx, invoicing.Caller{Subject: "owner-" + issuerID, BusinessID: issuerID}, invoiceID,
-			invoicing.PaymentInput{Amount: inv.AmountDue, Method: "bank_transfer"}, nil); err != nil {
+		_, pay, err := p.svc.PayInvoice(ctx, invoicing.Caller{Subject: "owner-" + issuerID, BusinessID: issuerID}, invoiceID,
+			invoicing.PaymentInput{Amount: inv.AmountDue, Method: "bank_transfer"}, nil)
+		if err != nil {
 			return nil, fmt.Errorf("paying: %w", err)
+		}
+		if confirm {
+			if _, _, err := p.svc.ConfirmPayment(ctx, invoicing.Caller{Subject: "owner-" + customerID, BusinessID: customerID}, invoiceID, pay.ID); err != nil {
+				return nil, fmt.Errorf("confirming: %w", err)
+			}
 		}
 	}
 	var mu sync.Mutex
@@ -293,7 +322,7 @@ func (p *providerEnv) deliverPaid(ctx context.Context, invoiceID string) (*deliv
 			return
 		}
 		var e struct{ Type, Subject string }
-		if json.Unmarshal(body, &e) == nil && e.Type == invoicing.EventInvoicePaid && e.Subject == invoiceID {
+		if json.Unmarshal(body, &e) == nil && e.Type == typ && e.Subject == invoiceID {
 			mu.Lock()
 			paid = &delivery{path: r.URL.Path, body: body}
 			mu.Unlock()
@@ -310,7 +339,7 @@ func (p *providerEnv) deliverPaid(ctx context.Context, invoiceID string) (*deliv
 	mu.Lock()
 	defer mu.Unlock()
 	if paid == nil {
-		return nil, errors.New("the relay delivered no invoice.paid event")
+		return nil, fmt.Errorf("the relay delivered no %s event", typ)
 	}
 	return paid, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/stretchr/testify/require"
 
+	"github.com/estatehq/estate/services/contracts"
 	invoicinghttp "github.com/estatehq/estate/services/invoicing/http"
 )
 
@@ -200,7 +201,10 @@ func TestTenantIsolation(t *testing.T) {
 	draft := expect(t, e.do(t, req{method: "POST", path: "/v1/invoices", token: alice.token, body: invoiceBody(bob.id, 100)}), 201).str(t, "id")
 	open := newOpen(t, e, alice, bob, 200)
 	paid := newOpen(t, e, bob, alice, 300)
-	expect(t, e.do(t, req{method: "POST", path: "/v1/invoices/" + paid + "/payments", token: bob.token, body: map[string]any{"amount": 300, "method": "card"}}), 201)
+	payment := expect(t, e.do(t, req{method: "POST", path: "/v1/invoices/" + paid + "/payments", token: bob.token, body: map[string]any{"amount": 300, "method": "card"}}), 201).str(t, "id")
+	// Mallory's own machine token with the financing scope reaches no
+	// invoice of the others either.
+	malloryMachine := e.token("mallory-credit", mallory.id, contracts.FinancingScope)
 
 	// Every operation of the document is covered.
 	covered := map[string]bool{}
@@ -214,21 +218,34 @@ func TestTenantIsolation(t *testing.T) {
 			{method: "GET", path: "/v1/invoices/" + id + "/payments"},
 			{method: "POST", path: "/v1/invoices/" + id + "/void"},
 			{method: "POST", path: "/v1/invoices/" + id + "/mark-uncollectible"},
+			{method: "POST", path: "/v1/invoices/" + id + "/payments/" + payment + "/confirm"},
+			{method: "PUT", path: "/v1/invoices/" + id + "/financing/dd_mallory"},
+			{method: "DELETE", path: "/v1/invoices/" + id + "/financing/dd_mallory"},
+			{method: "PUT", path: "/v1/invoices/" + id + "/financing/dd_mallory", token: malloryMachine},
+			{method: "DELETE", path: "/v1/invoices/" + id + "/financing/dd_mallory", token: malloryMachine},
 		}
 		for _, biz := range []string{alice.id, bob.id} {
 			routes = append(routes, req{method: "GET", path: "/v1/businesses/" + biz + "/invoice-history"})
 		}
 		for _, r := range routes {
-			r.token = mallory.token
+			if r.token == "" {
+				r.token = mallory.token
+			}
 			t.Run(r.method+" "+strings.ReplaceAll(r.path, id, "{id}"), func(t *testing.T) {
 				got := e.do(t, r)
 				require.Contains(t, []int{403, 404}, got.Status, "%s", got.Body)
 				require.NotContains(t, string(got.Body), id)
 				require.NotContains(t, string(got.Body), "Alice")
 			})
-			covered[r.method+" "+templ(r.path, id, alice.id, bob.id)] = true
+			path := strings.ReplaceAll(strings.ReplaceAll(r.path, payment, "{payment_id}"), "dd_mallory", "{drawdown_id}")
+			covered[r.method+" "+templ(path, id, alice.id, bob.id)] = true
 		}
 	}
+	// The payment webhook takes no bearer token, a customer's least of all.
+	r := expect(t, e.do(t, req{method: "POST", path: invoicinghttp.PaymentWebhookPath, token: alice.token,
+		body: map[string]any{"id": "pi_mallory", "invoice_id": open, "amount": 200, "method": "card"}}), 401)
+	require.NotContains(t, string(r.Body), open)
+	covered["POST "+invoicinghttp.PaymentWebhookPath] = true
 	// Lists show mallory nothing of the others.
 	for _, role := range []string{"issued", "received"} {
 		l := expect(t, e.do(t, req{method: "GET", path: "/v1/invoices?role=" + role, token: mallory.token}), 200).json(t)
@@ -247,7 +264,7 @@ func TestTenantIsolation(t *testing.T) {
 
 	var all []string
 	for path, ops := range invoicinghttp.OpenAPI().Paths {
-		for m, op := range map[string]*huma.Operation{"GET": ops.Get, "POST": ops.Post, "PATCH": ops.Patch, "DELETE": ops.Delete} {
+		for m, op := range map[string]*huma.Operation{"GET": ops.Get, "POST": ops.Post, "PUT": ops.Put, "PATCH": ops.Patch, "DELETE": ops.Delete} {
 			if op != nil {
 				all = append(all, m+" "+path)
 			}

@@ -276,3 +276,61 @@ func (h *handlers) handleListPayments() func(context.Context, *PathID) (*payment
 		return &paymentListOutput{Body: out}, nil
 	}
 }
+
+type confirmPaymentInput struct {
+	PathID
+	PaymentID string `path:"payment_id" maxLength:"64" doc:"Payment id."`
+	IdempotencyHeader
+}
+
+func (h *handlers) handleConfirmPayment() func(context.Context, *confirmPaymentInput) (*paymentOutput, error) {
+	return func(ctx context.Context, in *confirmPaymentInput) (*paymentOutput, error) {
+		inv, pay, err := h.svc.ConfirmPayment(ctx, caller(ctx), in.ID, in.PaymentID)
+		if err != nil {
+			return nil, h.problemFor(ctx, err, "path")
+		}
+		h.onEvents()
+		out := paymentOut(pay)
+		out.Invoice = invoiceOut(inv, h.now())
+		return &paymentOutput{ETag: etag(inv.Version), Body: out}, nil
+	}
+}
+
+type financingInput struct {
+	PathID
+	DrawdownID string `path:"drawdown_id" maxLength:"64" doc:"The credit drawdown that finances the invoice."`
+}
+
+// financing checks that the caller may change an invoice's financing: a
+// machine token of the credit service with the financing scope.
+func financing(ctx context.Context) error {
+	if p, _ := auth.FromContext(ctx); !p.HasScope(contracts.FinancingScope) {
+		return huma.Error403Forbidden("changing an invoice's financing needs a machine token with the scope " + contracts.FinancingScope)
+	}
+	return nil
+}
+
+func (h *handlers) handleFinance() func(context.Context, *financingInput) (*invoiceOutput, error) {
+	return func(ctx context.Context, in *financingInput) (*invoiceOutput, error) {
+		if err := financing(ctx); err != nil {
+			return nil, err
+		}
+		inv, err := h.svc.Finance(ctx, caller(ctx), in.ID, in.DrawdownID)
+		if err != nil {
+			return nil, h.problemFor(ctx, err, "path")
+		}
+		return h.invoiceResp(inv), nil
+	}
+}
+
+func (h *handlers) handleReleaseFinancing() func(context.Context, *financingInput) (*struct{}, error) {
+	return func(ctx context.Context, in *financingInput) (*struct{}, error) {
+		if err := financing(ctx); err != nil {
+			return nil, err
+		}
+		if _, err := h.svc.ReleaseFinancing(ctx, caller(ctx), in.ID, in.DrawdownID); err != nil {
+			return nil, h.problemFor(ctx, err, "path")
+		}
+		return &struct{}{}, nil
+	}
+}

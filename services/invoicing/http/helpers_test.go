@@ -50,6 +50,9 @@ var backends = []struct {
 	}},
 }
 
+// webhookSecret is the payment webhook's secret in the tests.
+const webhookSecret = "whsec_test_0123456789abcdef0123456789"
+
 // env is a running invoicing API on loopback.
 type env struct {
 	t      testing.TB
@@ -89,11 +92,12 @@ func buildEnv(t testing.TB, store invoicingtest.Store, dir string, cleanup func(
 	require.NoError(t, err)
 	reg := server.NewRegistry()
 	opts := invoicinghttp.Options{
-		Registry:    reg,
-		Service:     invoicing.New(invoicing.Options{Store: store}),
-		Verifier:    auth.NewFromConfig(auth.Config{Dev: true}, iss, nil, nil),
-		Idempotency: store,
-		Logger:      logging.Discard(),
+		Registry:             reg,
+		Service:              invoicing.New(invoicing.Options{Store: store}),
+		Verifier:             auth.NewFromConfig(auth.Config{Dev: true}, iss, nil, nil),
+		Idempotency:          store,
+		Logger:               logging.Discard(),
+		PaymentWebhookSecret: webhookSecret,
 	}
 	for _, o := range options {
 		o(&opts)

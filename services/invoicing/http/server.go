@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/estatehq/estate/services/invoicing"
@@ -21,6 +22,7 @@ import (
 	"github.com/estatehq/estate/services/kit/httpapi"
 	"github.com/estatehq/estate/services/kit/idempotency"
 	"github.com/estatehq/estate/services/kit/telemetry"
+	"github.com/estatehq/estate/services/kit/webhook"
 )
 
 // Options are what the handler is built from.
@@ -44,6 +46,12 @@ type Options struct {
 	// OnEvents is called after a change wrote outbox events, to wake the
 	// relay.
 	OnEvents func()
+	// PaymentWebhookSecret is the secret payment providers sign their
+	// reports with; empty leaves the payment webhook unserved.
+	PaymentWebhookSecret string
+	// PaymentWebhookTolerance is how far a report's signature time may be
+	// from the clock; webhook.DefaultTolerance when 0.
+	PaymentWebhookTolerance time.Duration
 	// Version is the API version in the OpenAPI document.
 	Version string
 }
@@ -59,11 +67,20 @@ func NewServer(opts Options) http.Handler {
 	if opts.OnEvents == nil {
 		opts.OnEvents = func() {}
 	}
+	if opts.PaymentWebhookTolerance <= 0 {
+		opts.PaymentWebhookTolerance = webhook.DefaultTolerance
+	}
 	h := &handlers{svc: opts.Service, logger: opts.Logger, now: opts.Now, onEvents: opts.OnEvents}
+	var unauthenticated func(chi.Router)
+	if opts.PaymentWebhookSecret != "" {
+		unauthenticated = func(r chi.Router) {
+			r.Post(PaymentWebhookPath, h.handlePaymentWebhook(opts.PaymentWebhookSecret, opts.PaymentWebhookTolerance))
+		}
+	}
 	return httpapi.New(httpapi.Options{
 		API: apiConfig(opts.Version), Verifier: opts.Verifier, Idempotency: opts.Idempotency, Telemetry: opts.Telemetry,
 		Registry: opts.Registry, Logger: opts.Logger, Now: opts.Now, RateLimit: opts.RateLimit, RateBurst: opts.RateBurst,
-		MaxInFlight: opts.MaxInFlight,
+		MaxInFlight: opts.MaxInFlight, Unauthenticated: unauthenticated,
 	}, func(api huma.API) { addRoutes(api, h) })
 }
 

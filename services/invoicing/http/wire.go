@@ -61,8 +61,8 @@ type LineItem struct {
 // InvoiceCreate creates a draft.
 type InvoiceCreate struct {
 	Customer  string       `json:"customer" minLength:"1" maxLength:"64" doc:"Id of the customer business."`
-	Currency  string       `json:"currency" pattern:"^[a-z]{3}$" doc:"ISO 4217 currency code, lower case." example:"eur"`
-	DueDate   string       `json:"due_date" format:"date" doc:"Due date, YYYY-MM-DD." example:"2026-12-31"`
+	Currency  string       `json:"currency" pattern:"^[A-Za-z]{3}$" doc:"ISO 4217 currency code, in either case (EUR or eur); the invoice keeps and answers it in upper case. Codes of precious metals, units of account and testing (XAU, XDR, XTS...) are refused." example:"EUR"`
+	DueDate   string       `json:"due_date" format:"date" doc:"Due date, YYYY-MM-DD, from 1900-01-01 to 2999-12-31." example:"2026-12-31"`
 	Memo      string       `json:"memo,omitempty" maxLength:"5000"`
 	LineItems []LineItemIn `json:"line_items" minItems:"1" maxItems:"100"`
 }
@@ -71,8 +71,8 @@ type InvoiceCreate struct {
 // every line.
 type InvoicePatch struct {
 	Customer  *string       `json:"customer,omitempty" minLength:"1" maxLength:"64"`
-	Currency  *string       `json:"currency,omitempty" pattern:"^[a-z]{3}$"`
-	DueDate   *string       `json:"due_date,omitempty" format:"date"`
+	Currency  *string       `json:"currency,omitempty" pattern:"^[A-Za-z]{3}$" doc:"ISO 4217 currency code, in either case; kept in upper case."`
+	DueDate   *string       `json:"due_date,omitempty" format:"date" doc:"From 1900-01-01 to 2999-12-31."`
 	Memo      *string       `json:"memo,omitempty" maxLength:"5000"`
 	LineItems *[]LineItemIn `json:"line_items,omitempty" minItems:"1" maxItems:"100"`
 }
@@ -93,7 +93,7 @@ type Invoice struct {
 	Overdue           bool              `json:"overdue" doc:"Open and past its due date."`
 	Issuer            string            `json:"issuer"`
 	Customer          string            `json:"customer"`
-	Currency          string            `json:"currency"`
+	Currency          string            `json:"currency" doc:"ISO 4217 currency code, upper case." example:"EUR"`
 	DueDate           string            `json:"due_date" format:"date"`
 	Memo              string            `json:"memo"`
 	LineItems         []LineItem        `json:"line_items"`
@@ -105,6 +105,17 @@ type Invoice struct {
 	StatusTransitions StatusTransitions `json:"status_transitions"`
 	CreatedAt         time.Time         `json:"created_at"`
 	UpdatedAt         time.Time         `json:"updated_at"`
+	// Who vouches for the money paid, and whether credit finances the
+	// invoice.
+	AmountPaidByProvenance PaidByProvenance `json:"amount_paid_by_provenance" doc:"amount_paid split by who vouches for the payments."`
+	Financed               bool             `json:"financed" doc:"A credit drawdown against the invoice is outstanding: it cannot be voided or marked uncollectible until the drawdown is repaid."`
+}
+
+// PaidByProvenance splits an amount paid by the provenance of the payments.
+type PaidByProvenance struct {
+	IssuerRecorded    int64 `json:"issuer_recorded" doc:"Recorded by the issuer and not confirmed by the customer."`
+	CustomerConfirmed int64 `json:"customer_confirmed" doc:"Recorded by the issuer and confirmed by the customer."`
+	ProviderReported  int64 `json:"provider_reported" doc:"Reported by a payment provider through the signed payment webhook."`
 }
 
 func invoiceOut(inv *invoicing.Invoice, now time.Time) *Invoice {
@@ -115,6 +126,7 @@ func invoiceOut(inv *invoicing.Invoice, now time.Time) *Invoice {
 		Subtotal:  inv.Subtotal, Tax: inv.Tax, Total: inv.Total, AmountPaid: inv.AmountPaid, AmountDue: inv.AmountDue,
 		StatusTransitions: StatusTransitions(inv.Transitions),
 		CreatedAt:         inv.CreatedAt, UpdatedAt: inv.UpdatedAt,
+		AmountPaidByProvenance: PaidByProvenance(inv.PaidBy), Financed: inv.FinancedBy != "",
 	}
 	for i, li := range inv.LineItems {
 		out.LineItems[i] = LineItem(li)
@@ -137,18 +149,29 @@ type PaymentCreate struct {
 	Reference string `json:"reference,omitempty" maxLength:"200" doc:"The payer's reference, a bank transaction id."`
 }
 
+// PaymentReport is a payment a payment provider reports through the signed
+// webhook.
+type PaymentReport struct {
+	ID        string `json:"id" minLength:"1" maxLength:"255" doc:"The provider's id of the payment; a report repeated with the same id records nothing new." example:"pi_3MtwBwLkdIwHu7ix28a3tqPa"`
+	InvoiceID string `json:"invoice_id" minLength:"1" maxLength:"64" doc:"The invoice paid."`
+	PaymentCreate
+}
+
 // Payment is a recorded payment with the invoice it changed.
 type Payment struct {
-	ID        string    `json:"id" example:"py_0a1b2c3d4e5f6g7h8j9k"`
-	Amount    int64     `json:"amount"`
-	Method    string    `json:"method"`
-	Reference string    `json:"reference"`
-	CreatedAt time.Time `json:"created_at"`
-	Invoice   *Invoice  `json:"invoice,omitempty" doc:"The invoice after the payment."`
+	ID          string     `json:"id" example:"py_0a1b2c3d4e5f6g7h8j9k"`
+	Amount      int64      `json:"amount"`
+	Method      string     `json:"method"`
+	Reference   string     `json:"reference"`
+	Provenance  string     `json:"provenance" enum:"issuer_recorded,customer_confirmed,provider_reported" doc:"Who vouches for the payment: recorded by the issuer; recorded by the issuer and confirmed by the customer; or reported by a payment provider."`
+	ConfirmedAt *time.Time `json:"confirmed_at,omitempty" doc:"When the customer confirmed the payment."`
+	CreatedAt   time.Time  `json:"created_at"`
+	Invoice     *Invoice   `json:"invoice,omitempty" doc:"The invoice after the payment."`
 }
 
 func paymentOut(p *invoicing.Payment) *Payment {
-	return &Payment{ID: p.ID, Amount: p.Amount, Method: p.Method, Reference: p.Reference, CreatedAt: p.CreatedAt}
+	return &Payment{ID: p.ID, Amount: p.Amount, Method: p.Method, Reference: p.Reference, Provenance: string(p.Provenance),
+		ConfirmedAt: p.ConfirmedAt, CreatedAt: p.CreatedAt}
 }
 
 // InvoiceList is a page of invoices.
@@ -176,6 +199,18 @@ type CurrencyHistory struct {
 	OverdueAmount     int64  `json:"overdue_amount"`
 	OutstandingCount  int64  `json:"outstanding_count"`
 	OutstandingAmount int64  `json:"outstanding_amount"`
+	// PaidByProvenance splits the paid invoices by who vouches for their
+	// payments.
+	PaidByProvenance []PaidGroup `json:"paid_by_provenance" doc:"The invoices counted in paid_count, grouped by the provenances of their payments: a reader that trusts only some provenances counts the groups whose provenances it all trusts. An invoice of total 0 is paid with no payment; its group has no provenance."`
+}
+
+// PaidGroup counts the paid invoices whose payments have these provenances.
+type PaidGroup struct {
+	Provenances  []string `json:"provenances" doc:"The provenances of the invoices' payments: issuer_recorded, customer_confirmed, provider_reported."`
+	Count        int64    `json:"count"`
+	Amount       int64    `json:"amount"`
+	OnTimeCount  int64    `json:"on_time_count"`
+	OnTimeAmount int64    `json:"on_time_amount"`
 }
 
 // History is a business's invoicing history.
@@ -190,7 +225,20 @@ type History struct {
 func historyOut(h *invoicing.History) *History {
 	out := &History{Business: h.BusinessID, Days: h.Days, From: h.From, To: h.To, Currencies: make([]CurrencyHistory, len(h.Currencies))}
 	for i, c := range h.Currencies {
-		out.Currencies[i] = CurrencyHistory(c)
+		groups := make([]PaidGroup, len(c.Paid))
+		for j, g := range c.Paid {
+			prs := make([]string, len(g.Provenances))
+			for k, pr := range g.Provenances {
+				prs[k] = string(pr)
+			}
+			groups[j] = PaidGroup{Provenances: prs, Count: g.Count, Amount: g.Amount, OnTimeCount: g.OnTimeCount, OnTimeAmount: g.OnTimeAmount}
+		}
+		out.Currencies[i] = CurrencyHistory{
+			Currency: c.Currency, IssuedCount: c.IssuedCount, IssuedAmount: c.IssuedAmount,
+			PaidCount: c.PaidCount, PaidAmount: c.PaidAmount, PaidOnTimeCount: c.PaidOnTimeCount, PaidOnTimeAmount: c.PaidOnTimeAmount,
+			OverdueCount: c.OverdueCount, OverdueAmount: c.OverdueAmount, OutstandingCount: c.OutstandingCount, OutstandingAmount: c.OutstandingAmount,
+			PaidByProvenance: groups,
+		}
 	}
 	return out
 }

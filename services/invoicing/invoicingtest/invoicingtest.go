@@ -45,6 +45,15 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Idempotency", testIdempotency},
 		{"IdempotencyRace", testIdempotencyRace},
 		{"Outbox", testOutbox},
+		{"CurrencyKeptInUpperCase", testCurrencyCase},
+		{"PaymentProvenance", testPaymentProvenance},
+		{"ConfirmPayment", testConfirmPayment},
+		{"ProviderPayments", testProviderPayments},
+		{"ConcurrentProviderReports", testConcurrentProviderReports},
+		{"HistoryByProvenance", testHistoryByProvenance},
+		{"VoidRules", testVoidRules},
+		{"Financing", testFinancing},
+		{"FinancingRacesVoid", testFinancingRacesVoid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -378,12 +387,13 @@ func testIssuedInvoices(t *testing.T, s Store) {
 	h, err := f.svc.History(ctx, f.aliceBiz.ID, 90)
 	require.NoError(t, err)
 	require.Len(t, h.Currencies, 1)
-	require.Equal(t, invoicing.CurrencyHistory{Currency: "eur", IssuedCount: 1, IssuedAmount: 200, OutstandingCount: 1, OutstandingAmount: 200}, h.Currencies[0])
+	require.Equal(t, invoicing.CurrencyHistory{Currency: "EUR", IssuedCount: 1, IssuedAmount: 200, OutstandingCount: 1, OutstandingAmount: 200}, h.Currencies[0])
 	_, _, err = f.svc.PayInvoice(ctx, f.alice, o.ID, invoicing.PaymentInput{Amount: 200, Method: "card"}, nil)
 	require.NoError(t, err)
 	h, err = f.svc.History(ctx, f.aliceBiz.ID, 90)
 	require.NoError(t, err)
-	require.Equal(t, invoicing.CurrencyHistory{Currency: "eur", IssuedCount: 1, IssuedAmount: 200, PaidCount: 1, PaidAmount: 200, PaidOnTimeCount: 1, PaidOnTimeAmount: 200}, h.Currencies[0])
+	require.Equal(t, invoicing.CurrencyHistory{Currency: "EUR", IssuedCount: 1, IssuedAmount: 200, PaidCount: 1, PaidAmount: 200, PaidOnTimeCount: 1, PaidOnTimeAmount: 200,
+		Paid: []invoicing.PaidGroup{{Provenances: []invoicing.Provenance{invoicing.ProvenanceIssuerRecorded}, Count: 1, Amount: 200, OnTimeCount: 1, OnTimeAmount: 200}}}, h.Currencies[0])
 	f.clock.Add(200 * 24 * time.Hour)
 	h, err = f.svc.History(ctx, f.aliceBiz.ID, 90)
 	require.NoError(t, err)
@@ -473,7 +483,7 @@ func testOutbox(t *testing.T, s Store) {
 	require.Equal(t, invoicing.EventInvoiceSent, e.Type)
 	require.Equal(t, inv.ID, e.Subject)
 	require.True(t, e.Time.Equal(now))
-	require.JSONEq(t, fmt.Sprintf(`{"invoice_id":%q,"number":"INV-000001","issuer":%q,"customer":%q,"currency":"eur","total":100,"amount_paid":0,"amount_due":100,"status":"open","due_date":"2026-04-01"}`,
+	require.JSONEq(t, fmt.Sprintf(`{"invoice_id":%q,"number":"INV-000001","issuer":%q,"customer":%q,"currency":"EUR","total":100,"amount_paid":0,"amount_due":100,"status":"open","due_date":"2026-04-01"}`,
 		inv.ID, f.aliceBiz.ID, f.bobBiz.ID), string(e.Data))
 
 	require.NoError(t, s.MarkFailed(ctx, "credit", e.ID, 1, now.Add(time.Minute), "connection refused"))

@@ -192,6 +192,9 @@ func (s *Store) Draw(ctx context.Context, d *credit.Drawdown, check func(l *cred
 			d.Amount, s.d.Time(d.CreatedAt), d.BusinessID); err != nil {
 			return fmt.Errorf("updating line: %w", err)
 		}
+		if _, err := tx.ExecContext(ctx, s.d.Rebind(`DELETE FROM releases WHERE drawdown_id = ?`), d.ID); err != nil {
+			return fmt.Errorf("forgetting release: %w", err)
+		}
 		return nil
 	})
 }
@@ -273,6 +276,9 @@ func (s *Store) Settle(ctx context.Context, eventID, invoiceID string, at time.T
 		if _, err := tx.ExecContext(ctx, s.d.Rebind(`UPDATE lines SET drawn = drawn - ?, updated_at = ? WHERE business_id = ?`), d.Amount, s.d.Time(at), d.BusinessID); err != nil {
 			return fmt.Errorf("restoring line: %w", err)
 		}
+		if err := s.oweRelease(ctx, tx, credit.Release{DrawdownID: d.ID, BusinessID: d.BusinessID, InvoiceID: d.InvoiceID, CreatedAt: at}); err != nil {
+			return err
+		}
 		d.Status, d.SettledAt = credit.DrawdownSettled, &at
 		out = d
 		return nil
@@ -306,6 +312,58 @@ func (s *Store) MarkChecked(ctx context.Context, id string, at time.Time) (err e
 	defer end(&err)
 	if _, err := s.db.W.ExecContext(ctx, s.d.Rebind(`UPDATE drawdowns SET checked_at = ? WHERE id = ?`), s.d.Time(at), id); err != nil {
 		return fmt.Errorf("marking drawdown checked: %w", err)
+	}
+	return nil
+}
+
+// ---- financing releases owed
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func (s *Store) oweRelease(ctx context.Context, q execer, r credit.Release) error {
+	_, err := q.ExecContext(ctx, s.d.Rebind(`INSERT INTO releases (drawdown_id, business_id, invoice_id, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (drawdown_id) DO NOTHING`), r.DrawdownID, r.BusinessID, r.InvoiceID, s.d.Time(r.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("owing release: %w", err)
+	}
+	return nil
+}
+
+// OweRelease implements credit.Store.
+func (s *Store) OweRelease(ctx context.Context, r credit.Release) (err error) {
+	ctx, end := s.spans.Start(ctx, "OweRelease")
+	defer end(&err)
+	return s.oweRelease(ctx, s.db.W, r)
+}
+
+// OwedReleases implements credit.Store.
+func (s *Store) OwedReleases(ctx context.Context, before time.Time, limit int) (out []credit.Release, err error) {
+	ctx, end := s.spans.Start(ctx, "OwedReleases")
+	defer end(&err)
+	rows, err := s.db.R.QueryContext(ctx, s.d.Rebind(`SELECT drawdown_id, business_id, invoice_id, created_at FROM releases
+		WHERE created_at < ? ORDER BY created_at, drawdown_id LIMIT ?`), s.d.Time(before), limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing owed releases: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r credit.Release
+		if err := rows.Scan(&r.DrawdownID, &r.BusinessID, &r.InvoiceID, sqldb.ScanTime(&r.CreatedAt)); err != nil {
+			return nil, fmt.Errorf("listing owed releases: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Released implements credit.Store.
+func (s *Store) Released(ctx context.Context, drawdownID string) (err error) {
+	ctx, end := s.spans.Start(ctx, "Released")
+	defer end(&err)
+	if _, err := s.db.W.ExecContext(ctx, s.d.Rebind(`DELETE FROM releases WHERE drawdown_id = ?`), drawdownID); err != nil {
+		return fmt.Errorf("forgetting release: %w", err)
 	}
 	return nil
 }

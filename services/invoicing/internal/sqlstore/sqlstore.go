@@ -205,7 +205,8 @@ func (s *Store) BusinessByOwner(ctx context.Context, owner string) (b *invoicing
 
 const invoiceCols = `seq, id, number, issuer_id, customer_id, currency, due_date, memo, line_items,
 	subtotal, tax, total, amount_paid, amount_due, status,
-	finalized_at, paid_at, voided_at, marked_uncollectible_at, created_at, updated_at, version`
+	finalized_at, paid_at, voided_at, marked_uncollectible_at, created_at, updated_at, version,
+	paid_issuer_recorded, paid_customer_confirmed, paid_provider_reported, financed_by`
 
 type lineItemJSON struct {
 	Description string `json:"description"`
@@ -230,18 +231,19 @@ type scanner interface{ Scan(dest ...any) error }
 func scanInvoice(r scanner) (*invoicing.Invoice, int64, error) {
 	var inv invoicing.Invoice
 	var seq int64
-	var number sql.NullString
+	var number, financedBy sql.NullString
 	var lines []byte
 	var status string
 	t := &inv.Transitions
 	err := r.Scan(&seq, &inv.ID, &number, &inv.IssuerID, &inv.CustomerID, &inv.Currency, &inv.DueDate, &inv.Memo, &lines,
 		&inv.Subtotal, &inv.Tax, &inv.Total, &inv.AmountPaid, &inv.AmountDue, &status,
 		sqldb.ScanNullTime(&t.FinalizedAt), sqldb.ScanNullTime(&t.PaidAt), sqldb.ScanNullTime(&t.VoidedAt), sqldb.ScanNullTime(&t.MarkedUncollectibleAt),
-		sqldb.ScanTime(&inv.CreatedAt), sqldb.ScanTime(&inv.UpdatedAt), &inv.Version)
+		sqldb.ScanTime(&inv.CreatedAt), sqldb.ScanTime(&inv.UpdatedAt), &inv.Version,
+		&inv.PaidBy.IssuerRecorded, &inv.PaidBy.CustomerConfirmed, &inv.PaidBy.ProviderReported, &financedBy)
 	if err != nil {
 		return nil, 0, err
 	}
-	inv.Number = number.String
+	inv.Number, inv.FinancedBy = number.String, financedBy.String
 	inv.Status = invoicing.Status(status)
 	var items []lineItemJSON
 	if err := json.Unmarshal(lines, &items); err != nil {
@@ -259,15 +261,20 @@ func (s *Store) invoiceArgs(inv *invoicing.Invoice) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding line items: %w", err)
 	}
-	var number any
-	if inv.Number != "" {
-		number = inv.Number
-	}
 	t := inv.Transitions
-	return []any{number, inv.IssuerID, inv.CustomerID, inv.Currency, inv.DueDate, inv.Memo, lines,
+	return []any{nullString(inv.Number), inv.IssuerID, inv.CustomerID, inv.Currency, inv.DueDate, inv.Memo, lines,
 		inv.Subtotal, inv.Tax, inv.Total, inv.AmountPaid, inv.AmountDue, string(inv.Status),
 		s.d.NullTime(t.FinalizedAt), s.d.NullTime(t.PaidAt), s.d.NullTime(t.VoidedAt), s.d.NullTime(t.MarkedUncollectibleAt),
-		s.d.Time(inv.CreatedAt), s.d.Time(inv.UpdatedAt), inv.Version}, nil
+		s.d.Time(inv.CreatedAt), s.d.Time(inv.UpdatedAt), inv.Version,
+		inv.PaidBy.IssuerRecorded, inv.PaidBy.CustomerConfirmed, inv.PaidBy.ProviderReported, nullString(inv.FinancedBy)}, nil
+}
+
+// nullString writes "" as NULL.
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 // CreateInvoice implements invoicing.Store.
@@ -280,8 +287,9 @@ func (s *Store) CreateInvoice(ctx context.Context, inv *invoicing.Invoice) (err 
 	}
 	_, err = s.exec(ctx, s.db.W, `INSERT INTO invoices (id, number, issuer_id, customer_id, currency, due_date, memo, line_items,
 		subtotal, tax, total, amount_paid, amount_due, status,
-		finalized_at, paid_at, voided_at, marked_uncollectible_at, created_at, updated_at, version)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, append([]any{inv.ID}, args...)...)
+		finalized_at, paid_at, voided_at, marked_uncollectible_at, created_at, updated_at, version,
+		paid_issuer_recorded, paid_customer_confirmed, paid_provider_reported, financed_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, append([]any{inv.ID}, args...)...)
 	if err != nil {
 		if s.d.IsUnique(err) {
 			return invoicing.Errorf(invoicing.ECONFLICT, "the invoice already exists")
@@ -305,18 +313,29 @@ func (s *Store) Invoice(ctx context.Context, id string) (inv *invoicing.Invoice,
 	return inv, nil
 }
 
-type txNumbers struct {
-	s  *Store
-	tx *sql.Tx
+// invoiceTx is what an update's function may do in its transaction, on the
+// invoice it locked.
+type invoiceTx struct {
+	s         *Store
+	tx        *sql.Tx
+	invoiceID string
 }
 
-func (t txNumbers) NextNumber(ctx context.Context, issuerID string) (int64, error) {
+func (t invoiceTx) NextNumber(ctx context.Context, issuerID string) (int64, error) {
 	var n int64
 	err := t.s.row(ctx, t.tx, `UPDATE businesses SET invoice_seq = invoice_seq + 1 WHERE id = ? RETURNING invoice_seq`, issuerID).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("incrementing invoice sequence: %w", err)
 	}
 	return n, nil
+}
+
+func (t invoiceTx) Payment(ctx context.Context, id string) (*invoicing.Payment, error) {
+	return scanPayment(t.s.row(ctx, t.tx, `SELECT `+paymentCols+` FROM payments WHERE id = ? AND invoice_id = ?`, id, t.invoiceID))
+}
+
+func (t invoiceTx) ProviderPayment(ctx context.Context, providerPaymentID string) (*invoicing.Payment, error) {
+	return scanPayment(t.s.row(ctx, t.tx, `SELECT `+paymentCols+` FROM payments WHERE provider_payment_id = ?`, providerPaymentID))
 }
 
 // UpdateInvoice implements invoicing.Store.
@@ -331,9 +350,13 @@ func (s *Store) UpdateInvoice(ctx context.Context, id string, fn func(tx invoici
 		if err != nil {
 			return fmt.Errorf("locking invoice: %w", err)
 		}
-		ch, err := fn(txNumbers{s, tx}, inv)
+		ch, err := fn(invoiceTx{s, tx, id}, inv)
 		if err != nil {
 			return err
+		}
+		if ch.Keep {
+			out = inv
+			return nil
 		}
 		if ch.Delete {
 			if _, err := s.exec(ctx, tx, `DELETE FROM invoices WHERE id = ?`, id); err != nil {
@@ -349,16 +372,28 @@ func (s *Store) UpdateInvoice(ctx context.Context, id string, fn func(tx invoici
 		}
 		_, err = s.exec(ctx, tx, `UPDATE invoices SET number = ?, issuer_id = ?, customer_id = ?, currency = ?, due_date = ?, memo = ?,
 			line_items = ?, subtotal = ?, tax = ?, total = ?, amount_paid = ?, amount_due = ?, status = ?,
-			finalized_at = ?, paid_at = ?, voided_at = ?, marked_uncollectible_at = ?, created_at = ?, updated_at = ?, version = ?
+			finalized_at = ?, paid_at = ?, voided_at = ?, marked_uncollectible_at = ?, created_at = ?, updated_at = ?, version = ?,
+			paid_issuer_recorded = ?, paid_customer_confirmed = ?, paid_provider_reported = ?, financed_by = ?
 			WHERE id = ?`, append(args, id)...)
 		if err != nil {
 			return fmt.Errorf("updating invoice: %w", err)
 		}
 		if p := ch.Payment; p != nil {
-			_, err := s.exec(ctx, tx, `INSERT INTO payments (id, invoice_id, amount, method, reference, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-				p.ID, p.InvoiceID, p.Amount, p.Method, p.Reference, s.d.Time(p.CreatedAt))
+			_, err := s.exec(ctx, tx, `INSERT INTO payments (`+paymentCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				p.ID, p.InvoiceID, p.Amount, p.Method, p.Reference, s.d.Time(p.CreatedAt),
+				string(p.Provenance), s.d.NullTime(p.ConfirmedAt), nullString(p.ProviderPaymentID))
+			if err != nil && s.d.IsUnique(err) && p.ProviderPaymentID != "" {
+				return invoicing.Errorf(invoicing.ECONFLICT, "the provider reported this payment id before")
+			}
 			if err != nil {
 				return fmt.Errorf("inserting payment: %w", err)
+			}
+		}
+		if p := ch.Confirmed; p != nil {
+			_, err := s.exec(ctx, tx, `UPDATE payments SET provenance = ?, confirmed_at = ? WHERE id = ? AND invoice_id = ?`,
+				string(p.Provenance), s.d.NullTime(p.ConfirmedAt), p.ID, id)
+			if err != nil {
+				return fmt.Errorf("confirming payment: %w", err)
 			}
 		}
 		for _, e := range ch.Events {
@@ -459,19 +494,37 @@ func (s *Store) IssuedInvoices(ctx context.Context, issuerID string, since time.
 func (s *Store) Payments(ctx context.Context, invoiceID string) (out []*invoicing.Payment, err error) {
 	ctx, end := s.spans.Start(ctx, "Payments")
 	defer end(&err)
-	rows, err := s.query(ctx, s.db.R, `SELECT id, invoice_id, amount, method, reference, created_at FROM payments WHERE invoice_id = ? ORDER BY created_at, id`, invoiceID)
+	rows, err := s.query(ctx, s.db.R, `SELECT `+paymentCols+` FROM payments WHERE invoice_id = ? ORDER BY created_at, id`, invoiceID)
 	if err != nil {
 		return nil, fmt.Errorf("reading payments: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var p invoicing.Payment
-		if err := rows.Scan(&p.ID, &p.InvoiceID, &p.Amount, &p.Method, &p.Reference, sqldb.ScanTime(&p.CreatedAt)); err != nil {
-			return nil, fmt.Errorf("reading payments: %w", err)
+		p, err := scanPayment(rows)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, &p)
+		out = append(out, p)
 	}
 	return out, rows.Err()
+}
+
+const paymentCols = `id, invoice_id, amount, method, reference, created_at, provenance, confirmed_at, provider_payment_id`
+
+func scanPayment(r scanner) (*invoicing.Payment, error) {
+	var p invoicing.Payment
+	var provenance string
+	var providerID sql.NullString
+	err := r.Scan(&p.ID, &p.InvoiceID, &p.Amount, &p.Method, &p.Reference, sqldb.ScanTime(&p.CreatedAt),
+		&provenance, sqldb.ScanNullTime(&p.ConfirmedAt), &providerID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("payment")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading payment: %w", err)
+	}
+	p.Provenance, p.ProviderPaymentID = invoicing.Provenance(provenance), providerID.String
+	return &p, nil
 }
 
 // ---- idempotency keys (the SQL is the kit's, shared with the credit store)
