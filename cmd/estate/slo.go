@@ -116,19 +116,32 @@ func runSLORules(env *environ, args []string) error {
 	return err
 }
 
+// sloWiring is what the collector takes of the SLOs: the routes of their
+// API, and their generated rules, which its rules evaluator loads beside
+// the rule files (again on SIGHUP).
+type sloWiring struct {
+	routes func(chi.Router) error
+	rules  func() (map[string][]byte, error)
+}
+
 // sloAPI loads the configured SLOs, registers their series on reg and
-// returns what mounts their API on the collector's router. Their queries
-// go to slo.prometheus_url when it is set, else to the collector's
-// embedded metrics store, through the PromQL API on its own port once it
-// listens.
-func (a *app) sloAPI(reg *prometheus.Registry) (func(chi.Router) error, error) {
+// returns their API and rules. Their queries go to slo.prometheus_url when
+// it is set, else in process to the collector's embedded metrics store.
+func (a *app) sloAPI(reg *prometheus.Registry) (sloWiring, error) {
 	cfg := a.cfg.SLO
 	slos, err := cfg.Load(examples.FS)
 	if err != nil {
-		return nil, fmt.Errorf("loading SLOs: %w", err)
+		return sloWiring{}, fmt.Errorf("loading SLOs: %w", err)
+	}
+	rules, err := sloreport.RuleFile(slos, sloreport.RuleOptions{MinEvents: cfg.MinEvents})
+	if err != nil {
+		return sloWiring{}, err
 	}
 	backend := func() (promquery.Querier, error) {
-		return promquery.NewHTTP(promquery.HTTPOptions{URL: a.collector.URL()})
+		if a.collector == nil {
+			return nil, errors.New("no collector in this process")
+		}
+		return a.collector.TSDB().Querier(), nil
 	}
 	if cfg.PrometheusURL != "" {
 		backend = func() (promquery.Querier, error) {
@@ -143,27 +156,32 @@ func (a *app) sloAPI(reg *prometheus.Registry) (func(chi.Router) error, error) {
 		Now:      a.now,
 	})
 	if err != nil {
-		return nil, err
+		return sloWiring{}, err
 	}
 	logger := a.componentLogger("slo")
 	series, err := sloprom.NewCollector(sloprom.Options{Evaluator: eval, Logger: logger})
 	if err != nil {
-		return nil, err
+		return sloWiring{}, err
 	}
 	if err := reg.Register(series); err != nil {
-		return nil, fmt.Errorf("registering SLO series: %w", err)
+		return sloWiring{}, fmt.Errorf("registering SLO series: %w", err)
 	}
 	logger.Info("SLOs loaded", "count", len(slos), "examples", cfg.Examples, "files", cfg.Files)
-	return func(r chi.Router) error {
-		if err := slohttp.Routes(r, slohttp.Options{Evaluator: eval, Logger: logger}); err != nil {
-			return fmt.Errorf("SLO API: %w", err)
-		}
-		return nil
+	return sloWiring{
+		routes: func(r chi.Router) error {
+			if err := slohttp.Routes(r, slohttp.Options{Evaluator: eval, Logger: logger}); err != nil {
+				return fmt.Errorf("SLO API: %w", err)
+			}
+			return nil
+		},
+		rules: func() (map[string][]byte, error) {
+			return map[string][]byte{"slos.yaml": rules}, nil
+		},
 	}, nil
 }
 
 // lazyQuerier is the querier that backend builds at the first query: the
-// collector, whose store the SLOs are computed from, exists once the
+// collector, whose store the SLOs are computed from, exists only once the
 // routes that serve them are mounted.
 type lazyQuerier struct {
 	backend func() (promquery.Querier, error)

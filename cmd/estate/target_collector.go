@@ -30,8 +30,9 @@ import (
 // the queue, the embedded stores, RED, the scrape and the rules, the
 // exporters), the reliability events API of the metrics area, mounted on
 // the collector's API port (8088) with the DORA series on its /metrics,
-// and the SLOs' API with their series; the event store is also the
-// incident intake of the rules' alerts.
+// and the SLOs' API with their series, their rules evaluated beside the
+// rule files; the event store is also the incident intake of the rules'
+// alerts.
 func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 	reg := server.NewRegistry()
 	store, err := a.openEventStore(ctx)
@@ -47,13 +48,14 @@ func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 		return nil, err
 	}
 	svc, err := collectorsvc.New(ctx, collectorsvc.Options{
-		Config:    a.cfg.Collector,
-		Dir:       filepath.Join(a.cfg.DataDir, "collector"),
-		Routes:    func(r chi.Router) error { return errors.Join(events(r), slos(r)) },
-		Incidents: alertIntake{store: store},
-		Logger:    a.componentLogger("collector"),
-		Registry:  reg,
-		Now:       a.now,
+		Config:         a.cfg.Collector,
+		Dir:            filepath.Join(a.cfg.DataDir, "collector"),
+		Routes:         func(r chi.Router) error { return errors.Join(events(r), slos.routes(r)) },
+		Incidents:      alertIntake{store: store},
+		GeneratedRules: slos.rules,
+		Logger:         a.componentLogger("collector"),
+		Registry:       reg,
+		Now:            a.now,
 	})
 	if err != nil {
 		return nil, err
