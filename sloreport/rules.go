@@ -127,7 +127,9 @@ func group(s SLO, o RuleOptions) rulefmt.RuleGroup {
 		Alert:  AbsentAlertName,
 		Expr:   fmt.Sprintf("absent(%s)", in.Total),
 		For:    model.Duration(o.AbsentFor),
-		Labels: with("severity", string(Ticket)),
+		// Missing data is a fault of the measuring, not an outage of the
+		// service: the collector's incident intake leaves it out.
+		Labels: with("severity", string(Ticket), "estate_incident", "false"),
 		Annotations: map[string]string{
 			"summary":     fmt.Sprintf("%s: no events to measure", s.Name),
 			"description": fmt.Sprintf("The SLO %s of %s (%s) has had no series of its events (%s) for %s: its budget and burn rates cannot be computed, and its burn alerts cannot fire.", s.Name, s.Service, objective, in.Total, FormatDuration(o.AbsentFor)),
