@@ -124,9 +124,9 @@ func group(s SLO, o RuleOptions) rulefmt.RuleGroup {
 		})
 	}
 	g.Rules = append(g.Rules, rulefmt.Rule{
-		Alert:  AbsentAlertName,
-		Expr:   fmt.Sprintf("absent(%s)", in.Total),
-		For:    model.Duration(o.AbsentFor),
+		Alert: AbsentAlertName,
+		Expr:  fmt.Sprintf("absent(%s)", in.Total),
+		For:   model.Duration(o.AbsentFor),
 		// Missing data is a fault of the measuring, not an outage of the
 		// service: the collector's incident intake leaves it out.
 		Labels: with("severity", string(Ticket), "estate_incident", "false"),
