@@ -109,7 +109,7 @@ func (e *Executor) Plan(_ context.Context, req chaos.Request) ([]chaos.Injection
 		cmd := httpFault(req)
 		base.Target = fmt.Sprintf("%s (fault surface %s) route %s %s", svc, c.URL(), orAll(cmd.Method), orAll(cmd.Route))
 		base.Ref = "http:" + svc + ":" + cmd.ID
-		base.Detail = map[string]string{"service": svc, "id": cmd.ID, "action": string(cmd.Action), "route": cmd.Route, "method": cmd.Method,
+		base.Detail = map[string]string{"service": svc, "surface": c.URL(), "id": cmd.ID, "action": string(cmd.Action), "route": cmd.Route, "method": cmd.Method,
 			"percentage": strconv.FormatFloat(cmd.Percentage, 'g', -1, 64), "delay_ms": strconv.FormatInt(cmd.DelayMS, 10),
 			"status": strconv.Itoa(cmd.Status), "expires_at": cmd.ExpiresAt.UTC().Format(time.RFC3339)}
 	case f.Process != nil:
