@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -303,8 +304,44 @@ func checkChaosMesh(c *checker, path string, s Spec, f Fault) {
 		return
 	}
 	for _, fe := range genericwebhook.Validate(obj) {
-		c.add(mapChaosMeshField(fe.Field, p), "%s", fe.ErrorBody())
+		c.add(mapChaosMeshField(jsonPath(reflect.TypeOf(obj), fe.Field), p), "%s", fe.ErrorBody())
 	}
+}
+
+// jsonPath turns the Go field path of Chaos Mesh's webhook errors
+// ("Spec.TcParameter.Delay.Correlation") into the document's JSON path
+// ("spec.delay.correlation"): inlined structs drop out, names follow the
+// json tags.
+func jsonPath(t reflect.Type, goPath string) string {
+	var out []string
+	for _, seg := range strings.Split(goPath, ".") {
+		name, idx, _ := strings.Cut(seg, "[")
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			out = append(out, seg)
+			continue
+		}
+		f, ok := t.FieldByName(name)
+		if !ok {
+			out = append(out, seg)
+			continue
+		}
+		t = f.Type
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && tag == "" {
+			continue
+		}
+		if tag == "" {
+			tag = name
+		}
+		if idx != "" {
+			tag += "[" + idx
+		}
+		out = append(out, tag)
+	}
+	return strings.Join(out, ".")
 }
 
 // mapChaosMeshField turns the path of a Chaos Mesh webhook error (from

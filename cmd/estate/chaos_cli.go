@@ -97,7 +97,11 @@ func runChaosValidate(_ context.Context, env *environ, args []string) error {
 		}
 		return errUsage
 	}
-	fmt.Fprintf(env.stdout, "%s: valid: %s fault %s on %s for %s\n", path, e.Spec.Fault.Platform(), kindOf(e), e.Spec.Target.Service, e.Spec.Duration)
+	platform := e.Spec.Fault.Platform()
+	if g := e.Spec.GameDay; g != nil {
+		platform = g.Faults[0].Platform()
+	}
+	fmt.Fprintf(env.stdout, "%s: valid: %s fault %s on %s for %s\n", path, platform, kindOf(e), e.Spec.Target.Service, e.Spec.Duration)
 	return nil
 }
 
