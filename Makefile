@@ -44,7 +44,7 @@ build: ## Build bin/estate
 	go build -o bin/estate ./cmd/estate
 
 .PHONY: tools
-tools: ## Build the Go tools into bin/ (linters, benchstat, helm, jaeger)
+tools: ## Build the Go tools into bin/ (linters, benchstat, helm, jaeger, kube-apiserver, etcd, controller-gen)
 	@bash scripts/deps.sh tools
 
 .PHONY: deps

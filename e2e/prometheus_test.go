@@ -8,11 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,7 +19,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
-	"github.com/estatehq/estate/internal/jaegertest"
+	"github.com/estatehq/estate/internal/promquery/promquerytest"
 	"github.com/estatehq/estate/internal/testenv"
 )
 
@@ -29,7 +27,6 @@ import (
 // collector` every second and reads the RED rollups of posted spans and the
 // DORA series of posted events back through its HTTP API.
 func TestPrometheusScrapesCollector(t *testing.T) {
-	promBin := testenv.Binary(t, "prometheus", "ESTATE_PROMETHEUS_BIN", "apt-get install prometheus")
 	col := newCollector(t, "--events.metrics-ttl", "1s")
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
@@ -71,7 +68,7 @@ func TestPrometheusScrapesCollector(t *testing.T) {
 	require.NoError(t, err)
 	post(t, col.API+"/v1/events", "application/cloudevents-batch+json", events)
 
-	prom := startPrometheus(t, promBin, strings.TrimPrefix(col.API, "http://"))
+	prom := startPrometheus(t, strings.TrimPrefix(col.API, "http://"))
 
 	// What the example holds: 14 deployments started, 12 succeeded, 1
 	// failed; 4 incidents, one of them opened by a chaos experiment.
@@ -122,9 +119,8 @@ type prometheusProc struct{ url string }
 
 // startPrometheus runs a real Prometheus that scrapes target's /metrics
 // every second, with its storage in a temporary folder.
-func startPrometheus(t *testing.T, bin, target string) *prometheusProc {
+func startPrometheus(t *testing.T, target string) *prometheusProc {
 	t.Helper()
-	dir := t.TempDir()
 	cfg := fmt.Sprintf(`global:
   scrape_interval: 1s
   evaluation_interval: 1s
@@ -135,51 +131,7 @@ scrape_configs:
     static_configs:
       - targets: [%q]
 `, target)
-	cfgPath := filepath.Join(dir, "prometheus.yml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
-	port := jaegertest.FreePorts(t, 1)[0]
-	logPath := filepath.Join(dir, "prometheus.log")
-	logf, err := os.Create(logPath)
-	require.NoError(t, err)
-	defer logf.Close()
-	cmd := exec.Command(bin,
-		"--config.file="+cfgPath,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port),
-	)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	require.NoError(t, cmd.Start())
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("prometheus log:\n%s", b)
-		}
-	})
-	p := &prometheusProc{url: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	require.NoError(t, testenv.WaitFor(ctx, 100*time.Millisecond, func() error {
-		select {
-		case <-exited:
-			return fmt.Errorf("prometheus exited")
-		default:
-		}
-		_, err := getBody(ctx, p.url+"/-/ready")
-		return err
-	}), "prometheus did not come up")
-	return p
+	return &prometheusProc{url: promquerytest.StartPrometheus(t, promquerytest.PrometheusOptions{Config: cfg})}
 }
 
 // query runs an instant query that must return one sample.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 #
 # Installs what the tests and linters need, without running anything:
-#   scripts/deps.sh all    Debian packages, Pact FFI library and all Go tools (make deps)
+#   scripts/deps.sh all    Debian packages, Pact FFI library, all Go tools and the CRDs (make deps)
 #   scripts/deps.sh tools  the Go tools in bin/ only (make tools)
 # Anything already installed at the pinned version is skipped.
 set -euo pipefail
@@ -16,6 +16,7 @@ all)
 	ensure_apt_packages
 	ensure_pact_ffi
 	ensure_go_tools
+	ensure_crds
 	;;
 tools)
 	ensure_go_tools

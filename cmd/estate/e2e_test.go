@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -160,4 +161,45 @@ func TestUpEventsToDORA(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"), string(pb))
 	require.GreaterOrEqual(t, resp.StatusCode, 400)
+}
+
+// TestUpAlertOnAServiceOpensAnIncident has `estate up` evaluate an alert
+// on the scrape of the invoicing service it runs: the alert fires once the
+// collector scrapes invoicing's /metrics, and opens an incident in the
+// event store, which the DORA report counts.
+func TestUpAlertOnAServiceOpensAnIncident(t *testing.T) {
+	rules := filepath.Join(t.TempDir(), "rules.yml")
+	require.NoError(t, os.WriteFile(rules, []byte(`groups:
+- name: estate
+  rules:
+  - alert: InvoicingScraped
+    expr: up{job="invoicing"} == 1
+    labels:
+      service: invoicing
+      severity: info
+`), 0o600))
+	e := startUp(t, "--collector.scrape.interval=200ms", "--collector.scrape.timeout=200ms",
+		"--collector.rules.files="+rules, "--collector.rules.interval=200ms")
+	from, to := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	var incidents int
+	deadline := time.Now().Add(45 * time.Second)
+	for time.Now().Before(deadline) && incidents == 0 {
+		time.Sleep(250 * time.Millisecond)
+		code, body := e.do(t, http.MethodGet, e.urls["collector"]+"/v1/dora?from="+from+"&to="+to, "", nil, nil)
+		require.Equal(t, http.StatusOK, code, string(body))
+		var report struct {
+			Services []struct {
+				Service     string `json:"service"`
+				Environment string `json:"environment"`
+				Incidents   int    `json:"incidents"`
+			} `json:"services"`
+		}
+		require.NoError(t, json.Unmarshal(body, &report))
+		for _, s := range report.Services {
+			if s.Service == "invoicing" && s.Environment == "production" {
+				incidents = s.Incidents
+			}
+		}
+	}
+	require.Equal(t, 1, incidents, "the alert on invoicing's scrape opened one incident")
 }

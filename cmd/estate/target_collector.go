@@ -13,10 +13,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	collectorsvc "github.com/estatehq/estate/collector/service"
+	"github.com/estatehq/estate/internal/delivery"
 	"github.com/estatehq/estate/internal/modules"
 	"github.com/estatehq/estate/internal/server"
 	"github.com/estatehq/estate/metrics"
 	metricshttp "github.com/estatehq/estate/metrics/http"
+	"github.com/estatehq/estate/metrics/intake/alertmanager"
 	"github.com/estatehq/estate/metrics/postgres"
 	metricsprom "github.com/estatehq/estate/metrics/prometheus"
 	"github.com/estatehq/estate/metrics/sqlite"
@@ -25,22 +27,28 @@ import (
 
 // initCollector builds the collector target: the collector itself, which
 // collector/service assembles from its configuration (OTLP on 4317/4318,
-// the queue, the embedded store, RED, the exporters), and the reliability
-// events API of the metrics area, mounted on the collector's API port
-// (8088) with the DORA series on its /metrics.
+// the queue, the embedded stores, RED, the scrape and the rules, the
+// exporters), and the reliability events API of the metrics area, mounted
+// on the collector's API port (8088) with the DORA series on its /metrics;
+// the event store is also the incident intake of the rules' alerts.
 func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 	reg := server.NewRegistry()
-	events, err := a.eventsAPI(ctx, reg)
+	store, err := a.openEventStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	events, err := a.eventsAPI(store, reg)
 	if err != nil {
 		return nil, err
 	}
 	svc, err := collectorsvc.New(ctx, collectorsvc.Options{
-		Config:   a.cfg.Collector,
-		Dir:      filepath.Join(a.cfg.DataDir, "collector"),
-		Routes:   events,
-		Logger:   a.componentLogger("collector"),
-		Registry: reg,
-		Now:      a.now,
+		Config:    a.cfg.Collector,
+		Dir:       filepath.Join(a.cfg.DataDir, "collector"),
+		Routes:    events,
+		Incidents: alertIntake{store: store},
+		Logger:    a.componentLogger("collector"),
+		Registry:  reg,
+		Now:       a.now,
 	})
 	if err != nil {
 		return nil, err
@@ -120,13 +128,9 @@ func (a *app) openEventStore(ctx context.Context) (metrics.Store, error) {
 	return st, nil
 }
 
-// eventsAPI opens the event store, registers the DORA series on reg, and
-// returns what mounts the events API on the collector's router.
-func (a *app) eventsAPI(ctx context.Context, reg *prometheus.Registry) (func(chi.Router) error, error) {
-	store, err := a.openEventStore(ctx)
-	if err != nil {
-		return nil, err
-	}
+// eventsAPI registers the DORA series of store on reg, and returns what
+// mounts the events API on the collector's router.
+func (a *app) eventsAPI(store metrics.Store, reg *prometheus.Registry) (func(chi.Router) error, error) {
 	logger := a.componentLogger("events")
 	opts := metricshttp.Options{
 		Store:                 store,
@@ -151,4 +155,50 @@ func (a *app) eventsAPI(ctx context.Context, reg *prometheus.Registry) (func(chi
 		}
 		return nil
 	}, nil
+}
+
+// alertIntake is the incident intake of the collector's rules: the alert
+// notifications they send, the body Alertmanager would post to
+// /v1/events/alertmanager, stored as that endpoint stores them, so a
+// firing alert opens an incident and a resolved one resolves it.
+type alertIntake struct{ store metrics.Store }
+
+// Alerts implements collectorrules.Incidents.
+func (i alertIntake) Alerts(ctx context.Context, body []byte) error {
+	events, err := alertmanager.Decode(body, alertmanager.Options{})
+	if err == nil {
+		_, err = i.store.Append(ctx, events)
+	}
+	if errors.Is(err, metrics.ErrInvalid) {
+		return delivery.Permanent(err)
+	}
+	return err
+}
+
+// scrapeTarget has the collector of this process, if any (under `up`),
+// scrape the /metrics of a service's server as job once it serves, and
+// stop when it stops. A collector elsewhere is told of the service with
+// collector.scrape.targets.
+func (a *app) scrapeTarget(job string, srv *server.Server) modules.Service {
+	return scrapeTarget{a: a, job: job, srv: srv}
+}
+
+type scrapeTarget struct {
+	a   *app
+	job string
+	srv *server.Server
+}
+
+func (t scrapeTarget) Start(context.Context) error {
+	if t.a.collector == nil {
+		return nil
+	}
+	return t.a.collector.SetScrapeTargets(t.job, server.LoopbackAddr(t.srv.Addr()))
+}
+
+func (t scrapeTarget) Shutdown(context.Context) error {
+	if t.a.collector == nil {
+		return nil
+	}
+	return t.a.collector.SetScrapeTargets(t.job)
 }

@@ -139,7 +139,7 @@ func (a *app) initCredit(ctx context.Context) (modules.Service, error) {
 	})
 	a.serviceServers["credit"] = srv
 	return &serviceTarget{Server: srv, Group: modules.Group{
-		Parts:   withFaultSurface([]modules.Service{srv, reconciler, purger}, faultSrv),
+		Parts:   withFaultSurface([]modules.Service{srv, a.scrapeTarget("credit", srv), reconciler, purger}, faultSrv),
 		Closers: []func(context.Context) error{tel.Shutdown, modules.Closer(store.Close), closeFaults(faults)},
 	}}, nil
 }

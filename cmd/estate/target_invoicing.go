@@ -135,7 +135,7 @@ func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
 	})
 	a.serviceServers["invoicing"] = srv
 	return &serviceTarget{Server: srv, Group: modules.Group{
-		Parts:   withFaultSurface([]modules.Service{relay, srv, purger}, faultSrv),
+		Parts:   withFaultSurface([]modules.Service{relay, srv, a.scrapeTarget("invoicing", srv), purger}, faultSrv),
 		Closers: []func(context.Context) error{tel.Shutdown, modules.Closer(store.Close), closeFaults(faults)},
 	}}, nil
 }

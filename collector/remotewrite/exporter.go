@@ -1,13 +1,17 @@
-// Package remotewrite pushes a Prometheus registry (the collector's RED and
-// DORA series and its own health) to a remote_write 1.0 receiver such as
-// Prometheus with --web.enable-remote-write-receiver, for setups where
-// Prometheus cannot scrape the collector.
+// Package remotewrite sends metrics to a remote_write 1.0 receiver such as
+// Prometheus with --web.enable-remote-write-receiver, on two paths.
 //
-// Every Interval it gathers the registry once, converts the snapshot to a
-// prompb.WriteRequest (histograms and summaries as their classic series),
-// and sends it snappy-compressed, retrying 5xx and 429 with backoff. The
-// gatherer is only held for the gathering itself: a slow or absent
-// receiver delays pushes, never the registry.
+// It pushes a Prometheus registry (the collector's RED and DORA series and
+// its own health), for setups where Prometheus cannot scrape the
+// collector: every Interval it gathers the registry once, converts the
+// snapshot to a prompb.WriteRequest (histograms and summaries as their
+// classic series), and sends it snappy-compressed, retrying 5xx and 429
+// with backoff. The gatherer is only held for the gathering itself: a slow
+// or absent receiver delays pushes, never the registry.
+//
+// And it forwards the OTLP metrics the collector receives (OTLPSink), a
+// consumer of the collector's queue that translates them with Prometheus's
+// own OTLP translator, as the embedded metrics store does.
 package remotewrite
 
 import (
@@ -30,6 +34,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/prometheus/prompb"
 
+	"github.com/estatehq/estate/collector/internal/promotlp"
 	"github.com/estatehq/estate/internal/delivery"
 )
 
@@ -46,6 +51,9 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Client sends the requests; one with its own transport when nil.
 	Client *http.Client
+	// Translation is how the OTLP metrics path names series; it must be
+	// the embedded store's, so that both hold the same series.
+	Translation promotlp.Config
 }
 
 // Exporter pushes a registry periodically.
@@ -59,6 +67,11 @@ type Exporter struct {
 	instance string
 	retry    delivery.Retry
 	life     delivery.Lifecycle
+
+	// The OTLP metrics path: its retries hand a long delay back to the
+	// queue, which waits instead of the call.
+	translator *promotlp.Translator
+	queueRetry delivery.Retry
 
 	mu      sync.Mutex
 	running bool // the push loop
@@ -74,6 +87,9 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 	}
 	if opts.Gatherer == nil {
 		return nil, errors.New("remotewrite: Options.Gatherer is required")
+	}
+	if err := opts.Translation.Validate(); err != nil {
+		return nil, err
 	}
 	tel := delivery.Telemetry{Logger: opts.Logger, Registerer: opts.Registerer, Now: opts.Now}.Defaults()
 	opts.Now = tel.Now
@@ -103,6 +119,10 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 		e.metrics.Retries.Inc()
 		e.metrics.pushes.WithLabelValues("retried").Inc()
 	}
+	e.translator = promotlp.New(opts.Translation)
+	e.queueRetry = cfg.retry()
+	e.queueRetry.Sleep = opts.Sleep
+	e.queueRetry.OnRetry = func(int, error, time.Duration) { e.metrics.Retries.Inc() }
 	return e, nil
 }
 
@@ -342,6 +362,7 @@ type metrics struct {
 	*delivery.Metrics
 	pushes      *prometheus.CounterVec
 	lastSuccess prometheus.Gauge
+	otlpDropped *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -350,21 +371,26 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		pushes: delivery.CounterVec(sub, "pushes_total",
 			"Push attempts by result: success, retried, failed (the snapshot was given up).", "result"),
 		lastSuccess: delivery.Gauge(sub, "last_success_timestamp_seconds", "Time of the last delivered push."),
+		otlpDropped: delivery.CounterVec(sub, "otlp_dropped_total",
+			"OTLP metrics not forwarded, by reason: undecodable_record (a queue record), untranslatable (a metric the Prometheus translator refused, such as a delta sum).", "reason"),
 	}
 	var err error
 	m.Metrics, err = delivery.NewMetrics(reg, delivery.MetricsOpts{
 		Subsystem: sub,
-		ItemsName: "samples_total", ItemsHelp: "Samples delivered.", Preset: [][]string{{}},
+		ItemsName: "samples_total", ItemsHelp: "Samples delivered, of the registry and of OTLP metrics.", Preset: [][]string{{}},
 		RequestsHelp: "Push requests by HTTP status, or error when no answer came.",
 		DurationHelp: "Duration of push requests.",
 		RetriesHelp:  "Push requests sent again after a retryable error.",
-		Extra:        []prometheus.Collector{m.pushes, m.lastSuccess},
+		Extra:        []prometheus.Collector{m.pushes, m.lastSuccess, m.otlpDropped},
 	})
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range []string{"success", "retried", "failed"} {
 		m.pushes.WithLabelValues(r)
+	}
+	for _, r := range []string{"undecodable_record", "untranslatable"} {
+		m.otlpDropped.WithLabelValues(r)
 	}
 	return m, nil
 }

@@ -4,18 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os/exec"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -29,7 +26,7 @@ import (
 
 	"github.com/estatehq/estate/collector/remotewrite"
 	"github.com/estatehq/estate/internal/delivery"
-	"github.com/estatehq/estate/internal/testenv"
+	"github.com/estatehq/estate/internal/promquery/promquerytest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -250,57 +247,9 @@ func TestConfigValidate(t *testing.T) {
 // receiver on a free loopback port, and returns its base URL.
 func startPrometheus(t *testing.T) string {
 	t.Helper()
-	bin := testenv.Binary(t, "prometheus", "ESTATE_PROMETHEUS_BIN", "apt-get install prometheus")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	cfg, err := os.ReadFile(filepath.Join("testdata", "prometheus.yml"))
 	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	dir := t.TempDir()
-	cfgPath, err := filepath.Abs(filepath.Join("testdata", "prometheus.yml"))
-	require.NoError(t, err)
-	var out strings.Builder
-	cmd := exec.Command(bin,
-		"--config.file="+cfgPath,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
-		"--web.enable-remote-write-receiver",
-	)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	require.NoError(t, cmd.Start())
-	waited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(waited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-waited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-waited
-		}
-	})
-	base := "http://" + addr
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	require.NoError(t, testenv.WaitFor(ctx, 100*time.Millisecond, func() error {
-		select {
-		case <-waited:
-			return fmt.Errorf("prometheus exited: %s", out.String())
-		default:
-		}
-		res, err := http.Get(base + "/-/ready")
-		if err != nil {
-			return err
-		}
-		_ = res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			return fmt.Errorf("not ready: %s", res.Status)
-		}
-		return nil
-	}), "prometheus output: %s", &out)
-	return base
+	return promquerytest.StartPrometheus(t, promquerytest.PrometheusOptions{Config: string(cfg), Args: []string{"--web.enable-remote-write-receiver"}})
 }
 
 func query(t *testing.T, base, q string) map[string]string {

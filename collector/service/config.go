@@ -7,12 +7,16 @@ import (
 	"time"
 
 	"github.com/estatehq/estate/collector/elasticsearch"
+	"github.com/estatehq/estate/collector/internal/promotlp"
 	"github.com/estatehq/estate/collector/internal/walqueue"
 	"github.com/estatehq/estate/collector/jaeger"
 	"github.com/estatehq/estate/collector/otlp"
 	"github.com/estatehq/estate/collector/otlpexporter"
+	promstore "github.com/estatehq/estate/collector/prometheus"
 	"github.com/estatehq/estate/collector/red"
 	"github.com/estatehq/estate/collector/remotewrite"
+	"github.com/estatehq/estate/collector/rules"
+	"github.com/estatehq/estate/collector/scrape"
 	"github.com/estatehq/estate/collector/sqlite"
 	"github.com/estatehq/estate/internal/config"
 )
@@ -49,6 +53,13 @@ type CoreConfig struct {
 	Export     ExportConfig       `yaml:"export"`
 	Store      sqlite.Config      `yaml:"store"`
 	RED        red.Config         `yaml:"red"`
+	// TSDB is the embedded metrics store and its PromQL engine.
+	TSDB promstore.Config `yaml:"tsdb"`
+	// Scrape, OTLPMetrics and Rules are what feeds the embedded metrics
+	// store and what is evaluated over it.
+	Scrape      scrape.Config   `yaml:"scrape"`
+	OTLPMetrics promotlp.Config `yaml:"otlp_metrics"`
+	Rules       rules.Config    `yaml:"rules"`
 }
 
 // ExportConfig is how sinks read the queue (the `collector.export` group).
@@ -114,13 +125,17 @@ func (c *Config) ListenAddrs() []*string {
 // RegisterFlags sets the defaults and binds the flags of the group, named
 // prefix + "listen-addr", prefix + "otlp.grpc-listen-addr" and so on.
 func (c *CoreConfig) RegisterFlags(fs *flag.FlagSet, prefix string) {
-	fs.StringVar(&c.ListenAddr, prefix+"listen-addr", ":8088", "collector events and query API address (GET /v1/logs, /v1/traces), with /metrics, /healthz, /readyz")
+	fs.StringVar(&c.ListenAddr, prefix+"listen-addr", ":8088", "collector events and query API address (GET /v1/logs, /v1/traces, Prometheus's /api/v1), with /metrics, /healthz, /readyz")
 	c.OTLP.RegisterFlags(fs, prefix+"otlp.")
 	c.Memory.RegisterFlags(fs, prefix+"memory.")
 	c.Queue.RegisterFlags(fs, prefix+"queue.")
 	c.Export.RegisterFlags(fs, prefix+"export.")
 	c.Store.RegisterFlags(fs, prefix+"store.")
 	c.RED.RegisterFlags(fs, prefix+"red.")
+	c.TSDB.RegisterFlags(fs, prefix+"tsdb.")
+	c.Scrape.RegisterFlags(fs, prefix+"scrape.")
+	c.OTLPMetrics.RegisterFlags(fs, prefix+"otlp-metrics.")
+	c.Rules.RegisterFlags(fs, prefix+"rules.")
 }
 
 // Validate names every field at fault, by its key in this group, and checks
@@ -134,6 +149,10 @@ func (c *CoreConfig) Validate() error {
 		config.Under("export.", c.Export.Validate()),
 		config.Under("store.", c.Store.Validate()),
 		config.Under("red.", c.RED.Validate()),
+		config.Under("tsdb.", c.TSDB.Validate()),
+		config.Under("scrape.", c.Scrape.Validate()),
+		config.Under("otlp_metrics.", c.OTLPMetrics.Validate()),
+		config.Under("rules.", c.Rules.Validate()),
 	}
 	// A request is one queue record: it must fit in a segment.
 	if c.Queue.SegmentBytes > 0 && c.OTLP.MaxRequestBytes > c.Queue.SegmentBytes {

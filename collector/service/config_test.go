@@ -24,6 +24,9 @@ func TestConfigValidate(t *testing.T) {
 		{"backoff", func(c *Config) { c.Collector.Export.MaxBackoff = 1 }, "collector.export.max_backoff: must be at least initial_backoff"},
 		{"store", func(c *Config) { c.Collector.Store.RetentionInterval = 0 }, "collector.store.retention_interval: must be positive, not 0s"},
 		{"red", func(c *Config) { c.Collector.RED.MaxSeries = -1 }, "collector.red.max_series: must be positive"},
+		{"scrape", func(c *Config) { c.Collector.Scrape.Targets = []string{"invoicing"} }, `collector.scrape.targets[0]: must be job=host:port, not "invoicing"`},
+		{"otlp metrics", func(c *Config) { c.Collector.OTLPMetrics.PromoteResourceAttributes = []string{"a", "a"} }, `collector.otlp_metrics.promote_resource_attributes[1]: "a" is listed twice`},
+		{"rules", func(c *Config) { c.Collector.Rules.AlertmanagerURL = "am:9093" }, "collector.rules.alertmanager_url"},
 		{"elasticsearch", func(c *Config) { c.Elasticsearch.URLs = []string{"ftp://es"} }, `elasticsearch.urls: "ftp://es" must be an http or https URL with a host`},
 		{"elasticsearch without a dead-letter folder uses the collector's", func(c *Config) { c.Elasticsearch.URLs = []string{"http://es:9200"} }, ""},
 		{"jaeger", func(c *Config) { c.Jaeger.Endpoint = "jaeger" }, `jaeger.endpoint: "jaeger" must be host:port`},
@@ -50,7 +53,9 @@ func TestConfigNamesEveryFieldAtFault(t *testing.T) {
 	c := testConfig(t)
 	c.Collector.Queue.MaxBytes = -1
 	c.Collector.Store.MaxAge = 0
+	c.Collector.TSDB.MaxSeries = 0
 	err := c.Validate()
 	require.ErrorContains(t, err, "collector.queue.max_bytes: must be positive, not -1")
 	require.ErrorContains(t, err, "collector.store.max_age: must be positive, not 0s")
+	require.ErrorContains(t, err, "collector.tsdb.max_series: must be positive, not 0")
 }

@@ -7,10 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 
 	"github.com/estatehq/estate/collector"
 	"github.com/estatehq/estate/internal/testenv"
@@ -74,13 +73,7 @@ func TestForwardOverOTLP(t *testing.T) {
 			require.NoError(t, err)
 			resp, _ = post(t, c, "http://"+agent.OTLPHTTPAddr()+"/v1/traces", "application/x-protobuf", b, false)
 			require.Equal(t, 200, resp.StatusCode)
-			md := pmetric.NewMetrics()
-			m := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
-			m.SetName("fwd_gauge")
-			m.SetEmptyGauge().DataPoints().AppendEmpty().SetIntValue(1)
-			b, err = pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
-			require.NoError(t, err)
-			resp, _ = post(t, c, "http://"+agent.OTLPHTTPAddr()+"/v1/metrics", "application/x-protobuf", b, false)
+			resp, _ = post(t, c, "http://"+agent.OTLPHTTPAddr()+"/v1/metrics", "application/x-protobuf", gaugeRequest(t, "fwd", "fwd_gauge", 1), false)
 			require.Equal(t, 200, resp.StatusCode)
 
 			require.Len(t, waitLogs(t, c, gateway.URL(), "fwd", 2), 2, "the gateway stores the forwarded logs")
@@ -96,6 +89,9 @@ func TestForwardOverOTLP(t *testing.T) {
 				}
 				return nil
 			}))
+
+			// The gateway keeps the forwarded metrics in its metrics store.
+			waitQuery(t, metricsQuerier(gateway), "fwd_gauge", model.LabelSet{"job": "fwd"}, 1)
 
 			var none struct{ Logs []collector.LogRecord }
 			require.Equal(t, 200, getJSON(t, c, agent.URL()+"/v1/logs?service=fwd", &none))

@@ -1,9 +1,12 @@
 // Package service assembles the collector target from its configuration,
 // in one place: the durable queue, the OTLP receiver that appends to it,
-// the consumers that read from it (the embedded store, the RED rollups, and
-// the exporters whose endpoints are configured: Elasticsearch, Jaeger,
-// OTLP), the remote_write pusher, and the API port that serves the query API, /metrics
-// and health, and any routes mounted on it (the events API).
+// the consumers that read from it (the embedded store, the RED rollups,
+// the embedded metrics store's OTLP metrics, and the exporters whose
+// endpoints are configured: Elasticsearch, Jaeger, OTLP, remote_write),
+// the remote_write pusher, the scrape of every target's /metrics and the
+// rules evaluated over the metrics store, and the API port that serves the
+// query API, /metrics and health, and any routes mounted on it (the events
+// API).
 package service
 
 import (
@@ -20,6 +23,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	promapi "github.com/prometheus/prometheus/web/api/v1"
 
 	"github.com/estatehq/estate/collector"
 	"github.com/estatehq/estate/collector/elasticsearch"
@@ -28,8 +32,10 @@ import (
 	"github.com/estatehq/estate/collector/jaeger"
 	"github.com/estatehq/estate/collector/otlp"
 	"github.com/estatehq/estate/collector/otlpexporter"
+	promstore "github.com/estatehq/estate/collector/prometheus"
 	"github.com/estatehq/estate/collector/red"
 	"github.com/estatehq/estate/collector/remotewrite"
+	"github.com/estatehq/estate/collector/rules"
 	"github.com/estatehq/estate/collector/sqlite"
 	"github.com/estatehq/estate/internal/delivery"
 	"github.com/estatehq/estate/internal/problem"
@@ -47,6 +53,12 @@ type Options struct {
 	Routes func(chi.Router) error
 	// WrapSink, when set, wraps every sink; tests use it to stop delivery.
 	WrapSink func(collector.Sink) collector.Sink
+	// Incidents, when set, is the estate's incident intake: the alerts of
+	// the rules open and resolve incidents there.
+	Incidents rules.Incidents
+	// GeneratedRules, when set, returns rule files made in process (the
+	// SLOs' rules), evaluated beside collector.rules.files.
+	GeneratedRules func() (map[string][]byte, error)
 
 	Logger *slog.Logger
 	// Registry receives every metric and is served on /metrics of the API
@@ -66,11 +78,13 @@ type Service struct {
 	opts       Options
 	queue      *walqueue.Queue
 	store      *sqlite.Store
+	tsdb       *promstore.Store
 	receiver   *otlp.Receiver
 	api        *server.Server
 	router     chi.Router
 	exporters  []component
 	deliveries []*exporter
+	feeds      feeds
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -117,11 +131,24 @@ func New(ctx context.Context, opts Options) (s *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
+	s.tsdb, err = promstore.Open(promstore.Options{
+		Config:     cfg.TSDB,
+		Dir:        filepath.Join(opts.Dir, "tsdb"),
+		Logger:     opts.Logger.With("part", "tsdb"),
+		Registerer: opts.Registry,
+	})
+	if err != nil {
+		return nil, err
+	}
 	rollup, err := red.New(red.Options{Config: cfg.RED, Store: s.store, Registerer: opts.Registry, Logger: opts.Logger.With("part", "red")})
 	if err != nil {
 		return nil, err
 	}
-	sinks = append([]collector.Sink{s.store, rollup}, sinks...)
+	otlpMetrics, err := s.newFeeds(s.tsdb)
+	if err != nil {
+		return nil, err
+	}
+	sinks = append([]collector.Sink{s.store, rollup, otlpMetrics}, sinks...)
 	if err := s.openQueue(sinks); err != nil {
 		return nil, err
 	}
@@ -138,13 +165,6 @@ func New(ctx context.Context, opts Options) (s *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if c := opts.Config.RemoteWrite; c.Enabled() {
-		rw, err := remotewrite.New(c, remotewrite.Options{Gatherer: opts.Registry, Logger: opts.Logger.With("sink", "remote_write"), Registerer: opts.Registry, Now: opts.Now})
-		if err != nil {
-			return nil, fmt.Errorf("remote_write exporter: %w", err)
-		}
-		s.exporters = append(s.exporters, rw)
-	}
 	router := chi.NewRouter()
 	router.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, problem.New(http.StatusNotFound, "no such resource"))
@@ -153,6 +173,10 @@ func New(ctx context.Context, opts Options) (s *Service, err error) {
 		problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, r.Method+" is not allowed here"))
 	})
 	collectorhttp.Routes(router, s.store, opts.Logger.With("part", "api"))
+	s.tsdb.Routes(router, promstore.APIOptions{
+		Targets: func(context.Context) promapi.TargetRetriever { return s.feeds.scraper.Manager() },
+		Rules:   func(context.Context) promapi.RulesRetriever { return s.feeds.rules.Manager() },
+	})
 	if opts.Routes != nil {
 		if err := opts.Routes(router); err != nil {
 			return nil, fmt.Errorf("mounting routes: %w", err)
@@ -161,7 +185,7 @@ func New(ctx context.Context, opts Options) (s *Service, err error) {
 	s.router = router
 	s.api = server.New(server.Options{
 		Name: "collector", Addr: cfg.ListenAddr, Handler: router, Logger: opts.Logger, Registry: opts.Registry,
-		Ready: []server.ReadyCheck{{Name: "store", Check: s.store.Ping}},
+		Ready: []server.ReadyCheck{{Name: "store", Check: s.store.Ping}, {Name: "tsdb", Check: s.tsdb.Ping}},
 	})
 	return s, nil
 }
@@ -194,6 +218,17 @@ func (s *Service) exportSinks() ([]collector.Sink, []collector.Signal, error) {
 		s.exporters = append(s.exporters, j)
 		sinks = append(sinks, &collector.SignalSink{SinkName: "jaeger", Traces: j.ExportTraces})
 		local = slices.DeleteFunc(local, func(sig collector.Signal) bool { return sig == collector.SignalTraces })
+	}
+	if c := cfg.RemoteWrite; c.Enabled() {
+		rw, err := remotewrite.New(c, remotewrite.Options{
+			Gatherer: s.opts.Registry, Translation: cfg.Collector.OTLPMetrics,
+			Logger: logger.With("sink", "remote_write"), Registerer: s.opts.Registry, Now: s.opts.Now,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("remote_write exporter: %w", err)
+		}
+		s.exporters = append(s.exporters, rw)
+		sinks = append(sinks, rw.OTLPSink())
 	}
 	if c := cfg.OTLP; c.Enabled() {
 		o, err := otlpexporter.New(c, otlpexporter.Options{Logger: logger.With("sink", "otlp"), Registerer: s.opts.Registry, Now: s.opts.Now})
@@ -248,6 +283,10 @@ func (s *Service) openQueue(sinks []collector.Sink) error {
 // "/v1/events" or "/v1/events/*"). Call it before Start.
 func (s *Service) Mount(pattern string, h http.Handler) { s.router.Mount(pattern, h) }
 
+// TSDB is the embedded metrics store: where feeds append, and what rules,
+// SLOs and the Prometheus API query.
+func (s *Service) TSDB() *promstore.Store { return s.tsdb }
+
 // RED is the store of the span-derived RED rollups.
 func (s *Service) RED() collector.REDStore { return s.store }
 
@@ -265,6 +304,9 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.store.Start(ctx); err != nil {
 		return errors.Join(err, s.stopExporters(ctx))
 	}
+	if err := s.tsdb.Start(ctx); err != nil {
+		return errors.Join(err, s.stopExporters(ctx))
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	for _, d := range s.deliveries {
@@ -274,6 +316,9 @@ func (s *Service) Start(ctx context.Context) error {
 		return errors.Join(err, s.Shutdown(ctx))
 	}
 	if err := s.api.Start(ctx); err != nil {
+		return errors.Join(err, s.Shutdown(ctx))
+	}
+	if err := s.startFeeds(ctx); err != nil {
 		return errors.Join(err, s.Shutdown(ctx))
 	}
 	s.opts.Logger.Info("collector started",
@@ -286,7 +331,7 @@ func (s *Service) Start(ctx context.Context) error {
 // queued, then delivery, then the exporters, then the queue and the store.
 // Undelivered records stay in the queue for the next start.
 func (s *Service) Shutdown(ctx context.Context) error {
-	errs := []error{s.receiver.Shutdown(ctx), s.api.Shutdown(ctx)}
+	errs := []error{s.stopFeeds(ctx), s.receiver.Shutdown(ctx), s.api.Shutdown(ctx)}
 	if s.cancel != nil {
 		s.cancel()
 	}
@@ -312,6 +357,9 @@ func (s *Service) closeStorage(ctx context.Context) error {
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Shutdown(ctx))
+	}
+	if s.tsdb != nil {
+		errs = append(errs, s.tsdb.Shutdown(ctx))
 	}
 	return errors.Join(errs...)
 }

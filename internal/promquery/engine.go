@@ -31,7 +31,7 @@ func NewEngine(engine promql.QueryEngine, store storage.Queryable) *Engine {
 func (e *Engine) Query(ctx context.Context, expr string, t time.Time) (model.Value, error) {
 	q, err := e.engine.NewInstantQuery(ctx, e.store, nil, expr, t)
 	if err != nil {
-		return nil, engineError(err)
+		return nil, constructionError(err)
 	}
 	defer q.Close()
 	res := q.Exec(ctx)
@@ -48,7 +48,7 @@ func (e *Engine) QueryRange(ctx context.Context, expr string, r Range) (model.Ma
 	}
 	q, err := e.engine.NewRangeQuery(ctx, e.store, nil, expr, r.Start, r.End, r.Step)
 	if err != nil {
-		return nil, engineError(err)
+		return nil, constructionError(err)
 	}
 	defer q.Close()
 	res := q.Exec(ctx)
@@ -60,6 +60,21 @@ func (e *Engine) QueryRange(ctx context.Context, expr string, r Range) (model.Ma
 		return nil, &Error{Type: ErrBadData, Msg: "a range query needs an expression of scalar or instant-vector type"}
 	}
 	return m, nil
+}
+
+// constructionError classifies the errors of a query that could not be
+// built as Prometheus's API does: the query is bad data (it does not parse,
+// or a range query's expression is a range vector), unless building it
+// timed out or was canceled.
+func constructionError(err error) error {
+	var (
+		timeout  promql.ErrQueryTimeout
+		canceled promql.ErrQueryCanceled
+	)
+	if errors.As(err, &timeout) || errors.As(err, &canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return engineError(err)
+	}
+	return &Error{Type: ErrBadData, Msg: err.Error(), Err: err}
 }
 
 // engineError classifies the engine's errors as Prometheus's API does.

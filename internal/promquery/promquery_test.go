@@ -67,6 +67,10 @@ func TestEngineRangeQuery(t *testing.T) {
 
 	_, err = e.QueryRange(context.Background(), `sum(requests_total)`, Range{Start: time.Unix(0, 0), End: time.Unix(120, 0)})
 	requireErrorType(t, err, ErrBadData)
+	// As Prometheus's API answers: a range query of a range vector is bad
+	// data, not an execution error.
+	_, err = e.QueryRange(context.Background(), `requests_total[5m]`, Range{Start: time.Unix(0, 0), End: time.Unix(120, 0), Step: time.Minute})
+	requireErrorType(t, err, ErrBadData)
 }
 
 func TestEngineErrorTypes(t *testing.T) {
