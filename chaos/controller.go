@@ -388,7 +388,9 @@ func (c *Controller) Halted() (bool, string) {
 }
 
 // Run returns a run. Errors: ENOTFOUND.
-func (c *Controller) Run(ctx context.Context, id string) (Run, error) { return c.opts.Store.Run(ctx, id) }
+func (c *Controller) Run(ctx context.Context, id string) (Run, error) {
+	return c.opts.Store.Run(ctx, id)
+}
 
 // Runs lists runs, newest first.
 func (c *Controller) Runs(ctx context.Context, f RunFilter) ([]Run, error) {
@@ -446,14 +448,17 @@ func (c *Controller) send(ctx context.Context, r *Run, e Event) {
 // finish gives the run its verdict.
 func (c *Controller) finish(ctx context.Context, r *Run, v Verdict, reason string, started bool) {
 	now := c.opts.Now().UTC()
-	r.State, r.Verdict, r.Reason, r.FinishedAt, r.NextAt = StateFinished, v, reason, &now, nil
-	c.update(ctx, r)
+	r.Verdict, r.Reason, r.FinishedAt, r.NextAt = v, reason, &now, nil
 	c.note(ctx, r.ID, Entry{Kind: EntryVerdict, Message: fmt.Sprintf("%s: %s", v, reason)})
-	c.runs.WithLabelValues(string(v)).Inc()
-	c.opts.Logger.Info("chaos run finished", "run", r.ID, "experiment", r.Experiment.Metadata.Name, "verdict", v, "reason", reason)
 	if started {
 		c.send(ctx, r, Event{ID: r.ID + "-finished", Type: EventChaosFinished, Kind: r.Fault.Kind(), Target: r.Experiment.Spec.Target.Service, Outcome: string(v)})
 	}
+	// Finished last: whoever follows the run has its whole journal once
+	// it reads the state finished.
+	r.State = StateFinished
+	c.update(ctx, r)
+	c.runs.WithLabelValues(string(v)).Inc()
+	c.opts.Logger.Info("chaos run finished", "run", r.ID, "experiment", r.Experiment.Metadata.Name, "verdict", v, "reason", reason)
 }
 
 // probe evaluates probes, journals each result and returns the first that

@@ -94,10 +94,10 @@ func (w *world) types() []chaos.EventType {
 func experiment(duration string) chaos.Experiment {
 	return chaos.Experiment{APIVersion: chaos.APIVersion, Kind: chaos.KindExperiment, Metadata: chaos.Metadata{Name: "exp"},
 		Spec: chaos.Spec{
-			Target:     chaos.Target{Service: "invoicing"},
-			Fault:      chaos.Fault{HTTP: &chaos.HTTPFault{Action: chaos.HTTPError}},
-			Duration:   chaos.Duration(duration),
-			Hypothesis: chaos.Hypothesis{Interval: "1s", Probes: []chaos.Probe{{Name: "burn", SLO: &chaos.SLOProbe{SLO: "inv", Window: "5m", MaxBurnRate: 14.4}}}},
+			Target:          chaos.Target{Service: "invoicing"},
+			Fault:           chaos.Fault{HTTP: &chaos.HTTPFault{Action: chaos.HTTPError}},
+			Duration:        chaos.Duration(duration),
+			Hypothesis:      chaos.Hypothesis{Interval: "1s", Probes: []chaos.Probe{{Name: "burn", SLO: &chaos.SLOProbe{SLO: "inv", Window: "5m", MaxBurnRate: 14.4}}}},
 			ExpectedOutcome: chaos.ExpectedOutcome{RecoverWithin: "10s"},
 		}}
 }

@@ -67,14 +67,18 @@ func TestValidate(t *testing.T) {
 		{"duplicate key", func(t *testing.T) string { return edit(t, base, "duration: 30s", "duration: 30s\n  duration: 1m") }, []string{""}},
 		{"wrong type", func(t *testing.T) string { return edit(t, base, "delay: 300ms", "delay: 300ms, percentage: lots") }, []string{"spec.fault.http.percentage"}},
 		{"bad duration", func(t *testing.T) string { return edit(t, base, "duration: 30s", "duration: soon") }, []string{"spec.duration"}},
-		{"no fault", func(t *testing.T) string { return edit(t, base, "fault: {http: {action: latency, delay: 300ms}}", "fault: {}") }, []string{"spec.fault"}},
+		{"no fault", func(t *testing.T) string {
+			return edit(t, base, "fault: {http: {action: latency, delay: 300ms}}", "fault: {}")
+		}, []string{"spec.fault"}},
 		{"two faults", func(t *testing.T) string {
 			return edit(t, base, "fault: {http: {action: latency, delay: 300ms}}", "fault: {http: {action: latency, delay: 300ms}, process: {action: kill}}")
 		}, []string{"spec.fault"}},
 		{"http action", func(t *testing.T) string { return edit(t, base, "action: latency, delay: 300ms", "action: slow") }, []string{"spec.fault.http.action"}},
 		{"latency needs a delay", func(t *testing.T) string { return edit(t, base, ", delay: 300ms", "") }, []string{"spec.fault.http.delay"}},
 		{"percentage", func(t *testing.T) string { return edit(t, base, "delay: 300ms", "delay: 300ms, percentage: 120") }, []string{"spec.fault.http.percentage"}},
-		{"error status", func(t *testing.T) string { return edit(t, base, "action: latency, delay: 300ms", "action: error, status: 404") }, []string{"spec.fault.http.status"}},
+		{"error status", func(t *testing.T) string {
+			return edit(t, base, "action: latency, delay: 300ms", "action: error, status: 404")
+		}, []string{"spec.fault.http.status"}},
 		{"tcp", func(t *testing.T) string {
 			return edit(t, base, "http: {action: latency, delay: 300ms}", "tcp: {dependency: postgres, action: bandwidth}")
 		}, []string{"spec.fault.tcp.rateKBps"}},
@@ -90,7 +94,9 @@ func TestValidate(t *testing.T) {
 		{"expectation", func(t *testing.T) string {
 			return edit(t, base, "duration: 30s", "duration: 30s\n  expectedOutcome: {hypothesis: maybe}")
 		}, []string{"spec.expectedOutcome.hypothesis"}},
-		{"cron", func(t *testing.T) string { return edit(t, base, "duration: 30s", "duration: 30s\n  schedule: {cron: \"every day\"}") }, []string{"spec.schedule.cron"}},
+		{"cron", func(t *testing.T) string {
+			return edit(t, base, "duration: 30s", "duration: 30s\n  schedule: {cron: \"every day\"}")
+		}, []string{"spec.schedule.cron"}},
 		{"local fault refuses a kubernetes target", func(t *testing.T) string {
 			return edit(t, k8s, "podChaos: {action: pod-kill}", "http: {action: error}")
 		}, []string{"spec.target.kubernetes"}},

@@ -109,11 +109,6 @@ func parsePairs(key, s string) (map[string]string, error) {
 	return out, nil
 }
 
-// chaosOn reports whether the chaos target runs in this process: then the
-// services serve their fault surfaces and route their dependencies through
-// the chaos proxies.
-func (a *app) chaosOn() bool { return a.cfg.chaosInProcess }
-
 // faultInjector builds a service's fault injector and, when its fault
 // listen address is set, the control surface on that address. The
 // surface trusts the issuers the API trusts and needs the chaos scope.
