@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -13,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/estatehq/estate/chaos"
+	"github.com/estatehq/estate/chaos/chaostest"
 	"github.com/estatehq/estate/chaos/sqlite"
 )
 
@@ -20,57 +22,31 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // world is what the controller acts on in these tests: an executor whose
 // faults make the SLO burn, as a service under an error fault would, and
-// the events it reports. The executor is this package's contract played
-// straight: what Inject places, Remove takes away.
+// the events it reports.
 type world struct {
+	*chaostest.Executor
+
 	mu     sync.Mutex
-	faults map[string]chaos.Request
 	events []chaos.Event
 	// breaks makes an active fault burn the SLO.
 	breaks bool
 }
 
-func (w *world) Platform() chaos.Platform { return chaos.PlatformLocal }
-func (w *world) Plan(_ context.Context, req chaos.Request) ([]chaos.Injection, error) {
-	return []chaos.Injection{{Executor: chaos.PlatformLocal, Kind: req.Fault.Kind(), Target: req.Target.Service, Ref: req.RunID, Deadline: req.Deadline}}, nil
-}
-func (w *world) Inject(ctx context.Context, req chaos.Request) ([]chaos.Injection, error) {
-	w.mu.Lock()
-	w.faults[req.RunID] = req
-	w.mu.Unlock()
-	return w.Plan(ctx, req)
-}
-func (w *world) Check(context.Context, []chaos.Injection) error { return nil }
-func (w *world) Remove(_ context.Context, injs []chaos.Injection) error {
+func newWorld(breaks bool) *world { return &world{Executor: chaostest.NewExecutor(), breaks: breaks} }
+
+func (w *world) active() int { return w.Active() }
+
+func (w *world) setBreaks(b bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, in := range injs {
-		delete(w.faults, in.Ref)
-	}
-	return nil
+	w.breaks = b
 }
-func (w *world) Sweep(_ context.Context, claimed func(string) bool) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n := 0
-	for id := range w.faults {
-		if !claimed(id) {
-			delete(w.faults, id)
-			n++
-		}
-	}
-	return n, nil
-}
-func (w *world) active() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.faults)
-}
+
 func (w *world) SLO(context.Context, string) (chaos.SLOStatus, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	rate := 0.5
-	if w.breaks && len(w.faults) > 0 {
+	if w.breaks && w.Active() > 0 {
 		rate = 40
 	}
 	return chaos.SLOStatus{BurnRates: map[string]float64{"5m": rate}}, nil
@@ -128,7 +104,7 @@ func TestKillSwitch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := openStore(t)
 		ctx := context.Background()
-		w := &world{faults: map[string]chaos.Request{}}
+		w := newWorld(false)
 		ctl := controller(t, store, w)
 		r1, err := ctl.Submit(ctx, experiment("10m"))
 		require.NoError(t, err)
@@ -175,7 +151,7 @@ func TestBreachAbortsWithinTwoIntervalsAndOpensAnIncident(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := openStore(t)
 		ctx := context.Background()
-		w := &world{faults: map[string]chaos.Request{}, breaks: true}
+		w := newWorld(true)
 		ctl := controller(t, store, w)
 		run, err := ctl.Submit(ctx, experiment("10m"))
 		require.NoError(t, err)
@@ -208,7 +184,7 @@ func TestExpectedBreakPasses(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := openStore(t)
 		ctx := context.Background()
-		w := &world{faults: map[string]chaos.Request{}, breaks: true}
+		w := newWorld(true)
 		ctl := controller(t, store, w)
 		e := experiment("5s")
 		e.Spec.ExpectedOutcome.Hypothesis = chaos.ExpectBreaks
@@ -219,7 +195,7 @@ func TestExpectedBreakPasses(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, chaos.VerdictPassed, r.Verdict, r.Reason)
 
-		w.breaks = false
+		w.setBreaks(false)
 		run, err = ctl.Submit(ctx, e)
 		require.NoError(t, err)
 		time.Sleep(time.Minute)
@@ -232,7 +208,7 @@ func TestExpectedBreakPasses(t *testing.T) {
 func TestDryRunInjectsNothing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := openStore(t)
-		w := &world{faults: map[string]chaos.Request{}}
+		w := newWorld(false)
 		ctl := controller(t, store, w)
 		p, err := ctl.DryRun(context.Background(), experiment("1m"))
 		require.NoError(t, err)
@@ -242,5 +218,160 @@ func TestDryRunInjectsNothing(t *testing.T) {
 		runs, err := ctl.Runs(context.Background(), chaos.RunFilter{})
 		require.NoError(t, err)
 		require.Empty(t, runs)
+	})
+}
+
+func TestHypothesisMustHoldBefore(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := openStore(t)
+		ctx := context.Background()
+		w := newWorld(false)
+		ctl := controller(t, store, w)
+		e := experiment("1m")
+		e.Spec.Hypothesis.Probes = append(e.Spec.Hypothesis.Probes, chaos.Probe{Name: "strict", SLO: &chaos.SLOProbe{SLO: "inv", Window: "5m", MaxBurnRate: 0.1}})
+		run, err := ctl.Submit(ctx, e)
+		require.NoError(t, err)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		r, err := ctl.Run(ctx, run.ID)
+		require.NoError(t, err)
+		require.Equal(t, chaos.VerdictAborted, r.Verdict)
+		require.Contains(t, r.Reason, "did not hold before the fault (strict")
+		require.Empty(t, r.Injections)
+		require.Empty(t, w.types(), "nothing started, nothing to report")
+	})
+}
+
+func TestAbortConditionAborts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := openStore(t)
+		ctx := context.Background()
+		w := newWorld(true)
+		ctl := controller(t, store, w)
+		e := experiment("10m")
+		// The hypothesis may break; the abort condition may not.
+		e.Spec.ExpectedOutcome.Hypothesis = chaos.ExpectBreaks
+		e.Spec.AbortConditions = []chaos.Probe{{Name: "burn-cap", SLO: &chaos.SLOProbe{SLO: "inv", Window: "5m", MaxBurnRate: 30}}}
+		run, err := ctl.Submit(ctx, e)
+		require.NoError(t, err)
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		r, err := ctl.Run(ctx, run.ID)
+		require.NoError(t, err)
+		require.Equal(t, chaos.StateFinished, r.State)
+		require.Equal(t, chaos.VerdictAborted, r.Verdict)
+		require.Contains(t, r.Reason, "abort condition burn-cap failed")
+		require.Zero(t, w.active())
+	})
+}
+
+// TestRestartRemovesWhatNoRunClaims: a controller that stopped without
+// removing its faults (a crash) leaves a run marked running; the next
+// start removes its faults and what no run claims, and settles the run.
+func TestRestartRemovesWhatNoRunClaims(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := openStore(t)
+		ctx := context.Background()
+		w := newWorld(false)
+		e := experiment("10m")
+		started := time.Now().UTC()
+		left := chaos.Run{ID: "crashed", Experiment: e, Fault: e.Spec.Fault, State: chaos.StateRunning, CreatedAt: started, StartedAt: &started}
+		req := chaos.Request{RunID: left.ID, Target: e.Spec.Target, Fault: e.Spec.Fault, Deadline: started.Add(10 * time.Minute)}
+		injs, err := w.Inject(ctx, req)
+		require.NoError(t, err)
+		left.Injections = injs
+		require.NoError(t, store.CreateRun(ctx, left))
+		req.RunID = "never-recorded"
+		_, err = w.Inject(ctx, req)
+		require.NoError(t, err)
+		require.Equal(t, 2, w.active())
+
+		ctl := controller(t, store, w)
+		require.Zero(t, w.active(), "the crashed run's fault and the orphan are gone")
+		r, err := ctl.Run(ctx, left.ID)
+		require.NoError(t, err)
+		require.Equal(t, chaos.StateFinished, r.State)
+		require.Equal(t, chaos.VerdictErrored, r.Verdict)
+		require.Equal(t, "the controller stopped during the run", r.Reason)
+		require.Equal(t, []chaos.EventType{chaos.EventChaosFinished}, w.types())
+	})
+}
+
+func TestGameDayRunsItsDraw(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := openStore(t)
+		ctx := context.Background()
+		w := newWorld(false)
+		ctl := controller(t, store, w)
+		now := time.Now().UTC()
+		e := experiment("5s")
+		faults := []chaos.Fault{e.Spec.Fault, {HTTP: &chaos.HTTPFault{Action: chaos.HTTPLatency, Delay: "100ms"}}}
+		e.Spec.Fault = chaos.Fault{}
+		e.Spec.GameDay = &chaos.GameDay{Seed: 42, Every: "1m", Probability: 0.75, Faults: faults,
+			Windows: []chaos.Window{{Start: now.Add(time.Minute), End: now.Add(7 * time.Minute)}}}
+		want := e.Spec.GameDay.Plan(15 * time.Second)
+		require.NotEmpty(t, want)
+
+		parent, err := ctl.Submit(ctx, e)
+		require.NoError(t, err)
+		require.Equal(t, chaos.StateScheduled, parent.State)
+		time.Sleep(10 * time.Minute)
+		synctest.Wait()
+
+		children, err := ctl.Runs(ctx, chaos.RunFilter{ParentID: parent.ID})
+		require.NoError(t, err)
+		require.Len(t, children, len(want))
+		for i, s := range want {
+			ch := children[len(children)-1-i] // newest first
+			require.Equal(t, faults[s.Fault].Kind(), ch.Fault.Kind(), "slot %d", i)
+			require.WithinDuration(t, s.At, *ch.StartedAt, time.Second, "slot %d", i)
+			require.Equal(t, chaos.VerdictPassed, ch.Verdict)
+		}
+		p, err := ctl.Run(ctx, parent.ID)
+		require.NoError(t, err)
+		require.Equal(t, chaos.StateFinished, p.State)
+		require.Equal(t, chaos.VerdictPassed, p.Verdict, p.Reason)
+	})
+}
+
+func TestScheduleSkipsSlotsWhileHalted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := openStore(t)
+		ctx := context.Background()
+		w := newWorld(false)
+		ctl := controller(t, store, w)
+		e := experiment("5s")
+		e.Spec.Schedule = &chaos.Schedule{Cron: "@every 1m"}
+		parent, err := ctl.Submit(ctx, e)
+		require.NoError(t, err)
+		time.Sleep(90 * time.Second)
+		synctest.Wait()
+		children, err := ctl.Runs(ctx, chaos.RunFilter{ParentID: parent.ID})
+		require.NoError(t, err)
+		require.Len(t, children, 1)
+
+		_, err = ctl.Halt(ctx, "maintenance")
+		require.NoError(t, err)
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		children, err = ctl.Runs(ctx, chaos.RunFilter{ParentID: parent.ID})
+		require.NoError(t, err)
+		require.Len(t, children, 1, "no run starts while halted")
+		j, err := ctl.Journal(ctx, parent.ID, 0)
+		require.NoError(t, err)
+		require.True(t, slices.ContainsFunc(j, func(en chaos.Entry) bool { return en.Message == "slot skipped: the kill switch is on" }))
+
+		require.NoError(t, ctl.Resume(ctx))
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		children, err = ctl.Runs(ctx, chaos.RunFilter{ParentID: parent.ID})
+		require.NoError(t, err)
+		require.Len(t, children, 2, "resumed, the schedule runs again")
+
+		require.NoError(t, ctl.Abort(ctx, parent.ID, "done"))
+		p, err := ctl.Run(ctx, parent.ID)
+		require.NoError(t, err)
+		require.Equal(t, chaos.VerdictAborted, p.Verdict)
+		require.Zero(t, w.active())
 	})
 }
