@@ -19,6 +19,7 @@ import (
 
 	"github.com/estatehq/estate/chaos"
 	chaoshttp "github.com/estatehq/estate/chaos/http"
+	"github.com/estatehq/estate/internal/pgtest"
 	"github.com/estatehq/estate/services/kit/fault"
 )
 
@@ -277,14 +278,7 @@ spec:
 	c := chaoshttp.NewClient(e.urls["chaos"], nil)
 	run, err := c.Submit(context.Background(), []byte(doc))
 	require.NoError(t, err)
-	var d chaoshttp.RunDetail
-	deadline := time.Now().Add(60 * time.Second)
-	for d.State != chaos.StateFinished {
-		require.True(t, time.Now().Before(deadline), "the run did not finish: %+v", d.Run)
-		time.Sleep(200 * time.Millisecond)
-		d, err = c.Run(context.Background(), run.ID)
-		require.NoError(t, err)
-	}
+	d := waitVerdict(t, c, run.ID, nil)
 	require.Equal(t, chaos.VerdictFailed, d.Verdict, d.Reason)
 	require.Contains(t, d.Reason, "the hypothesis broke under the fault")
 
@@ -373,4 +367,105 @@ spec:
 		code, _ := e.do(t, http.MethodGet, e.urls["invoicing"]+"/v1/businesses/x", userTok, nil, nil)
 		return code < 500
 	}, 10*time.Second, 100*time.Millisecond, "the fault expires at its deadline")
+}
+
+// waitVerdict polls a run until it is finished, calling during, if set,
+// once its fault is injected.
+func waitVerdict(t *testing.T, c *chaoshttp.Client, id string, during func()) chaoshttp.RunDetail {
+	t.Helper()
+	var d chaoshttp.RunDetail
+	var err error
+	deadline := time.Now().Add(60 * time.Second)
+	for d.State != chaos.StateFinished {
+		require.True(t, time.Now().Before(deadline), "the run did not finish: %+v", d.Run)
+		time.Sleep(100 * time.Millisecond)
+		d, err = c.Run(context.Background(), id)
+		require.NoError(t, err)
+		if during != nil && len(d.Injections) > 0 && d.State == chaos.StateRunning {
+			during()
+			during = nil
+		}
+	}
+	require.Nil(t, during, "the run finished before its fault was seen: %s", d.Reason)
+	return d
+}
+
+// experiment is a document of a local fault on a target for a duration,
+// whose hypothesis is that invoicing answers /healthz.
+func experiment(name, target, fault, duration string) []byte {
+	return []byte(`apiVersion: chaos.estate.dev/v1
+kind: Experiment
+metadata: {name: ` + name + `}
+spec:
+  target: {service: ` + target + `}
+  fault: ` + fault + `
+  duration: ` + duration + `
+  steadyStateHypothesis:
+    interval: 1s
+    probes: [{name: invoicing-alive, http: {service: invoicing, path: /healthz}}]
+  expectedOutcome: {recoverWithin: 20s}
+`)
+}
+
+// TestUpChaosKillAndTCPFaults injects the faults of one machine that are
+// not the services' own under `estate up`: TCP latency on invoicing's
+// PostgreSQL connections and on credit's connections to invoicing
+// (Toxiproxy's proxies the process routes them through), and a kill of
+// credit, which is started again on its address at the end.
+func TestUpChaosKillAndTCPFaults(t *testing.T) {
+	e := startUp(t, "--invoicing.postgres-dsn="+pgtest.NewDatabase(t))
+	c := chaoshttp.NewClient(e.urls["chaos"], nil)
+	ctx := context.Background()
+	tok := e.token(t, "--sub", "owner")
+	code, body := e.do(t, http.MethodPost, e.urls["invoicing"]+"/v1/businesses", tok, nil, map[string]any{
+		"legal_name": "Owner", "country": "FR", "registration_number": "RCS 1", "billing_email": "owner@example.com"})
+	require.Equal(t, http.StatusCreated, code, string(body))
+	var biz struct{ ID string }
+	require.NoError(t, json.Unmarshal(body, &biz))
+	bizTok := e.token(t, "--sub", "owner", "--business", biz.ID)
+	timed := func(method, url string, body any) time.Duration {
+		start := time.Now()
+		code, b := e.do(t, method, url, bizTok, nil, body)
+		require.Less(t, code, 500, string(b))
+		return time.Since(start)
+	}
+	lookup := func() time.Duration { return timed(http.MethodGet, e.urls["invoicing"]+"/v1/businesses/"+biz.ID, nil) }
+	apply := func() time.Duration {
+		return timed(http.MethodPost, e.urls["credit"]+"/v1/credit/applications", map[string]any{"requested_limit": 1000, "currency": "eur"})
+	}
+
+	for _, tc := range []struct {
+		name, target, dependency string
+		call                     func() time.Duration
+	}{
+		{"postgres latency", "invoicing", "postgres", lookup},
+		{"latency between services", "credit", "invoicing", apply},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run, err := c.Submit(ctx, experiment(tc.target+"-"+tc.dependency, tc.target, "{tcp: {dependency: "+tc.dependency+", action: latency, latency: 400ms}}", "5s"))
+			require.NoError(t, err)
+			d := waitVerdict(t, c, run.ID, func() {
+				require.GreaterOrEqual(t, tc.call(), 400*time.Millisecond, "a call waits for its dependency")
+			})
+			require.Equal(t, chaos.VerdictPassed, d.Verdict, d.Reason)
+			require.Equal(t, "proxy "+tc.target+"/"+tc.dependency, d.Injections[0].Target)
+			require.Less(t, tc.call(), 400*time.Millisecond, "the toxic is gone")
+		})
+	}
+
+	t.Run("kill", func(t *testing.T) {
+		run, err := c.Submit(ctx, experiment("credit-kill", "credit", "{process: {action: kill}}", "3s"))
+		require.NoError(t, err)
+		d := waitVerdict(t, c, run.ID, func() {
+			resp, err := e.client.Get(e.urls["credit"] + "/healthz")
+			if err == nil {
+				resp.Body.Close()
+			}
+			require.Error(t, err, "credit is down")
+		})
+		require.Equal(t, chaos.VerdictPassed, d.Verdict, d.Reason)
+		code, _ := e.do(t, http.MethodGet, e.urls["credit"]+"/healthz", "", nil, nil)
+		require.Equal(t, http.StatusOK, code, "credit is back on its address")
+		apply()
+	})
 }

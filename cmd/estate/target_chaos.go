@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/estatehq/estate/chaos"
@@ -270,4 +272,49 @@ func (a *app) initChaos(ctx context.Context) (modules.Service, error) {
 			func(context.Context) error { executor.Close(); return nil },
 		},
 	}}, nil
+}
+
+// proxiedDSN routes a service's PostgreSQL connections through the chaos
+// proxy <service>/postgres when chaos runs in this process, so that TCP
+// faults reach them. A DSN of several hosts, of a Unix socket, or whose
+// TLS checks the server's name (sslmode=verify-full) is left as it is and
+// its TCP faults are refused: a proxy would change the name dialled.
+func (a *app) proxiedDSN(service, dsn string) (string, error) {
+	if a.proxies == nil || dsn == "" {
+		return dsn, nil
+	}
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return dsn, nil //nolint:nilerr // the store reports the DSN itself
+	}
+	skip := func(why string) (string, error) {
+		a.logger.Warn("chaos: PostgreSQL connections not proxied; TCP faults on them are refused", "service", service, "reason", why)
+		return dsn, nil
+	}
+	for _, fb := range cfg.Fallbacks {
+		if fb.Host != cfg.Host || fb.Port != cfg.Port {
+			return skip("the DSN names several hosts")
+		}
+	}
+	switch {
+	case strings.HasPrefix(cfg.Host, "/"):
+		return skip("a Unix socket")
+	case cfg.TLSConfig != nil && !cfg.TLSConfig.InsecureSkipVerify:
+		return skip("TLS verifies the server's name")
+	}
+	addr, err := a.proxies.Add(service, "postgres", net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
+	if err != nil {
+		return "", err
+	}
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return dsn, nil //nolint:nilerr // pgconn parsed it as a URL already
+		}
+		u.Host = addr
+		return u.String(), nil
+	}
+	// In the keyword form the last value of a keyword wins.
+	host, port, _ := net.SplitHostPort(addr)
+	return dsn + " host=" + host + " port=" + port, nil
 }

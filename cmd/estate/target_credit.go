@@ -112,6 +112,9 @@ func (a *app) initCredit(ctx context.Context) (modules.Service, error) {
 	if err != nil {
 		return fail(fmt.Errorf("credit.invoicing_url: %w", err))
 	}
+	if cfg.PostgresDSN, err = a.proxiedDSN("credit", cfg.PostgresDSN); err != nil {
+		return fail(err)
+	}
 	store, err := openCreditStore(ctx, cfg, a.cfg.DataDir, tel.TracerProvider, logger.With("part", "store"))
 	if err != nil {
 		return fail(fmt.Errorf("opening credit store: %w", err))

@@ -95,6 +95,9 @@ func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
 	if sub, ok := a.creditSubscriber(); ok && !slices.ContainsFunc(subs, func(s invoicing.Subscriber) bool { return s.Name == sub.Name }) {
 		subs = append(subs, sub)
 	}
+	if cfg.PostgresDSN, err = a.proxiedDSN("invoicing", cfg.PostgresDSN); err != nil {
+		return fail(err)
+	}
 	store, err := openInvoicingStore(ctx, cfg, a.cfg.DataDir, tel.TracerProvider, logger.With("part", "store"))
 	if err != nil {
 		return fail(fmt.Errorf("opening invoicing store: %w", err))
