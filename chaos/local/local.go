@@ -106,6 +106,9 @@ func (e *Executor) Plan(_ context.Context, req chaos.Request) ([]chaos.Injection
 		if !ok {
 			return nil, invalidField("spec.target.service", "%q has no fault control surface here (known: %s)", svc, strings.Join(e.services(), ", "))
 		}
+		if ttl := req.Deadline.Sub(e.opts.Now()); ttl > fault.DefaultMaxTTL {
+			return nil, invalidField("spec.duration", "must be at most %s for an HTTP fault: a service refuses a fault whose deadline is further ahead, so that no fault outlives a lost controller for long", fault.DefaultMaxTTL)
+		}
 		cmd := httpFault(req)
 		base.Target = fmt.Sprintf("%s (fault surface %s) route %s %s", svc, c.URL(), orAll(cmd.Method), orAll(cmd.Route))
 		base.Ref = "http:" + svc + ":" + cmd.ID

@@ -111,19 +111,23 @@ func TestHTTPFaultThroughTheSurface(t *testing.T) {
 }
 
 func TestPlanNamesWhatCannotBePlaced(t *testing.T) {
-	ex := local.New(local.Options{Faults: map[string]*fault.Client{}})
-	defer ex.Close()
 	for name, tc := range map[string]struct {
-		fault chaos.Fault
-		field string
+		fault    chaos.Fault
+		field    string
+		services map[string]*fault.Client
+		duration time.Duration
 	}{
-		"no fault surface": {errorFault, "spec.target.service"},
-		"no processes":     {chaos.Fault{Process: &chaos.ProcessFault{Action: chaos.ProcessKill}}, "spec.target.service"},
-		"no proxy":         {chaos.Fault{TCP: &chaos.TCPFault{Dependency: "postgres", Action: chaos.TCPReset}}, "spec.fault.tcp.dependency"},
-		"a Kubernetes one": {chaos.Fault{PodChaos: &chaosPodKill}, "spec.fault"},
+		"no fault surface": {fault: errorFault, field: "spec.target.service"},
+		"an HTTP fault longer than a service holds one": {fault: errorFault, field: "spec.duration", duration: 2 * time.Hour,
+			services: map[string]*fault.Client{"invoicing": newService(t).client}},
+		"no processes":     {fault: chaos.Fault{Process: &chaos.ProcessFault{Action: chaos.ProcessKill}}, field: "spec.target.service"},
+		"no proxy":         {fault: chaos.Fault{TCP: &chaos.TCPFault{Dependency: "postgres", Action: chaos.TCPReset}}, field: "spec.fault.tcp.dependency"},
+		"a Kubernetes one": {fault: chaos.Fault{PodChaos: &chaosPodKill}, field: "spec.fault"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := ex.Plan(context.Background(), request("r1", tc.fault, time.Now().Add(time.Minute)))
+			ex := local.New(local.Options{Faults: tc.services})
+			defer ex.Close()
+			_, err := ex.Plan(context.Background(), request("r1", tc.fault, time.Now().Add(max(tc.duration, time.Minute))))
 			require.Equal(t, chaos.EINVALID, chaos.ErrorCode(err), "%v", err)
 			fields := chaos.ErrorFields(err)
 			require.Len(t, fields, 1)
