@@ -214,14 +214,16 @@ func (c *Controller) DryRun(ctx context.Context, e Experiment) (Plan, error) {
 	now := c.opts.Now()
 	s := e.Spec
 	p := Plan{Experiment: e.Metadata.Name, Kind: s.Fault.Kind(), Platform: s.Fault.Platform()}
-	req := func(f Fault) Request {
-		return Request{ExperimentID: "dry-run", RunID: "dry-run", Name: e.Metadata.Name + "-dry-run", Target: s.Target, Fault: f, Spec: s, Deadline: now.Add(s.Duration.D())}
+	req := func(f Fault, path string) Request {
+		return Request{ExperimentID: "dry-run", RunID: "dry-run", ExperimentName: e.Metadata.Name, Name: e.Metadata.Name + "-dry-run", Target: s.Target, Fault: f, FaultPath: path,
+			Spec: s, Deadline: now.Add(s.Duration.D())}
 	}
 	if s.GameDay != nil {
 		p.Kind, p.Platform = "game-day", ""
 		p.Slots = s.GameDay.Plan(s.Duration.D() + s.recoverWithin())
 		for i, f := range s.GameDay.Faults {
-			injs, err := c.plan(ctx, req(f), fmt.Sprintf("spec.gameDay.faults[%d]", i))
+			path := fmt.Sprintf("spec.gameDay.faults[%d]", i)
+			injs, err := c.plan(ctx, req(f, path), path)
 			if err != nil {
 				return Plan{}, err
 			}
@@ -229,7 +231,7 @@ func (c *Controller) DryRun(ctx context.Context, e Experiment) (Plan, error) {
 		}
 		return p, nil
 	}
-	injs, err := c.plan(ctx, req(s.Fault), "spec.fault")
+	injs, err := c.plan(ctx, req(s.Fault, "spec.fault"), "spec.fault")
 	if err != nil {
 		return Plan{}, err
 	}
@@ -505,7 +507,7 @@ func (c *Controller) execute(r Run, h *handle) {
 	}
 
 	ex := c.executor(r.Fault.Platform())
-	req := Request{ExperimentID: r.ParentID, RunID: r.ID, Name: runName(r), Target: spec.Target, Fault: r.Fault, Spec: spec,
+	req := Request{ExperimentID: r.ParentID, RunID: r.ID, ExperimentName: r.Experiment.Metadata.Name, Name: runName(r), Target: spec.Target, Fault: r.Fault, Spec: spec,
 		Deadline: c.opts.Now().Add(spec.Duration.D())}
 	if req.ExperimentID == "" {
 		req.ExperimentID = r.ID

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
@@ -157,6 +158,20 @@ func TestChaosMeshObjectIsOwnedAndBounded(t *testing.T) {
 	require.Equal(t, "exp-r1", obj.GetName())
 	require.Equal(t, chaos.ManagedBy, obj.GetLabels()[chaos.LabelManagedBy])
 	require.Equal(t, "PodChaos", obj.GetObjectKind().GroupVersionKind().Kind)
+}
+
+// TestChaosMeshDefaults: a fault is defaulted as Chaos Mesh's admission
+// webhook defaults it before it is validated and created, so a delay
+// without a correlation is valid and created with Chaos Mesh's default.
+func TestChaosMeshDefaults(t *testing.T) {
+	e, err := chaos.Load([]byte(edit(t, k8s, "fault: {podChaos: {action: pod-kill}}", "fault: {networkChaos: {action: delay, delay: {latency: 100ms}}}")))
+	require.NoError(t, err)
+	obj, err := e.Spec.ChaosMeshObject(e.Spec.Fault, "exp-r1", "estate")
+	require.NoError(t, err)
+	nc, ok := obj.(*v1alpha1.NetworkChaos)
+	require.True(t, ok)
+	require.Equal(t, v1alpha1.DefaultCorrelation, nc.Spec.Delay.Correlation)
+	require.Empty(t, e.Spec.Fault.NetworkChaos.Delay.Correlation, "the document is left as it was")
 }
 
 func TestGameDayReplays(t *testing.T) {

@@ -159,10 +159,16 @@ type Store interface {
 type Request struct {
 	ExperimentID string
 	RunID        string
+	// ExperimentName is the document's metadata.name.
+	ExperimentName string
 	// Name is a DNS label unique to the run, for the objects created.
 	Name   string
 	Target Target
 	Fault  Fault
+	// FaultPath is the fault's field in the document ("spec.fault",
+	// "spec.gameDay.faults[1]"), for errors that name it; "spec.fault"
+	// when empty.
+	FaultPath string
 	// Spec is the experiment's, for executors that build whole objects
 	// from it (Spec.ChaosMeshObject).
 	Spec Spec

@@ -245,11 +245,7 @@ func (s Spec) checkFault(c *checker, path string, f Fault) {
 // webhook and the CRD's enums would, so that an invalid fault is refused
 // here, with its field named, before any API server sees it.
 func checkChaosMesh(c *checker, path string, s Spec, f Fault) {
-	kind := f.Kind()
-	p := path + "." + map[string]string{
-		v1alpha1.KindPodChaos: "podChaos", v1alpha1.KindNetworkChaos: "networkChaos",
-		v1alpha1.KindHTTPChaos: "httpChaos", v1alpha1.KindStressChaos: "stressChaos",
-	}[kind]
+	p := path + "." + chaosMeshKey[f.Kind()]
 	var sel *v1alpha1.PodSelector
 	var duration *string
 	switch {
@@ -304,8 +300,14 @@ func checkChaosMesh(c *checker, path string, s Spec, f Fault) {
 		return
 	}
 	for _, fe := range genericwebhook.Validate(obj) {
-		c.add(mapChaosMeshField(jsonPath(reflect.TypeOf(obj), fe.Field), p), "%s", fe.ErrorBody())
+		c.add(ChaosMeshField(f, path, jsonPath(reflect.TypeOf(obj), fe.Field)), "%s", fe.ErrorBody())
 	}
+}
+
+// chaosMeshKey is the document's key of a Chaos Mesh fault's kind.
+var chaosMeshKey = map[string]string{
+	v1alpha1.KindPodChaos: "podChaos", v1alpha1.KindNetworkChaos: "networkChaos",
+	v1alpha1.KindHTTPChaos: "httpChaos", v1alpha1.KindStressChaos: "stressChaos",
 }
 
 // jsonPath turns the Go field path of Chaos Mesh's webhook errors
@@ -344,32 +346,49 @@ func jsonPath(t reflect.Type, goPath string) string {
 	return strings.Join(out, ".")
 }
 
-// mapChaosMeshField turns the path of a Chaos Mesh webhook error (from
-// the object's root: "spec.value") into the document's: the selector's
-// fields come from the target, the rest from the fault.
-func mapChaosMeshField(f, faultPath string) string {
-	f = strings.TrimPrefix(f, "spec.")
+// ChaosMeshField turns the path of a field of the Chaos Mesh object built
+// for the fault f (from the object's root, "spec.delay.latency", as Chaos
+// Mesh's webhook or an API server names it) into the experiment
+// document's: the selector's fields come from spec.target.kubernetes, the
+// rest from the fault at faultPath ("spec.fault", "spec.gameDay.faults[1]").
+func ChaosMeshField(f Fault, faultPath, objectField string) string {
+	field := strings.TrimPrefix(objectField, "spec.")
 	for _, sel := range []string{"selector", "mode", "value"} {
-		if f == sel || strings.HasPrefix(f, sel+".") {
-			return "spec.target.kubernetes." + f
+		if field == sel || strings.HasPrefix(field, sel+".") {
+			return "spec.target.kubernetes." + field
 		}
 	}
-	return faultPath + "." + f
+	p := faultPath + "." + chaosMeshKey[f.Kind()]
+	if field == "spec" || field == "" {
+		return p
+	}
+	return p + "." + field
 }
 
-// Labels Estate puts on the Kubernetes objects it creates, so that a
-// restarted controller finds what it owns.
+// Labels and annotations Estate puts on the Kubernetes objects it
+// creates, so that a restarted controller finds what it owns and a reader
+// sees whose they are.
 const (
-	LabelManagedBy  = "app.kubernetes.io/managed-by"
-	ManagedBy       = "estate-chaos"
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	ManagedBy      = "estate-chaos"
+	// LabelEnvironment is the environment of the controller that created
+	// the object: a controller removes only its own environment's objects.
+	LabelEnvironment = "chaos.estate.dev/environment"
+	// LabelExperiment is the run's experiment: the run, or the schedule or
+	// game day it belongs to.
 	LabelExperiment = "chaos.estate.dev/experiment"
 	LabelRun        = "chaos.estate.dev/run"
-	AnnotationSpec  = "chaos.estate.dev/experiment-name"
+	// AnnotationExperimentName is the experiment document's name.
+	AnnotationExperimentName = "chaos.estate.dev/experiment-name"
+	// AnnotationDeadline is when the fault must be gone (RFC 3339).
+	AnnotationDeadline = "chaos.estate.dev/deadline"
 )
 
 // ChaosMeshObject builds the Chaos Mesh object of a Kubernetes fault for a
-// run: f's spec with the target's selector, the experiment's duration and
-// Estate's ownership labels. The Kubernetes executor creates it as it is.
+// run: f's spec with the target's selector, the experiment's duration,
+// Chaos Mesh's defaults (as its admission webhook sets them) and the label
+// of Estate's objects. The Kubernetes executor adds the run's labels and
+// creates it.
 func (s Spec) ChaosMeshObject(f Fault, name, namespace string) (client.Object, error) {
 	k := s.Target.Kubernetes
 	if k == nil {
@@ -399,6 +418,8 @@ func (s Spec) ChaosMeshObject(f Fault, name, namespace string) (client.Object, e
 	default:
 		return nil, fmt.Errorf("the fault %q is not a Chaos Mesh fault", f.Kind())
 	}
+	// As Chaos Mesh's admission webhook does before it validates.
+	genericwebhook.Default(obj)
 	return obj, nil
 }
 

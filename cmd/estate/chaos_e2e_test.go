@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,12 +14,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/estatehq/estate/chaos"
 	chaoshttp "github.com/estatehq/estate/chaos/http"
+	"github.com/estatehq/estate/internal/kubetest"
 	"github.com/estatehq/estate/internal/pgtest"
 	"github.com/estatehq/estate/services/kit/fault"
 )
@@ -468,4 +477,72 @@ func TestUpChaosKillAndTCPFaults(t *testing.T) {
 		require.Equal(t, http.StatusOK, code, "credit is back on its address")
 		apply()
 	})
+}
+
+// writeKubeconfig writes a kubeconfig that reaches the API server of cfg.
+func writeKubeconfig(t *testing.T, cfg *rest.Config) string {
+	t.Helper()
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["test"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "test"}
+	kc.CurrentContext = "test"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, clientcmd.WriteToFile(*kc, path))
+	return path
+}
+
+// TestUpChaosOnKubernetes runs the controller of `estate up` with a
+// Kubernetes API server (Chaos Mesh's CRDs installed, no Chaos Mesh
+// running): the Kubernetes example's dry run is the PodChaos the server
+// accepts, and a run's NetworkChaos exists while the run lasts and is gone
+// at its end.
+func TestUpChaosOnKubernetes(t *testing.T) {
+	kube := kubetest.Start(t, kubetest.Options{CRDs: []string{kubetest.ChaosMesh}})
+	ctx := context.Background()
+	require.NoError(t, kube.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "estate"}}))
+	e := startUp(t, "--chaos.kubernetes", "--chaos.kubeconfig="+writeKubeconfig(t, kube.Config))
+
+	out, errOut, err := runCmd(t, "chaos", "run", "--url", e.urls["chaos"], "--dry-run", "../../chaos/examples/kubernetes-pod-kill.yaml")
+	require.NoError(t, err, errOut)
+	var plan chaos.Plan
+	require.NoError(t, json.Unmarshal([]byte(out), &plan), out)
+	require.Equal(t, chaos.PlatformKubernetes, plan.Platform)
+	require.Len(t, plan.Injections, 1)
+	require.Equal(t, "PodChaos estate/invoicing-pod-kill-dry-run", plan.Injections[0].Target)
+	require.Len(t, plan.Next, 5, "the schedule's next slots")
+	var pods v1alpha1.PodChaosList
+	require.NoError(t, kube.Client.List(ctx, &pods, client.InNamespace("estate")))
+	require.Empty(t, pods.Items, "a dry run creates nothing")
+
+	c := chaoshttp.NewClient(e.urls["chaos"], nil)
+	run, err := c.Submit(ctx, []byte(`apiVersion: chaos.estate.dev/v1
+kind: Experiment
+metadata: {name: credit-delay}
+spec:
+  target:
+    service: credit
+    kubernetes:
+      selector: {namespaces: [estate], labelSelectors: {app.kubernetes.io/name: credit}}
+      mode: one
+      blastRadius: {maxPods: 1}
+  fault: {networkChaos: {action: delay, delay: {latency: 100ms}, direction: to}}
+  duration: 3s
+  steadyStateHypothesis:
+    interval: 1s
+    probes: [{name: invoicing-alive, http: {service: invoicing, path: /healthz}}]
+  expectedOutcome: {recoverWithin: 20s}
+`))
+	require.NoError(t, err)
+	networkChaos := func() []v1alpha1.NetworkChaos {
+		var l v1alpha1.NetworkChaosList
+		require.NoError(t, kube.Client.List(ctx, &l, client.InNamespace("estate"), client.MatchingLabels{chaos.LabelRun: run.ID}))
+		return l.Items
+	}
+	d := waitVerdict(t, c, run.ID, func() {
+		require.Len(t, networkChaos(), 1, "the run's NetworkChaos exists while it runs")
+	})
+	require.Equal(t, chaos.VerdictPassed, d.Verdict, d.Reason)
+	require.Equal(t, "NetworkChaos estate/credit-delay-"+run.ID, d.Injections[0].Target)
+	require.Empty(t, networkChaos(), "and is deleted at its end")
 }

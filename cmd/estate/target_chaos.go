@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -13,10 +14,16 @@ import (
 	"strings"
 	"time"
 
+	chaosv1alpha1 "github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/estatehq/estate/chaos"
+	"github.com/estatehq/estate/chaos/chaosmesh"
 	chaoscollector "github.com/estatehq/estate/chaos/collector"
 	chaoshttp "github.com/estatehq/estate/chaos/http"
 	"github.com/estatehq/estate/chaos/local"
@@ -56,6 +63,15 @@ type chaosConfig struct {
 	// FaultSurfaces lists name=url pairs: the services' fault control
 	// surfaces; under `up` those of the process are added.
 	FaultSurfaces string `yaml:"fault_surfaces"`
+	// Kubernetes runs the Chaos Mesh faults in a cluster.
+	Kubernetes bool `yaml:"kubernetes"`
+	// Kubeconfig reaches the cluster; empty uses $KUBECONFIG,
+	// ~/.kube/config, or the service account of the pod the controller
+	// runs in.
+	Kubeconfig string `yaml:"kubeconfig"`
+	// KubernetesNamespace holds the Chaos Mesh objects; empty puts each in
+	// the first namespace its experiment selects.
+	KubernetesNamespace string `yaml:"kubernetes_namespace"`
 }
 
 func (c *chaosConfig) RegisterFlags(fs *flag.FlagSet) {
@@ -67,6 +83,9 @@ func (c *chaosConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Environment, "chaos.environment", "local", "environment of the incidents a broken hypothesis opens")
 	fs.StringVar(&c.Services, "chaos.services", "", "services' base URLs for HTTP probes, as name=url pairs, comma-separated")
 	fs.StringVar(&c.FaultSurfaces, "chaos.fault-surfaces", "", "services' fault control surfaces, as name=url pairs, comma-separated")
+	fs.BoolVar(&c.Kubernetes, "chaos.kubernetes", false, "run Chaos Mesh faults (podChaos, networkChaos, httpChaos, stressChaos) in a Kubernetes cluster")
+	fs.StringVar(&c.Kubeconfig, "chaos.kubeconfig", "", "kubeconfig of the cluster; empty uses $KUBECONFIG, ~/.kube/config or the pod's service account")
+	fs.StringVar(&c.KubernetesNamespace, "chaos.kubernetes-namespace", "", "namespace of the Chaos Mesh objects; empty puts each in the first namespace its experiment selects")
 }
 
 func (c *chaosConfig) Validate() error {
@@ -90,6 +109,16 @@ func (c *chaosConfig) Validate() error {
 	}
 	if _, err := parsePairs("chaos.fault_surfaces", c.FaultSurfaces); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Kubernetes {
+		if len(validation.IsValidLabelValue(c.Environment)) > 0 {
+			errs = append(errs, fmt.Errorf("chaos.environment: must be a Kubernetes label value with chaos.kubernetes (it labels the Chaos Mesh objects), not %q", c.Environment))
+		}
+		if ns := c.KubernetesNamespace; ns != "" && len(validation.IsDNS1123Label(ns)) > 0 {
+			errs = append(errs, fmt.Errorf("chaos.kubernetes_namespace: must be a namespace name, not %q", ns))
+		}
+	} else if c.Kubeconfig != "" || c.KubernetesNamespace != "" {
+		errs = append(errs, errors.New("chaos.kubeconfig, chaos.kubernetes_namespace: need chaos.kubernetes"))
 	}
 	return errors.Join(errs...)
 }
@@ -253,9 +282,18 @@ func (a *app) initChaos(ctx context.Context) (modules.Service, error) {
 		return nil, err
 	}
 	executor := local.New(local.Options{Faults: clients, Processes: a.processes(), Proxies: a.proxies, Now: a.now, Logger: logger.With("part", "executor")})
+	executors := []chaos.Executor{executor}
+	if cfg.Kubernetes {
+		kube, err := a.kubernetesExecutor(logger.With("part", "kubernetes"))
+		if err != nil {
+			executor.Close()
+			return nil, errors.Join(err, closeStore())
+		}
+		executors = append(executors, kube)
+	}
 	reg := server.NewRegistry()
 	ctl, err := chaos.New(chaos.Options{
-		Store: store, Executors: []chaos.Executor{executor}, Prober: prober, Events: events,
+		Store: store, Executors: executors, Prober: prober, Events: events,
 		Environment: cfg.Environment, Now: a.now, Logger: logger, Registerer: reg,
 	})
 	if err != nil {
@@ -317,4 +355,27 @@ func (a *app) proxiedDSN(service, dsn string) (string, error) {
 	// In the keyword form the last value of a keyword wins.
 	host, port, _ := net.SplitHostPort(addr)
 	return dsn + " host=" + host + " port=" + port, nil
+}
+
+// kubernetesExecutor builds the executor of Chaos Mesh faults for the
+// cluster of chaos.kubeconfig.
+func (a *app) kubernetesExecutor(logger *slog.Logger) (*chaosmesh.Executor, error) {
+	cfg := a.cfg.Chaos
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = cfg.Kubeconfig
+	// Without a kubeconfig, the loader falls back to the pod's service
+	// account.
+	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("chaos.kubeconfig: %w", err)
+	}
+	scheme := runtime.NewScheme()
+	if err := chaosv1alpha1.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("chaos: building the Kubernetes scheme: %w", err)
+	}
+	c, err := client.New(rc, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("chaos: the Kubernetes client: %w", err)
+	}
+	return chaosmesh.New(chaosmesh.Options{Client: c, Namespace: cfg.KubernetesNamespace, Environment: cfg.Environment, Logger: logger})
 }
