@@ -317,6 +317,9 @@ func (r reader) requests(ctx context.Context) error {
 // equal ones), at a resolution of about 250 points; nil without values.
 func (r reader) peak(ctx context.Context, expr string) (*Peak, error) {
 	inc := r.f.Incident
+	if !r.f.To.After(inc.Start) {
+		return nil, nil // an incident of no length (or a clock behind its start)
+	}
 	step := max((r.f.To.Sub(inc.Start) / 250).Truncate(time.Second), 15*time.Second)
 	m, err := r.q.QueryRange(ctx, expr, promquery.Range{Start: inc.Start, End: r.f.To, Step: step})
 	if err != nil {

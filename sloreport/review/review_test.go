@@ -373,6 +373,20 @@ func TestTimelineOrderIsTheLogs(t *testing.T) {
 	require.JSONEq(t, string(a), string(b))
 }
 
+// TestTimelineBeforeItsStart reviews an open incident at a time before
+// its start (a clock behind the sender's): a review of no length, not an
+// error.
+func TestTimelineBeforeItsStart(t *testing.T) {
+	in := inputs(eventStore(t), metricsStore(t), incidentC)
+	in.Now = at("11:30")
+	f, err := review.Timeline(t.Context(), in)
+	require.NoError(t, err)
+	require.Zero(t, f.Incident.Duration)
+	require.Nil(t, f.Requests.Peak)
+	require.Nil(t, f.Requests.After)
+	require.Zero(t, f.Requests.During.Total)
+}
+
 func TestTimelineUnknownIncident(t *testing.T) {
 	store := eventStore(t)
 	for _, id := range []string{"no-such-incident", "inc-ghost"} {
