@@ -49,6 +49,7 @@ func tools() []command {
 		{name: "report", summary: "compute DORA, MTBF, MTTR and rollback rate from a file of events (--events FILE --from --to --format)", run: runReport},
 		{name: "token", summary: "print a token signed by the development issuer (--sub USER [--business ID] [--scope S] [--ttl D])", run: runToken},
 		{name: "slo", summary: "check SLO files (validate FILE...) or write their Prometheus rules (rules FILE... > rules.yaml)", run: runSLO},
+		{name: "incident", summary: "show an incident's timeline or its postmortem draft from the collector (show ID [--format text|markdown|json])", run: runIncident},
 	}
 }
 
