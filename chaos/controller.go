@@ -24,8 +24,11 @@ type Options struct {
 	Prober    *Prober
 	// Events receives the runs' events; nil sends none.
 	Events EventSink
-	// Environment is the environment of the incidents runs open
-	// ("local", "production").
+	// Environment is the environment of the incidents runs open, and of
+	// their targets in the chaos events ("invoicing/production"), so that
+	// the incidents an experiment's fault fires through alerts are told
+	// apart in the reliability figures; "production" by default, as the
+	// collector's alerts are labelled.
 	Environment string
 	Now         func() time.Time
 	// NewID returns a new run id (a DNS label); random when nil.
@@ -93,7 +96,7 @@ func New(opts Options) (*Controller, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Environment == "" {
-		opts.Environment = "local"
+		opts.Environment = "production"
 	}
 	if opts.RemoveTimeout <= 0 {
 		opts.RemoveTimeout = 30 * time.Second
@@ -453,7 +456,7 @@ func (c *Controller) finish(ctx context.Context, r *Run, v Verdict, reason strin
 	r.Verdict, r.Reason, r.FinishedAt, r.NextAt = v, reason, &now, nil
 	c.note(ctx, r.ID, Entry{Kind: EntryVerdict, Message: fmt.Sprintf("%s: %s", v, reason)})
 	if started {
-		c.send(ctx, r, Event{ID: r.ID + "-finished", Type: EventChaosFinished, Kind: r.Fault.Kind(), Target: r.Experiment.Spec.Target.Service, Outcome: string(v)})
+		c.send(ctx, r, Event{ID: r.ID + "-finished", Type: EventChaosFinished, Kind: r.Fault.Kind(), Target: c.eventTarget(r.Experiment.Spec.Target.Service), Outcome: string(v)})
 	}
 	// Finished last: whoever follows the run has its whole journal once
 	// it reads the state finished.
@@ -512,7 +515,7 @@ func (c *Controller) execute(r Run, h *handle) {
 	if req.ExperimentID == "" {
 		req.ExperimentID = r.ID
 	}
-	c.send(ctx, &r, Event{ID: r.ID + "-started", Type: EventChaosStarted, Kind: r.Fault.Kind(), Target: spec.Target.Service})
+	c.send(ctx, &r, Event{ID: r.ID + "-started", Type: EventChaosStarted, Kind: r.Fault.Kind(), Target: c.eventTarget(spec.Target.Service)})
 	injs, err := ex.Inject(ctx, req)
 	if err != nil {
 		c.note(ctx, r.ID, Entry{Kind: EntryError, Message: "injection failed: " + err.Error()})
@@ -774,4 +777,10 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// eventTarget is a run's target as its chaos events name it: the service
+// in the controller's environment.
+func (c *Controller) eventTarget(service string) string {
+	return service + "/" + c.opts.Environment
 }

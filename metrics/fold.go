@@ -55,8 +55,27 @@ type Incident struct {
 	// unresolved.
 	ResolvedAt        time.Time
 	CauseDeploymentID string
+	// ChaosExperimentID is the experiment the opened event names, or one
+	// the incident was attributed to (ChaosAttributed).
 	ChaosExperimentID string
+	// ChaosAttributed is true when the opened event named no cause and
+	// the incident started on a service while a chaos experiment ran on
+	// it (or within ChaosAttributionGrace of its end): an alert that the
+	// experiment's own fault fired, such as an SLO's burn alert.
+	ChaosAttributed bool
 }
+
+// ChaosAttributionGrace is how long after a chaos experiment's end an
+// incident on its target that names no cause is still the experiment's:
+// the longest an SLO burn alert takes to fire after its errors (its for,
+// two minutes, after a short window of five, and an evaluation), with
+// room to spare.
+const ChaosAttributionGrace = 15 * time.Minute
+
+// ChaosUnfinishedWindow bounds a run whose finished event is missing (the
+// controller died, say): it takes incidents for this long after its start,
+// not for ever.
+const ChaosUnfinishedWindow = 4 * time.Hour
 
 // Resolved reports whether the incident has a resolved event.
 func (i Incident) Resolved() bool { return !i.ResolvedAt.IsZero() }
@@ -71,14 +90,21 @@ func (i Incident) Chaos() bool { return i.ChaosExperimentID != "" }
 //   - Events with an id already seen are the same event. When two events
 //     share an id but differ (a producer bug), the one with the earlier time
 //     wins, then the one whose canonical JSON sorts first.
+//
 //   - Of several events of one kind about one deployment or incident (two
 //     succeeded events with different ids, say), the earliest wins; on equal
 //     times, the smallest event id. For started and opened events that
 //     choice also picks the data (service, commits, cause...).
+//
 //   - Follow-up events about an id never opened are kept, and folded in as
 //     soon as the opening event is in the log.
 //
-// Chaos events do not take part: nothing in a report is computed from them.
+//   - An incident whose opened event names no cause (no deployment, no
+//     experiment) and that started on a chaos experiment's target while it
+//     ran, or up to ChaosAttributionGrace after, is attributed to the
+//     experiment (the earliest started, then the smallest id): the alerts a
+//     fault fires on purpose are not outages. A chaos event's target is a
+//     service, or service/environment to match that environment only.
 func Fold(events []Event) (deployments []Deployment, incidents []Incident) {
 	winners := dedupe(events)
 
@@ -197,7 +223,79 @@ func Fold(events []Event) (deployments []Deployment, incidents []Incident) {
 	for _, i := range sortedIndexes(incs) {
 		incidents = append(incidents, incStates[i].i)
 	}
+	attributeToChaos(winners, incidents)
 	return deployments, incidents
+}
+
+// chaosRun is what the log says of one chaos experiment's run.
+type chaosRun struct {
+	id, target         string
+	started, finished  time.Time
+	hasStart, hasFinis bool
+}
+
+// attributeToChaos sets the experiment of every incident that names no
+// cause and started within a run on its service (see Fold).
+func attributeToChaos(events []Event, incidents []Incident) {
+	runs := map[string]*chaosRun{}
+	run := func(id, target string) *chaosRun {
+		r := runs[id]
+		if r == nil {
+			r = &chaosRun{id: id, target: target}
+			runs[id] = r
+		}
+		return r
+	}
+	for _, e := range events {
+		switch d := e.Data.(type) {
+		case ChaosStarted:
+			r := run(d.ExperimentID, d.Target)
+			if !r.hasStart || e.Time.Before(r.started) {
+				r.started, r.hasStart, r.target = e.Time, true, d.Target
+			}
+		case ChaosFinished:
+			r := run(d.ExperimentID, d.Target)
+			if !r.hasFinis || e.Time.Before(r.finished) {
+				r.finished, r.hasFinis = e.Time, true
+			}
+		}
+	}
+	if len(runs) == 0 {
+		return
+	}
+	ordered := make([]*chaosRun, 0, len(runs))
+	for _, r := range runs {
+		if r.hasStart {
+			ordered = append(ordered, r)
+		}
+	}
+	slices.SortFunc(ordered, func(a, b *chaosRun) int {
+		if c := a.started.Compare(b.started); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	for k := range incidents {
+		inc := &incidents[k]
+		if !inc.Opened || inc.ChaosExperimentID != "" || inc.CauseDeploymentID != "" {
+			continue
+		}
+		for _, r := range ordered {
+			name, env, hasEnv := strings.Cut(r.target, "/")
+			if name != inc.Service || (hasEnv && env != inc.Environment) {
+				continue
+			}
+			end := r.started.Add(ChaosUnfinishedWindow)
+			if r.hasFinis {
+				end = r.finished.Add(ChaosAttributionGrace)
+			}
+			if inc.StartedAt.Before(r.started) || inc.StartedAt.After(end) {
+				continue
+			}
+			inc.ChaosExperimentID, inc.ChaosAttributed = r.id, true
+			break
+		}
+	}
 }
 
 // sortedIndexes returns the values of m in the order of their keys.

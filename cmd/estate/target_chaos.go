@@ -80,7 +80,7 @@ func (c *chaosConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.CollectorURL, "chaos.collector-url", "", "collector URL for events and the SLO API; under up, the collector of the process")
 	fs.StringVar(&c.PrometheusURL, "chaos.prometheus-url", "", "Prometheus API URL for PromQL probes; under up, the collector of the process")
 	fs.StringVar(&c.SLOURL, "chaos.slo-url", "", "SLO API URL for SLO probes (GET /v1/slos/{name}); empty uses the collector URL")
-	fs.StringVar(&c.Environment, "chaos.environment", "local", "environment of the incidents a broken hypothesis opens")
+	fs.StringVar(&c.Environment, "chaos.environment", "production", "environment of the incidents a broken hypothesis opens and of the targets in the chaos events (as the collector's alerts are labelled)")
 	fs.StringVar(&c.Services, "chaos.services", "", "services' base URLs for HTTP probes, as name=url pairs, comma-separated")
 	fs.StringVar(&c.FaultSurfaces, "chaos.fault-surfaces", "", "services' fault control surfaces, as name=url pairs, comma-separated")
 	fs.BoolVar(&c.Kubernetes, "chaos.kubernetes", false, "run Chaos Mesh faults (podChaos, networkChaos, httpChaos, stressChaos) in a Kubernetes cluster")
