@@ -3,9 +3,12 @@ package estate_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 )
 
 // TestSchemaRefusesWrongValues checks that values.schema.json refuses
@@ -132,4 +135,48 @@ func TestChartRefusesValuesThatCannotWorkTogether(t *testing.T) {
 			requireFailsNaming(t, render{name: tc.name, args: tc.args}, tc.want)
 		})
 	}
+}
+
+// TestReadmeDocumentsEveryValue checks that README.md names every value of
+// values.yaml: the value itself, a value above it of two keys or more
+// (`collector.resources`), or a target's common value
+// (`<target>.podAnnotations`).
+func TestReadmeDocumentsEveryValue(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	values, err := os.ReadFile("values.yaml")
+	require.NoError(t, err)
+	var tree map[string]any
+	require.NoError(t, yaml.Unmarshal(values, &tree))
+
+	targets := []string{"collector", "invoicing", "credit", "chaos", "reportServer"}
+	documented := func(path []string) bool {
+		for n := len(path); n >= 1; n-- {
+			if n == 1 && len(path) > 1 {
+				break
+			}
+			key := strings.Join(path[:n], ".")
+			if strings.Contains(string(readme), "`"+key+"`") {
+				return true
+			}
+			if slices.Contains(targets, path[0]) && n >= 2 && strings.Contains(string(readme), "`<target>."+strings.Join(path[1:n], ".")+"`") {
+				return true
+			}
+		}
+		return false
+	}
+	var walk func(path []string, v any)
+	var leaves int
+	walk = func(path []string, v any) {
+		if m, ok := v.(map[string]any); ok && len(m) > 0 {
+			for k, child := range m {
+				walk(append(slices.Clone(path), k), child)
+			}
+			return
+		}
+		leaves++
+		require.True(t, documented(path), "README.md does not document %s", strings.Join(path, "."))
+	}
+	walk(nil, tree)
+	require.Greater(t, leaves, 100)
 }
