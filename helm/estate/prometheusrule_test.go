@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/estatehq/estate/internal/promquery/promquerytest"
 )
@@ -89,6 +90,11 @@ func TestPrometheusRuleNeedsRules(t *testing.T) {
 			want: "prometheusRule.rules is not a YAML rules file",
 		},
 		{
+			name: "a group twice",
+			args: []string{"--set", "prometheusRule.enabled=true", "--set-file", "prometheusRule.rules=" + write("twice.yaml", "groups:\n  - {name: a, rules: [{record: x, expr: up}]}\n  - {name: a, rules: [{record: y, expr: up}]}\n")},
+			want: `rule group "a" appears twice`,
+		},
+		{
 			name: "no groups",
 			args: []string{"--set", "prometheusRule.enabled=true", "--set-file", "prometheusRule.rules=" + write("empty.yaml", "rules: []\n")},
 			want: "prometheusRule.rules has no rule groups",
@@ -99,4 +105,39 @@ func TestPrometheusRuleNeedsRules(t *testing.T) {
 			requireFailsNaming(t, render{name: tc.name, args: tc.args}, tc.want)
 		})
 	}
+}
+
+// TestPackagedRulesAndDashboards renders a copy of the chart that carries
+// rules files and dashboards in files/, as a chart packaged with the
+// generated ones does: the PrometheusRule holds the groups of every rules
+// file in file name order, and each dashboard is a ConfigMap.
+func TestPackagedRulesAndDashboards(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "estate")
+	require.NoError(t, os.CopyFS(dir, os.DirFS(".")))
+	rules, err := os.ReadFile("testdata/rules.yaml")
+	require.NoError(t, err)
+	dashboard, err := os.ReadFile("testdata/dashboard.json")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "files/rules/b-estate.yaml"), rules, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "files/rules/a-extra.yaml"), []byte("groups:\n  - name: extra\n    rules:\n      - record: estate:up:sum\n        expr: sum(up)\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "files/dashboards/estate-red.json"), dashboard, 0o600))
+
+	out, err := runHelm(t, "template", release, dir, "--namespace", "estate", "--set", "prometheusRule.enabled=true", "--set", "grafanaDashboards.enabled=true")
+	require.NoError(t, err)
+	manifests, err := decodeManifests(out)
+	require.NoError(t, err)
+
+	prs := objectsOf[*monitoringv1.PrometheusRule](manifests)
+	require.Len(t, prs, 1)
+	var groups []string
+	for _, g := range prs[0].Spec.Groups {
+		groups = append(groups, g.Name)
+	}
+	require.Equal(t, []string{"extra", "estate-invoicing-availability", "estate-collector"}, groups)
+
+	configMaps := objectsOf[*corev1.ConfigMap](manifests)
+	require.Len(t, configMaps, 1)
+	require.Equal(t, "estate-dashboard-estate-red", configMaps[0].Name)
+	require.Equal(t, "1", configMaps[0].Labels["grafana_dashboard"])
+	require.JSONEq(t, string(dashboard), configMaps[0].Data["estate-red.json"])
 }
