@@ -3,7 +3,21 @@
 // rate, the DORA keys, SLOs and the trend against the week before), rendered
 // as Markdown, HTML and JSON.
 //
+// SLOs are written in an OpenSLO-compatible subset (Parse, ParseFiles,
+// ParseFS: apiVersion openslo/v1, kind SLO), decoded strictly with the
+// field of every problem named. An Evaluator computes, through the one
+// PromQL interface (internal/promquery), each SLO's attainment, error
+// budget, burn rates and policy state, counting events exactly from the
+// counters' raw samples; Generate writes the Prometheus rules of the SLOs:
+// recorded error ratios and multi-window, multi-burn-rate alerts with a
+// low-traffic guard. The adapters beneath serve the statuses over HTTP
+// (sloreport/http) and as Prometheus series (sloreport/prometheus);
+// sloreport/examples holds the SLOs of the estate's own services.
+//
 // It computes nothing about deployments or incidents itself: those numbers
-// come from package metrics; this package turns them, with the span-derived
-// RED rollups, into objectives and a report.
+// come from package metrics. docs/slo.md explains the maths.
 package sloreport
+
+// The rules that Sloth v0.16.0 generates for the SLO of the comparison
+// test, by Sloth itself (tools/sloth pins it).
+//go:generate go -C ../tools/sloth run -ldflags=-X=github.com/slok/sloth/internal/info.Version=v0.16.0 github.com/slok/sloth/cmd/sloth generate --no-log -i ../../sloreport/testdata/sloth/sloth.yaml -o ../../sloreport/testdata/sloth/rules.sloth.yaml

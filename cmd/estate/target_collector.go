@@ -28,9 +28,11 @@ import (
 // initCollector builds the collector target: the collector itself, which
 // collector/service assembles from its configuration (OTLP on 4317/4318,
 // the queue, the embedded stores, RED, the scrape and the rules, the
-// exporters), and the reliability events API of the metrics area, mounted
-// on the collector's API port (8088) with the DORA series on its /metrics;
-// the event store is also the incident intake of the rules' alerts.
+// exporters), the reliability events API of the metrics area, mounted on
+// the collector's API port (8088) with the DORA series on its /metrics,
+// and the SLOs' API with their series, their rules evaluated beside the
+// rule files; the event store is also the incident intake of the rules'
+// alerts.
 func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 	reg := server.NewRegistry()
 	store, err := a.openEventStore(ctx)
@@ -41,14 +43,19 @@ func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	slos, err := a.sloAPI(reg)
+	if err != nil {
+		return nil, err
+	}
 	svc, err := collectorsvc.New(ctx, collectorsvc.Options{
-		Config:    a.cfg.Collector,
-		Dir:       filepath.Join(a.cfg.DataDir, "collector"),
-		Routes:    events,
-		Incidents: alertIntake{store: store},
-		Logger:    a.componentLogger("collector"),
-		Registry:  reg,
-		Now:       a.now,
+		Config:         a.cfg.Collector,
+		Dir:            filepath.Join(a.cfg.DataDir, "collector"),
+		Routes:         func(r chi.Router) error { return errors.Join(events(r), slos.routes(r)) },
+		Incidents:      alertIntake{store: store},
+		GeneratedRules: slos.rules,
+		Logger:         a.componentLogger("collector"),
+		Registry:       reg,
+		Now:            a.now,
 	})
 	if err != nil {
 		return nil, err

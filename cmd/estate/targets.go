@@ -11,11 +11,13 @@ import (
 	"time"
 
 	collectorsvc "github.com/estatehq/estate/collector/service"
+	"github.com/estatehq/estate/internal/config"
 	"github.com/estatehq/estate/internal/modules"
 	"github.com/estatehq/estate/services/credit"
 	"github.com/estatehq/estate/services/invoicing"
 	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/telemetry"
+	"github.com/estatehq/estate/sloreport"
 )
 
 // target describes one public target of the binary.
@@ -32,7 +34,7 @@ type target struct {
 // targets lists the public targets in the order `up` starts them.
 func targets() []target {
 	return []target{
-		{name: "collector", summary: "receive OTLP and reliability events into a durable queue; ship to Elasticsearch, Jaeger, Prometheus or the embedded stores", groups: []string{"collector", "events"}},
+		{name: "collector", summary: "receive OTLP and reliability events into a durable queue; ship to Elasticsearch, Jaeger, Prometheus or the embedded stores; serve the SLOs", groups: []string{"collector", "events", "slo"}},
 		{name: "invoicing", summary: "the invoicing API (port 8081): businesses, invoices, payments", groups: []string{"invoicing", "auth", "telemetry"}, subcommands: invoicingSubcommands()},
 		{name: "credit", summary: "the credit API (port 8082): credit lines decided from invoice history, drawdowns against invoices", groups: []string{"credit", "auth", "telemetry"}, subcommands: creditSubcommands()},
 	}
@@ -43,6 +45,7 @@ func tools() []command {
 	return []command{
 		{name: "report", summary: "compute DORA, MTBF, MTTR and rollback rate from a file of events (--events FILE --from --to --format)", run: runReport},
 		{name: "token", summary: "print a token signed by the development issuer (--sub USER [--business ID] [--scope S] [--ttl D])", run: runToken},
+		{name: "slo", summary: "check SLO files (validate FILE...) or write their Prometheus rules (rules FILE... > rules.yaml)", run: runSLO},
 	}
 }
 
@@ -52,7 +55,9 @@ type targetConfigs struct {
 	// exporters' groups (elasticsearch:, jaeger:, prometheus_remote_write:).
 	Collector collectorsvc.Config `yaml:",inline"`
 	// Events is the reliability events API that the collector serves.
-	Events    eventsConfig     `yaml:"events"`
+	Events eventsConfig `yaml:"events"`
+	// SLO is the SLOs that the collector serves.
+	SLO       sloreport.Config `yaml:"slo"`
 	Invoicing invoicing.Config `yaml:"invoicing"`
 	Credit    credit.Config    `yaml:"credit"`
 	// Auth and Telemetry are shared by the services.
@@ -79,6 +84,7 @@ func optionGroups() []optionGroup {
 	return []optionGroup{
 		{"collector", func(c *targetConfigs, fs *flag.FlagSet) { c.Collector.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Collector.Validate() }},
 		{"events", func(c *targetConfigs, fs *flag.FlagSet) { c.Events.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Events.Validate() }},
+		{"slo", func(c *targetConfigs, fs *flag.FlagSet) { c.SLO.RegisterFlags(fs, "slo.") }, func(c *targetConfigs) error { return config.Under("slo.", c.SLO.Validate()) }},
 		{"invoicing", func(c *targetConfigs, fs *flag.FlagSet) { c.Invoicing.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Invoicing.Validate() }},
 		{"credit", func(c *targetConfigs, fs *flag.FlagSet) { c.Credit.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Credit.Validate() }},
 		{"auth", func(c *targetConfigs, fs *flag.FlagSet) { c.Auth.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Auth.Validate() }},

@@ -102,6 +102,10 @@ func Open(o Options) (*Store, error) {
 	opts.MaxBytes = cfg.MaxBytes
 	opts.OutOfOrderTimeWindow = cfg.OutOfOrderWindow.Milliseconds()
 	opts.WALCompression = compression.Snappy
+	// A counter's start time (the scrape's protocol-buffer
+	// created_timestamp, an OTLP point's start time) is stored as a zero
+	// sample before the counter's first sample: see collector/scrape.
+	opts.EnableSTAsZeroSample = true
 	// Blocks grow by compaction up to a tenth of the retention (at most 31
 	// days), as Prometheus sizes them, so retention deletes in small steps.
 	opts.MaxBlockDuration = max(opts.MinBlockDuration, min(cfg.Retention.Milliseconds()/10, (31*24*time.Hour).Milliseconds()))

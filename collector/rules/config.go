@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/estatehq/estate/internal/config"
 )
@@ -35,7 +36,19 @@ type Config struct {
 	// Prometheus's external_labels are: name=value. The incident intake
 	// needs service and environment labels; environment is set here.
 	ExternalLabels []string `yaml:"external_labels"`
+	// IncidentMatchers select the alerts that open incidents at the
+	// estate's own intake, as a PromQL series selector over the alert's
+	// labels ({severity=~"page|critical"}, say); the others go to the
+	// Alertmanager only. By default every alert does, but those labelled
+	// estate_incident="false": alerts about the monitoring itself, such
+	// as an SLO's absent-data alert, which would otherwise count as
+	// outages in the reliability figures.
+	IncidentMatchers string `yaml:"incident_matchers"`
 }
+
+// NotAnIncident is the label that keeps an alert out of the incident
+// intake under the default IncidentMatchers.
+const NotAnIncident = "estate_incident"
 
 // RegisterFlags sets the defaults and binds the flags, named prefix +
 // "files" and so on.
@@ -47,6 +60,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.StringVar(&c.AlertmanagerURL, prefix+"alertmanager-url", "", "Alertmanager that alerts are sent to (http://host:9093), besides the estate's own incident intake")
 	c.ExternalLabels = []string{"environment=production"}
 	fs.Var(config.CommaList{List: &c.ExternalLabels}, prefix+"external-labels", "labels added to every alert that lacks them, comma-separated name=value; incidents need service and environment")
+	fs.StringVar(&c.IncidentMatchers, prefix+"incident-matchers", `{`+NotAnIncident+`!="false"}`, "series selector over an alert's labels choosing the alerts that open incidents at the estate's intake")
 }
 
 // Validate names every field at fault, by its key in this group.
@@ -68,7 +82,22 @@ func (c *Config) Validate() error {
 	if _, err := c.externalLabels(); err != nil {
 		errs = append(errs, err)
 	}
+	if _, err := c.incidentMatchers(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// incidentMatchers parses IncidentMatchers; empty matches every alert.
+func (c *Config) incidentMatchers() ([]*labels.Matcher, error) {
+	if strings.TrimSpace(c.IncidentMatchers) == "" {
+		return nil, nil
+	}
+	ms, err := parser.NewParser(parser.Options{}).ParseMetricSelector(c.IncidentMatchers)
+	if err != nil {
+		return nil, fmt.Errorf("incident_matchers: %q is not a series selector: %w", c.IncidentMatchers, err)
+	}
+	return ms, nil
 }
 
 // externalLabels parses ExternalLabels.

@@ -77,6 +77,7 @@ type Options struct {
 type Evaluator struct {
 	opts      Options
 	external  labels.Labels
+	incident  []*labels.Matcher
 	manager   *promrules.Manager
 	loader    *loader
 	notifier  *notifier.Manager
@@ -112,8 +113,12 @@ func New(opts Options) (*Evaluator, error) {
 	if err != nil {
 		return nil, err
 	}
+	incident, err := opts.Config.incidentMatchers()
+	if err != nil {
+		return nil, err
+	}
 	e := &Evaluator{
-		opts: opts, external: external,
+		opts: opts, external: external, incident: incident,
 		loader: &loader{logger: opts.Logger, parser: parser.NewParser(parser.Options{})},
 		reloaded: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "estate_rules_last_reload_successful",
@@ -312,9 +317,28 @@ func (e *Evaluator) notify(ctx context.Context, expr string, alerts ...*promrule
 	if e.notifier != nil {
 		promrules.SendAlerts(e.notifier, e.opts.ExternalURL)(ctx, expr, alerts...)
 	}
-	if e.incidents != nil {
-		e.incidents.notify(alerts, e.external, e.opts.ExternalURL, e.opts.ExternalURL+strutil.TableLinkForExpression(expr))
+	if e.incidents == nil {
+		return
 	}
+	incidents := make([]*promrules.Alert, 0, len(alerts))
+	for _, a := range alerts {
+		if matches(e.incident, a.Labels) {
+			incidents = append(incidents, a)
+		}
+	}
+	if len(incidents) > 0 {
+		e.incidents.notify(incidents, e.external, e.opts.ExternalURL, e.opts.ExternalURL+strutil.TableLinkForExpression(expr))
+	}
+}
+
+// matches reports whether ls satisfies every matcher.
+func matches(ms []*labels.Matcher, ls labels.Labels) bool {
+	for _, m := range ms {
+		if !m.Matches(ls.Get(m.Name)) {
+			return false
+		}
+	}
+	return true
 }
 
 // Shutdown stops the evaluation, then the notifications: what is queued

@@ -56,6 +56,9 @@ func TestConfigValidate(t *testing.T) {
 		{"external label", []string{"--external-labels", "environment"}, `external_labels[0]: must be name=value, not "environment"`},
 		{"external label name", []string{"--external-labels", "__x=1"}, `external_labels[0]: "__x" is not a label name`},
 		{"external label twice", []string{"--external-labels", "a=1,a=2"}, "external_labels[1]: a is set twice"},
+		{"incident matchers", []string{"--incident-matchers", `{severity=~"page|critical"}`}, ""},
+		{"every alert an incident", []string{"--incident-matchers", ""}, ""},
+		{"bad incident matchers", []string{"--incident-matchers", `{severity=}`}, `incident_matchers: "{severity=}" is not a series selector`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -230,6 +233,50 @@ func TestAlertFiresAfterItsForAndResolves(t *testing.T) {
 		require.True(t, endedAt.After(start.Add(200*time.Second)) && !endedAt.After(start.Add(4*time.Minute)),
 			"resolved at %s after the start", endedAt.Sub(start))
 	})
+}
+
+// TestIncidentMatchers: alerts the matchers leave out fire and are kept
+// in the store as any other, but open no incident.
+func TestIncidentMatchers(t *testing.T) {
+	const monitoring = `
+  - alert: ErrorsSeriesWatched
+    expr: job:estate_test_errors:rate1m > 1
+    labels:
+      service: invoicing
+      severity: ticket
+      estate_incident: "false"
+`
+	for _, tc := range []struct {
+		name     string
+		matchers []string
+		want     int
+	}{
+		{"by default all but those marked", nil, 2},
+		{"pages only", []string{"--incident-matchers", `{severity="page"}`}, 2},
+		{"every alert", []string{"--incident-matchers", ""}, 4},
+		{"none", []string{"--incident-matchers", `{severity="info"}`}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := newStores(t)
+				start := time.Now()
+				appendSeries(t, s.db, "estate_test_errors_total", start, 61, func(i int) float64 { return float64(30 * min(i, 18)) })
+				dir := t.TempDir()
+				writeFile(t, filepath.Join(dir, "errors.yml"), burnRules+monitoring)
+				in := &intake{}
+				args := append([]string{"--files", filepath.Join(dir, "*.yml"), "--interval", "10s", "--reload-interval", "0"}, tc.matchers...)
+				e := s.evaluator(t, defaults(t, args...), in, nil)
+				require.NoError(t, e.Start(context.Background()))
+				time.Sleep(10 * time.Minute)
+				require.NoError(t, e.Shutdown(context.Background()))
+
+				require.Equal(t, 1.0, scalar(t, s.q, `count(ALERTS{alertname="ErrorsSeriesWatched",alertstate="firing"})`, start.Add(2*time.Minute)),
+					"the alert fires whatever the matchers")
+				events, _ := in.incidents()
+				require.Len(t, events, tc.want, "opened and resolved events at the intake: %v", events)
+			})
+		})
+	}
 }
 
 func TestReload(t *testing.T) {

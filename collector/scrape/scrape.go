@@ -92,6 +92,12 @@ func New(opts Options) (*Scraper, error) {
 	m, err := promscrape.NewManager(&promscrape.Options{
 		DiscoveryReloadInterval:  model.Duration(reloadInterval),
 		DiscoveryReloadOnStartup: true,
+		// A counter's start time, when its target gives one, is stored as
+		// a zero sample: a target restarted between two scrapes whose
+		// counter is back at or above its last value is then still seen to
+		// have restarted, so that counting increases (an SLO's events)
+		// neither loses nor invents any.
+		EnableStartTimestampZeroIngestion: true,
 	}, opts.Logger, nil, nil, opts.Appendable, opts.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("creating scrape manager: %w", err)
@@ -242,13 +248,18 @@ func (s *Scraper) promConfig(jobs []string) (*promconfig.Config, error) {
 	}
 	var doc struct {
 		Global struct {
-			ScrapeInterval string `yaml:"scrape_interval"`
-			ScrapeTimeout  string `yaml:"scrape_timeout"`
+			ScrapeInterval  string   `yaml:"scrape_interval"`
+			ScrapeTimeout   string   `yaml:"scrape_timeout"`
+			ScrapeProtocols []string `yaml:"scrape_protocols"`
 		} `yaml:"global"`
 		ScrapeConfigs []scrapeConfig `yaml:"scrape_configs"`
 	}
 	doc.Global.ScrapeInterval = model.Duration(s.cfg.Interval).String()
 	doc.Global.ScrapeTimeout = model.Duration(s.cfg.Timeout).String()
+	// Protocol buffers first: client_golang gives every counter's start
+	// time there (created_timestamp); the text formats follow for other
+	// targets.
+	doc.Global.ScrapeProtocols = []string{"PrometheusProto", "OpenMetricsText1.0.0", "OpenMetricsText0.0.1", "PrometheusText0.0.4"}
 	for _, job := range jobs {
 		doc.ScrapeConfigs = append(doc.ScrapeConfigs, scrapeConfig{JobName: job, SampleLimit: s.cfg.SampleLimit})
 	}

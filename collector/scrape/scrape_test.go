@@ -5,9 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/promql/promqltest"
+	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/util/teststorage"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -119,6 +122,45 @@ func expect(t *testing.T, q promquery.Querier, expr string, want map[string]stri
 		}
 		return nil
 	}
+}
+
+// TestRestartedTargetIsSeen: a target restarted between two scrapes whose
+// counter is back at its last value by the next scrape is still seen to
+// have restarted, by the zero sample stored at the counter's start time;
+// counting increases over the samples finds every event.
+func TestRestartedTargetIsSeen(t *testing.T) {
+	// The collector's store keeps start times as zero samples so.
+	db := teststorage.New(t, func(o *tsdb.Options) { o.EnableSTAsZeroSample = true })
+	q := promquery.NewEngine(promqltest.NewTestEngine(t, false, 0, promqltest.DefaultMaxSamplesPerQuery), db)
+	var current atomic.Pointer[prometheus.Registry]
+	process := func() {
+		reg := prometheus.NewRegistry()
+		c := prometheus.NewCounter(prometheus.CounterOpts{Name: "estate_test_requests_total", Help: "Requests."})
+		c.Add(30)
+		reg.MustRegister(c)
+		current.Store(reg)
+	}
+	process()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		promhttp.HandlerFor(current.Load(), promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+
+	s, err := scrape.New(scrape.Options{
+		Config:     defaults(t, "--interval", "100ms", "--timeout", "100ms"),
+		Appendable: db,
+	})
+	require.NoError(t, err)
+	require.NoError(t, s.SetTargets("svc", strings.TrimPrefix(srv.URL, "http://")))
+	require.NoError(t, s.Start(context.Background()))
+	t.Cleanup(func() { require.NoError(t, s.Shutdown(context.Background())) })
+
+	const expr = `sum(resets(estate_test_requests_total[1h]))`
+	eventually(t, "the first process is scraped", expect(t, q, `sum(estate_test_requests_total)`, map[string]string{",": "30"}))
+	require.Equal(t, map[string]string{",": "0"}, values(t, q, expr))
+	time.Sleep(10 * time.Millisecond) // the second process starts a moment later
+	process()
+	eventually(t, "the restart is seen although the counter is back at 30", expect(t, q, expr, map[string]string{",": "1"}))
 }
 
 func TestScrapeIntoTSDB(t *testing.T) {
