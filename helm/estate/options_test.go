@@ -64,11 +64,9 @@ func commandOptions(t *testing.T, bin string, command []string) options {
 }
 
 // pendingOptions are options the chart sets for work that is being built
-// beside it: the SLOs' query API, and the services' fault control surfaces
-// that the chaos controller commands. They are checked like any other as
-// soon as the binary has them.
+// beside it: the services' fault control surfaces that the chaos controller
+// commands. They are checked like any other as soon as the binary has them.
 var pendingOptions = map[string]string{
-	"ESTATE_SLO_PROMETHEUS_URL":          "the SLOs",
 	"ESTATE_INVOICING_FAULT_LISTEN_ADDR": "the fault control surfaces",
 	"ESTATE_CREDIT_FAULT_LISTEN_ADDR":    "the fault control surfaces",
 }
