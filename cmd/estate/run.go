@@ -115,8 +115,10 @@ func runUp(ctx context.Context, env *environ, args []string) error {
 		names = append(names, t.name)
 	}
 	// One machine: services trust the development issuer of `estate token`
-	// (a later --auth.dev=false turns it off).
-	return serve(ctx, env, "up", names, append([]string{"--auth.dev=true"}, args...))
+	// (a later --auth.dev=false turns it off), and serve their fault
+	// surfaces to the chaos controller on free loopback ports.
+	return serve(ctx, env, "up", names, append([]string{"--auth.dev=true",
+		"--invoicing.fault-listen-addr=127.0.0.1:0", "--credit.fault-listen-addr=127.0.0.1:0"}, args...))
 }
 
 func runTarget(name string) func(context.Context, *environ, []string) error {
@@ -211,7 +213,7 @@ func serve(ctx context.Context, env *environ, cmd string, targetNames, args []st
 	if err != nil {
 		return err
 	}
-	a := &app{cfg: cfg, logger: logger, env: env, now: env.now}
+	a := newApp(cfg, logger, env)
 	defer a.close()
 	mgr, err := modules.New(logger, a.modules()...)
 	if err != nil {

@@ -180,6 +180,11 @@ func TestConfigValidation(t *testing.T) {
 		{"bad log format", []string{"--log.format=xml"}, `log.format: must be auto, json or text, not "xml"`},
 		{"unknown flag", []string{"--no-such-option"}, "flag provided but not defined"},
 		{"stray argument", []string{"extra"}, `unexpected argument "extra"`},
+		{"kubeconfig without kubernetes", []string{"--chaos.kubeconfig=/tmp/kc"}, "chaos.kubeconfig, chaos.kubernetes_namespace: need chaos.kubernetes"},
+		{"environment no label", []string{"--chaos.kubernetes", "--chaos.environment=eu west"}, `chaos.environment: must be a Kubernetes label value with chaos.kubernetes`},
+		{"bad chaos namespace", []string{"--chaos.kubernetes", "--chaos.kubernetes-namespace=Chaos_NS"}, `chaos.kubernetes_namespace: must be a namespace name, not "Chaos_NS"`},
+		{"fault surface on the API's address", []string{"--invoicing.listen-addr=127.0.0.1:18081", "--invoicing.fault-listen-addr=127.0.0.1:18081"},
+			"invoicing.fault_listen_addr: must differ from invoicing.listen_addr"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -118,10 +118,13 @@ func runSLORules(env *environ, args []string) error {
 
 // sloWiring is what the collector takes of the SLOs: the routes of their
 // API, and their generated rules, which its rules evaluator loads beside
-// the rule files (again on SIGHUP).
+// the rule files (again on SIGHUP); and, for the incident reviews, the
+// SLOs and the querier they are computed through.
 type sloWiring struct {
-	routes func(chi.Router) error
-	rules  func() (map[string][]byte, error)
+	routes  func(chi.Router) error
+	rules   func() (map[string][]byte, error)
+	slos    []sloreport.SLO
+	querier promquery.Querier
 }
 
 // sloAPI loads the configured SLOs, registers their series on reg and
@@ -148,8 +151,9 @@ func (a *app) sloAPI(reg *prometheus.Registry) (sloWiring, error) {
 			return promquery.NewHTTP(promquery.HTTPOptions{URL: cfg.PrometheusURL})
 		}
 	}
+	querier := &lazyQuerier{backend: backend}
 	eval, err := sloreport.New(sloreport.Options{
-		Querier:  &lazyQuerier{backend: backend},
+		Querier:  querier,
 		SLOs:     slos,
 		Policy:   cfg.Policy(),
 		CacheTTL: cfg.CacheTTL,
@@ -177,6 +181,8 @@ func (a *app) sloAPI(reg *prometheus.Registry) (sloWiring, error) {
 		rules: func() (map[string][]byte, error) {
 			return map[string][]byte{"slos.yaml": rules}, nil
 		},
+		slos:    slos,
+		querier: querier,
 	}, nil
 }
 

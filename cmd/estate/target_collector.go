@@ -31,8 +31,8 @@ import (
 // exporters), the reliability events API of the metrics area, mounted on
 // the collector's API port (8088) with the DORA series on its /metrics,
 // and the SLOs' API with their series, their rules evaluated beside the
-// rule files; the event store is also the incident intake of the rules'
-// alerts.
+// rule files, and the incidents' reviews; the event store is also the
+// incident intake of the rules' alerts.
 func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 	reg := server.NewRegistry()
 	store, err := a.openEventStore(ctx)
@@ -50,7 +50,7 @@ func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 	svc, err := collectorsvc.New(ctx, collectorsvc.Options{
 		Config:         a.cfg.Collector,
 		Dir:            filepath.Join(a.cfg.DataDir, "collector"),
-		Routes:         func(r chi.Router) error { return errors.Join(events(r), slos.routes(r)) },
+		Routes:         func(r chi.Router) error { return errors.Join(events(r), slos.routes(r), a.reviewAPI(store, slos)(r)) },
 		Incidents:      alertIntake{store: store},
 		GeneratedRules: slos.rules,
 		Logger:         a.componentLogger("collector"),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"time"
 
@@ -102,12 +103,19 @@ func (a *app) initCredit(ctx context.Context) (modules.Service, error) {
 	if err != nil {
 		return fail(err)
 	}
+	invoicingURL, err := a.creditProxiedInvoicingURL()
+	if err != nil {
+		return fail(err)
+	}
 	client, err := invoicingapi.New(invoicingapi.Options{
-		BaseURL: a.creditInvoicingURL(), Token: tokens, Timeout: cfg.InvoicingTimeout, Now: a.now,
+		BaseURL: invoicingURL, Token: tokens, Timeout: cfg.InvoicingTimeout, Now: a.now,
 		TracerProvider: tel.TracerProvider, Propagator: tel.Propagator,
 	})
 	if err != nil {
 		return fail(fmt.Errorf("credit.invoicing_url: %w", err))
+	}
+	if cfg.PostgresDSN, err = a.proxiedDSN("credit", cfg.PostgresDSN); err != nil {
+		return fail(err)
 	}
 	store, err := openCreditStore(ctx, cfg, a.cfg.DataDir, tel.TracerProvider, logger.With("part", "store"))
 	if err != nil {
@@ -119,9 +127,10 @@ func (a *app) initCredit(ctx context.Context) (modules.Service, error) {
 	}
 	svc := credit.New(credit.Options{Store: store, Invoicing: client, Trust: trust, Now: a.now, Logger: logger})
 	reg := server.NewRegistry()
+	faults, faultSrv := a.faultInjector("credit", cfg.FaultListenAddr, reg, verifier)
 	handler := credithttp.NewServer(credithttp.Options{
 		Service: svc, Verifier: verifier, Idempotency: store, Telemetry: tel, Registry: reg, Logger: logger, Now: a.now,
-		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Version: buildVersion(),
+		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Version: buildVersion(), Faults: faults,
 	})
 	srv := server.New(server.Options{
 		Name: "credit", Addr: cfg.ListenAddr, Handler: handler, Logger: logger, Registry: reg,
@@ -133,10 +142,43 @@ func (a *app) initCredit(ctx context.Context) (modules.Service, error) {
 	purger := idempotency.NewPurger(idempotency.PurgerOptions{
 		Purge: store.PurgeIdempotencyKeys, Now: a.now, Logger: logger.With("part", "idempotency"),
 	})
+	a.serviceServers["credit"] = srv
 	return &serviceTarget{Server: srv, Group: modules.Group{
-		Parts:   []modules.Service{srv, a.scrapeTarget("credit", srv), reconciler, purger},
-		Closers: []func(context.Context) error{tel.Shutdown, modules.Closer(store.Close)},
+		Parts:   withFaultSurface([]modules.Service{srv, a.scrapeTarget("credit", srv), reconciler, purger}, faultSrv),
+		Closers: []func(context.Context) error{tel.Shutdown, modules.Closer(store.Close), closeFaults(faults)},
 	}}, nil
+}
+
+// creditProxiedInvoicingURL is the invoicing API credit calls; with chaos
+// in this process its connections go through the proxy credit/invoicing,
+// where TCP faults are injected.
+func (a *app) creditProxiedInvoicingURL() (string, error) {
+	raw := a.creditInvoicingURL()
+	if a.proxies == nil {
+		return raw, nil
+	}
+	if inv, ok := a.serviceServers["invoicing"]; ok && a.cfg.creditInProcess {
+		raw = inv.URL()
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return raw, nil //nolint:nilerr // invoicingapi.New reports the URL itself
+	}
+	addr, err := a.proxies.Add("credit", "invoicing", u.Host)
+	if err != nil {
+		return "", err
+	}
+	u.Host = addr
+	return u.String(), nil
+}
+
+// pinCredit fixes the addresses the credit target bound, before the chaos
+// controller starts it again.
+func (a *app) pinCredit() {
+	a.cfg.Credit.ListenAddr = a.serviceServers["credit"].Addr()
+	if s, ok := a.faultSurfaces["credit"]; ok {
+		a.cfg.Credit.FaultListenAddr = s.Addr()
+	}
 }
 
 // creditSubcommands are the commands under `estate credit`.

@@ -22,6 +22,7 @@ import (
 	"github.com/estatehq/estate/services/invoicing/postgres"
 	"github.com/estatehq/estate/services/invoicing/sqlite"
 	"github.com/estatehq/estate/services/kit/auth"
+	"github.com/estatehq/estate/services/kit/fault"
 	"github.com/estatehq/estate/services/kit/idempotency"
 	"github.com/estatehq/estate/services/kit/outbox"
 	"github.com/estatehq/estate/services/kit/telemetry"
@@ -94,11 +95,15 @@ func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
 	if sub, ok := a.creditSubscriber(); ok && !slices.ContainsFunc(subs, func(s invoicing.Subscriber) bool { return s.Name == sub.Name }) {
 		subs = append(subs, sub)
 	}
+	if cfg.PostgresDSN, err = a.proxiedDSN("invoicing", cfg.PostgresDSN); err != nil {
+		return fail(err)
+	}
 	store, err := openInvoicingStore(ctx, cfg, a.cfg.DataDir, tel.TracerProvider, logger.With("part", "store"))
 	if err != nil {
 		return fail(fmt.Errorf("opening invoicing store: %w", err))
 	}
 	reg := server.NewRegistry()
+	faults, faultSrv := a.faultInjector("invoicing", cfg.FaultListenAddr, reg, verifier)
 	var osubs []outbox.Subscriber
 	for _, s := range subs {
 		osubs = append(osubs, outbox.Subscriber(s))
@@ -119,6 +124,7 @@ func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
 		RateBurst:   cfg.RateBurst,
 		OnEvents:    relay.Notify,
 		Version:     buildVersion(),
+		Faults:      faults,
 
 		PaymentWebhookSecret:    cfg.PaymentWebhookSecret,
 		PaymentWebhookTolerance: cfg.PaymentWebhookTolerance,
@@ -130,10 +136,39 @@ func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
 	purger := idempotency.NewPurger(idempotency.PurgerOptions{
 		Purge: store.PurgeIdempotencyKeys, Now: a.now, Logger: logger.With("part", "idempotency"),
 	})
+	a.serviceServers["invoicing"] = srv
 	return &serviceTarget{Server: srv, Group: modules.Group{
-		Parts:   []modules.Service{relay, srv, a.scrapeTarget("invoicing", srv), purger},
-		Closers: []func(context.Context) error{tel.Shutdown, modules.Closer(store.Close)},
+		Parts:   withFaultSurface([]modules.Service{relay, srv, a.scrapeTarget("invoicing", srv), purger}, faultSrv),
+		Closers: []func(context.Context) error{tel.Shutdown, modules.Closer(store.Close), closeFaults(faults)},
 	}}, nil
+}
+
+// withFaultSurface adds a service's fault surface, when it has one, to
+// its parts.
+func withFaultSurface(parts []modules.Service, surface *server.Server) []modules.Service {
+	if surface == nil {
+		return parts
+	}
+	return append(parts, surface)
+}
+
+// closeFaults ends a stopped service's faults and their timers.
+func closeFaults(inj *fault.Injector) func(context.Context) error {
+	return func(context.Context) error {
+		if inj == nil {
+			return nil
+		}
+		return inj.Close()
+	}
+}
+
+// pinInvoicing fixes the addresses the invoicing target bound, before the
+// chaos controller starts it again.
+func (a *app) pinInvoicing() {
+	a.cfg.Invoicing.ListenAddr = a.serviceServers["invoicing"].Addr()
+	if s, ok := a.faultSurfaces["invoicing"]; ok {
+		a.cfg.Invoicing.FaultListenAddr = s.Addr()
+	}
 }
 
 // serviceTarget is a service's target: its API server, which others reach

@@ -10,9 +10,11 @@ import (
 	"slices"
 	"time"
 
+	"github.com/estatehq/estate/chaos/local"
 	collectorsvc "github.com/estatehq/estate/collector/service"
 	"github.com/estatehq/estate/internal/config"
 	"github.com/estatehq/estate/internal/modules"
+	"github.com/estatehq/estate/internal/server"
 	"github.com/estatehq/estate/services/credit"
 	"github.com/estatehq/estate/services/invoicing"
 	"github.com/estatehq/estate/services/kit/auth"
@@ -37,6 +39,7 @@ func targets() []target {
 		{name: "collector", summary: "receive OTLP and reliability events into a durable queue; ship to Elasticsearch, Jaeger, Prometheus or the embedded stores; serve the SLOs", groups: []string{"collector", "events", "slo"}},
 		{name: "invoicing", summary: "the invoicing API (port 8081): businesses, invoices, payments", groups: []string{"invoicing", "auth", "telemetry"}, subcommands: invoicingSubcommands()},
 		{name: "credit", summary: "the credit API (port 8082): credit lines decided from invoice history, drawdowns against invoices", groups: []string{"credit", "auth", "telemetry"}, subcommands: creditSubcommands()},
+		{name: "chaos", summary: "the chaos controller (port 8089): experiments with a steady-state hypothesis, abort and a kill switch; `estate chaos run|validate|ls|show|abort|halt|resume`", groups: []string{"chaos", "auth"}, subcommands: chaosSubcommands()},
 	}
 }
 
@@ -46,6 +49,7 @@ func tools() []command {
 		{name: "report", summary: "compute DORA, MTBF, MTTR and rollback rate from a file of events (--events FILE --from --to --format)", run: runReport},
 		{name: "token", summary: "print a token signed by the development issuer (--sub USER [--business ID] [--scope S] [--ttl D])", run: runToken},
 		{name: "slo", summary: "check SLO files (validate FILE...) or write their Prometheus rules (rules FILE... > rules.yaml)", run: runSLO},
+		{name: "incident", summary: "show an incident's timeline or its postmortem draft from the collector (show ID [--format text|markdown|json])", run: runIncident},
 	}
 }
 
@@ -63,11 +67,16 @@ type targetConfigs struct {
 	// Auth and Telemetry are shared by the services.
 	Auth      auth.Config      `yaml:"auth"`
 	Telemetry telemetry.Config `yaml:"telemetry"`
+	Chaos     chaosConfig      `yaml:"chaos"`
 
 	// creditInProcess is set when the invoicing and credit targets run in
 	// one process (`up`): invoicing then delivers its events to credit
 	// without being told.
 	creditInProcess bool
+	// chaosInProcess is set when the chaos target runs beside the
+	// services (`up`): they serve their fault surfaces to it and route
+	// their dependencies through its proxies.
+	chaosInProcess bool
 }
 
 // optionGroup is one group of options: the flags it binds and the check of
@@ -89,6 +98,7 @@ func optionGroups() []optionGroup {
 		{"credit", func(c *targetConfigs, fs *flag.FlagSet) { c.Credit.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Credit.Validate() }},
 		{"auth", func(c *targetConfigs, fs *flag.FlagSet) { c.Auth.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Auth.Validate() }},
 		{"telemetry", func(c *targetConfigs, fs *flag.FlagSet) { c.Telemetry.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Telemetry.Validate() }},
+		{"chaos", func(c *targetConfigs, fs *flag.FlagSet) { c.Chaos.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Chaos.Validate() }},
 	}
 }
 
@@ -125,6 +135,7 @@ func (c *targetConfigs) validate(targetNames []string) []error {
 		}
 	}
 	c.creditInProcess = slices.Contains(targetNames, "invoicing") && slices.Contains(targetNames, "credit")
+	c.chaosInProcess = slices.Contains(targetNames, "chaos") && (slices.Contains(targetNames, "invoicing") || slices.Contains(targetNames, "credit"))
 	return errs
 }
 
@@ -135,10 +146,13 @@ func (c *targetConfigs) listenAddrs(targetNames []string) []*string {
 		addrs = append(addrs, c.Collector.ListenAddrs()...)
 	}
 	if slices.Contains(targetNames, "invoicing") {
-		addrs = append(addrs, &c.Invoicing.ListenAddr)
+		addrs = append(addrs, &c.Invoicing.ListenAddr, &c.Invoicing.FaultListenAddr)
 	}
 	if slices.Contains(targetNames, "credit") {
-		addrs = append(addrs, &c.Credit.ListenAddr)
+		addrs = append(addrs, &c.Credit.ListenAddr, &c.Credit.FaultListenAddr)
+	}
+	if slices.Contains(targetNames, "chaos") {
+		addrs = append(addrs, &c.Chaos.ListenAddr)
 	}
 	return addrs
 }
@@ -167,6 +181,26 @@ type app struct {
 	closers []func() error
 	// collector is the collector running in this process, if any.
 	collector *collectorsvc.Service
+	// serviceServers are the API servers of the services running in this
+	// process, and faultSurfaces their fault control surfaces, by name.
+	serviceServers map[string]*server.Server
+	faultSurfaces  map[string]*server.Server
+	// restartables are the targets the chaos controller may stop and
+	// start again.
+	restartables map[string]*restartable
+	// proxies carry the services' connections to their dependencies when
+	// chaos runs in this process.
+	proxies *local.Proxies
+}
+
+func newApp(cfg *Config, logger *slog.Logger, env *environ) *app {
+	a := &app{cfg: cfg, logger: logger, env: env, now: env.now,
+		serviceServers: map[string]*server.Server{}, faultSurfaces: map[string]*server.Server{}, restartables: map[string]*restartable{}}
+	if cfg.chaosInProcess {
+		a.proxies = local.NewProxies()
+		a.onClose(a.proxies.Close)
+	}
+	return a
 }
 
 // modules lists every module, public and internal.
@@ -175,8 +209,9 @@ func (a *app) modules() []modules.Module {
 		{Name: "datadir", Init: a.initDataDir},
 		{Name: "devissuer", Deps: []string{"datadir"}, Init: a.initDevIssuer},
 		{Name: "collector", Deps: []string{"datadir"}, Init: a.initCollector, Public: true},
-		{Name: "invoicing", Deps: []string{"datadir", "devissuer"}, Init: a.initInvoicing, Public: true},
-		{Name: "credit", Deps: []string{"datadir", "devissuer"}, Init: a.initCredit, Public: true},
+		{Name: "invoicing", Deps: []string{"datadir", "devissuer"}, Init: a.restartableInit("invoicing", a.initInvoicing, a.pinInvoicing), Public: true},
+		{Name: "credit", Deps: []string{"datadir", "devissuer"}, Init: a.restartableInit("credit", a.initCredit, a.pinCredit), Public: true},
+		{Name: "chaos", Deps: []string{"datadir", "devissuer"}, Init: a.initChaos, Public: true},
 	}
 }
 

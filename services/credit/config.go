@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -13,6 +14,10 @@ import (
 type Config struct {
 	// ListenAddr serves the API, the event receiver, /metrics and health.
 	ListenAddr string `yaml:"listen_addr"`
+	// FaultListenAddr serves the fault control surface of the chaos
+	// controller, apart from the API; empty serves none (`up` sets it to a
+	// free loopback port).
+	FaultListenAddr string `yaml:"fault_listen_addr"`
 	// PostgresDSN selects PostgreSQL; empty keeps the embedded SQLite
 	// database under the data directory.
 	PostgresDSN string `yaml:"postgres_dsn"`
@@ -40,6 +45,7 @@ const DefaultInvoicingURL = "http://127.0.0.1:8081"
 // RegisterFlags sets the defaults and binds the flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ListenAddr, "credit.listen-addr", ":8082", "credit API address, with /metrics, /healthz, /readyz")
+	fs.StringVar(&c.FaultListenAddr, "credit.fault-listen-addr", "", "address of the fault control surface, which accepts faults from the chaos controller only (a token with the chaos scope); empty serves none; keep it on loopback or a private network")
 	fs.StringVar(&c.PostgresDSN, "credit.postgres-dsn", "", "PostgreSQL DSN of the credit database; empty uses SQLite at DATA_DIR/credit.db")
 	fs.StringVar(&c.InvoicingURL, "credit.invoicing-url", DefaultInvoicingURL, "base URL of the invoicing API")
 	fs.DurationVar(&c.InvoicingTimeout, "credit.invoicing-timeout", 800*time.Millisecond, "timeout of one call to the invoicing API")
@@ -65,6 +71,13 @@ func (c *Config) Validate() error {
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
 		errs = append(errs, fmt.Errorf("credit.listen_addr: must be host:port, not %q", c.ListenAddr))
+	}
+	if c.FaultListenAddr != "" {
+		if _, _, err := net.SplitHostPort(c.FaultListenAddr); err != nil {
+			errs = append(errs, fmt.Errorf("credit.fault_listen_addr: must be host:port, not %q", c.FaultListenAddr))
+		} else if c.FaultListenAddr == c.ListenAddr && !strings.HasSuffix(c.ListenAddr, ":0") {
+			errs = append(errs, fmt.Errorf("credit.fault_listen_addr: must differ from credit.listen_addr: faults are never commanded on the API's port"))
+		}
 	}
 	if u, err := url.Parse(c.InvoicingURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("credit.invoicing_url: must be http(s)://host[:port], not %q", c.InvoicingURL))

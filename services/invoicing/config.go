@@ -14,6 +14,10 @@ import (
 type Config struct {
 	// ListenAddr serves the API, /metrics and health.
 	ListenAddr string `yaml:"listen_addr"`
+	// FaultListenAddr serves the fault control surface of the chaos
+	// controller, apart from the API; empty serves none (`up` sets it to a
+	// free loopback port).
+	FaultListenAddr string `yaml:"fault_listen_addr"`
 	// PostgresDSN selects PostgreSQL; empty keeps the embedded SQLite
 	// database under the data directory.
 	PostgresDSN string `yaml:"postgres_dsn"`
@@ -39,6 +43,7 @@ const MinWebhookSecret = 32
 // RegisterFlags sets the defaults and binds the flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ListenAddr, "invoicing.listen-addr", ":8081", "invoicing API address, with /metrics, /healthz, /readyz")
+	fs.StringVar(&c.FaultListenAddr, "invoicing.fault-listen-addr", "", "address of the fault control surface, which accepts faults from the chaos controller only (a token with the chaos scope); empty serves none; keep it on loopback or a private network")
 	fs.StringVar(&c.PostgresDSN, "invoicing.postgres-dsn", "", "PostgreSQL DSN of the invoicing database; empty uses SQLite at DATA_DIR/invoicing.db")
 	fs.Float64Var(&c.RateLimit, "invoicing.rate-limit", 50, "requests per second allowed to one tenant; 0 disables the limit")
 	fs.IntVar(&c.RateBurst, "invoicing.rate-burst", 100, "requests one tenant may send at once above the rate")
@@ -52,6 +57,13 @@ func (c *Config) Validate() error {
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
 		errs = append(errs, fmt.Errorf("invoicing.listen_addr: must be host:port, not %q", c.ListenAddr))
+	}
+	if c.FaultListenAddr != "" {
+		if _, _, err := net.SplitHostPort(c.FaultListenAddr); err != nil {
+			errs = append(errs, fmt.Errorf("invoicing.fault_listen_addr: must be host:port, not %q", c.FaultListenAddr))
+		} else if c.FaultListenAddr == c.ListenAddr && !strings.HasSuffix(c.ListenAddr, ":0") {
+			errs = append(errs, fmt.Errorf("invoicing.fault_listen_addr: must differ from invoicing.listen_addr: faults are never commanded on the API's port"))
+		}
 	}
 	if c.RateLimit < 0 {
 		errs = append(errs, fmt.Errorf("invoicing.rate_limit: must not be negative, not %v", c.RateLimit))

@@ -20,6 +20,7 @@ import (
 
 	"github.com/estatehq/estate/services/credit"
 	"github.com/estatehq/estate/services/kit/auth"
+	"github.com/estatehq/estate/services/kit/fault"
 	"github.com/estatehq/estate/services/kit/httpapi"
 	"github.com/estatehq/estate/services/kit/idempotency"
 	"github.com/estatehq/estate/services/kit/telemetry"
@@ -42,6 +43,8 @@ type Options struct {
 	RateBurst int
 	// MaxInFlight bounds the requests served at once; 512 by default.
 	MaxInFlight int
+	// Faults injects the chaos controller's faults; nil injects none.
+	Faults *fault.Injector
 	// Version is the API version in the OpenAPI document.
 	Version string
 }
@@ -56,6 +59,7 @@ func NewServer(opts Options) http.Handler {
 		API: apiConfig(opts.Version), Verifier: opts.Verifier, Idempotency: opts.Idempotency, Telemetry: opts.Telemetry,
 		Registry: opts.Registry, Logger: opts.Logger, Now: opts.Now, RateLimit: opts.RateLimit, RateBurst: opts.RateBurst,
 		MaxInFlight:     opts.MaxInFlight,
+		Faults:          opts.Faults,
 		Unauthenticated: func(r chi.Router) { addEventRoutes(r, h) },
 	}, func(api huma.API) { addRoutes(api, h) })
 }

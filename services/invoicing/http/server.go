@@ -19,6 +19,7 @@ import (
 
 	"github.com/estatehq/estate/services/invoicing"
 	"github.com/estatehq/estate/services/kit/auth"
+	"github.com/estatehq/estate/services/kit/fault"
 	"github.com/estatehq/estate/services/kit/httpapi"
 	"github.com/estatehq/estate/services/kit/idempotency"
 	"github.com/estatehq/estate/services/kit/telemetry"
@@ -43,6 +44,8 @@ type Options struct {
 	// MaxInFlight bounds the requests served at once; beyond it the API
 	// answers 503. 0 means 512.
 	MaxInFlight int
+	// Faults injects the chaos controller's faults; nil injects none.
+	Faults *fault.Injector
 	// OnEvents is called once a change that wrote outbox events has
 	// committed, to wake the relay.
 	OnEvents func()
@@ -80,7 +83,7 @@ func NewServer(opts Options) http.Handler {
 	return httpapi.New(httpapi.Options{
 		API: apiConfig(opts.Version), Verifier: opts.Verifier, Idempotency: opts.Idempotency, Telemetry: opts.Telemetry,
 		Registry: opts.Registry, Logger: opts.Logger, Now: opts.Now, RateLimit: opts.RateLimit, RateBurst: opts.RateBurst,
-		MaxInFlight: opts.MaxInFlight, Unauthenticated: unauthenticated,
+		MaxInFlight: opts.MaxInFlight, Unauthenticated: unauthenticated, Faults: opts.Faults,
 	}, func(api huma.API) { addRoutes(api, h) })
 }
 

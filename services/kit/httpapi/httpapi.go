@@ -1,8 +1,9 @@
 // Package httpapi builds a service's HTTP handler the way every Estate
 // service serves its API: huma operations on a chi router behind the kit's
 // middleware, in this order: tracing, RED metrics, access log, recovery,
-// in-flight limit; then, on the authenticated API: auth, per-tenant rate
-// limit, idempotency keys. Unknown paths and methods answer RFC 9457
+// in-flight limit; then, once routed, the chaos controller's faults when
+// the service has an injector; then, on the authenticated API: auth,
+// per-tenant rate limit, idempotency keys. Unknown paths and methods answer RFC 9457
 // problems, and the OpenAPI 3.1 document of the operations is served at
 // GET /openapi.json.
 package httpapi
@@ -22,6 +23,7 @@ import (
 
 	"github.com/estatehq/estate/internal/problem"
 	"github.com/estatehq/estate/services/kit/auth"
+	"github.com/estatehq/estate/services/kit/fault"
 	"github.com/estatehq/estate/services/kit/idempotency"
 	"github.com/estatehq/estate/services/kit/ratelimit"
 	"github.com/estatehq/estate/services/kit/telemetry"
@@ -51,6 +53,10 @@ type Options struct {
 	// Unauthenticated adds routes outside the authenticated API, behind
 	// the outer middleware only (an event receiver, for instance).
 	Unauthenticated func(r chi.Router)
+	// Faults injects the chaos controller's faults into the routes, after
+	// routing and before auth, so RED metrics and traces show them; nil
+	// injects none.
+	Faults *fault.Injector
 }
 
 // New returns the handler: register adds the operations.
@@ -80,7 +86,11 @@ func New(opts Options, register func(huma.API)) http.Handler {
 		problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, "method not allowed on this resource"))
 	})
 	if opts.Unauthenticated != nil {
-		opts.Unauthenticated(r)
+		if opts.Faults != nil {
+			opts.Unauthenticated(r.With(opts.Faults.Middleware))
+		} else {
+			opts.Unauthenticated(r)
+		}
 	}
 
 	var api huma.API
@@ -88,6 +98,9 @@ func New(opts Options, register func(huma.API)) http.Handler {
 		tenant := func(r *http.Request) (string, bool) {
 			p, ok := auth.FromContext(r.Context())
 			return p.Tenant(), ok
+		}
+		if opts.Faults != nil {
+			r.Use(opts.Faults.Middleware)
 		}
 		r.Use(auth.Middleware(opts.Verifier, opts.Logger))
 		if opts.RateLimit > 0 {

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/estatehq/estate/internal/config"
+	"github.com/estatehq/estate/internal/problem"
+	"github.com/estatehq/estate/metrics"
+	"github.com/estatehq/estate/sloreport/review"
+	reviewhttp "github.com/estatehq/estate/sloreport/review/http"
+)
+
+// defaultCollectorURL is the collector's API under `estate up`.
+const defaultCollectorURL = "http://127.0.0.1:8088"
+
+// incidentTimeout bounds one review: it reads the SLOs' windows of raw
+// samples, which takes seconds at most.
+const incidentTimeout = time.Minute
+
+const incidentUsage = "Usage: estate incident show ID [--format text|markdown|json] [--collector URL]"
+
+// runIncident is `estate incident show ID`: an incident's review, asked
+// of the collector's API.
+func runIncident(ctx context.Context, env *environ, args []string) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintln(env.stderr, incidentUsage)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+			return flag.ErrHelp
+		}
+		return errUsage
+	}
+	if args[0] != "show" {
+		return fmt.Errorf("incident: unknown subcommand %q (show)", args[0])
+	}
+	return runIncidentShow(ctx, env, args[1:])
+}
+
+// runIncidentShow prints the review of one incident in the format asked
+// for, as the collector renders it.
+func runIncidentShow(ctx context.Context, env *environ, args []string) error {
+	fs := flag.NewFlagSet("estate incident show", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var (
+		format    = fs.String("format", "text", "output: text, markdown (a blameless postmortem draft) or json")
+		collector = fs.String("collector", defaultCollectorURL, "the collector's API, which serves the reviews")
+	)
+	// The id may come before the options or after them.
+	var ids []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintln(env.stdout, incidentUsage)
+				fmt.Fprintln(env.stdout, "\nPrints an incident's timeline (the service's deployments and rollbacks before it, the alerts that opened and resolved it, the chaos runs that overlapped it, the SLO burn and the error rate around it, its resolution) or, with --format markdown, a blameless postmortem draft.\n\nOptions:")
+				config.PrintUsage(env.stdout, fs)
+			}
+			return fmt.Errorf("incident show: %w", err)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		ids, rest = append(ids, fs.Arg(0)), fs.Args()[1:]
+	}
+	switch {
+	case len(ids) == 0:
+		return errors.New("incident show: name the incident: " + incidentUsage)
+	case len(ids) > 1:
+		return fmt.Errorf("incident show: one incident at a time, not %d (%s)", len(ids), strings.Join(ids, ", "))
+	case !slices.Contains(review.Formats(), *format):
+		return fmt.Errorf("incident show: --format must be text, markdown or json, not %q", *format)
+	}
+	base, err := url.Parse(strings.TrimSuffix(*collector, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return fmt.Errorf("incident show: --collector must be an http or https URL such as %s, not %q", defaultCollectorURL, *collector)
+	}
+	return showIncident(ctx, env.stdout, base, ids[0], *format)
+}
+
+// showIncident copies the collector's review of the incident id to w.
+func showIncident(ctx context.Context, w io.Writer, base *url.URL, id, format string) error {
+	ctx, cancel := context.WithTimeout(ctx, incidentTimeout)
+	defer cancel()
+	// The id is one path segment, escaped: it may hold a slash.
+	u := base.String() + "/v1/incidents/" + url.PathEscape(id) + "/timeline?" + url.Values{"format": {format}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("incident show: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("incident show: the collector at %s does not answer: %w", base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("incident show: %s", answerProblem(resp))
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("incident show: reading the collector's answer: %w", err)
+	}
+	return nil
+}
+
+// answerProblem says in one line what a failed answer says: its problem's
+// detail, or its status.
+func answerProblem(resp *http.Response) string {
+	status := fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+	var p problem.Details
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == problem.ContentType {
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&p); err == nil && p.Detail != "" {
+			return fmt.Sprintf("%s (%s)", p.Detail, status)
+		}
+	}
+	return "the collector answered " + status
+}
+
+// reviewAPI returns what mounts the incidents' reviews on the collector's
+// router: they read the event store, and the metrics store through the
+// SLOs' querier (the embedded store, or slo.prometheus_url).
+func (a *app) reviewAPI(store metrics.Store, slos sloWiring) func(chi.Router) error {
+	return func(r chi.Router) error {
+		return reviewhttp.Routes(r, reviewhttp.Options{
+			Events:  store,
+			Querier: slos.querier,
+			SLOs:    slos.slos,
+			Logger:  a.componentLogger("review"),
+			Now:     a.now,
+		})
+	}
+}
