@@ -44,7 +44,8 @@ func TestHelmInstallsAndUpgrades(t *testing.T) {
 	require.Contains(t, out, "STATUS: deployed")
 	require.Contains(t, out, "collector      http://estate-collector."+ns+".svc:8088")
 	require.Contains(t, out, "  - estate-invoicing-postgres")
-	require.NotContains(t, out, "WARNING")
+	require.NotContains(t, out, "WARNING: auth.issuer is empty")
+	require.Contains(t, out, "WARNING: chaos.faultSurfaces.enabled")
 
 	sts := &appsv1.StatefulSet{}
 	require.NoError(t, env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "estate-collector"}, sts))

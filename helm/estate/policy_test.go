@@ -52,7 +52,7 @@ func bothRenders(t *testing.T) map[string][]manifest {
 	t.Helper()
 	return map[string][]manifest{
 		"defaults": renderObjects(t, defaults, "estate"),
-		"all-on":   renderObjects(t, allOn("team-a", "team-b"), "estate"),
+		"all-on":   renderObjects(t, allOn("team-a"), "estate"),
 	}
 }
 
@@ -383,5 +383,16 @@ func TestOnlyTheChaosControllerIsGrantedChaosMesh(t *testing.T) {
 		chaosNamespaces = append(chaosNamespaces, b.Namespace)
 	}
 	slices.Sort(chaosNamespaces)
-	require.Equal(t, []string{"team-a", "team-b"}, chaosNamespaces)
+	require.Equal(t, []string{"team-a"}, chaosNamespaces)
+
+	// The controller keeps its Chaos Mesh objects where it may.
+	deployments := objectsOf[*appsv1.Deployment](manifests)
+	i := slices.IndexFunc(deployments, func(d *appsv1.Deployment) bool { return d.Name == "estate-chaos" })
+	require.GreaterOrEqual(t, i, 0)
+	c := deployments[i].Spec.Template.Spec.Containers[0]
+	on, _ := envValue(c, "ESTATE_CHAOS_KUBERNETES")
+	require.Equal(t, "true", on.Value)
+	objects, _ := envValue(c, "ESTATE_CHAOS_KUBERNETES_NAMESPACE")
+	require.Equal(t, "team-a", objects.Value)
+	require.Equal(t, ptrTrue, deployments[i].Spec.Template.Spec.AutomountServiceAccountToken, "the controller uses the API")
 }

@@ -33,7 +33,7 @@ func decodeRules(t *testing.T, doc []byte) rulefmt.RuleGroups {
 // a rules file and checks that its groups are the file's, rule for rule, and
 // that promtool accepts them as a rules file.
 func TestPrometheusRuleHoldsExactlyTheRulesFile(t *testing.T) {
-	manifests := renderObjects(t, allOn(), "estate")
+	manifests := renderObjects(t, allOn(""), "estate")
 	rules := objectsOf[*monitoringv1.PrometheusRule](manifests)
 	require.Len(t, rules, 1)
 	pr := rules[0]

@@ -52,14 +52,14 @@ func TestAPIServerAcceptsEveryObject(t *testing.T) {
 	env := kubetest.Shared(t, bothCRDSets)
 	for _, tc := range []struct {
 		name   string
-		render func(chaosNamespaces ...string) render
+		render func(chaosNamespace string) render
 	}{
-		{"defaults", func(...string) render { return defaults }},
+		{"defaults", func(string) render { return defaults }},
 		{"all-on", allOn},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ns, teamA, teamB := env.Namespace(t), env.Namespace(t), env.Namespace(t)
-			manifests := renderObjects(t, tc.render(teamA, teamB), ns)
+			ns, team := env.Namespace(t), env.Namespace(t)
+			manifests := renderObjects(t, tc.render(team), ns)
 			for _, m := range manifests {
 				t.Run(m.String(), func(t *testing.T) {
 					err := env.Client.Apply(t.Context(), applyConfiguration(t, m), fieldOwner, client.ForceOwnership, client.DryRunAll)
@@ -129,7 +129,7 @@ func restrictedNamespace(t *testing.T, env *kubetest.Env) string {
 func TestPodsMeetTheRestrictedPodSecurityStandard(t *testing.T) {
 	env := kubetest.Shared(t, bothCRDSets)
 	ensurePriorityClass(t, env)
-	for _, r := range []render{defaults, allOn()} {
+	for _, r := range []render{defaults, allOn("")} {
 		t.Run(r.name, func(t *testing.T) {
 			ns := restrictedNamespace(t, env)
 			manifests := renderObjects(t, r, ns)

@@ -40,6 +40,7 @@ func TestSchemaRefusesWrongValues(t *testing.T) {
 		{"not a duration", []string{"--set", "collector.store.maxAge=a week"}, []string{"at '/collector/store/maxAge'", "does not match pattern"}},
 		{"not a URL", []string{"--set", "auth.issuer=cognito"}, []string{"at '/auth/issuer'", "does not match pattern"}},
 		{"not a namespace name", []string{"--set", "chaos.kubernetes.namespaces[0]=Team_A"}, []string{"at '/chaos/kubernetes/namespaces/0'"}},
+		{"a Chaos Mesh resource the controller does not create", []string{"--set", "chaos.kubernetes.resources[0]=iochaos"}, []string{"at '/chaos/kubernetes/resources/0'"}},
 		{"GOMEMLIMIT above the limit", []string{"--set", "goMemLimitPercent=120"}, []string{"at '/goMemLimitPercent'", "maximum"}},
 		{"ingress to an unknown target", []string{"--values", valuesFile("ingress:\n  enabled: true\n  hosts:\n    - paths:\n        - {path: /, pathType: Prefix, target: grafana}\n")}, []string{"at '/ingress/hosts/0/paths/0/target'"}},
 		{"a secret's value instead of its name", []string{"--set", "invoicing.postgres.dsn=postgres://user:pw@db/invoicing"}, []string{"at '/invoicing/postgres'", "'dsn' not allowed"}},
@@ -88,6 +89,11 @@ func TestChartRefusesValuesThatCannotWorkTogether(t *testing.T) {
 			name: "the report server without the event store",
 			args: []string{"--set", "collector.enabled=false"},
 			want: "reportServer.enabled needs the collector's event store in PostgreSQL",
+		},
+		{
+			name: "Chaos Mesh objects in two namespaces",
+			args: []string{"--set", "chaos.enabled=true", "--set-json", `chaos.kubernetes.namespaces=["a","b"]`},
+			want: "chaos.kubernetes.namespaces lists 2 namespaces",
 		},
 		{
 			name: "fault surfaces without the chaos controller",

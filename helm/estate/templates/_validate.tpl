@@ -27,6 +27,9 @@ work, naming the values at fault. The schema checks each value alone.
 {{- fail (printf "%s.postgres.existingSecret is empty: its pods keep nothing on disk, so its database must be PostgreSQL; name the Secret holding the DSN" $key) -}}
 {{- end -}}
 {{- end -}}
+{{- if gt (len .Values.chaos.kubernetes.namespaces) 1 -}}
+{{- fail (printf "chaos.kubernetes.namespaces lists %d namespaces, but the chaos controller keeps its Chaos Mesh objects in one namespace or needs to list them cluster-wide: list the one namespace its objects live in (they may select pods of other namespaces)" (len .Values.chaos.kubernetes.namespaces)) -}}
+{{- end -}}
 {{- if and .Values.chaos.faultSurfaces.enabled (not .Values.chaos.enabled) -}}
 {{- fail "chaos.faultSurfaces.enabled needs chaos.enabled: only the chaos controller uses the fault control ports" -}}
 {{- end -}}
