@@ -43,6 +43,12 @@ type Inputs struct {
 	BurnDownSteps int
 }
 
+// ReportChunk is the longest range of raw samples that the evaluator of a
+// report should fetch in one query (Options.Chunk): a week, so that the
+// week and the week before take two queries per counter. At a scrape every
+// 15 s that is 40,320 samples per series, far below the engines' limits.
+const ReportChunk = 7 * 24 * time.Hour
+
 // The shape of a report.
 const (
 	// TrendPeriods is the number of periods of a trend, the report's last.
@@ -63,10 +69,6 @@ func Compute(ctx context.Context, in Inputs) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("computing report: %w", err)
 	}
-	events, err := in.events(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("computing report: %w", err)
-	}
 	th := in.Thresholds
 	if th == (Thresholds{}) {
 		th = DefaultThresholds()
@@ -74,6 +76,25 @@ func Compute(ctx context.Context, in Inputs) (*Report, error) {
 	if err := th.Validate(); err != nil {
 		return nil, fmt.Errorf("computing report: thresholds: %w", err)
 	}
+	// The SLOs' queries run while the events are read and computed.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type sloResult struct {
+		slos []SLOReport
+		err  error
+	}
+	sloDone := make(chan sloResult, 1)
+	go func() {
+		slos, err := in.slos(ctx, from, to)
+		sloDone <- sloResult{slos, err}
+	}()
+	events, err := in.events(ctx)
+	if err != nil {
+		cancel()
+		<-sloDone
+		return nil, fmt.Errorf("computing report: %w", err)
+	}
+
 	length := to.Sub(from)
 	r := &Report{
 		Week: week, From: from, To: to, PreviousFrom: from.Add(-length),
@@ -83,13 +104,12 @@ func Compute(ctx context.Context, in Inputs) (*Report, error) {
 
 	deployments, incidents := metrics.Fold(events)
 	c := newComputation(deployments, incidents, from, to, in.IncludeChaos)
-	if err := c.run(); err != nil {
+	runErr := c.run()
+	res := <-sloDone
+	if err := errors.Join(runErr, res.err); err != nil {
 		return nil, fmt.Errorf("computing report: %w", err)
 	}
-	slos, err := in.slos(ctx, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("computing report: %w", err)
-	}
+	slos := res.slos
 
 	r.Overall = c.scope(overallKey)
 	keys := c.activeKeys()
@@ -189,10 +209,12 @@ type computation struct {
 	allIncidents   []metrics.Incident
 }
 
-// window is metrics' report of one window, by scope.
+// window is metrics' report of one window, by scope, and for the days
+// the rollbacks of each scope.
 type window struct {
-	w       metrics.Window
-	reports map[scopeKey]metrics.ServiceReport
+	w         metrics.Window
+	reports   map[scopeKey]metrics.ServiceReport
+	rollbacks map[scopeKey]int
 }
 
 func newComputation(deployments []metrics.Deployment, incidents []metrics.Incident, from, to time.Time, includeChaos bool) *computation {
@@ -251,6 +273,7 @@ func (c *computation) run() error {
 			w.reports[overallKey] = s
 		}
 	}
+	c.countRollbacks()
 	return nil
 }
 
@@ -297,22 +320,26 @@ func (c *computation) scope(k scopeKey) ServiceReport {
 	}
 	if curActive {
 		for _, d := range c.days {
-			sr.Daily = append(sr.Daily, Day{From: d.w.From, Deployments: d.reports[k].Deployments, Rollbacks: c.rollbacks(k, d.w)})
+			sr.Daily = append(sr.Daily, Day{From: d.w.From, Deployments: d.reports[k].Deployments, Rollbacks: d.rollbacks[k]})
 		}
 	}
 	return sr
 }
 
-// rollbacks counts the production deployments of the scope rolled back in
-// w. It counts events, and computes no rate.
-func (c *computation) rollbacks(k scopeKey, w metrics.Window) int {
-	n := 0
-	for _, d := range c.deployments {
-		if d.Started && d.Succeeded() && d.RolledBack() && w.Contains(d.RolledBackAt) && (k == overallKey || (d.Service == k.service && d.Environment == k.environment)) {
-			n++
-		}
+// countRollbacks counts, per scope and overall, the production deployments
+// rolled back on each day. It counts events, and computes no rate.
+func (c *computation) countRollbacks() {
+	for i := range c.days {
+		c.days[i].rollbacks = map[scopeKey]int{}
 	}
-	return n
+	for _, d := range c.deployments {
+		if !d.Started || !d.Succeeded() || !d.RolledBack() || len(c.days) == 0 || !(metrics.Window{From: c.from, To: c.to}).Contains(d.RolledBackAt) {
+			continue
+		}
+		day := &c.days[int(d.RolledBackAt.Sub(c.from)/(24*time.Hour))]
+		day.rollbacks[scopeKey{d.Service, d.Environment}]++
+		day.rollbacks[overallKey]++
+	}
 }
 
 // opened counts the incidents of the scope (chaos ones as metrics.Options
