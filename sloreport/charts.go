@@ -243,7 +243,7 @@ func dailyChart(id string, days []Day) (chart, error) {
 	for i, d := range days {
 		deps[i], rolls[i] = float64(d.Deployments), float64(d.Rollbacks)
 		labels[i] = FormatDay(d.From)
-		words = append(words, fmt.Sprintf("%s %d deployments, %d rollbacks", labels[i], d.Deployments, d.Rollbacks))
+		words = append(words, fmt.Sprintf("%s %d %s, %d %s", labels[i], d.Deployments, noun("deployments", deps[i]), d.Rollbacks, noun("rollbacks", rolls[i])))
 	}
 	w := vg.Points(12)
 	db, err := plotter.NewBarChart(deps, w)

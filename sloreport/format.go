@@ -53,6 +53,7 @@ var singular = map[string]string{
 	"deployments": "deployment", "failed deployments": "failed deployment", "commits": "commit",
 	"incidents": "incident", "chaos incidents": "chaos incident", "incidents open": "incident open",
 	"resolved incidents": "resolved incident", "events": "event", "bad events allowed": "bad event allowed",
+	"changes": "change", "rollbacks": "rollback",
 }
 
 // noun is plural, or its singular for a count of one.

@@ -211,3 +211,21 @@ func mdEscape(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, "|", `\|`, "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`, "<", "&lt;", ">", "&gt;", "`", "\\`")
 	return r.Replace(s)
 }
+
+// SummaryText is the executive summary as a few lines of plain text, for a
+// chat message: the title, a line per service, and link when it is set.
+func (r *Report) SummaryText(link string) string {
+	var b strings.Builder
+	b.WriteString(r.Title + "\n")
+	fmt.Fprintf(&b, "%s: %s\n", statusText(r.Overall.Status), r.Overall.Reason)
+	for _, l := range r.Summary {
+		fmt.Fprintf(&b, "%s %s: %s\n", statusText(l.Status), ScopeName(l.Service, l.Environment), l.Reason)
+	}
+	if n := len(r.Incidents); n > 0 {
+		fmt.Fprintf(&b, "%d %s in the period.\n", n, noun("incidents", float64(n)))
+	}
+	if link != "" {
+		b.WriteString("Full report: " + link + "\n")
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}

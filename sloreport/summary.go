@@ -37,10 +37,10 @@ func judge(s ServiceReport, th Thresholds) (RAG, string) {
 		} else {
 			rr := f.RollbackRate
 			facts = append(facts, fact{colour(*rr.Value, above(th.RollbackRed), above(th.RollbackAmber)),
-				fmt.Sprintf("%s of %s deployments rolled back", FormatCount(*rr.Numerator), FormatCount(d))})
+				fmt.Sprintf("%s of %s %s rolled back", FormatCount(*rr.Numerator), FormatCount(d), noun("deployments", d))})
 			cfr := f.ChangeFailureRate
 			if c := colour(*cfr.Value, above(th.ChangeFailureRed), above(th.ChangeFailureAmber)); c != Green {
-				facts = append(facts, fact{c, fmt.Sprintf("%s of %s changes failed", FormatCount(*cfr.Numerator), FormatCount(d))})
+				facts = append(facts, fact{c, fmt.Sprintf("%s of %s %s failed", FormatCount(*cfr.Numerator), FormatCount(d), noun("changes", d))})
 			}
 		}
 	}
