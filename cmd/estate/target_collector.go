@@ -40,6 +40,7 @@ func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.events = store
 	events, err := a.eventsAPI(store, reg)
 	if err != nil {
 		return nil, err

@@ -13,11 +13,13 @@ import (
 	collectorsvc "github.com/estatehq/estate/collector/service"
 	"github.com/estatehq/estate/internal/config"
 	"github.com/estatehq/estate/internal/modules"
+	"github.com/estatehq/estate/metrics"
 	"github.com/estatehq/estate/services/credit"
 	"github.com/estatehq/estate/services/invoicing"
 	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/telemetry"
 	"github.com/estatehq/estate/sloreport"
+	"github.com/estatehq/estate/sloreport/reportserver"
 )
 
 // target describes one public target of the binary.
@@ -37,6 +39,7 @@ func targets() []target {
 		{name: "collector", summary: "receive OTLP and reliability events into a durable queue; ship to Elasticsearch, Jaeger, Prometheus or the embedded stores; serve the SLOs", groups: []string{"collector", "events", "slo"}},
 		{name: "invoicing", summary: "the invoicing API (port 8081): businesses, invoices, payments", groups: []string{"invoicing", "auth", "telemetry"}, subcommands: invoicingSubcommands()},
 		{name: "credit", summary: "the credit API (port 8082): credit lines decided from invoice history, drawdowns against invoices", groups: []string{"credit", "auth", "telemetry"}, subcommands: creditSubcommands()},
+		{name: "report-server", summary: "the weekly reliability report (port 8090): the latest, the archive, each week as HTML, Markdown or JSON; archived on a schedule and posted to a webhook", groups: []string{"report", "events", "slo"}},
 	}
 }
 
@@ -60,6 +63,8 @@ type targetConfigs struct {
 	SLO       sloreport.Config `yaml:"slo"`
 	Invoicing invoicing.Config `yaml:"invoicing"`
 	Credit    credit.Config    `yaml:"credit"`
+	// Report is the report server's.
+	Report reportserver.Config `yaml:"report"`
 	// Auth and Telemetry are shared by the services.
 	Auth      auth.Config      `yaml:"auth"`
 	Telemetry telemetry.Config `yaml:"telemetry"`
@@ -87,6 +92,7 @@ func optionGroups() []optionGroup {
 		{"slo", func(c *targetConfigs, fs *flag.FlagSet) { c.SLO.RegisterFlags(fs, "slo.") }, func(c *targetConfigs) error { return config.Under("slo.", c.SLO.Validate()) }},
 		{"invoicing", func(c *targetConfigs, fs *flag.FlagSet) { c.Invoicing.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Invoicing.Validate() }},
 		{"credit", func(c *targetConfigs, fs *flag.FlagSet) { c.Credit.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Credit.Validate() }},
+		{"report", func(c *targetConfigs, fs *flag.FlagSet) { c.Report.RegisterFlags(fs, "report.") }, func(c *targetConfigs) error { return config.Under("report.", c.Report.Validate()) }},
 		{"auth", func(c *targetConfigs, fs *flag.FlagSet) { c.Auth.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Auth.Validate() }},
 		{"telemetry", func(c *targetConfigs, fs *flag.FlagSet) { c.Telemetry.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Telemetry.Validate() }},
 	}
@@ -140,6 +146,9 @@ func (c *targetConfigs) listenAddrs(targetNames []string) []*string {
 	if slices.Contains(targetNames, "credit") {
 		addrs = append(addrs, &c.Credit.ListenAddr)
 	}
+	if slices.Contains(targetNames, "report-server") {
+		addrs = append(addrs, &c.Report.ListenAddr)
+	}
 	return addrs
 }
 
@@ -167,6 +176,8 @@ type app struct {
 	closers []func() error
 	// collector is the collector running in this process, if any.
 	collector *collectorsvc.Service
+	// events is the event store of the collector in this process, if any.
+	events metrics.Store
 }
 
 // modules lists every module, public and internal.
@@ -177,6 +188,7 @@ func (a *app) modules() []modules.Module {
 		{Name: "collector", Deps: []string{"datadir"}, Init: a.initCollector, Public: true},
 		{Name: "invoicing", Deps: []string{"datadir", "devissuer"}, Init: a.initInvoicing, Public: true},
 		{Name: "credit", Deps: []string{"datadir", "devissuer"}, Init: a.initCredit, Public: true},
+		{Name: "report-server", Deps: []string{"datadir"}, Init: a.initReportServer, Public: true},
 	}
 }
 

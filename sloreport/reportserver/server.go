@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,8 +39,8 @@ type Options struct {
 	// is empty.
 	Webhook Webhook
 	// PublicURL is the server's URL as readers reach it, for the link of
-	// the webhook's summary.
-	PublicURL string
+	// the webhook's summary; none when nil or empty.
+	PublicURL func() string
 	// Extra mounts more routes, such as the incidents' reviews.
 	Extra func(chi.Router)
 	// Now is the clock; time.Now when nil.
@@ -196,8 +197,8 @@ func (s *Server) Publish(ctx context.Context, w sloreport.ISOWeek) error {
 // reportURL is where readers find a week's report, "" when the server's
 // URL is not known.
 func (s *Server) reportURL(w sloreport.ISOWeek) string {
-	if s.o.PublicURL == "" {
+	if s.o.PublicURL == nil || s.o.PublicURL() == "" {
 		return ""
 	}
-	return s.o.PublicURL + "/reports/" + w.String() + ".html"
+	return strings.TrimRight(s.o.PublicURL(), "/") + "/reports/" + w.String() + ".html"
 }

@@ -246,7 +246,7 @@ func TestScheduleArchivesTheLastWeek(t *testing.T) {
 		hook := &webhook{answers: []int{503, 503, 200}}
 		g := &generator{now: time.Now}
 		s, a := newServer(t, Options{
-			Generate: g.generate, PublicURL: "http://reports.example",
+			Generate: g.generate, PublicURL: func() string { return "http://reports.example" },
 			Webhook: Webhook{URL: "http://chat.example/hook", Timeout: 10 * time.Second, Client: &http.Client{Transport: hook},
 				Retry: delivery.Retry{Backoff: delivery.Backoff{Initial: time.Second, Max: 10 * time.Second}, MaxAttempts: 5}},
 		})
