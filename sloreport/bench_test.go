@@ -20,11 +20,11 @@ import (
 var benchWeek = ISOWeek{Year: 2026, Week: 45}
 
 // benchSLOs fills a TSDB, as the collector's embedded store keeps one,
-// with a request and an error counter per service, scraped every minute
+// with a request and an error counter per service, scraped every interval
 // over the 35 days before the week's end (its own 30-day window and the
 // week before it), and returns an evaluator of one availability SLO per
 // service over Prometheus's engine on it.
-func benchSLOs(b *testing.B, services int) *Evaluator {
+func benchSLOs(b *testing.B, services int, interval time.Duration) *Evaluator {
 	b.Helper()
 	db, err := tsdb.Open(b.TempDir(), nil, nil, tsdb.DefaultOptions(), nil)
 	require.NoError(b, err)
@@ -56,11 +56,7 @@ func benchSLOs(b *testing.B, services int) *Evaluator {
 	i := 0
 	for t := start; !t.After(end); t = t.Add(time.Hour) {
 		app := db.Appender(context.Background())
-		for m := range 60 {
-			ts := t.Add(time.Duration(m) * time.Minute)
-			if ts.After(end) {
-				break
-			}
+		for ts := t; ts.Before(t.Add(time.Hour)) && !ts.After(end); ts = ts.Add(interval) {
 			for s := range cs {
 				c := &cs[s]
 				c.r += 100
@@ -88,14 +84,20 @@ func benchSLOs(b *testing.B, services int) *Evaluator {
 // BenchmarkReportYear is the weekly report over one year of events for 50
 // services (metricstest.Generate, about 107,000 events), with one SLO per
 // service computed from the embedded store (Prometheus's TSDB and engine in
-// process): fold, metrics' figures over the 8 weeks and the days, every
-// SLO over the week, the week before and its own 30 days, with its
-// burn-down. The render is measured apart.
-func BenchmarkReportYear(b *testing.B) {
+// process), its counters scraped every minute: fold, metrics' figures over
+// the 8 weeks and the days, every SLO over the week, the week before and
+// its own 30 days, with its burn-down. The render is measured apart.
+func BenchmarkReportYear(b *testing.B) { benchmarkReport(b, time.Minute, true) }
+
+// BenchmarkReportYearScrape15s is BenchmarkReportYear with the counters
+// scraped every 15 s, the collector's default: four times the samples.
+func BenchmarkReportYearScrape15s(b *testing.B) { benchmarkReport(b, 15*time.Second, false) }
+
+func benchmarkReport(b *testing.B, interval time.Duration, render bool) {
 	events := metricstest.Generate(metricstest.GenerateOptions{Seed: 1})
-	slos := benchSLOs(b, 50)
+	slos := benchSLOs(b, 50, interval)
 	in := Inputs{Events: events, SLOs: slos, Week: benchWeek, Now: benchWeek.End()}
-	b.Logf("%d events, %d SLOs", len(events), len(slos.SLOs()))
+	b.Logf("%d events, %d SLOs, a sample every %s", len(events), len(slos.SLOs()), interval)
 	b.Run("compute", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -104,6 +106,9 @@ func BenchmarkReportYear(b *testing.B) {
 			require.Len(b, r.Services, 50)
 		}
 	})
+	if !render {
+		return
+	}
 	r, err := Compute(context.Background(), in)
 	require.NoError(b, err)
 	for _, f := range Formats() {

@@ -205,12 +205,11 @@ func mdTable(w io.Writer, t table) {
 	}
 }
 
-// mdEscape keeps text from being read as Markdown: table pipes, emphasis,
+// mdEscaper keeps text from being read as Markdown: table pipes, emphasis,
 // links and HTML.
-func mdEscape(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, "|", `\|`, "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`, "<", "&lt;", ">", "&gt;", "`", "\\`")
-	return r.Replace(s)
-}
+var mdEscaper = strings.NewReplacer(`\`, `\\`, "|", `\|`, "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`, "<", "&lt;", ">", "&gt;", "`", "\\`")
+
+func mdEscape(s string) string { return mdEscaper.Replace(s) }
 
 // SummaryText is the executive summary as a few lines of plain text, for a
 // chat message: the title, a line per service, and link when it is set.
