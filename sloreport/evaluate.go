@@ -247,6 +247,13 @@ func (e *Evaluator) Status(ctx context.Context, name string) (Status, error) {
 // count is a sum of the raw samples' increases (see counter). Errors: the
 // Querier's.
 func (e *Evaluator) Evaluate(ctx context.Context, s SLO, at time.Time) (Status, error) {
+	st, _, err := e.evaluate(ctx, s, at, nil)
+	return st, err
+}
+
+// evaluate is Evaluate, and also counts the events in (extra[i], at] for
+// every i, in the same queries.
+func (e *Evaluator) evaluate(ctx context.Context, s SLO, at time.Time, extra []time.Time) (Status, []Events, error) {
 	at = time.UnixMilli(at.UnixMilli()).In(at.Location())
 	start, end := s.Window.Bounds(at)
 	windows := BurnWindows()
@@ -254,11 +261,12 @@ func (e *Evaluator) Evaluate(ctx context.Context, s SLO, at time.Time) (Status, 
 	for _, w := range windows {
 		starts = append(starts, at.Add(-w))
 	}
+	starts = append(starts, extra...)
 	lookback := max(s.Window.Period(at), 24*time.Hour)
 	in := s.Indicator
 	total, err := e.cnt.increases(ctx, in.Total, starts, at, lookback)
 	if err != nil {
-		return Status{}, err
+		return Status{}, nil, err
 	}
 	part := in.Good
 	if part == "" {
@@ -266,7 +274,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, s SLO, at time.Time) (Status, 
 	}
 	counted, err := e.cnt.increases(ctx, part, starts, at, lookback)
 	if err != nil {
-		return Status{}, err
+		return Status{}, nil, err
 	}
 	events := make([]Events, len(starts))
 	for i := range starts {
@@ -281,15 +289,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, s SLO, at time.Time) (Status, 
 	}
 	st := Status{SLO: s, At: at, Start: start, End: end, Events: events[0]}
 	budget := s.Budget()
-	if ev := st.Events; ev.Total > 0 {
-		a := ev.Good / ev.Total
-		st.Attainment = &a
-		st.Budget.Allowed = budget * ev.Total
-		st.Budget.Remaining = st.Budget.Allowed - ev.Bad
-		st.Budget.RemainingRatio = st.Budget.Remaining / st.Budget.Allowed
-	} else {
-		st.Budget.RemainingRatio = 1
-	}
+	st.Attainment, st.Budget = budgetOf(budget, st.Events)
 	for i, w := range windows {
 		ev := events[i+1]
 		br := BurnRate{Window: w, Events: ev, Counted: ev.Total > 0 && ev.Total >= e.o.Policy.MinEvents}
@@ -305,7 +305,21 @@ func (e *Evaluator) Evaluate(ctx context.Context, s SLO, at time.Time) (Status, 
 		st.Budget.TimeLeft = &left
 	}
 	st.State = e.o.Policy.state(st)
-	return st, nil
+	return st, events[1+len(windows):], nil
+}
+
+// budgetOf is the attainment (nil without events) and the budget of the
+// events of a window, for an SLO whose budget (1 - objective) is budget.
+// The budget's TimeLeft is not set.
+func budgetOf(budget float64, ev Events) (*float64, Budget) {
+	if ev.Total == 0 {
+		return nil, Budget{RemainingRatio: 1}
+	}
+	a := ev.Good / ev.Total
+	b := Budget{Allowed: budget * ev.Total}
+	b.Remaining = b.Allowed - ev.Bad
+	b.RemainingRatio = b.Remaining / b.Allowed
+	return &a, b
 }
 
 func (st Status) burnRate(w time.Duration) BurnRate {

@@ -23,9 +23,6 @@ import (
 	reviewhttp "github.com/estatehq/estate/sloreport/review/http"
 )
 
-// defaultCollectorURL is the collector's API under `estate up`.
-const defaultCollectorURL = "http://127.0.0.1:8088"
-
 // incidentTimeout bounds one review: it reads the SLOs' windows of raw
 // samples, which takes seconds at most.
 const incidentTimeout = time.Minute

@@ -6,29 +6,86 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/url"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/estatehq/estate/internal/config"
+	"github.com/estatehq/estate/internal/promquery"
 	"github.com/estatehq/estate/metrics"
+	"github.com/estatehq/estate/sloreport"
+	"github.com/estatehq/estate/sloreport/examples"
 )
 
-// runReport computes the reliability figures of a window from a file of
-// CloudEvents, one per line, with no server: for backfills and audits.
-func runReport(_ context.Context, env *environ, args []string) error {
+// defaultCollectorURL is the collector's API on this machine: its
+// Prometheus API answers the SLOs' queries, and its incident timelines are
+// the reviews the report links to.
+const defaultCollectorURL = "http://127.0.0.1:8088"
+
+// reportOptions are the options of `estate report`.
+type reportOptions struct {
+	week, from, to string
+	format, out    string
+	events         string
+	dataDir        string
+	postgresDSN    string
+	collectorURL   string
+	includeChaos   bool
+	slo            sloreport.Config
+	thresholds     sloreport.Thresholds
+}
+
+func (o *reportOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.week, "week", "", "ISO week to report, UTC, such as 2026-W47 (instead of --from and --to)")
+	fs.StringVar(&o.from, "from", "", "start of the period, RFC 3339, inclusive (default: 7 days before --to)")
+	fs.StringVar(&o.to, "to", "", "end of the period, RFC 3339, exclusive (default: the start of today, UTC)")
+	fs.StringVar(&o.format, "format", "text", "output: text, markdown, html or json")
+	fs.StringVar(&o.out, "out", "", "file to write the report to, replaced whole (default: standard output)")
+	fs.StringVar(&o.events, "events", "", "file of CloudEvents, one JSON object per line ('-' reads standard input), instead of the collector's event store")
+	fs.StringVar(&o.dataDir, "data-dir", "./.estate", "data folder of the collector whose event store (events.db) the report reads")
+	fs.StringVar(&o.postgresDSN, "events.postgres-dsn", "", "PostgreSQL DSN of the collector's event store, instead of the SQLite one under --data-dir")
+	fs.StringVar(&o.collectorURL, "collector-url", defaultCollectorURL, "the collector's API: it answers the SLOs' queries unless --slo.prometheus-url is set, and the report links each incident to its timeline there")
+	fs.BoolVar(&o.includeChaos, "include-chaos", false, "count incidents caused by chaos experiments in incidents, downtime, MTTR and MTBF")
+	o.slo.RegisterFlags(fs, "slo.")
+	o.thresholds.RegisterFlags(fs, "thresholds.")
+}
+
+// fromEnv sets the options of the collector's store, SLOs and thresholds
+// from their ESTATE_* variables (ESTATE_DATA_DIR, ESTATE_SLO_PROMETHEUS_URL),
+// as the targets read them; the command line then wins.
+func fromEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if !strings.Contains(f.Name, ".") && f.Name != "data-dir" && f.Name != "collector-url" {
+			return
+		}
+		if v := getenv(config.EnvName(f.Name)); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", config.EnvName(f.Name), err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// runReport writes the reliability report of a week or a period: the
+// figures of the collector's event store (or of a file of events), the
+// SLOs through the collector's Prometheus API (or --slo.prometheus-url).
+func runReport(ctx context.Context, env *environ, args []string) error {
 	fs := flag.NewFlagSet("estate report", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var (
-		events       = fs.String("events", "", "file of CloudEvents, one JSON object per line ('-' reads standard input); required")
-		from         = fs.String("from", "", "start of the window, RFC 3339, inclusive (default: 7 days before --to)")
-		to           = fs.String("to", "", "end of the window, RFC 3339, exclusive (default: the start of today, UTC)")
-		format       = fs.String("format", "text", "output: text or json")
-		includeChaos = fs.Bool("include-chaos", false, "count incidents caused by chaos experiments in incidents, downtime, MTTR and MTBF")
-	)
+	var o reportOptions
+	o.register(fs)
+	if err := fromEnv(fs, env.getenv); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(env.stdout, "Usage: estate report --events FILE [--from RFC3339] [--to RFC3339] [--format text|json] [--include-chaos]")
-			fmt.Fprintln(env.stdout, "\nComputes DORA, MTBF, MTTR and rollback rate per service and environment from a file of events.\n\nOptions:")
+			fmt.Fprintln(env.stdout, "Usage: estate report [--week 2026-W47 | --from RFC3339 --to RFC3339] [--format text|markdown|html|json] [--out FILE] [--events FILE]")
+			fmt.Fprintln(env.stdout, "\nWrites the weekly reliability report: per service and overall, DORA, MTBF, MTTR and rollback rate with their samples and their change against the period before, SLO attainment and budget, incidents, chaos experiments, an 8-period trend. See docs/report.md.\n\nOptions:")
 			config.PrintUsage(env.stdout, fs)
 		}
 		return fmt.Errorf("report: %w", err)
@@ -36,33 +93,152 @@ func runReport(_ context.Context, env *environ, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("report: unexpected argument %q", fs.Arg(0))
 	}
-	if *events == "" {
-		return errors.New("report: --events FILE is required")
-	}
-	if *format != "text" && *format != "json" {
-		return fmt.Errorf("report: --format must be text or json, not %q", *format)
-	}
-	window, err := reportWindow(*from, *to, env.now())
+	in, format, err := o.inputs(env)
 	if err != nil {
-		return err
+		return fmt.Errorf("report: %w", err)
 	}
-	in := env.stdin
-	if *events != "-" {
-		f, err := os.Open(*events)
+	if err := o.source(ctx, env, &in); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if in.SLOs, err = o.evaluator(env); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	r, err := sloreport.Compute(ctx, in)
+	if err != nil {
+		return fmt.Errorf("report: %w", o.hint(err))
+	}
+	if o.out == "" {
+		return r.Render(env.stdout, format)
+	}
+	return r.WriteFile(o.out, format)
+}
+
+// inputs checks the options and turns the period's into the report's
+// inputs.
+func (o *reportOptions) inputs(env *environ) (sloreport.Inputs, sloreport.Format, error) {
+	in := sloreport.Inputs{Now: env.now(), IncludeChaos: o.includeChaos, Thresholds: o.thresholds}
+	format, err := sloreport.ParseFormat(o.format)
+	if err != nil {
+		return in, "", fmt.Errorf("--%w", err)
+	}
+	var errs []error
+	if err := o.slo.Validate(); err != nil {
+		errs = append(errs, config.Under("slo.", err))
+	}
+	if err := o.thresholds.Validate(); err != nil {
+		errs = append(errs, config.Under("thresholds.", err))
+	}
+	if u, err := url.Parse(o.collectorURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("collector-url: must be an http or https URL with a host, not %q", o.collectorURL))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return in, "", err
+	}
+	if o.week != "" {
+		if o.from != "" || o.to != "" {
+			return in, "", errors.New("--week and --from/--to name the period twice: give one")
+		}
+		w, err := sloreport.ParseWeek(o.week)
 		if err != nil {
-			return fmt.Errorf("report: %w", err)
+			return in, "", fmt.Errorf("--week: %w", err)
+		}
+		in.Week = w
+	} else {
+		w, err := reportWindow(o.from, o.to, env.now())
+		if err != nil {
+			return in, "", err
+		}
+		in.From, in.To = w.From, w.To
+	}
+	base := strings.TrimRight(o.collectorURL, "/")
+	in.ReviewURL = func(id string) string { return base + "/v1/incidents/" + url.PathEscape(id) + "/timeline" }
+	return in, format, nil
+}
+
+// source sets where the events come from: the file of --events, or the
+// collector's store.
+func (o *reportOptions) source(ctx context.Context, env *environ, in *sloreport.Inputs) error {
+	switch {
+	case o.events == "-":
+		events, err := metrics.ReadJSONL(env.stdin)
+		if err != nil {
+			return fmt.Errorf("standard input: %w", err)
+		}
+		in.Events = events
+	case o.events != "":
+		f, err := os.Open(o.events)
+		if err != nil {
+			return err
 		}
 		defer f.Close()
-		in = f
+		events, err := metrics.ReadJSONL(f)
+		if err != nil {
+			return fmt.Errorf("%s: %w", o.events, err)
+		}
+		in.Events = events
+	default:
+		// Reading must not create an empty store where there was none.
+		if path := filepath.Join(o.dataDir, eventsFile); o.postgresDSN == "" {
+			if _, err := os.Stat(path); err != nil {
+				return fmt.Errorf("no event store at %s (run the collector with --data-dir %s, give --events.postgres-dsn, or a file of events with --events): %w", path, o.dataDir, err)
+			}
+		}
+		st, closeStore, err := openEvents(ctx, o.dataDir, o.postgresDSN, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return err
+		}
+		// The report reads the events once, before Compute returns.
+		in.Store = closingStore{Store: st, close: closeStore}
 	}
-	rep, err := metrics.ReportFromJSONL(in, window, metrics.Options{IncludeChaos: *includeChaos})
+	return nil
+}
+
+// closingStore closes the store after its one read of a report.
+type closingStore struct {
+	metrics.Store
+	close func() error
+}
+
+func (s closingStore) Events(ctx context.Context, f metrics.Filter) ([]metrics.Event, error) {
+	events, err := s.Store.Events(ctx, f)
+	return events, errors.Join(err, s.close())
+}
+
+// evaluator is the SLOs' evaluator of a report: the configured SLOs,
+// queried at --slo.prometheus-url or else through the collector's API.
+// None when no SLO is configured.
+func (o *reportOptions) evaluator(env *environ) (*sloreport.Evaluator, error) {
+	u := o.slo.PrometheusURL
+	if u == "" {
+		u = o.collectorURL
+	}
+	q, err := promquery.NewHTTP(promquery.HTTPOptions{URL: u})
 	if err != nil {
-		return fmt.Errorf("report: %s: %w", *events, err)
+		return nil, err
 	}
-	if *format == "json" {
-		return rep.WriteJSON(env.stdout)
+	return reportEvaluator(o.slo, q, env.now)
+}
+
+// reportEvaluator loads the SLOs that cfg names and returns their
+// evaluator for reports over q; nil when there is none.
+func reportEvaluator(cfg sloreport.Config, q promquery.Querier, now func() time.Time) (*sloreport.Evaluator, error) {
+	slos, err := cfg.Load(examples.FS)
+	if err != nil {
+		return nil, fmt.Errorf("loading SLOs: %w", err)
 	}
-	return rep.WriteText(env.stdout)
+	if len(slos) == 0 {
+		return nil, nil
+	}
+	return sloreport.New(sloreport.Options{Querier: q, SLOs: slos, Policy: cfg.Policy(), Chunk: sloreport.ReportChunk, Now: now})
+}
+
+// hint adds what to do to an error of the SLOs' queries.
+func (o *reportOptions) hint(err error) error {
+	var pe *promquery.Error
+	if errors.As(err, &pe) && pe.Type == promquery.ErrUnavailable {
+		return fmt.Errorf("%w (start the collector, point --slo.prometheus-url at a Prometheus, or leave the SLOs out with --slo.examples=false)", err)
+	}
+	return err
 }
 
 // reportWindow parses the window's ends; a missing end takes its default.
@@ -72,15 +248,15 @@ func reportWindow(from, to string, now time.Time) (metrics.Window, error) {
 	if to == "" {
 		w.To = now.UTC().Truncate(24 * time.Hour)
 	} else if w.To, err = time.Parse(time.RFC3339, to); err != nil {
-		return w, fmt.Errorf("report: --to must be an RFC 3339 time such as 2026-11-09T00:00:00Z, not %q", to)
+		return w, fmt.Errorf("--to must be an RFC 3339 time such as 2026-11-09T00:00:00Z, not %q", to)
 	}
 	if from == "" {
 		w.From = w.To.Add(-7 * 24 * time.Hour)
 	} else if w.From, err = time.Parse(time.RFC3339, from); err != nil {
-		return w, fmt.Errorf("report: --from must be an RFC 3339 time such as 2026-11-02T00:00:00Z, not %q", from)
+		return w, fmt.Errorf("--from must be an RFC 3339 time such as 2026-11-02T00:00:00Z, not %q", from)
 	}
 	if !w.From.Before(w.To) {
-		return w, fmt.Errorf("report: --from (%s) must be before --to (%s)", w.From.Format(time.RFC3339), w.To.Format(time.RFC3339))
+		return w, fmt.Errorf("--from (%s) must be before --to (%s)", w.From.Format(time.RFC3339), w.To.Format(time.RFC3339))
 	}
 	w.From, w.To = w.From.UTC(), w.To.UTC()
 	return w, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"regexp"
 	"time"
@@ -39,6 +40,7 @@ func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.events = store
 	events, err := a.eventsAPI(store, reg)
 	if err != nil {
 		return nil, err
@@ -119,20 +121,32 @@ func (c *eventsConfig) Validate() error {
 // openEventStore opens the event store the configuration names and closes it
 // when the run ends.
 func (a *app) openEventStore(ctx context.Context) (metrics.Store, error) {
-	if dsn := a.cfg.Events.PostgresDSN; dsn != "" {
-		st, err := postgres.Open(ctx, dsn, postgres.Options{Logger: a.componentLogger("events")})
-		if err != nil {
-			return nil, fmt.Errorf("opening event store: %w", err)
-		}
-		a.onClose(func() error { st.Close(); return nil })
-		return st, nil
-	}
-	st, err := sqlite.Open(ctx, filepath.Join(a.cfg.DataDir, "events.db"), sqlite.Options{Logger: a.componentLogger("events")})
+	st, closeStore, err := openEvents(ctx, a.cfg.DataDir, a.cfg.Events.PostgresDSN, a.componentLogger("events"))
 	if err != nil {
-		return nil, fmt.Errorf("opening event store: %w", err)
+		return nil, err
 	}
-	a.onClose(st.Close)
+	a.onClose(closeStore)
 	return st, nil
+}
+
+// eventsFile is the SQLite event store's file under the data directory.
+const eventsFile = "events.db"
+
+// openEvents opens the event store: PostgreSQL at dsn, or SQLite under
+// dataDir when dsn is empty. The function returned closes it.
+func openEvents(ctx context.Context, dataDir, dsn string, logger *slog.Logger) (metrics.Store, func() error, error) {
+	if dsn != "" {
+		st, err := postgres.Open(ctx, dsn, postgres.Options{Logger: logger})
+		if err != nil {
+			return nil, nil, fmt.Errorf("opening event store: %w", err)
+		}
+		return st, func() error { st.Close(); return nil }, nil
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(dataDir, eventsFile), sqlite.Options{Logger: logger})
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening event store: %w", err)
+	}
+	return st, st.Close, nil
 }
 
 // eventsAPI registers the DORA series of store on reg, and returns what

@@ -15,11 +15,13 @@ import (
 	"github.com/estatehq/estate/internal/config"
 	"github.com/estatehq/estate/internal/modules"
 	"github.com/estatehq/estate/internal/server"
+	"github.com/estatehq/estate/metrics"
 	"github.com/estatehq/estate/services/credit"
 	"github.com/estatehq/estate/services/invoicing"
 	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/telemetry"
 	"github.com/estatehq/estate/sloreport"
+	"github.com/estatehq/estate/sloreport/reportserver"
 )
 
 // target describes one public target of the binary.
@@ -40,13 +42,14 @@ func targets() []target {
 		{name: "invoicing", summary: "the invoicing API (port 8081): businesses, invoices, payments", groups: []string{"invoicing", "auth", "telemetry"}, subcommands: invoicingSubcommands()},
 		{name: "credit", summary: "the credit API (port 8082): credit lines decided from invoice history, drawdowns against invoices", groups: []string{"credit", "auth", "telemetry"}, subcommands: creditSubcommands()},
 		{name: "chaos", summary: "the chaos controller (port 8089): experiments with a steady-state hypothesis, abort and a kill switch; `estate chaos run|validate|ls|show|abort|halt|resume`", groups: []string{"chaos", "auth"}, subcommands: chaosSubcommands()},
+		{name: "report-server", summary: "the weekly reliability report (port 8090): the latest, the archive, each week as HTML, Markdown or JSON; archived on a schedule and posted to a webhook", groups: []string{"report", "events", "slo"}},
 	}
 }
 
 // tools lists the commands that are not long-running targets.
 func tools() []command {
 	return []command{
-		{name: "report", summary: "compute DORA, MTBF, MTTR and rollback rate from a file of events (--events FILE --from --to --format)", run: runReport},
+		{name: "report", summary: "write the weekly reliability report from the event store or a file of events, with the SLOs (--week 2026-W47 --format text|markdown|html|json --out FILE)", run: runReport},
 		{name: "token", summary: "print a token signed by the development issuer (--sub USER [--business ID] [--scope S] [--ttl D])", run: runToken},
 		{name: "slo", summary: "check SLO files (validate FILE...) or write their Prometheus rules (rules FILE... > rules.yaml)", run: runSLO},
 		{name: "incident", summary: "show an incident's timeline or its postmortem draft from the collector (show ID [--format text|markdown|json])", run: runIncident},
@@ -64,6 +67,8 @@ type targetConfigs struct {
 	SLO       sloreport.Config `yaml:"slo"`
 	Invoicing invoicing.Config `yaml:"invoicing"`
 	Credit    credit.Config    `yaml:"credit"`
+	// Report is the report server's.
+	Report reportserver.Config `yaml:"report"`
 	// Auth and Telemetry are shared by the services.
 	Auth      auth.Config      `yaml:"auth"`
 	Telemetry telemetry.Config `yaml:"telemetry"`
@@ -96,6 +101,7 @@ func optionGroups() []optionGroup {
 		{"slo", func(c *targetConfigs, fs *flag.FlagSet) { c.SLO.RegisterFlags(fs, "slo.") }, func(c *targetConfigs) error { return config.Under("slo.", c.SLO.Validate()) }},
 		{"invoicing", func(c *targetConfigs, fs *flag.FlagSet) { c.Invoicing.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Invoicing.Validate() }},
 		{"credit", func(c *targetConfigs, fs *flag.FlagSet) { c.Credit.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Credit.Validate() }},
+		{"report", func(c *targetConfigs, fs *flag.FlagSet) { c.Report.RegisterFlags(fs, "report.") }, func(c *targetConfigs) error { return config.Under("report.", c.Report.Validate()) }},
 		{"auth", func(c *targetConfigs, fs *flag.FlagSet) { c.Auth.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Auth.Validate() }},
 		{"telemetry", func(c *targetConfigs, fs *flag.FlagSet) { c.Telemetry.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Telemetry.Validate() }},
 		{"chaos", func(c *targetConfigs, fs *flag.FlagSet) { c.Chaos.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Chaos.Validate() }},
@@ -154,6 +160,9 @@ func (c *targetConfigs) listenAddrs(targetNames []string) []*string {
 	if slices.Contains(targetNames, "chaos") {
 		addrs = append(addrs, &c.Chaos.ListenAddr)
 	}
+	if slices.Contains(targetNames, "report-server") {
+		addrs = append(addrs, &c.Report.ListenAddr)
+	}
 	return addrs
 }
 
@@ -191,6 +200,8 @@ type app struct {
 	// proxies carry the services' connections to their dependencies when
 	// chaos runs in this process.
 	proxies *local.Proxies
+	// events is the event store of the collector in this process, if any.
+	events metrics.Store
 }
 
 func newApp(cfg *Config, logger *slog.Logger, env *environ) *app {
@@ -212,6 +223,7 @@ func (a *app) modules() []modules.Module {
 		{Name: "invoicing", Deps: []string{"datadir", "devissuer"}, Init: a.restartableInit("invoicing", a.initInvoicing, a.pinInvoicing), Public: true},
 		{Name: "credit", Deps: []string{"datadir", "devissuer"}, Init: a.restartableInit("credit", a.initCredit, a.pinCredit), Public: true},
 		{Name: "chaos", Deps: []string{"datadir", "devissuer"}, Init: a.initChaos, Public: true},
+		{Name: "report-server", Deps: []string{"datadir"}, Init: a.initReportServer, Public: true},
 	}
 }
 

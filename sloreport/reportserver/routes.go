@@ -1,0 +1,26 @@
+package reportserver
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// routes lists the whole surface of the report server (internal/server
+// adds /healthz, /readyz and /metrics):
+//
+//	GET /                       the latest report, in HTML: the last complete week's
+//	GET /reports                the archive: every archived week, newest first (HTML, or JSON for Accept: application/json)
+//	GET /reports/{week}.{ext}   a week's report: .html, .md, .json or .txt; generated on demand when not archived
+//
+// and what Options.Extra mounts.
+func (s *Server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Get("/", s.handleLatest())
+	r.Get("/reports", s.handleArchive())
+	r.Get("/reports/{file}", s.handleReport())
+	if s.o.Extra != nil {
+		s.o.Extra(r)
+	}
+	return r
+}
