@@ -170,6 +170,8 @@ func (in Inputs) events(ctx context.Context) ([]metrics.Event, error) {
 		return nil, errors.New("now is required")
 	case in.Store != nil && in.Events != nil:
 		return nil, errors.New("give a store or events, not both")
+	case in.Store == nil && in.Events == nil:
+		return nil, errors.New("events are required: a store or a slice of them")
 	case in.Store != nil:
 		events, err := in.Store.Events(ctx, metrics.Filter{})
 		if err != nil {

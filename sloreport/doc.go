@@ -1,7 +1,15 @@
 // Package sloreport is the home of service level objectives, error budgets and
 // the weekly reliability report that leadership reads (MTBF, MTTR, rollback
-// rate, the DORA keys, SLOs and the trend against the week before), rendered
-// as Markdown, HTML and JSON.
+// rate, the DORA keys, SLOs and the trend against the week before).
+//
+// Compute is the report's one computation: package metrics' figures over
+// the period, the period before and the 8 of the trend, each SLO over the
+// period through EvaluatePeriod, the incidents, the chaos experiments and
+// an executive summary coloured by Thresholds; the Report it returns is
+// rendered as text, Markdown, HTML (with SVG charts) and JSON, the same
+// numbers in each. Weeks are ISO weeks (ISOWeek). The reportserver
+// subpackage serves, archives and posts the report; docs/report.md
+// defines every figure.
 //
 // SLOs are written in an OpenSLO-compatible subset (Parse, ParseFiles,
 // ParseFS: apiVersion openslo/v1, kind SLO), decoded strictly with the

@@ -281,6 +281,7 @@ func TestComputeErrors(t *testing.T) {
 		err string
 	}{
 		"no now":        {Inputs{Events: []metrics.Event{}, Week: fixtureWeek}, "now is required"},
+		"no events":     {Inputs{Week: fixtureWeek, Now: now}, "events are required"},
 		"week and from": {Inputs{Events: []metrics.Event{}, Week: fixtureWeek, From: now, Now: now}, "not both"},
 		"no period":     {Inputs{Events: []metrics.Event{}, Now: now}, "from is required"},
 		"reversed":      {Inputs{Events: []metrics.Event{}, From: now, To: now.Add(-time.Hour), Now: now}, "must be before to"},
