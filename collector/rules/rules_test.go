@@ -199,7 +199,9 @@ func TestAlertFiresAfterItsForAndResolves(t *testing.T) {
 		time.Sleep(10 * time.Minute)
 		require.NoError(t, e.Shutdown(context.Background()))
 
-		require.Equal(t, 3.0, scalar(t, s.q, "job:estate_test_errors:rate1m", start.Add(2*time.Minute)),
+		// The group's evaluation offset is hashed from its file's path, so
+		// the rate's extrapolation may differ in the last bits.
+		require.InDelta(t, 3.0, scalar(t, s.q, "job:estate_test_errors:rate1m", start.Add(2*time.Minute)), 1e-9,
 			"the recording rule's series is in the store")
 
 		events, at := in.incidents()
