@@ -31,6 +31,10 @@ go mod tidy -diff || failed+=("go mod tidy (go.mod or go.sum is not tidy: run go
 log "go vet ${packages[*]}"
 go vet "${packages[@]}" || failed+=("go vet")
 
+# The binary of the services alone (cmd/estate/edition_services.go).
+log "go vet -tags servicesonly ./cmd/estate"
+go vet -tags servicesonly ./cmd/estate || failed+=("go vet -tags servicesonly")
+
 log "staticcheck ${packages[*]}"
 "$BIN_DIR/staticcheck" "${packages[@]}" || failed+=(staticcheck)
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"path/filepath"
 	"time"
 
@@ -147,29 +146,6 @@ func (a *app) initCredit(ctx context.Context) (modules.Service, error) {
 		Parts:   withFaultSurface([]modules.Service{srv, a.scrapeTarget("credit", srv), reconciler, purger}, faultSrv),
 		Closers: []func(context.Context) error{tel.Shutdown, modules.Closer(store.Close), closeFaults(faults)},
 	}}, nil
-}
-
-// creditProxiedInvoicingURL is the invoicing API credit calls; with chaos
-// in this process its connections go through the proxy credit/invoicing,
-// where TCP faults are injected.
-func (a *app) creditProxiedInvoicingURL() (string, error) {
-	raw := a.creditInvoicingURL()
-	if a.proxies == nil {
-		return raw, nil
-	}
-	if inv, ok := a.serviceServers["invoicing"]; ok && a.cfg.creditInProcess {
-		raw = inv.URL()
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return raw, nil //nolint:nilerr // invoicingapi.New reports the URL itself
-	}
-	addr, err := a.proxies.Add("credit", "invoicing", u.Host)
-	if err != nil {
-		return "", err
-	}
-	u.Host = addr
-	return u.String(), nil
 }
 
 // pinCredit fixes the addresses the credit target bound, before the chaos

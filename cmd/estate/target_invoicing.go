@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/estatehq/estate/internal/config"
@@ -141,6 +142,23 @@ func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
 		Parts:   withFaultSurface([]modules.Service{relay, srv, a.scrapeTarget("invoicing", srv), purger}, faultSrv),
 		Closers: []func(context.Context) error{tel.Shutdown, modules.Closer(store.Close), closeFaults(faults)},
 	}}, nil
+}
+
+// faultInjector builds a service's fault injector and, when its fault
+// listen address is set, the control surface on that address. The
+// surface trusts the issuers the API trusts and needs the chaos scope.
+func (a *app) faultInjector(name, addr string, reg *prometheus.Registry, verifier *auth.Verifier) (*fault.Injector, *server.Server) {
+	if addr == "" {
+		return nil, nil
+	}
+	logger := a.componentLogger(name).With("part", "faults")
+	inj := fault.New(fault.Options{Now: a.now, Registerer: reg, Logger: logger})
+	srv := server.New(server.Options{
+		Name: name + "-faults", Addr: addr, Logger: logger, Registry: prometheus.NewRegistry(),
+		Handler: fault.NewControlHandler(fault.ControlOptions{Injector: inj, Verifier: verifier, Now: a.now, Logger: logger}),
+	})
+	a.faultSurfaces[name] = srv
+	return inj, srv
 }
 
 // withFaultSurface adds a service's fault surface, when it has one, to

@@ -13,6 +13,10 @@
 # binary the process has touched) apart. A line per server gives them at
 # start, before any load.
 #
+# The services run from the binary of the services alone (go build -tags
+# servicesonly), as their images do; ESTATE_BENCH_TAGS= (empty) measures
+# the binary of every target instead.
+#
 #   services/invoicing/bench/run.sh [RATE] [DURATION]
 set -euo pipefail
 RATE=${1:-2000}
@@ -21,11 +25,12 @@ PG=${ESTATE_BENCH_POSTGRES_DSN:-${ESTATE_TEST_POSTGRES_DSN:-}}
 cd "$(dirname "$0")/../../.."
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-go build -o "$OUT/estate" ./cmd/estate
+TAGS=${ESTATE_BENCH_TAGS-servicesonly}
+go build -tags "$TAGS" -o "$OUT/estate" ./cmd/estate
 go build -o "$OUT/bench" ./services/invoicing/bench
 BENCH="$OUT/bench -rate $RATE -duration $DURATION"
 
-echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); build tags: ${TAGS:-none}"
 echo
 echo "| scenario | rate (req/s) | p50 | p99 | p99.9 | errors (by status) | RssAnon peak | RssFile peak | RSS peak |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
