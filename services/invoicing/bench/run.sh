@@ -28,6 +28,7 @@ trap 'rm -rf "$OUT"' EXIT
 TAGS=${ESTATE_BENCH_TAGS-servicesonly}
 go build -tags "$TAGS" -o "$OUT/estate" ./cmd/estate
 go build -o "$OUT/bench" ./services/invoicing/bench
+go build -o "$OUT/estate-all" ./cmd/estate
 BENCH="$OUT/bench -rate $RATE -duration $DURATION"
 
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); build tags: ${TAGS:-none}"
@@ -72,6 +73,13 @@ if [[ -n "$PG" ]]; then
 	run_backend postgres "$(dsn ${DB}_invoicing)" "$(dsn ${DB}_credit)"
 	psql "$PG" -qc "DROP DATABASE ${DB}_invoicing WITH (FORCE)" -c "DROP DATABASE ${DB}_credit WITH (FORCE)" > /dev/null
 fi
+# The binary of every target, started the same way, for the memory at
+# start side by side.
+"$OUT/estate-all" invoicing --data-dir "$OUT/data-all" --auth.dev --invoicing.listen-addr 127.0.0.1:18081 \
+	--log.level warn > "$OUT/all-invoicing.log" 2>&1 & ALL=$!
+ready http://127.0.0.1:18081
+STARTS+=("invoicing (sqlite, the binary of every target) at start: $("$OUT/bench" -memory -pid $ALL)")
+kill -INT $ALL; wait $ALL || true
 echo
 printf '%s\n' "${STARTS[@]}"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
