@@ -26,6 +26,12 @@ PACT_CORE_VERSION="18.1.0"
 HELM_KUBE_MAJOR=1
 HELM_KUBE_MINOR=34
 
+# The Go that builds releases (the Dockerfile's GO_VERSION) and that
+# govulncheck checks the standard library of: the newest patch release the
+# module proxy serves. go.mod's go line stays the minimum the code needs,
+# and the tests run on the machine's Go.
+RELEASE_GO=go1.27.3
+
 PG_BIN_DIR=/usr/lib/postgresql/15/bin
 PG_PORT="${ESTATE_TEST_PG_PORT:-55432}"
 
@@ -222,6 +228,31 @@ ensure_lint_tools() {
 		"-X main.version=$(module_version lint github.com/golangci/golangci-lint/v2 | sed 's/^v//')"
 }
 
+# ensure_vuln_tools builds bin/govulncheck with the release Go (it must
+# load the standard library of the Go it checks) and indexes the pinned
+# vulnerability database into build/vulndb, once per version.
+ensure_vuln_tools() {
+	GOTOOLCHAIN=$RELEASE_GO build_go_tool govulncheck vuln golang.org/x/vuln/cmd/govulncheck
+	build_go_tool vulndb-index vuln golang.org/x/vulndb/cmd/indexdb
+	local version db cached osv
+	version=$(module_version vuln golang.org/x/vulndb)
+	db="$BUILD_DIR/vulndb"
+	if [[ -f $db/.version && "$(cat "$db/.version")" == "$version" ]]; then
+		return 0
+	fi
+	cached="$CACHE_DIR/vulndb-$version"
+	if [[ ! -f $cached/index/db.json ]]; then
+		osv="$(go_in "$ROOT/tools/vuln" mod download -json golang.org/x/vulndb@"$version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')/data/osv"
+		[[ -d $osv ]] || die "no OSV data in golang.org/x/vulndb@$version ($osv)"
+		log "indexing the vulnerability database golang.org/x/vulndb@$version"
+		rm -rf "$cached.tmp" && mkdir -p "$cached.tmp"
+		"$BIN_DIR/vulndb-index" -vulns "$osv" -out "$cached.tmp"
+		rm -rf "$cached" && mv "$cached.tmp" "$cached"
+	fi
+	rm -rf "$db" && mkdir -p "$BUILD_DIR" && cp -r "$cached" "$db"
+	printf '%s\n' "$version" >"$db/.version"
+}
+
 ensure_bench_tools() {
 	build_go_tool benchstat lint golang.org/x/perf/cmd/benchstat
 }
@@ -283,6 +314,7 @@ ensure_test_tools() {
 # ensure_go_tools builds every Go tool that is missing or out of date.
 ensure_go_tools() {
 	ensure_lint_tools
+	ensure_vuln_tools
 	ensure_bench_tools
 	ensure_test_tools
 }

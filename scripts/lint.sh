@@ -2,7 +2,7 @@
 #
 # make lint: go mod tidy (no change allowed), go vet, staticcheck and
 # golangci-lint (configured by .golangci.yml, the layering rules included)
-# over the main module, test files included. Every check runs even when an
+# over the main module, test files included, and govulncheck. Every check runs even when an
 # earlier one reports problems; the script fails if any did.
 #
 #   PKG  packages to lint, split on spaces (default ./...)
@@ -17,6 +17,7 @@ cd "$ROOT"
 
 ensure_build_dir_ignored
 ensure_lint_tools
+ensure_vuln_tools
 
 if [[ ${1:-} == fmt ]]; then
 	exec "$BIN_DIR/golangci-lint" fmt
@@ -40,6 +41,11 @@ log "staticcheck ${packages[*]}"
 
 log "golangci-lint run ${packages[*]}"
 "$BIN_DIR/golangci-lint" run "${packages[@]}" || failed+=(golangci-lint)
+
+# Known vulnerabilities reachable from the code, against the pinned
+# database (tools/vuln) and the standard library of the release Go.
+log "govulncheck ./... ($RELEASE_GO, golang.org/x/vulndb@$(cat "$BUILD_DIR/vulndb/.version"))"
+GOTOOLCHAIN=$RELEASE_GO "$BIN_DIR/govulncheck" -db "file://$BUILD_DIR/vulndb" ./... || failed+=(govulncheck)
 
 if [[ ${#failed[@]} -gt 0 ]]; then
 	die "lint failed: ${failed[*]}"
