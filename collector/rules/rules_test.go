@@ -87,10 +87,14 @@ type received struct {
 }
 
 func (in *intake) Alerts(_ context.Context, body []byte) error {
-	events, err := alertmanager.Decode(body, alertmanager.Options{})
+	b, err := alertmanager.Decode(body, alertmanager.Options{})
+	if err == nil {
+		err = b.Err()
+	}
 	if err != nil {
 		return delivery.Permanent(err)
 	}
+	events := b.Events
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.received = append(in.received, received{at: time.Now(), events: events})

@@ -37,10 +37,10 @@ type Config struct {
 	OTLP otlpexporter.Config `yaml:"otlp"`
 }
 
-// deadLetterDirName is the folder under the collector's data folder that
-// holds the Elasticsearch dead letters unless elasticsearch.dead_letter_dir
-// names another.
-const deadLetterDirName = "deadletter"
+// DeadLetterDirName is the folder under the collector's data folder that
+// holds its dead letters: those of the events API's intakes, and those of
+// Elasticsearch unless elasticsearch.dead_letter_dir names another.
+const DeadLetterDirName = "deadletter"
 
 // CoreConfig is the `collector:` group: flags --collector.*, variables
 // ESTATE_COLLECTOR_*.
@@ -106,7 +106,7 @@ func (c *Config) Validate() error {
 	// resolves under its data folder.
 	es := c.Elasticsearch
 	if es.DeadLetterDir == "" {
-		es.DeadLetterDir = deadLetterDirName
+		es.DeadLetterDir = DeadLetterDirName
 	}
 	return errors.Join(
 		config.Under("collector.", c.Collector.Validate()),

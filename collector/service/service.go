@@ -200,7 +200,7 @@ func (s *Service) exportSinks() ([]collector.Sink, []collector.Signal, error) {
 	var sinks []collector.Sink
 	if c := cfg.Elasticsearch; c.Enabled() {
 		if c.DeadLetterDir == "" {
-			c.DeadLetterDir = filepath.Join(s.opts.Dir, deadLetterDirName)
+			c.DeadLetterDir = filepath.Join(s.opts.Dir, DeadLetterDirName)
 		}
 		es, err := elasticsearch.New(c, elasticsearch.Options{Logger: logger.With("sink", "elasticsearch"), Registerer: s.opts.Registry, Now: s.opts.Now})
 		if err != nil {
