@@ -9,6 +9,7 @@
 # What it installs or builds lives in ignored folders of the work tree:
 #   bin/    Go tools built from the modules under tools/ (+ bin/.NAME.version stamps)
 #   build/  PostgreSQL data dir and log, the Pact FFI library, npm downloads
+#           (the OpenAPI linters too when the cache cannot be written)
 # Built tools and downloads are also kept by version outside the work tree,
 # in $ESTATE_CACHE_DIR (default ~/.cache/estate), so a fresh clone of the
 # same versions (CI) copies them instead of building them again.
@@ -441,6 +442,66 @@ ensure_pact_ffi() {
 	if mkdir -p "$(dirname "$cached")" 2>/dev/null; then
 		install -m 0755 "$lib" "$cached" 2>/dev/null || true
 	fi
+}
+
+# ---------------------------------------------------------------------------
+# OpenAPI linters (Redocly CLI, Spectral): npm packages pinned with their
+# dependencies by scripts/openapi-lint/package-lock.json
+# ---------------------------------------------------------------------------
+
+OPENAPI_LINT_SRC="$ROOT/scripts/openapi-lint"
+# Where ensure_openapi_linters installed them; their commands are in
+# $OPENAPI_LINT_DIR/node_modules/.bin.
+OPENAPI_LINT_DIR=""
+
+# ensure_openapi_linters installs the linters with `npm ci`, once per
+# lockfile and Node.js version, in the cache folder (build/openapi-lint when
+# the cache cannot be written), so a fresh clone of the same versions only
+# finds them there.
+ensure_openapi_linters() {
+	command -v node >/dev/null 2>&1 || die "node not found; the OpenAPI linters need Node.js (20.19 or later)"
+	local want dir
+	want="$(cat "$OPENAPI_LINT_SRC/package.json" "$OPENAPI_LINT_SRC/package-lock.json" | sha256sum | cut -c1-16) node=$(node --version)"
+	dir="$CACHE_DIR/npm/openapi-lint-$(printf '%s' "$want" | sha256sum | cut -c1-16)"
+	if ! mkdir -p "$CACHE_DIR/npm" 2>/dev/null || [[ ! -w $CACHE_DIR/npm ]]; then
+		dir="$BUILD_DIR/openapi-lint"
+	fi
+	if [[ -f $dir/.version && "$(cat "$dir/.version")" == "$want" ]]; then
+		OPENAPI_LINT_DIR=$dir
+		log "OpenAPI linters: present ($dir)"
+		return 0
+	fi
+	command -v npm >/dev/null 2>&1 || die "npm not found; it is needed to install the OpenAPI linters"
+	log "OpenAPI linters: installing @redocly/cli and @stoplight/spectral-cli (npm ci)"
+	local tmp="$dir.tmp.$$" npm_log="$BUILD_DIR/logs/npm-openapi-lint.log"
+	mkdir -p "$BUILD_DIR/logs"
+	rm -rf "$tmp"
+	mkdir -p "$tmp"
+	cp "$OPENAPI_LINT_SRC/package.json" "$OPENAPI_LINT_SRC/package-lock.json" "$tmp/"
+	# No install scripts: the linters need none (one dependency's only
+	# reports usage).
+	if ! (cd "$tmp" && npm ci --ignore-scripts --no-audit --no-fund --no-update-notifier) >"$npm_log" 2>&1; then
+		tail -n 30 "$npm_log" >&2
+		rm -rf "$tmp"
+		die "npm ci of the OpenAPI linters failed; see $npm_log"
+	fi
+	[[ -x $tmp/node_modules/.bin/redocly && -x $tmp/node_modules/.bin/spectral ]] ||
+		die "npm ci installed no redocly or spectral command in $tmp"
+	printf '%s\n' "$want" >"$tmp/.version"
+	rm -rf "$dir"
+	mv "$tmp" "$dir"
+	OPENAPI_LINT_DIR=$dir
+}
+
+# lint_openapi runs Redocly's recommended rules and Spectral's oas rules on
+# the services' OpenAPI documents; any warning fails.
+lint_openapi() {
+	local docs=("$ROOT"/services/*/openapi.json) status=0
+	# No usage reports, no update notices: make lint talks to nobody.
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+		"$OPENAPI_LINT_DIR/node_modules/.bin/redocly" lint --config "$OPENAPI_LINT_SRC/redocly.yaml" --max-problems 1000 "${docs[@]}" || status=1
+	"$OPENAPI_LINT_DIR/node_modules/.bin/spectral" lint --ruleset "$OPENAPI_LINT_SRC/.spectral.yaml" --fail-severity warn "${docs[@]}" || status=1
+	return "$status"
 }
 
 # ---------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 #
 # make lint: go mod tidy (no change allowed), go vet, staticcheck and
 # golangci-lint (configured by .golangci.yml, the layering rules included)
-# over the main module, test files included, and govulncheck. Every check runs even when an
+# over the main module, test files included, and govulncheck; then Redocly
+# (recommended) and Spectral (spectral:oas) over the services' OpenAPI
+# documents, where a warning fails too. Every check runs even when an
 # earlier one reports problems; the script fails if any did.
 #
 #   PKG  packages to lint, split on spaces (default ./...)
@@ -46,6 +48,10 @@ log "golangci-lint run ${packages[*]}"
 # database (tools/vuln) and the standard library of the release Go.
 log "govulncheck ./... ($RELEASE_GO, golang.org/x/vulndb@$(cat "$BUILD_DIR/vulndb/.version"))"
 GOTOOLCHAIN=$RELEASE_GO "$BIN_DIR/govulncheck" -db "file://$BUILD_DIR/vulndb" ./... || failed+=(govulncheck)
+
+ensure_openapi_linters
+log "OpenAPI documents: redocly lint (recommended), spectral lint (spectral:oas)"
+lint_openapi || failed+=("OpenAPI documents")
 
 if [[ ${#failed[@]} -gt 0 ]]; then
 	die "lint failed: ${failed[*]}"

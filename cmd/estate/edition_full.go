@@ -38,6 +38,7 @@ func tools() []command {
 		tokenCommand,
 		{name: "slo", summary: "check SLO files (validate FILE...) or write their Prometheus rules (rules FILE... > rules.yaml)", run: runSLO},
 		{name: "incident", summary: "show an incident's timeline or its postmortem draft from the collector (show ID [--format text|markdown|json])", run: runIncident},
+		{name: "gateway", summary: "write the OpenAPI document that configures AWS API Gateway in front of the services (export --issuer URL --audience AUD --vpc-link-id ID --integration-uri ARN [--out FILE])", run: runGateway},
 	}
 }
 

@@ -129,7 +129,7 @@ func (a *app) initCredit(ctx context.Context) (modules.Service, error) {
 	faults, faultSrv := a.faultInjector("credit", cfg.FaultListenAddr, reg, verifier)
 	handler := credithttp.NewServer(credithttp.Options{
 		Service: svc, Verifier: verifier, Idempotency: store, Telemetry: tel, Registry: reg, Logger: logger, Now: a.now,
-		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Version: buildVersion(), Faults: faults,
+		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Faults: faults,
 	})
 	srv := server.New(server.Options{
 		Name: "credit", Addr: cfg.ListenAddr, Handler: handler, Logger: logger, Registry: reg,

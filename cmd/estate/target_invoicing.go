@@ -124,7 +124,6 @@ func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
 		RateLimit:   cfg.RateLimit,
 		RateBurst:   cfg.RateBurst,
 		OnEvents:    relay.Notify,
-		Version:     buildVersion(),
 		Faults:      faults,
 
 		PaymentWebhookSecret:    cfg.PaymentWebhookSecret,
