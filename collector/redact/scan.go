@@ -30,8 +30,8 @@ const (
 	hasLettersDigit                     // two upper-case letters, then a digit: an IBAN
 )
 
-// Bits of byteProfiles above a profile's: a digit, and a separator of a
-// card number's groups.
+// Bits of byteProfiles above a profile's: a digit (so that adding the bit
+// counts digits), and a separator of a card number's groups.
 const (
 	digitBit = 15
 	groupBit = 14
@@ -70,34 +70,56 @@ var byteProfiles = func() (t [256]uint16) {
 	return t
 }()
 
-// profileOf reads s once, without branches: besides the characters seen,
-// it keeps the classes of the two bytes before, to see an IBAN's country
-// code and check digits, and the digits of the current run of digit
-// groups, to see a card number's 13.
+// profileOf reads s: one pass for the characters and the count of digits,
+// which is all nearly every string needs; a second, only when s has 13
+// digits, for a run of 13 in digit groups (a card number's); a third, only
+// when s has both upper-case letters and digits, for two letters then a
+// digit (an IBAN's start).
 func profileOf(s string) profile {
-	var p, prev, prev2, lettersDigit uint16
-	var run, longest uint16
+	var p uint16
+	digits := 0
 	for i := range len(s) {
 		c := byteProfiles[s[i]]
 		p |= c
-		// hasDigitCh is hasUpperCh<<1: the bit survives only for a digit
-		// after two upper-case letters.
-		lettersDigit |= ((prev & prev2 & uint16(hasUpperCh)) << 1) & c
-		// A digit adds to the run; a separator after a digit keeps it;
-		// anything else ends it (the mask is all ones or zero).
-		d := c >> digitBit
-		run = (run + d) & -(d | (c>>groupBit)&(prev>>digitBit)&1)
-		longest = max(longest, run)
-		prev2, prev = prev, c
+		digits += int(c >> digitBit)
 	}
-	p &^= 1<<digitBit | 1<<groupBit
-	if longest >= minCardDigits {
-		p |= uint16(hasCardDigits)
+	prof := profile(p &^ (1<<digitBit | 1<<groupBit))
+	if digits >= minCardDigits && hasDigitRun(s) {
+		prof |= hasCardDigits
 	}
-	if lettersDigit != 0 {
-		p |= uint16(hasLettersDigit)
+	if prof&(hasUpperCh|hasDigitCh) == hasUpperCh|hasDigitCh && hasLettersThenDigit(s) {
+		prof |= hasLettersDigit
 	}
-	return profile(p)
+	return prof
+}
+
+// hasDigitRun reports whether s has minCardDigits digits in a row, or in
+// groups separated by single spaces or dashes.
+func hasDigitRun(s string) bool {
+	run := 0
+	for i := range len(s) {
+		switch c := s[i]; {
+		case isDigit(c):
+			if run++; run >= minCardDigits {
+				return true
+			}
+		case (c == ' ' || c == '-') && i > 0 && isDigit(s[i-1]):
+		default:
+			run = 0
+		}
+	}
+	return false
+}
+
+// hasLettersThenDigit reports whether s has two upper-case letters then a
+// digit.
+func hasLettersThenDigit(s string) bool {
+	for i := 2; i < len(s); i++ {
+		if isDigit(s[i]) && isUpper(s[i-1]) && isUpper(s[i-2]) {
+			return true
+		}
+	}
+	return false
 }
 
 func isDigit(c byte) bool { return c-'0' < 10 }
