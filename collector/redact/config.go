@@ -58,14 +58,14 @@ type Config struct {
 // RegisterFlags sets the defaults and binds the flags, named prefix +
 // "enabled" and so on (prefix is empty or ends with a separator).
 func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
-	fs.BoolVar(&c.Enabled, prefix+"enabled", true, "scrub personal data and secrets from logs and spans before they are queued")
+	fs.BoolVar(&c.Enabled, prefix+"enabled", true, "scrub personal data and secrets from telemetry (logs, spans, metric attributes) before it is queued")
 	fs.BoolVar(&c.Email, prefix+RuleEmail, true, "redact email addresses")
 	fs.BoolVar(&c.Card, prefix+RuleCard, true, "redact payment card numbers (13 to 19 digits, Luhn check)")
 	fs.BoolVar(&c.IBAN, prefix+RuleIBAN, true, "redact IBANs (ISO 13616 length and mod-97 check)")
 	fs.BoolVar(&c.Authorization, prefix+RuleAuthorization, true, "redact Authorization and Proxy-Authorization header values")
 	fs.BoolVar(&c.Cookie, prefix+RuleCookie, true, "redact Cookie and Set-Cookie header values")
 	fs.BoolVar(&c.JWT, prefix+RuleJWT, true, "redact JSON Web Tokens")
-	fs.BoolVar(&c.Personal, prefix+RulePersonal, true, "redact the values of the services' personal fields (billing_email, legal_name, registration_number, iban, customer names, user.*)")
+	fs.BoolVar(&c.Personal, prefix+RulePersonal, true, "redact the values of the services' personal fields by key (billing_email, legal_name, registration_number, iban, email, customer and user names)")
 	c.Patterns = map[string]string{}
 	fs.Var(patternsFlag{&c.Patterns}, prefix+"patterns", `more rules, a JSON or YAML map of name to RE2 regular expression, e.g. {"order_ref": "ORD-[0-9]{8}"}`)
 	c.Keys, c.DropKeys = []string{}, []string{}
