@@ -92,7 +92,7 @@ func (r *Receiver) handleHTTP(c codec) http.Handler {
 			refuse()
 			return
 		}
-		d, err := c.decode(body, isJSON)
+		d, err := c.decode(body, isJSON, r.opts.Redactor)
 		if err != nil {
 			r.m.requests.WithLabelValues("http", sig, outcomeInvalid).Inc()
 			writeStatus(w, http.StatusBadRequest, isJSON, codes.InvalidArgument, "decoding OTLP request: "+err.Error(), 0)

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/estatehq/estate/collector"
+	"github.com/estatehq/estate/collector/redact"
 	"github.com/estatehq/estate/internal/delivery"
 	"github.com/estatehq/estate/internal/server"
 )
@@ -44,6 +45,9 @@ type Options struct {
 	// RetryAfter is the delay suggested when the limiter refuses.
 	RetryAfter time.Duration
 	Queue      Appender
+	// Redactor scrubs every request before it is queued; nil queues
+	// requests as received.
+	Redactor *redact.Redactor
 
 	Logger *slog.Logger
 	// Registry serves /metrics on the HTTP port and receives the receiver's
