@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/modules"
 	"github.com/estatehq/estate/internal/server"
 	"github.com/estatehq/estate/services/contracts"
@@ -19,7 +20,6 @@ import (
 	creditpostgres "github.com/estatehq/estate/services/credit/postgres"
 	creditsqlite "github.com/estatehq/estate/services/credit/sqlite"
 	"github.com/estatehq/estate/services/invoicing"
-	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/idempotency"
 	"github.com/estatehq/estate/services/kit/telemetry"
 )

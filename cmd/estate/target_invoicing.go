@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/config"
 	"github.com/estatehq/estate/internal/modules"
 	"github.com/estatehq/estate/internal/server"
@@ -22,7 +23,6 @@ import (
 	invoicinghttp "github.com/estatehq/estate/services/invoicing/http"
 	"github.com/estatehq/estate/services/invoicing/postgres"
 	"github.com/estatehq/estate/services/invoicing/sqlite"
-	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/fault"
 	"github.com/estatehq/estate/services/kit/idempotency"
 	"github.com/estatehq/estate/services/kit/outbox"

@@ -10,11 +10,11 @@ import (
 	"slices"
 	"time"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/modules"
 	"github.com/estatehq/estate/internal/server"
 	"github.com/estatehq/estate/services/credit"
 	"github.com/estatehq/estate/services/invoicing"
-	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/telemetry"
 )
 

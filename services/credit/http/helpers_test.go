@@ -22,6 +22,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/logging"
 	"github.com/estatehq/estate/services/contracts"
 	"github.com/estatehq/estate/services/credit"
@@ -31,7 +32,6 @@ import (
 	"github.com/estatehq/estate/services/invoicing"
 	invoicinghttp "github.com/estatehq/estate/services/invoicing/http"
 	invoicingsqlite "github.com/estatehq/estate/services/invoicing/sqlite"
-	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/outbox"
 	"github.com/estatehq/estate/services/kit/telemetry"
 	"github.com/estatehq/estate/services/kit/webhook"

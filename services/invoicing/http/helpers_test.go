@@ -20,6 +20,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/stretchr/testify/require"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/logging"
 	"github.com/estatehq/estate/internal/pgtest"
 	"github.com/estatehq/estate/internal/server"
@@ -28,7 +29,6 @@ import (
 	"github.com/estatehq/estate/services/invoicing/invoicingtest"
 	"github.com/estatehq/estate/services/invoicing/postgres"
 	"github.com/estatehq/estate/services/invoicing/sqlite"
-	"github.com/estatehq/estate/services/kit/auth"
 )
 
 // backends are the stores the HTTP tests run on.
