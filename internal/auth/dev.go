@@ -107,7 +107,9 @@ type TokenRequest struct {
 	Subject    string
 	BusinessID string
 	Scopes     []string
-	TTL        time.Duration
+	// Groups go in the cognito:groups claim, as Cognito writes them.
+	Groups []string
+	TTL    time.Duration
 	// BusinessClaim names the claim of the business id;
 	// "custom:business_id" by default.
 	BusinessClaim string
@@ -141,6 +143,9 @@ func (d *DevIssuer) Sign(r TokenRequest) (string, error) {
 	}
 	if len(r.Scopes) > 0 {
 		claims["scope"] = strings.Join(r.Scopes, " ")
+	}
+	if len(r.Groups) > 0 {
+		claims[DefaultGroupsClaim] = r.Groups
 	}
 	tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
 	tok.Header["kid"] = d.kid

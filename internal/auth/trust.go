@@ -9,6 +9,9 @@ import (
 // NewFromConfig returns the verifier a service uses: the configured OIDC
 // issuer (if any) and the development issuer (when dev is non-nil, which the
 // caller passes only when Config.Dev is on).
+//
+// The caller validates c first: a group mapping that does not parse grants
+// no group any role.
 func NewFromConfig(c Config, dev *DevIssuer, client *http.Client, now func() time.Time) *Verifier {
 	var trusted []Trusted
 	if c.Issuer != "" {
@@ -26,7 +29,9 @@ func NewFromConfig(c Config, dev *DevIssuer, client *http.Client, now func() tim
 	if dev != nil {
 		trusted = append(trusted, dev.Trusted())
 	}
-	return NewVerifier(Options{Trusted: trusted, BusinessClaim: c.BusinessClaim, Now: now})
+	groups, _ := ParseGroupRoles(c.GroupRoles)
+	roles := RoleMapping{ScopePrefixes: splitList(c.ScopePrefix), GroupsClaim: c.GroupsClaim, Groups: groups}
+	return NewVerifier(Options{Trusted: trusted, BusinessClaim: c.BusinessClaim, Now: now, Roles: roles})
 }
 
 func splitList(s string) []string {
