@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -62,6 +63,28 @@ func (a *app) initDevIssuer(context.Context) (modules.Service, error) {
 	}
 	_, err := auth.OpenDevIssuer(a.devIssuerDir(), a.now)
 	return nil, err
+}
+
+// withDevIssuer serves, when auth.dev is on, the development issuer's token
+// endpoint (the client-credentials grant, auth.TokenPath) and its key set
+// (/.well-known/jwks.json) beside the invoicing API, whose port every
+// machine client can reach.
+func (a *app) withDevIssuer(api http.Handler) (http.Handler, error) {
+	if !a.cfg.Auth.Dev {
+		return api, nil
+	}
+	dev, err := auth.OpenDevIssuer(a.devIssuerDir(), a.now)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(auth.TokenPath, dev.TokenHandler())
+	mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(dev.JWKS())
+	})
+	mux.Handle("/", api)
+	return mux, nil
 }
 
 func openInvoicingStore(ctx context.Context, cfg invoicing.Config, dataDir string, tp trace.TracerProvider, logger *slog.Logger) (invoicingStore, error) {
@@ -130,6 +153,9 @@ func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
 		PaymentWebhookSecret:    cfg.PaymentWebhookSecret,
 		PaymentWebhookTolerance: cfg.PaymentWebhookTolerance,
 	})
+	if handler, err = a.withDevIssuer(handler); err != nil {
+		return fail(errors.Join(err, store.Close()))
+	}
 	srv := server.New(server.Options{
 		Name: "invoicing", Addr: cfg.ListenAddr, Handler: handler, Logger: logger, Registry: reg,
 		Ready: []server.ReadyCheck{{Name: "store", Check: store.Ping}},
@@ -214,8 +240,12 @@ func invoicingSubcommands() []command {
 	}.command()}
 }
 
-// runToken prints a token signed by the development issuer.
-func runToken(_ context.Context, env *environ, args []string) error {
+// runToken prints a token signed by the development issuer; `token client`
+// registers a machine client of its token endpoint.
+func runToken(ctx context.Context, env *environ, args []string) error {
+	if len(args) > 0 && args[0] == "client" {
+		return runTokenClient(ctx, env, args[1:])
+	}
 	fs := flag.NewFlagSet("estate token", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	dataDir := fs.String("data-dir", "./.estate", "data folder whose dev-issuer/ holds the key (env ESTATE_DATA_DIR); created if missing")
@@ -254,6 +284,44 @@ func runToken(_ context.Context, env *environ, args []string) error {
 		return err
 	}
 	fmt.Fprintln(env.stdout, tok)
+	return nil
+}
+
+// runTokenClient registers a machine client of the development issuer's
+// token endpoint with the scopes it may ask for, and prints its new secret,
+// which is kept only hashed.
+func runTokenClient(_ context.Context, env *environ, args []string) error {
+	fs := flag.NewFlagSet("estate token client", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	dataDir := fs.String("data-dir", "./.estate", "data folder whose dev-issuer/ holds the clients (env ESTATE_DATA_DIR)")
+	id := fs.String("id", "", "client id (required)")
+	var scopes []string
+	fs.Func("scope", "scope the client may ask for, e.g. events.write; repeat or separate with spaces", func(s string) error {
+		scopes = append(scopes, strings.Fields(s)...)
+		return nil
+	})
+	if v := env.getenv(config.EnvName("data-dir")); v != "" {
+		*dataDir = v
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if *id == "" {
+		fmt.Fprintln(env.stderr, "estate token client: --id is required")
+		return errUsage
+	}
+	iss, err := auth.OpenDevIssuer(filepath.Join(*dataDir, "dev-issuer"), nil)
+	if err != nil {
+		return err
+	}
+	secret, err := iss.RegisterClient(*id, scopes)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.stdout, secret)
 	return nil
 }
 
