@@ -43,6 +43,9 @@ type Config struct {
 	// Dev makes services trust the development issuer, whose key is kept
 	// under the data directory.
 	Dev bool `yaml:"dev"`
+	// StaticTokens is the file of static bearer tokens (OpenStaticTokens);
+	// empty accepts none.
+	StaticTokens string `yaml:"static_tokens"`
 	// ScopePrefix lists, comma-separated, the prefixes before a role name
 	// in a scope (Cognito's resource-server identifier and a slash); a bare
 	// role name is always accepted.
@@ -61,6 +64,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TokenUse, "auth.token-use", "access", "accepted token_use values, comma-separated")
 	fs.StringVar(&c.BusinessClaim, "auth.business-claim", "custom:business_id", "claim that carries the business id")
 	fs.BoolVar(&c.Dev, "auth.dev", false, "trust the development issuer (estate token); `up` turns it on")
+	fs.StringVar(&c.StaticTokens, "auth.static-tokens", "", "YAML file of static bearer tokens (name, sha256, roles, business), re-read on change; empty accepts none")
 	fs.StringVar(&c.ScopePrefix, "auth.scope-prefix", DefaultScopePrefix, "prefixes before a role name in a scope, comma-separated (Cognito: the resource server id and /)")
 	fs.StringVar(&c.GroupsClaim, "auth.groups-claim", DefaultGroupsClaim, "claim that lists the principal's groups")
 	fs.StringVar(&c.GroupRoles, "auth.group-roles", DefaultGroupRoles, "roles of each group: group=role,role;group=role")
@@ -238,6 +242,9 @@ func NewVerifier(opts Options) *Verifier {
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(opts.Leeway),
 		jwt.WithTimeFunc(opts.Now),
+		// One encoding per token: a token re-encoded with other trailing
+		// bits is not a different token that verifies.
+		jwt.WithStrictDecoding(),
 	)
 	return v
 }
