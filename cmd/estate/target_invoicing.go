@@ -256,6 +256,11 @@ func runToken(ctx context.Context, env *environ, args []string) error {
 		scopes = append(scopes, strings.Fields(s)...)
 		return nil
 	})
+	var groups []string
+	fs.Func("group", "group the subject belongs to (cognito:groups), e.g. estate-oncall; repeat for several", func(s string) error {
+		groups = append(groups, s)
+		return nil
+	})
 	ttl := fs.Duration("ttl", time.Hour, "lifetime of the token")
 	claim := fs.String("business-claim", "custom:business_id", "claim that carries the business id (auth.business-claim)")
 	if v := env.getenv(config.EnvName("data-dir")); v != "" {
@@ -279,7 +284,9 @@ func runToken(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
-	tok, err := iss.Sign(auth.TokenRequest{Subject: *sub, BusinessID: *business, Scopes: scopes, TTL: *ttl, BusinessClaim: *claim})
+	tok, err := iss.Sign(auth.TokenRequest{
+		Subject: *sub, BusinessID: *business, Scopes: scopes, Groups: groups, TTL: *ttl, BusinessClaim: *claim,
+	})
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ func serviceTargets() []target {
 }
 
 // tokenCommand prints a development token, in every build.
-var tokenCommand = command{name: "token", summary: "print a token signed by the development issuer (--sub USER [--business ID] [--scope S] [--ttl D]), or register a machine client of its token endpoint (client --id ID [--scope S])", run: runToken}
+var tokenCommand = command{name: "token", summary: "print a token signed by the development issuer (--sub USER [--business ID] [--scope S] [--group G] [--ttl D]), or register a machine client of its token endpoint (client --id ID [--scope S])", run: runToken}
 
 // targetConfigs holds each target's configuration.
 type targetConfigs struct {

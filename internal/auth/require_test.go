@@ -204,3 +204,21 @@ func TestParseAuthorization(t *testing.T) {
 		})
 	}
 }
+
+func TestNewAuthenticatorFromConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(staticFile(staticEntry("am", "am-token", "events.write"))), 0o600))
+	a, st, err := auth.NewAuthenticatorFromConfig(auth.Config{StaticTokens: path}, nil, nil, nil)
+	require.NoError(t, err)
+	require.NotNil(t, st)
+	p, err := a.Authenticate(context.Background(), "Bearer am-token")
+	require.NoError(t, err)
+	require.Equal(t, "static:am", p.Who())
+
+	_, st, err = auth.NewAuthenticatorFromConfig(auth.Config{}, nil, nil, nil)
+	require.NoError(t, err)
+	require.Nil(t, st)
+
+	_, _, err = auth.NewAuthenticatorFromConfig(auth.Config{StaticTokens: path + ".missing"}, nil, nil, nil)
+	require.ErrorContains(t, err, "auth.static_tokens: reading static tokens")
+}

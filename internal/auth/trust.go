@@ -1,9 +1,13 @@
 package auth
 
 import (
+	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // NewFromConfig returns the verifier a service uses: the configured OIDC
@@ -42,4 +46,20 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// NewAuthenticatorFromConfig returns the authenticator a target uses: the
+// verifier v and, when c.StaticTokens names a file, its static tokens, which
+// the caller keeps current with Start and Shutdown (nil when there is no
+// file).
+func NewAuthenticatorFromConfig(c Config, v *Verifier, logger *slog.Logger, reg prometheus.Registerer) (*Authenticator, *StaticTokens, error) {
+	var static *StaticTokens
+	if c.StaticTokens != "" {
+		var err error
+		static, err = OpenStaticTokens(StaticTokensOptions{Path: c.StaticTokens, Logger: logger, Registerer: reg})
+		if err != nil {
+			return nil, nil, fmt.Errorf("auth.static_tokens: %w", err)
+		}
+	}
+	return NewAuthenticator(AuthenticatorOptions{Verifier: v, Static: static, Logger: logger}), static, nil
 }
