@@ -77,14 +77,20 @@ func (a *app) withDevIssuer(api http.Handler) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	mux.Handle(auth.TokenPath, dev.TokenHandler())
-	mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(dev.JWKS())
-	})
-	mux.Handle("/", api)
-	return mux, nil
+	token := dev.TokenHandler()
+	// A switch rather than a ServeMux, which would clean and redirect the
+	// API's paths before the API sees them.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == auth.TokenPath:
+			token.ServeHTTP(w, r)
+		case r.URL.Path == "/.well-known/jwks.json" && r.Method == http.MethodGet:
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(dev.JWKS())
+		default:
+			api.ServeHTTP(w, r)
+		}
+	}), nil
 }
 
 func openInvoicingStore(ctx context.Context, cfg invoicing.Config, dataDir string, tp trace.TracerProvider, logger *slog.Logger) (invoicingStore, error) {
