@@ -30,10 +30,10 @@ import (
 	"github.com/estatehq/estate/chaos/local"
 	chaospostgres "github.com/estatehq/estate/chaos/postgres"
 	chaossqlite "github.com/estatehq/estate/chaos/sqlite"
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/modules"
 	"github.com/estatehq/estate/internal/promquery"
 	"github.com/estatehq/estate/internal/server"
-	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/fault"
 )
 

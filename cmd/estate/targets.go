@@ -10,11 +10,11 @@ import (
 	"slices"
 	"time"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/modules"
 	"github.com/estatehq/estate/internal/server"
 	"github.com/estatehq/estate/services/credit"
 	"github.com/estatehq/estate/services/invoicing"
-	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/telemetry"
 )
 
@@ -38,7 +38,7 @@ func serviceTargets() []target {
 }
 
 // tokenCommand prints a development token, in every build.
-var tokenCommand = command{name: "token", summary: "print a token signed by the development issuer (--sub USER [--business ID] [--scope S] [--ttl D])", run: runToken}
+var tokenCommand = command{name: "token", summary: "print a token signed by the development issuer (--sub USER [--business ID] [--scope S] [--group G] [--ttl D]), or register a machine client of its token endpoint (client --id ID [--scope S])", run: runToken}
 
 // targetConfigs holds each target's configuration.
 type targetConfigs struct {

@@ -10,9 +10,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/problem"
 	"github.com/estatehq/estate/services/credit"
-	"github.com/estatehq/estate/services/kit/auth"
 )
 
 type handlers struct {

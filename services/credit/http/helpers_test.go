@@ -18,6 +18,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/logging"
 	"github.com/estatehq/estate/services/contracts"
 	"github.com/estatehq/estate/services/credit"
@@ -27,7 +28,6 @@ import (
 	"github.com/estatehq/estate/services/invoicing"
 	invoicinghttp "github.com/estatehq/estate/services/invoicing/http"
 	invoicingsqlite "github.com/estatehq/estate/services/invoicing/sqlite"
-	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/httpapi/httpapitest"
 	"github.com/estatehq/estate/services/kit/outbox"
 	"github.com/estatehq/estate/services/kit/telemetry"

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/logging"
 	"github.com/estatehq/estate/internal/pgtest"
 	"github.com/estatehq/estate/internal/server"
@@ -24,7 +25,6 @@ import (
 	"github.com/estatehq/estate/services/invoicing/invoicingtest"
 	"github.com/estatehq/estate/services/invoicing/postgres"
 	"github.com/estatehq/estate/services/invoicing/sqlite"
-	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/httpapi/httpapitest"
 )
 

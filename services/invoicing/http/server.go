@@ -17,8 +17,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/services/invoicing"
-	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/fault"
 	"github.com/estatehq/estate/services/kit/httpapi"
 	"github.com/estatehq/estate/services/kit/idempotency"

@@ -25,8 +25,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/problem"
-	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/fault"
 	"github.com/estatehq/estate/services/kit/idempotency"
 	"github.com/estatehq/estate/services/kit/ratelimit"
