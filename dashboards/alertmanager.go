@@ -92,6 +92,9 @@ func Alertmanager(e Endpoints, t Timing) ([]byte, error) {
 			Routes: []amRoute{
 				{Receiver: "estate-incidents", Matchers: []string{`estate_incident!="false"`}, GroupBy: []string{"..."}, Continue: true},
 				{Receiver: "pager", Matchers: []string{`severity="page"`}},
+				// A route the alert matched (the incidents') keeps it from
+				// the root's receiver: the tickets need a route of their own.
+				{Receiver: "tickets"},
 			},
 		},
 		InhibitRules: []amInhibit{{

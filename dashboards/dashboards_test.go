@@ -2,6 +2,7 @@ package dashboards
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -11,12 +12,16 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
+
+	"github.com/estatehq/estate/internal/promquery"
 )
 
 var update = flag.Bool("update", false, "rewrite the generated files (as `estate dashboards generate` does)")
@@ -218,7 +223,7 @@ func TestAlertParts(t *testing.T) {
 			[]string{`sum(rate(e[5m])) / sum(rate(r[5m]))`, `e`, `r`, `r`}},
 		{"bool comparison stays", `up > bool 0`, []string{`up > bool 0`, `up`}},
 		{"vector comparison stays", `a > b`, []string{`a > b`, `a`, `b`}},
-		{"absent", `absent(x{service="a"})`, []string{`absent(x{service="a"})`, `x{service="a"}`}},
+		{"absent", `absent(x{service="a"})`, []string{`x{service="a"}`}},
 		{"parentheses", `(label_replace(up{job=~"a|b"}, "s", "$1", "job", "(.*)")) == 0`,
 			[]string{`label_replace(up{job=~"a|b"}, "s", "$1", "job", "(.*)")`, `up{job=~"a|b"}`}},
 	} {
@@ -291,4 +296,68 @@ func TestAlertsAreDistinct(t *testing.T) {
 		require.NotEmpty(t, a.Test.Below, a.Name)
 		require.Contains(t, []string{"page", "ticket"}, string(a.Severity), a.Name)
 	}
+}
+
+// fakeQuerier answers the instant queries it knows with a vector of the
+// label sets given, and range queries with one sample each; anything
+// else with nothing.
+type fakeQuerier struct {
+	series map[string][]model.LabelSet
+	asked  []string
+}
+
+func (f *fakeQuerier) Query(_ context.Context, expr string, at time.Time) (model.Value, error) {
+	f.asked = append(f.asked, expr)
+	var vec model.Vector
+	for _, ls := range f.series[expr] {
+		vec = append(vec, &model.Sample{Metric: model.Metric(ls), Value: 1, Timestamp: model.TimeFromUnixNano(at.UnixNano())})
+	}
+	return vec, nil
+}
+
+func (f *fakeQuerier) QueryRange(_ context.Context, expr string, r promquery.Range) (model.Matrix, error) {
+	f.asked = append(f.asked, "range "+expr)
+	var m model.Matrix
+	for _, ls := range f.series[expr] {
+		m = append(m, &model.SampleStream{Metric: model.Metric(ls), Values: []model.SamplePair{{Timestamp: model.TimeFromUnixNano(r.End.UnixNano()), Value: 1}}})
+	}
+	return m, nil
+}
+
+func TestVerify(t *testing.T) {
+	files := Files{
+		"d.json": []byte(`{"templating": {"list": [
+    {"type": "datasource", "name": "datasource", "query": "prometheus"},
+    {"type": "query", "name": "service", "query": "label_values(x, service)"},
+    {"type": "query", "name": "route", "query": "label_values(x{service=\"$service\"}, route)", "includeAll": true, "allValue": ".*"},
+    {"type": "custom", "name": "window", "query": "7d,30d"}]},
+  "panels": [
+    {"id": 1, "title": "Rate", "targets": [{"refId": "A", "expr": "rate(x{service=\"$service\", route=~\"$route\"}[$__rate_interval])"}]},
+    {"id": 2, "title": "Now", "targets": [{"refId": "A", "expr": "y{window=\"$window\"}", "instant": true}]},
+    {"id": 3, "title": "Misspelt", "targets": [{"refId": "A", "expr": "z"}]}],
+  "annotations": {"list": [{"name": "Deploys", "expr": "d > bool 0"}]}}`),
+		"rules/r.rules.yaml": []byte("groups:\n- name: g\n  rules:\n  - alert: High\n    expr: sum(rate(x[5m])) > 5 and sum(y) > 0\n  - alert: Gone\n    expr: absent(nope)\n"),
+	}
+	exprs, err := Expressions(files)
+	require.NoError(t, err)
+	q := &fakeQuerier{series: map[string][]model.LabelSet{
+		`x`:                                     {{"service": "b"}, {"service": "a"}},
+		`x{service="a"}`:                        {{"service": "a", "route": "/r"}},
+		`rate(x{service="a", route=~".*"}[1m])`: {{}},
+		`y{window="7d"}`:                        {{}},
+		`d > bool 0`:                            {{}},
+		`sum(rate(x[5m]))`:                      {{}},
+		`y`:                                     {{}},
+	}}
+	var got []string
+	for _, p := range Verify(t.Context(), q, exprs, time.Unix(1e9, 0)) {
+		got = append(got, p.Error())
+	}
+	require.Equal(t, []string{
+		`d.json: panel 3 "Misspelt" query A: z returns no data`,
+		`rules/r.rules.yaml: group g alert Gone {}: nope returns no data`,
+	}, got)
+	require.Contains(t, q.asked, `range rate(x{service="a", route=~".*"}[1m])`, "a range query for a panel over the time range, with the first service and All routes")
+	require.Contains(t, q.asked, `y{window="7d"}`, "an instant query for an instant panel, with the first window")
+	require.NotContains(t, q.asked, `absent(nope)`, "absent() has a value only while it fires")
 }

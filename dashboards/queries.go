@@ -44,6 +44,8 @@ type Expression struct {
 	Instant bool
 	// vars are the variables of its dashboard.
 	vars []variable
+	// label is the label whose values a variable's selector lists.
+	label string
 }
 
 func (e Expression) String() string { return e.File + ": " + e.Where }
@@ -204,7 +206,7 @@ func dashboardExpressions(path string, b []byte) ([]Expression, error) {
 				return nil, fmt.Errorf("%s: variable %s: %q is not label_values(selector, label)", path, v.Name, q)
 			}
 			vr.Selector, vr.Label = m[1], m[2]
-			out = append(out, Expression{File: path, Where: "variable " + v.Name, Kind: KindVariable, Expr: vr.Selector, Instant: true})
+			out = append(out, Expression{File: path, Where: "variable " + v.Name, Kind: KindVariable, Expr: vr.Selector, Instant: true, label: vr.Label})
 		case "custom":
 			vr.Values = strings.Split(q, ",")
 		case "textbox":
@@ -258,44 +260,61 @@ func Substitute(expr string, values map[string]string) string {
 // have data: the last minutes of a dashboard.
 const verifyRange = 5 * time.Minute
 
+// Problem is an expression of Verify that returned no data, or whose
+// question failed.
+type Problem struct {
+	Expression Expression
+	Err        error
+}
+
+func (p Problem) Error() string { return p.Expression.String() + ": " + p.Err.Error() }
+
 // Verify asks q every expression as Grafana and Prometheus would at at,
-// and fails naming each that returns no data: a panel, variable or
-// annotation query, or a recording rule, with nothing to show; an
-// alert's value (its expression without the comparisons that filter it)
-// or one of its selectors with no series. A dashboard's variables take
-// their first value, or All, after their own queries are asked.
-func Verify(ctx context.Context, q promquery.Querier, exprs []Expression, at time.Time) error {
-	var errs []error
+// and returns a problem for each that returns no data: a panel or
+// annotation query, or a recording rule, with nothing to show; a
+// variable whose series have no values of its label; an alert's value
+// (its expression without the comparisons that filter it) or one of its
+// selectors with no series. A dashboard's variables take All, or the
+// first of their values, after their own queries are asked.
+func Verify(ctx context.Context, q promquery.Querier, exprs []Expression, at time.Time) []Problem {
+	var problems []Problem
 	resolved := map[string]map[string]string{} // by file
 	for _, e := range exprs {
 		values, ok := resolved[e.File]
 		if !ok {
-			var err error
-			values, err = resolve(ctx, q, e.vars, at)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", e.File, err))
-			}
+			values = resolve(ctx, q, e.vars, at)
 			resolved[e.File] = values
 		}
-		expr := Substitute(e.Expr, values)
-		var asks []string
-		if e.Kind == KindAlert {
-			var err error
-			if asks, err = alertParts(expr); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", e, err))
-				continue
-			}
-		} else {
-			asks = []string{expr}
+		if err := verify(ctx, q, e, Substitute(e.Expr, values), at); err != nil {
+			problems = append(problems, Problem{Expression: e, Err: err})
 		}
-		for _, ask := range asks {
-			n, err := samples(ctx, q, ask, e.Instant, at)
-			switch {
-			case err != nil:
-				errs = append(errs, fmt.Errorf("%s: %s: %w", e, ask, err))
-			case n == 0:
-				errs = append(errs, fmt.Errorf("%s: %s returns no data", e, ask))
-			}
+	}
+	return problems
+}
+
+// verify asks the questions of one expression, expr once substituted.
+func verify(ctx context.Context, q promquery.Querier, e Expression, expr string, at time.Time) error {
+	if e.Kind == KindVariable {
+		if vals, err := valuesOf(ctx, q, expr, e.label, at); err != nil || len(vals) == 0 {
+			return errors.Join(err, fmt.Errorf("no series of %s has a %s label", expr, e.label))
+		}
+		return nil
+	}
+	asks := []string{expr}
+	if e.Kind == KindAlert {
+		var err error
+		if asks, err = alertParts(expr); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	for _, ask := range asks {
+		n, err := samples(ctx, q, ask, e.Instant, at)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: %w", ask, err))
+		case n == 0:
+			errs = append(errs, fmt.Errorf("%s returns no data", ask))
 		}
 	}
 	return errors.Join(errs...)
@@ -303,46 +322,49 @@ func Verify(ctx context.Context, q promquery.Querier, exprs []Expression, at tim
 
 // resolve gives each variable of a dashboard its value for the checks, in
 // order (a variable's query may use those before it): All, or the first
-// of its values.
-func resolve(ctx context.Context, q promquery.Querier, vars []variable, at time.Time) (map[string]string, error) {
+// of its values. A variable with no value is left out, so that the
+// queries that use it return no data.
+func resolve(ctx context.Context, q promquery.Querier, vars []variable, at time.Time) map[string]string {
 	values := map[string]string{}
-	var errs []error
 	for _, v := range vars {
-		if v.Type != "query" {
-			if len(v.Values) > 0 {
-				values[v.Name] = v.Values[0]
-			}
-			continue
-		}
-		val, err := q.Query(ctx, Substitute(v.Selector, values), at)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("variable %s: %w", v.Name, err))
-			continue
-		}
-		found := map[string]bool{}
-		if vec, ok := val.(model.Vector); ok {
-			for _, s := range vec {
-				if l, ok := s.Metric[model.LabelName(v.Label)]; ok {
-					found[string(l)] = true
-				}
-			}
-		}
-		if len(found) == 0 {
-			errs = append(errs, fmt.Errorf("variable %s: no series of %s has a %s label", v.Name, v.Selector, v.Label))
-		}
 		switch {
-		case v.All:
-			values[v.Name] = v.AllValue
-		case len(found) > 0:
-			values[v.Name] = slices.Sorted(maps.Keys(found))[0]
+		case v.Type == "query":
+			found, _ := valuesOf(ctx, q, Substitute(v.Selector, values), v.Label, at)
+			switch {
+			case len(found) > 0 && v.All:
+				values[v.Name] = v.AllValue
+			case len(found) > 0:
+				values[v.Name] = found[0]
+			}
+		case len(v.Values) > 0:
+			values[v.Name] = v.Values[0]
 		}
 	}
-	return values, errors.Join(errs...)
+	return values
+}
+
+// valuesOf are the values of label on the series selector selects at
+// at, sorted, as Grafana's label_values lists them.
+func valuesOf(ctx context.Context, q promquery.Querier, selector, label string, at time.Time) ([]string, error) {
+	val, err := q.Query(ctx, selector, at)
+	if err != nil {
+		return nil, err
+	}
+	found := map[string]bool{}
+	if vec, ok := val.(model.Vector); ok {
+		for _, s := range vec {
+			if l, ok := s.Metric[model.LabelName(label)]; ok {
+				found[string(l)] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(found)), nil
 }
 
 // alertParts are the questions of an alert's expression: its value (what
 // its comparisons with a number, and the conditions joined with and or
-// unless, filter) and each of its selectors alone.
+// unless, filter), unless that is absent(), and each of its selectors
+// alone.
 func alertParts(expr string) ([]string, error) {
 	e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
 	if err != nil {
@@ -362,7 +384,12 @@ func alertParts(expr string) ([]string, error) {
 		}
 		break
 	}
-	asks := []string{value.String()}
+	var asks []string
+	// absent() has a value only while its series are missing: its
+	// selectors say what it reads.
+	if call, ok := value.(*parser.Call); !ok || (call.Func.Name != "absent" && call.Func.Name != "absent_over_time") {
+		asks = append(asks, value.String())
+	}
 	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
 		if vs, ok := n.(*parser.VectorSelector); ok {
 			asks = append(asks, (&parser.VectorSelector{Name: vs.Name, LabelMatchers: vs.LabelMatchers}).String())
