@@ -288,7 +288,7 @@ func (a *app) initChaos(ctx context.Context) (modules.Service, error) {
 		Handler: chaoshttp.NewServer(chaoshttp.Options{Controller: ctl, Logger: logger}),
 	})
 	return &serviceTarget{Server: srv, Group: modules.Group{
-		Parts: []modules.Service{ctl, srv},
+		Parts: []modules.Service{ctl, srv, a.scrapeTarget("chaos", srv)},
 		Closers: []func(context.Context) error{
 			modules.Closer(closeStore),
 			func(context.Context) error { executor.Close(); return nil },
