@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	_ "google.golang.org/grpc/encoding/gzip" // gzip-compressed OTLP/gRPC requests
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	"github.com/estatehq/estate/collector"
@@ -50,6 +51,15 @@ type Options struct {
 	// metrics.
 	Registry *prometheus.Registry
 }
+
+// The OTLP gRPC server's connection bounds.
+const (
+	grpcHandshakeTimeout = 10 * time.Second
+	grpcIdleTimeout      = 2 * time.Minute
+	grpcPingAfter        = time.Minute
+	grpcPingTimeout      = 20 * time.Second
+	grpcMinPingInterval  = 10 * time.Second
+)
 
 // Receiver is the OTLP receiver.
 type Receiver struct {
@@ -92,6 +102,14 @@ func New(opts Options) (*Receiver, error) {
 		r.grpc = grpc.NewServer(
 			grpc.MaxRecvMsgSize(int(opts.MaxRequestBytes)),
 			grpc.InTapHandle(r.tap),
+			// A connection that never completes its handshake, or sits
+			// idle, or stops answering pings, is closed: none holds a
+			// stream or its memory for ever.
+			grpc.ConnectionTimeout(grpcHandshakeTimeout),
+			grpc.KeepaliveParams(keepalive.ServerParameters{
+				MaxConnectionIdle: grpcIdleTimeout, Time: grpcPingAfter, Timeout: grpcPingTimeout,
+			}),
+			grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: grpcMinPingInterval, PermitWithoutStream: true}),
 		)
 		registerGRPC(r.grpc, r)
 	}
