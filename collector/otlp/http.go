@@ -52,9 +52,17 @@ func (r *Receiver) handleHTTP(c codec) http.Handler {
 			return
 		}
 		var reserved int64
-		defer func() { r.opts.Limiter.Release(reserved) }()
+		sender := r.opts.Sender(req)
+		defer func() {
+			r.opts.Limiter.Release(reserved)
+			r.shares.release(sender, reserved)
+		}()
 		acquire := func(n int64) bool {
+			if !r.shares.tryAcquire(sender, n) {
+				return false
+			}
 			if !r.opts.Limiter.TryAcquire(n) {
+				r.shares.release(sender, n)
 				return false
 			}
 			reserved += n

@@ -42,6 +42,14 @@ type Options struct {
 	MaxRequestBytes int64
 	// Limiter is the memory limiter shared by both transports.
 	Limiter *Limiter
+	// MaxSenderBytes bounds the bytes one OTLP/HTTP sender has in flight,
+	// its share of Limiter; by default a quarter of the Limiter, and at
+	// least what one request of MaxRequestBytes may hold (four times it:
+	// compressed, decompressed, decoded).
+	MaxSenderBytes int64
+	// Sender names an OTLP/HTTP request's sender; RemoteIP by default.
+	// Once senders authenticate, their principal names them.
+	Sender SenderOf
 	// RetryAfter is the delay suggested when the limiter refuses.
 	RetryAfter time.Duration
 	Queue      Appender
@@ -69,6 +77,8 @@ type Receiver struct {
 	grpc    *grpc.Server
 	grpcLn  net.Listener
 	grpcErr chan error
+	// shares bounds each OTLP/HTTP sender's part of the memory budget.
+	shares *shares
 }
 
 // New returns a receiver; nothing listens until Start.
@@ -88,10 +98,17 @@ func New(opts Options) (*Receiver, error) {
 	if opts.Limiter == nil {
 		opts.Limiter = NewLimiter(DefaultMaxInflightBytes)
 	}
+	if opts.MaxSenderBytes <= 0 {
+		opts.MaxSenderBytes = max(opts.Limiter.max/4, 4*opts.MaxRequestBytes)
+	}
+	if opts.Sender == nil {
+		opts.Sender = RemoteIP
+	}
 	if opts.RetryAfter <= 0 {
 		opts.RetryAfter = DefaultRetryAfter
 	}
-	r := &Receiver{opts: opts, m: newMetrics(opts.Registry, opts.Limiter), grpcErr: make(chan error, 1)}
+	r := &Receiver{opts: opts, m: newMetrics(opts.Registry, opts.Limiter), grpcErr: make(chan error, 1),
+		shares: newShares(opts.MaxSenderBytes)}
 	if opts.HTTPAddr != "" {
 		r.http = server.New(server.Options{
 			Name: "collector-otlp-http", Addr: opts.HTTPAddr, Handler: r.Handler(),

@@ -65,3 +65,44 @@ func TestStalledUploadsLeaveOtherSendersServed(t *testing.T) {
 	require.Eventually(t, func() bool { return r.opts.Limiter.InFlight() == 0 },
 		10*time.Second, 10*time.Millisecond, "a cut upload releases what it held")
 }
+
+// TestOneSenderHoldsOnlyItsShare: a sender whose stalled upload holds its
+// share of the budget is refused more (429), while another sender's same
+// request is served.
+func TestOneSenderHoldsOnlyItsShare(t *testing.T) {
+	const share = 64 << 10
+	q := &fakeQueue{}
+	r, err := New(Options{Queue: q, MaxRequestBytes: 1 << 20, Limiter: NewLimiter(16 << 20), MaxSenderBytes: share,
+		Sender: func(req *http.Request) string { return req.Header.Get("X-Sender") }})
+	require.NoError(t, err)
+	srv := httptest.NewServer(r.Handler())
+	defer srv.Close()
+
+	c, err := net.DialTimeout("tcp", srv.Listener.Addr().String(), 5*time.Second)
+	require.NoError(t, err)
+	defer c.Close()
+	held := share - 10
+	_, err = fmt.Fprintf(c, "POST /v1/logs HTTP/1.1\r\nHost: estate.test\r\nX-Sender: a\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+		1<<20, strings.Repeat(" ", held))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return r.opts.Limiter.InFlight() == int64(held) }, 10*time.Second, 10*time.Millisecond)
+
+	logs := `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"hi"}}]}]}]}`
+	post := func(sender string) int {
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/logs", bytes.NewBufferString(logs))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Sender", sender)
+		res, err := srv.Client().Do(req)
+		require.NoError(t, err)
+		require.NoError(t, res.Body.Close())
+		return res.StatusCode
+	}
+	require.Equal(t, http.StatusTooManyRequests, post("a"), "a holds its share")
+	require.Equal(t, http.StatusOK, post("b"))
+
+	require.NoError(t, c.Close())
+	require.Eventually(t, func() bool { return r.opts.Limiter.InFlight() == 0 }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, http.StatusOK, post("a"), "once its upload is cut, a is served again")
+	require.Empty(t, r.shares.held, "no share left held")
+}
