@@ -16,6 +16,7 @@ import (
 
 	"github.com/estatehq/estate/internal/problem"
 	"github.com/estatehq/estate/metrics"
+	"github.com/estatehq/estate/metrics/intake"
 	"github.com/estatehq/estate/metrics/intake/alertmanager"
 	"github.com/estatehq/estate/metrics/intake/cdevents"
 	"github.com/estatehq/estate/metrics/intake/circleci"
@@ -83,7 +84,7 @@ func handleEvents(o Options, rec *recorder) http.HandlerFunc {
 			}
 			rec.ingest(w, r, o, b)
 		case mt == cloudevents.ApplicationCloudEventsJSON:
-			e, err := metrics.ParseEvent(body)
+			e, err := parsePosted(body)
 			if err != nil {
 				rec.refuse(w, r, o, intakeCloudEvents, err, under("body"), body)
 				return
@@ -91,6 +92,9 @@ func handleEvents(o Options, rec *recorder) http.HandlerFunc {
 			store(w, r, o, []metrics.Event{e})
 		case r.Header.Get("Ce-Specversion") != "":
 			e, err := parseBinary(r, body)
+			if err == nil {
+				err = checkSource(e)
+			}
 			if err != nil {
 				rec.refuse(w, r, o, intakeCloudEvents, err, binaryMode, body)
 				return
@@ -121,7 +125,7 @@ func parseBatch(body []byte) (batch, error) {
 	b := batch{intake: intakeCloudEvents, item: "event", items: "events", container: "batch",
 		count: len(raws), events: make([]metrics.Event, 0, len(raws))}
 	for i, raw := range raws {
-		e, err := metrics.ParseEvent(raw)
+		e, err := parsePosted(raw)
 		if err != nil {
 			at := fmt.Sprintf("body[%d]", i)
 			b.rejected = append(b.rejected, rejection{reason: reasonInvalid, location: at, item: raw, errors: fieldErrors(err, under(at))})
@@ -130,6 +134,27 @@ func parseBatch(body []byte) (batch, error) {
 		b.events = append(b.events, e)
 	}
 	return b, nil
+}
+
+// parsePosted parses an event posted to the events API: a CloudEvent
+// whose source is not an intake's.
+func parsePosted(body []byte) (metrics.Event, error) {
+	e, err := metrics.ParseEvent(body)
+	if err != nil {
+		return metrics.Event{}, err
+	}
+	return e, checkSource(e)
+}
+
+// checkSource refuses an event posted to the events API that claims an
+// intake's source: events are identified by source and id, and only the
+// intake may write its source, so that no sender can take the identity of
+// an intake's event and make the real one a duplicate.
+func checkSource(e metrics.Event) error {
+	if intake.Reserved(e.Source) {
+		return metrics.Invalid("source", fmt.Sprintf("%q is an intake's source (%s...): send such events to their intake", e.Source, intake.SourcePrefix))
+	}
+	return nil
 }
 
 // notAnArray says what is wrong with a batch that did not decode, from the

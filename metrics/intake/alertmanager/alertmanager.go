@@ -122,10 +122,7 @@ func Decode(body []byte, o Options) (intake.Batch, error) {
 	if w.Version != "4" {
 		return intake.Batch{}, metrics.Invalid("version", fmt.Sprintf("must be \"4\", not %q", w.Version))
 	}
-	source := w.ExternalURL
-	if source == "" {
-		source = "alertmanager"
-	}
+	source := intake.Source("alertmanager", w.ExternalURL)
 	var b intake.Batch
 	for i, raw := range w.Alerts {
 		path := fmt.Sprintf("alerts[%d]", i)

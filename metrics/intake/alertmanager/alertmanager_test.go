@@ -22,7 +22,7 @@ func read(t testing.TB, name string) []byte {
 	return b
 }
 
-const source = "http://alertmanager.example.com:9093"
+const source = "urn:estate:intake:alertmanager:http://alertmanager.example.com:9093"
 
 var (
 	invoicingStart = time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
@@ -98,7 +98,7 @@ func TestOptionsNameTheLabels(t *testing.T) {
 	require.Len(t, got, 1)
 	require.Empty(t, cmp.Diff(metrics.IncidentOpened{IncidentID: "f1@2026-11-03T10:00:00Z", Service: "invoicing", Environment: "prod",
 		Severity: "page", StartedAt: invoicingStart, ChaosExperimentID: "x-1", CauseDeploymentID: "d-9"}, got[0].Data))
-	require.Equal(t, "alertmanager", got[0].Source, "no externalURL")
+	require.Equal(t, "urn:estate:intake:alertmanager", got[0].Source, "no externalURL")
 }
 
 // TestDecodeMixedNotification maps a notification whose alerts are good,

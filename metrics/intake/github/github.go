@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/estatehq/estate/metrics"
+	"github.com/estatehq/estate/metrics/intake"
 )
 
 // SignatureHeader is the header that carries the payload's signature.
@@ -168,7 +169,7 @@ func Decode(event string, body []byte) ([]metrics.Event, error) {
 		return nil, metrics.Invalid("deployment.sha", "is required")
 	}
 	deployment := "github/" + repo.FullName + "/" + strconv.FormatInt(d.ID, 10)
-	source := "https://github.com/" + repo.FullName
+	source := intake.Source("github", "https://github.com/"+repo.FullName)
 	events := []metrics.Event{{
 		ID: deployment + "/started", Source: source, Time: d.CreatedAt.UTC(),
 		Data: metrics.DeploymentStarted{DeploymentID: deployment, Service: service, Environment: d.Environment, Version: version},

@@ -56,7 +56,7 @@ func TestVerifyRejects(t *testing.T) {
 
 const (
 	deployment = "github/Codertocat/Hello-World/145988746"
-	source     = "https://github.com/Codertocat/Hello-World"
+	source     = "urn:estate:intake:github:https://github.com/Codertocat/Hello-World"
 	sha        = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"
 )
 
