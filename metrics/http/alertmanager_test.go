@@ -127,14 +127,27 @@ func TestRealAlertmanagerGroupedNotification(t *testing.T) {
 	require.GreaterOrEqual(t, sent, 1.0)
 	require.Zero(t, failed, "Alertmanager counts no failed notification")
 	require.NotContains(t, logs(), notifyFailed)
-	letters := e.deadLettered()
-	require.NotEmpty(t, letters)
+	// The intake stores the good alerts before it dead-letters and counts
+	// the bad one: wait for the letter.
+	var letters []deadLetter
+	waitUntil(t, "the unmappable alert dead-lettered", func() error {
+		if letters = e.deadLettered(); len(letters) == 0 {
+			return fmt.Errorf("nothing dead-lettered yet")
+		}
+		return nil
+	})
 	for _, dl := range letters {
 		var a struct{ Labels map[string]string }
 		require.NoError(t, json.Unmarshal(dl.Item, &a))
 		require.Equal(t, unmappable, a.Labels, "only the unmappable alert is dead-lettered")
 	}
-	e.requireRejected(map[string]float64{"alertmanager/invalid": float64(len(letters))})
+	// The counter follows the letter in the same call.
+	waitUntil(t, "the unmappable alert counted", func() error {
+		if d := e.rejectedDiff(map[string]float64{"alertmanager/invalid": float64(len(letters))}); d != "" {
+			return fmt.Errorf("estate_intake_rejected_total: %s", d)
+		}
+		return nil
+	})
 
 	// The control: a notification with nothing that can be stored is
 	// refused, and Alertmanager says so.

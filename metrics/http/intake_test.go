@@ -60,6 +60,13 @@ func (e *env) deadLettered() []deadLetter {
 // intake present at 0.
 func (e *env) requireRejected(want map[string]float64) {
 	e.t.Helper()
+	require.Empty(e.t, e.rejectedDiff(want), "estate_intake_rejected_total")
+}
+
+// rejectedDiff is how estate_intake_rejected_total differs from what
+// requireRejected wants: empty when it is so.
+func (e *env) rejectedDiff(want map[string]float64) string {
+	e.t.Helper()
 	families, err := e.reg.Gather()
 	require.NoError(e.t, err)
 	got := map[string]float64{}
@@ -84,7 +91,7 @@ func (e *env) requireRejected(want map[string]float64) {
 	for k, v := range want {
 		all[k] = v
 	}
-	require.Empty(e.t, cmp.Diff(all, got), "estate_intake_rejected_total")
+	return cmp.Diff(all, got)
 }
 
 // TestAlertmanagerNotificationStoresEveryAlertThatMaps: a grouped
