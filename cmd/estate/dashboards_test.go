@@ -329,12 +329,12 @@ func refuseOneRequest(t *testing.T, otlpHTTP string) {
 	t.Fatal("the memory limiter never refused a request while another held its bound")
 }
 
-// holdAndRefuse sends a request of 1 MiB (the limiter's bound) whose body
-// waits, and reports whether a small request sent meanwhile was refused
-// with 429.
+// holdAndRefuse sends a request of 1 MiB (the limiter's bound) and all
+// but its last 16 bytes, which the limiter holds as they arrive, and
+// reports whether a small request sent meanwhile was refused with 429.
 func holdAndRefuse(t *testing.T, client *http.Client, url string) bool {
 	t.Helper()
-	const bound = 1 << 20
+	const bound, withheld = 1 << 20, 16
 	head := []byte(`{"resourceLogs":[]}`)
 	pr, pw := io.Pipe()
 	big, err := http.NewRequest(http.MethodPost, url, pr)
@@ -350,14 +350,24 @@ func holdAndRefuse(t *testing.T, client *http.Client, url string) bool {
 		}
 	}()
 	defer func() {
-		// The rest of the body, spaces after the JSON, unless it was
-		// answered already.
-		go func() { _, _ = pw.Write(bytes.Repeat([]byte(" "), bound-len(head))); _ = pw.Close() }()
+		// The withheld bytes, spaces after the JSON, unless the request
+		// was answered already (closing the pipe then ends the write).
+		go func() { _, _ = pw.Write(bytes.Repeat([]byte(" "), withheld)); _ = pw.Close() }()
 		<-done
 		_ = pr.Close()
 	}()
-	if _, err := pw.Write(head); err != nil {
-		return false
+	sent := make(chan error, 1)
+	go func() {
+		_, err := pw.Write(append(head, bytes.Repeat([]byte(" "), bound-len(head)-withheld)...))
+		sent <- err
+	}()
+	select {
+	case err := <-sent:
+		if err != nil {
+			return false
+		}
+	case <-done:
+		return false // the large one was answered (refused) before it was sent
 	}
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
 		select {
