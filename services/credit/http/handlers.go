@@ -92,7 +92,9 @@ func (h *handlers) handleDraw() func(context.Context, *struct {
 		IdempotencyHeader
 		Body DrawdownCreate
 	}) (*drawdownOutput, error) {
-		d, err := h.svc.Draw(ctx, caller(ctx), in.Body.InvoiceID, in.Body.Amount)
+		c := caller(ctx)
+		c.RequestKey = in.IdempotencyKey
+		d, err := h.svc.Draw(ctx, c, in.Body.InvoiceID, in.Body.Amount)
 		if err != nil {
 			return nil, h.problemFor(ctx, err, "body")
 		}
