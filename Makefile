@@ -28,7 +28,7 @@ test: ## Install what tests need, start PostgreSQL, run go test -race (PKG, GOTE
 	@bash scripts/test.sh
 
 .PHONY: lint
-lint: ## go mod tidy check, go vet, staticcheck and golangci-lint with the layering rules (PKG)
+lint: ## go mod tidy check, go vet, staticcheck, golangci-lint with the layering rules (PKG), govulncheck; Redocly and Spectral on the OpenAPI documents
 	@bash scripts/lint.sh
 
 .PHONY: bench

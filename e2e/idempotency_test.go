@@ -17,10 +17,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/jaegertest"
 	"github.com/estatehq/estate/internal/pgtest"
 	"github.com/estatehq/estate/internal/sqldb"
-	"github.com/estatehq/estate/services/kit/auth"
 )
 
 // The crash test's bounds: how many times a service is killed, and at most

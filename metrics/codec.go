@@ -251,7 +251,10 @@ func SortEvents(events []Event) {
 		if c := a.Time.Compare(b.Time); c != 0 {
 			return c
 		}
-		return strings.Compare(a.ID, b.ID)
+		if c := strings.Compare(a.ID, b.ID); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Source, b.Source)
 	})
 }
 

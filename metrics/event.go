@@ -36,10 +36,12 @@ func Types() []Type {
 // matter here and the typed data. Extension attributes and subject are not
 // kept: nothing is computed from them.
 type Event struct {
-	// ID is the CloudEvents id. Events are idempotent by it: a second event
-	// with an id already seen changes nothing.
+	// ID is the CloudEvents id. Events are idempotent by it and Source
+	// together: a second event with a (source, id) already seen changes
+	// nothing.
 	ID string
-	// Source is the CloudEvents source.
+	// Source is the CloudEvents source. The intakes write their own
+	// (metrics/intake.SourcePrefix), which no other sender may claim.
 	Source string
 	// Time is the CloudEvents time, in UTC. It is when the thing happened:
 	// a deployment succeeded, an incident was resolved.

@@ -87,13 +87,15 @@ func (i Incident) Chaos() bool { return i.ChaosExperimentID != "" }
 // The result depends only on the set of events, never on their order or on
 // repetitions:
 //
-//   - Events with an id already seen are the same event. When two events
-//     share an id but differ (a producer bug), the one with the earlier time
-//     wins, then the one whose canonical JSON sorts first.
+//   - Events with a (source, id) already seen are the same event: as
+//     CloudEvents says, an id names an event within its source only. When
+//     two events share a source and id but differ (a producer bug), the one
+//     with the earlier time wins, then the one whose canonical JSON sorts
+//     first.
 //
 //   - Of several events of one kind about one deployment or incident (two
 //     succeeded events with different ids, say), the earliest wins; on equal
-//     times, the smallest event id. For started and opened events that
+//     times, the smallest event id, then the smallest source. For started and opened events that
 //     choice also picks the data (service, commits, cause...).
 //
 //   - Follow-up events about an id never opened are kept, and folded in as
@@ -109,11 +111,14 @@ func Fold(events []Event) (deployments []Deployment, incidents []Incident) {
 	winners := dedupe(events)
 
 	type pick struct {
-		t  time.Time
-		id string
+		t          time.Time
+		id, source string
 	}
-	earlier := func(cur pick, set bool, t time.Time, id string) bool {
-		return !set || t.Before(cur.t) || (t.Equal(cur.t) && id < cur.id)
+	earlier := func(cur pick, set bool, e Event) bool {
+		if !set || e.Time.Before(cur.t) {
+			return true
+		}
+		return e.Time.Equal(cur.t) && (e.ID < cur.id || (e.ID == cur.id && e.Source < cur.source))
 	}
 	type depState struct {
 		d                             Deployment
@@ -166,8 +171,8 @@ func Fold(events []Event) (deployments []Deployment, incidents []Incident) {
 		switch d := e.Data.(type) {
 		case DeploymentStarted:
 			s := dep(d.DeploymentID)
-			if earlier(s.started, s.hasStarted, e.Time, e.ID) {
-				s.started, s.hasStarted = pick{e.Time, e.ID}, true
+			if earlier(s.started, s.hasStarted, e) {
+				s.started, s.hasStarted = pick{e.Time, e.ID, e.Source}, true
 				s.d.Started = true
 				s.d.Service, s.d.Environment, s.d.Version = d.Service, d.Environment, d.Version
 				s.d.Commits = d.Commits
@@ -175,27 +180,27 @@ func Fold(events []Event) (deployments []Deployment, incidents []Incident) {
 			}
 		case DeploymentSucceeded:
 			s := dep(d.DeploymentID)
-			if earlier(s.succ, s.hasSucc, e.Time, e.ID) {
-				s.succ, s.hasSucc = pick{e.Time, e.ID}, true
+			if earlier(s.succ, s.hasSucc, e) {
+				s.succ, s.hasSucc = pick{e.Time, e.ID, e.Source}, true
 				s.d.SucceededAt = e.Time
 			}
 		case DeploymentFailed:
 			s := dep(d.DeploymentID)
-			if earlier(s.failed, s.hasFail, e.Time, e.ID) {
-				s.failed, s.hasFail = pick{e.Time, e.ID}, true
+			if earlier(s.failed, s.hasFail, e) {
+				s.failed, s.hasFail = pick{e.Time, e.ID, e.Source}, true
 				s.d.FailedAt = e.Time
 			}
 		case DeploymentRolledBack:
 			s := dep(d.DeploymentID)
-			if earlier(s.rolled, s.hasRolled, e.Time, e.ID) {
-				s.rolled, s.hasRolled = pick{e.Time, e.ID}, true
+			if earlier(s.rolled, s.hasRolled, e) {
+				s.rolled, s.hasRolled = pick{e.Time, e.ID, e.Source}, true
 				s.d.RolledBackAt = e.Time
 				s.d.RolledBackTo = d.ToVersion
 			}
 		case IncidentOpened:
 			s := inc(d.IncidentID)
-			if earlier(s.opened, s.hasOpened, e.Time, e.ID) {
-				s.opened, s.hasOpened = pick{e.Time, e.ID}, true
+			if earlier(s.opened, s.hasOpened, e) {
+				s.opened, s.hasOpened = pick{e.Time, e.ID, e.Source}, true
 				s.i.Opened = true
 				s.i.Service, s.i.Environment, s.i.Severity = d.Service, d.Environment, d.Severity
 				s.i.StartedAt = e.Time
@@ -207,8 +212,8 @@ func Fold(events []Event) (deployments []Deployment, incidents []Incident) {
 			}
 		case IncidentResolved:
 			s := inc(d.IncidentID)
-			if earlier(s.resolved, s.hasResol, e.Time, e.ID) {
-				s.resolved, s.hasResol = pick{e.Time, e.ID}, true
+			if earlier(s.resolved, s.hasResol, e) {
+				s.resolved, s.hasResol = pick{e.Time, e.ID, e.Source}, true
 				s.i.ResolvedAt = e.Time
 			}
 		}
@@ -316,19 +321,21 @@ func sortedIndexes(m map[string]int) []int {
 	return out
 }
 
-// dedupe keeps one event per id: the earliest, then the one whose canonical
-// JSON sorts first. Identical repeats are the common case and cost one map
-// lookup each.
+// dedupe keeps one event per (source, id): the earliest, then the one
+// whose canonical JSON sorts first. Identical repeats are the common case
+// and cost one map lookup each.
 func dedupe(events []Event) []Event {
-	index := make(map[string]int, len(events))
+	type key struct{ source, id string }
+	index := make(map[key]int, len(events))
 	out := make([]Event, 0, len(events))
 	for _, e := range events {
 		if !e.normalized() {
 			e = e.Normalized()
 		}
-		i, seen := index[e.ID]
+		k := key{e.Source, e.ID}
+		i, seen := index[k]
 		if !seen {
-			index[e.ID] = len(out)
+			index[k] = len(out)
 			out = append(out, e)
 			continue
 		}
@@ -339,7 +346,7 @@ func dedupe(events []Event) []Event {
 	return out
 }
 
-// precedes orders two events that share an id.
+// precedes orders two events that share a source and id.
 func precedes(a, b Event) bool {
 	if !a.Time.Equal(b.Time) {
 		return a.Time.Before(b.Time)

@@ -11,8 +11,10 @@ import (
 // it; metricstest.Run is the test suite both pass.
 type Store interface {
 	// Append validates every event, then stores, in one transaction, those
-	// whose id is not stored yet; a repeated id changes nothing, even when
-	// the repeat's content differs. It returns how many events were new.
+	// whose (source, id) is not stored yet: an event is identified by both,
+	// as CloudEvents says, so one source's id never stands for another
+	// source's event. A repeated (source, id) changes nothing, even when the
+	// repeat's content differs. It returns how many events were new.
 	// Errors: one wrapping ErrInvalid (with the *InvalidError, and the
 	// index of the first invalid event in its text) when any event is
 	// invalid, and then nothing is stored; the context's error; otherwise a
@@ -20,7 +22,8 @@ type Store interface {
 	Append(ctx context.Context, events []Event) (added int, err error)
 
 	// Events returns the stored events needed to compute the figures of the
-	// (service, environment) pairs that f selects, ordered by time then id:
+	// (service, environment) pairs that f selects, ordered by time, id,
+	// then source:
 	// the events of every deployment and incident opened in a selected pair
 	// (follow-ups included), and the events of incidents of any pair that
 	// name one of those deployments as their cause. With the zero Filter it

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 #
 # Installs what the tests and linters need, without running anything:
-#   scripts/deps.sh all    Debian packages, Pact FFI library, all Go tools and the CRDs (make deps)
+#   scripts/deps.sh all    Debian packages, Pact FFI library, all Go tools, the CRDs and the OpenAPI linters (make deps)
 #   scripts/deps.sh tools  the Go tools in bin/ only (make tools)
 # Anything already installed at the pinned version is skipped.
 set -euo pipefail
@@ -17,6 +17,7 @@ all)
 	ensure_pact_ffi
 	ensure_go_tools
 	ensure_crds
+	ensure_openapi_linters
 	;;
 tools)
 	ensure_go_tools

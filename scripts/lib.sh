@@ -9,6 +9,7 @@
 # What it installs or builds lives in ignored folders of the work tree:
 #   bin/    Go tools built from the modules under tools/ (+ bin/.NAME.version stamps)
 #   build/  PostgreSQL data dir and log, the Pact FFI library, npm downloads
+#           (the OpenAPI linters too when the cache cannot be written)
 # Built tools and downloads are also kept by version outside the work tree,
 # in $ESTATE_CACHE_DIR (default ~/.cache/estate), so a fresh clone of the
 # same versions (CI) copies them instead of building them again.
@@ -25,6 +26,12 @@ PACT_CORE_VERSION="18.1.0"
 # Kubernetes version that `helm template` reports as .Capabilities.KubeVersion.
 HELM_KUBE_MAJOR=1
 HELM_KUBE_MINOR=34
+
+# The Go that builds releases (the Dockerfile's GO_VERSION) and that
+# govulncheck checks the standard library of: the newest patch release the
+# module proxy serves. go.mod's go line stays the minimum the code needs,
+# and the tests run on the machine's Go.
+RELEASE_GO=go1.27.3
 
 PG_BIN_DIR=/usr/lib/postgresql/15/bin
 PG_PORT="${ESTATE_TEST_PG_PORT:-55432}"
@@ -222,6 +229,31 @@ ensure_lint_tools() {
 		"-X main.version=$(module_version lint github.com/golangci/golangci-lint/v2 | sed 's/^v//')"
 }
 
+# ensure_vuln_tools builds bin/govulncheck with the release Go (it must
+# load the standard library of the Go it checks) and indexes the pinned
+# vulnerability database into build/vulndb, once per version.
+ensure_vuln_tools() {
+	GOTOOLCHAIN=$RELEASE_GO build_go_tool govulncheck vuln golang.org/x/vuln/cmd/govulncheck
+	build_go_tool vulndb-index vuln golang.org/x/vulndb/cmd/indexdb
+	local version db cached osv
+	version=$(module_version vuln golang.org/x/vulndb)
+	db="$BUILD_DIR/vulndb"
+	if [[ -f $db/.version && "$(cat "$db/.version")" == "$version" ]]; then
+		return 0
+	fi
+	cached="$CACHE_DIR/vulndb-$version"
+	if [[ ! -f $cached/index/db.json ]]; then
+		osv="$(go_in "$ROOT/tools/vuln" mod download -json golang.org/x/vulndb@"$version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')/data/osv"
+		[[ -d $osv ]] || die "no OSV data in golang.org/x/vulndb@$version ($osv)"
+		log "indexing the vulnerability database golang.org/x/vulndb@$version"
+		rm -rf "$cached.tmp" && mkdir -p "$cached.tmp"
+		"$BIN_DIR/vulndb-index" -vulns "$osv" -out "$cached.tmp"
+		rm -rf "$cached" && mv "$cached.tmp" "$cached"
+	fi
+	rm -rf "$db" && mkdir -p "$BUILD_DIR" && cp -r "$cached" "$db"
+	printf '%s\n' "$version" >"$db/.version"
+}
+
 ensure_bench_tools() {
 	build_go_tool benchstat lint golang.org/x/perf/cmd/benchstat
 }
@@ -283,6 +315,7 @@ ensure_test_tools() {
 # ensure_go_tools builds every Go tool that is missing or out of date.
 ensure_go_tools() {
 	ensure_lint_tools
+	ensure_vuln_tools
 	ensure_bench_tools
 	ensure_test_tools
 }
@@ -409,6 +442,66 @@ ensure_pact_ffi() {
 	if mkdir -p "$(dirname "$cached")" 2>/dev/null; then
 		install -m 0755 "$lib" "$cached" 2>/dev/null || true
 	fi
+}
+
+# ---------------------------------------------------------------------------
+# OpenAPI linters (Redocly CLI, Spectral): npm packages pinned with their
+# dependencies by scripts/openapi-lint/package-lock.json
+# ---------------------------------------------------------------------------
+
+OPENAPI_LINT_SRC="$ROOT/scripts/openapi-lint"
+# Where ensure_openapi_linters installed them; their commands are in
+# $OPENAPI_LINT_DIR/node_modules/.bin.
+OPENAPI_LINT_DIR=""
+
+# ensure_openapi_linters installs the linters with `npm ci`, once per
+# lockfile and Node.js version, in the cache folder (build/openapi-lint when
+# the cache cannot be written), so a fresh clone of the same versions only
+# finds them there.
+ensure_openapi_linters() {
+	command -v node >/dev/null 2>&1 || die "node not found; the OpenAPI linters need Node.js (20.19 or later)"
+	local want dir
+	want="$(cat "$OPENAPI_LINT_SRC/package.json" "$OPENAPI_LINT_SRC/package-lock.json" | sha256sum | cut -c1-16) node=$(node --version)"
+	dir="$CACHE_DIR/npm/openapi-lint-$(printf '%s' "$want" | sha256sum | cut -c1-16)"
+	if ! mkdir -p "$CACHE_DIR/npm" 2>/dev/null || [[ ! -w $CACHE_DIR/npm ]]; then
+		dir="$BUILD_DIR/openapi-lint"
+	fi
+	if [[ -f $dir/.version && "$(cat "$dir/.version")" == "$want" ]]; then
+		OPENAPI_LINT_DIR=$dir
+		log "OpenAPI linters: present ($dir)"
+		return 0
+	fi
+	command -v npm >/dev/null 2>&1 || die "npm not found; it is needed to install the OpenAPI linters"
+	log "OpenAPI linters: installing @redocly/cli and @stoplight/spectral-cli (npm ci)"
+	local tmp="$dir.tmp.$$" npm_log="$BUILD_DIR/logs/npm-openapi-lint.log"
+	mkdir -p "$BUILD_DIR/logs"
+	rm -rf "$tmp"
+	mkdir -p "$tmp"
+	cp "$OPENAPI_LINT_SRC/package.json" "$OPENAPI_LINT_SRC/package-lock.json" "$tmp/"
+	# No install scripts: the linters need none (one dependency's only
+	# reports usage).
+	if ! (cd "$tmp" && npm ci --ignore-scripts --no-audit --no-fund --no-update-notifier) >"$npm_log" 2>&1; then
+		tail -n 30 "$npm_log" >&2
+		rm -rf "$tmp"
+		die "npm ci of the OpenAPI linters failed; see $npm_log"
+	fi
+	[[ -x $tmp/node_modules/.bin/redocly && -x $tmp/node_modules/.bin/spectral ]] ||
+		die "npm ci installed no redocly or spectral command in $tmp"
+	printf '%s\n' "$want" >"$tmp/.version"
+	rm -rf "$dir"
+	mv "$tmp" "$dir"
+	OPENAPI_LINT_DIR=$dir
+}
+
+# lint_openapi runs Redocly's recommended rules and Spectral's oas rules on
+# the services' OpenAPI documents; any warning fails.
+lint_openapi() {
+	local docs=("$ROOT"/services/*/openapi.json) status=0
+	# No usage reports, no update notices: make lint talks to nobody.
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+		"$OPENAPI_LINT_DIR/node_modules/.bin/redocly" lint --config "$OPENAPI_LINT_SRC/redocly.yaml" --max-problems 1000 "${docs[@]}" || status=1
+	"$OPENAPI_LINT_DIR/node_modules/.bin/spectral" lint --ruleset "$OPENAPI_LINT_SRC/.spectral.yaml" --fail-severity warn "${docs[@]}" || status=1
+	return "$status"
 }
 
 # ---------------------------------------------------------------------------

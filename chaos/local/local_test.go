@@ -21,7 +21,7 @@ import (
 
 	"github.com/estatehq/estate/chaos"
 	"github.com/estatehq/estate/chaos/local"
-	"github.com/estatehq/estate/services/kit/auth"
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/services/kit/fault"
 )
 

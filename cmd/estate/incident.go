@@ -1,3 +1,5 @@
+//go:build !servicesonly
+
 package main
 
 import (
@@ -32,17 +34,7 @@ const incidentUsage = "Usage: estate incident show ID [--format text|markdown|js
 // runIncident is `estate incident show ID`: an incident's review, asked
 // of the collector's API.
 func runIncident(ctx context.Context, env *environ, args []string) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(env.stderr, incidentUsage)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-			return flag.ErrHelp
-		}
-		return errUsage
-	}
-	if args[0] != "show" {
-		return fmt.Errorf("incident: unknown subcommand %q (show)", args[0])
-	}
-	return runIncidentShow(ctx, env, args[1:])
+	return runSubcommand(env, "incident", incidentUsage, args, subcommand{"show", func(args []string) error { return runIncidentShow(ctx, env, args) }})
 }
 
 // runIncidentShow prints the review of one incident in the format asked

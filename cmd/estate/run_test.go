@@ -1,50 +1,17 @@
+//go:build !servicesonly
+
 package main
 
 import (
-	"bytes"
-	"context"
 	"flag"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
-
-// syncBuffer is a bytes.Buffer safe for the writer goroutine and the reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func noEnv(string) string { return "" }
-
-func runCmd(t *testing.T, args ...string) (string, string, error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	err := run(context.Background(), append([]string{"estate"}, args...), noEnv, strings.NewReader(""), &out, &errOut)
-	return out.String(), errOut.String(), err
-}
 
 func TestHelpListsCommands(t *testing.T) {
 	out, _, err := runCmd(t, "--help")
@@ -212,29 +179,6 @@ func TestOffsetPort(t *testing.T) {
 	for in, want := range tests {
 		require.Equal(t, want, offsetPort(in, 10), in)
 	}
-}
-
-func targetNames() []string {
-	var out []string
-	for _, t := range targets() {
-		out = append(out, t.name)
-	}
-	return out
-}
-
-// loopbackArgs points every listen address at a free loopback port, so the
-// test never collides with an estate already running here.
-func loopbackArgs() []string {
-	cfg := &Config{}
-	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
-	cfg.RegisterFlags(fs, targetNames())
-	var args []string
-	fs.VisitAll(func(f *flag.Flag) {
-		if strings.HasSuffix(f.Name, "listen-addr") {
-			args = append(args, "--"+f.Name+"=127.0.0.1:0")
-		}
-	})
-	return args
 }
 
 // TestUpServesEveryTarget runs `estate up` in process: every target prints

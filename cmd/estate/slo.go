@@ -1,3 +1,5 @@
+//go:build !servicesonly
+
 package main
 
 import (
@@ -6,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
@@ -25,20 +26,9 @@ import (
 // runSLO is `estate slo validate|rules`: the SLO definitions, checked or
 // turned into Prometheus rules, with no server.
 func runSLO(_ context.Context, env *environ, args []string) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(env.stderr, "Usage: estate slo validate FILE...\n       estate slo rules [--examples] [--min-events N] [--runbook-url URL] [FILE...]")
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-			return flag.ErrHelp
-		}
-		return errUsage
-	}
-	switch args[0] {
-	case "validate":
-		return runSLOValidate(env, args[1:])
-	case "rules":
-		return runSLORules(env, args[1:])
-	}
-	return fmt.Errorf("slo: unknown subcommand %q (validate, rules)", args[0])
+	return runSubcommand(env, "slo", "Usage: estate slo validate FILE...\n       estate slo rules [--examples] [--min-events N] [--runbook-url URL] [FILE...]", args,
+		subcommand{"validate", func(args []string) error { return runSLOValidate(env, args) }},
+		subcommand{"rules", func(args []string) error { return runSLORules(env, args) }})
 }
 
 // runSLOValidate checks SLO files: one line per problem on stderr, and an

@@ -1,3 +1,5 @@
+//go:build !servicesonly
+
 package main
 
 import (

@@ -1,3 +1,5 @@
+//go:build !servicesonly
+
 package main
 
 import (
@@ -16,7 +18,6 @@ import (
 
 	chaosv1alpha1 "github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/tools/clientcmd"
@@ -29,10 +30,10 @@ import (
 	"github.com/estatehq/estate/chaos/local"
 	chaospostgres "github.com/estatehq/estate/chaos/postgres"
 	chaossqlite "github.com/estatehq/estate/chaos/sqlite"
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/modules"
 	"github.com/estatehq/estate/internal/promquery"
 	"github.com/estatehq/estate/internal/server"
-	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/fault"
 )
 
@@ -138,23 +139,6 @@ func parsePairs(key, s string) (map[string]string, error) {
 		out[name] = raw
 	}
 	return out, nil
-}
-
-// faultInjector builds a service's fault injector and, when its fault
-// listen address is set, the control surface on that address. The
-// surface trusts the issuers the API trusts and needs the chaos scope.
-func (a *app) faultInjector(name, addr string, reg *prometheus.Registry, verifier *auth.Verifier) (*fault.Injector, *server.Server) {
-	if addr == "" {
-		return nil, nil
-	}
-	logger := a.componentLogger(name).With("part", "faults")
-	inj := fault.New(fault.Options{Now: a.now, Registerer: reg, Logger: logger})
-	srv := server.New(server.Options{
-		Name: name + "-faults", Addr: addr, Logger: logger, Registry: prometheus.NewRegistry(),
-		Handler: fault.NewControlHandler(fault.ControlOptions{Injector: inj, Verifier: verifier, Now: a.now, Logger: logger}),
-	})
-	a.faultSurfaces[name] = srv
-	return inj, srv
 }
 
 // chaosServiceURLs are the base URLs HTTP probes resolve service names to.
@@ -304,12 +288,35 @@ func (a *app) initChaos(ctx context.Context) (modules.Service, error) {
 		Handler: chaoshttp.NewServer(chaoshttp.Options{Controller: ctl, Logger: logger}),
 	})
 	return &serviceTarget{Server: srv, Group: modules.Group{
-		Parts: []modules.Service{ctl, srv},
+		Parts: []modules.Service{ctl, srv, a.scrapeTarget("chaos", srv)},
 		Closers: []func(context.Context) error{
 			modules.Closer(closeStore),
 			func(context.Context) error { executor.Close(); return nil },
 		},
 	}}, nil
+}
+
+// creditProxiedInvoicingURL is the invoicing API credit calls; with chaos
+// in this process its connections go through the proxy credit/invoicing,
+// where TCP faults are injected.
+func (a *app) creditProxiedInvoicingURL() (string, error) {
+	raw := a.creditInvoicingURL()
+	if a.proxies == nil {
+		return raw, nil
+	}
+	if inv, ok := a.serviceServers["invoicing"]; ok && a.cfg.creditInProcess {
+		raw = inv.URL()
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return raw, nil //nolint:nilerr // invoicingapi.New reports the URL itself
+	}
+	addr, err := a.proxies.Add("credit", "invoicing", u.Host)
+	if err != nil {
+		return "", err
+	}
+	u.Host = addr
+	return u.String(), nil
 }
 
 // proxiedDSN routes a service's PostgreSQL connections through the chaos

@@ -1,3 +1,5 @@
+//go:build !servicesonly
+
 package main
 
 import (
@@ -25,7 +27,7 @@ func TestProxiedDSN(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			proxies := local.NewProxies()
 			defer proxies.Close()
-			a := &app{logger: slog.New(slog.DiscardHandler), proxies: proxies}
+			a := &app{logger: slog.New(slog.DiscardHandler), platformApp: platformApp{proxies: proxies}}
 			got, err := a.proxiedDSN("invoicing", tc.dsn)
 			require.NoError(t, err)
 			if !tc.proxied {

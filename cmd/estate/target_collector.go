@@ -1,3 +1,5 @@
+//go:build !servicesonly
+
 package main
 
 import (
@@ -8,6 +10,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -41,7 +44,8 @@ func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 		return nil, err
 	}
 	a.events = store
-	events, err := a.eventsAPI(store, reg)
+	dir := filepath.Join(a.cfg.DataDir, "collector")
+	events, err := a.eventsAPI(store, reg, filepath.Join(dir, collectorsvc.DeadLetterDirName))
 	if err != nil {
 		return nil, err
 	}
@@ -51,9 +55,9 @@ func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 	}
 	svc, err := collectorsvc.New(ctx, collectorsvc.Options{
 		Config:         a.cfg.Collector,
-		Dir:            filepath.Join(a.cfg.DataDir, "collector"),
+		Dir:            dir,
 		Routes:         func(r chi.Router) error { return errors.Join(events(r), slos.routes(r), a.reviewAPI(store, slos)(r)) },
-		Incidents:      alertIntake{store: store},
+		Incidents:      alertIntake{store: store, opts: a.cfg.Events.alertmanager()},
 		GeneratedRules: slos.rules,
 		Logger:         a.componentLogger("collector"),
 		Registry:       reg,
@@ -88,7 +92,10 @@ type eventsConfig struct {
 	CircleCISecret        string `yaml:"circleci_secret"`
 	CircleCIDeployPattern string `yaml:"circleci_deploy_pattern"`
 	CircleCIEnvironment   string `yaml:"circleci_environment"`
-	MaxBodyBytes          int64  `yaml:"max_body_bytes"`
+	// AlertmanagerEnvironment is the environment of the alerts that have
+	// no environment label.
+	AlertmanagerEnvironment string `yaml:"alertmanager_environment"`
+	MaxBodyBytes            int64  `yaml:"max_body_bytes"`
 	// MetricsTTL is how long the DORA series on /metrics are cached between
 	// scrapes.
 	MetricsTTL time.Duration `yaml:"metrics_ttl"`
@@ -100,6 +107,7 @@ func (c *eventsConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.CircleCISecret, "events.circleci-secret", "", "secret of the CircleCI workflow-completed webhook; empty turns /v1/events/circleci off")
 	fs.StringVar(&c.CircleCIDeployPattern, "events.circleci-deploy-pattern", "(?i)deploy", "regular expression selecting CircleCI deploy workflows by name; a group named environment names the environment")
 	fs.StringVar(&c.CircleCIEnvironment, "events.circleci-environment", "production", "environment of CircleCI deploy workflows whose name gives none")
+	fs.StringVar(&c.AlertmanagerEnvironment, "events.alertmanager-environment", alertmanager.DefaultEnvironment, "environment of the incidents of Alertmanager alerts without an environment label")
 	fs.Int64Var(&c.MaxBodyBytes, "events.max-body-bytes", metricshttp.DefaultMaxBodyBytes, "largest accepted event request body, in bytes (413 beyond)")
 	fs.DurationVar(&c.MetricsTTL, "events.metrics-ttl", 15*time.Second, "how long the DORA series on /metrics are cached between scrapes")
 }
@@ -109,6 +117,9 @@ func (c *eventsConfig) Validate() error {
 	if _, err := regexp.Compile(c.CircleCIDeployPattern); err != nil {
 		errs = append(errs, fmt.Errorf("events.circleci_deploy_pattern: %w", err))
 	}
+	if strings.TrimSpace(c.AlertmanagerEnvironment) != c.AlertmanagerEnvironment || c.AlertmanagerEnvironment == "" {
+		errs = append(errs, fmt.Errorf("events.alertmanager_environment: must be a name without surrounding white space, not %q", c.AlertmanagerEnvironment))
+	}
 	if c.MaxBodyBytes <= 0 {
 		errs = append(errs, fmt.Errorf("events.max_body_bytes: must be positive, not %d", c.MaxBodyBytes))
 	}
@@ -116,6 +127,12 @@ func (c *eventsConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("events.metrics_ttl: must not be negative, not %s", c.MetricsTTL))
 	}
 	return errors.Join(errs...)
+}
+
+// alertmanager is how alerts map onto incidents, at the events API and
+// from the collector's own rules alike.
+func (c *eventsConfig) alertmanager() alertmanager.Options {
+	return alertmanager.Options{Environment: c.AlertmanagerEnvironment}
 }
 
 // openEventStore opens the event store the configuration names and closes it
@@ -150,8 +167,9 @@ func openEvents(ctx context.Context, dataDir, dsn string, logger *slog.Logger) (
 }
 
 // eventsAPI registers the DORA series of store on reg, and returns what
-// mounts the events API on the collector's router.
-func (a *app) eventsAPI(store metrics.Store, reg *prometheus.Registry) (func(chi.Router) error, error) {
+// mounts the events API on the collector's router, with its intakes'
+// series on reg and their dead letters in deadLetterDir (the collector's).
+func (a *app) eventsAPI(store metrics.Store, reg *prometheus.Registry, deadLetterDir string) (func(chi.Router) error, error) {
 	logger := a.componentLogger("events")
 	opts := metricshttp.Options{
 		Store:                 store,
@@ -162,6 +180,9 @@ func (a *app) eventsAPI(store metrics.Store, reg *prometheus.Registry) (func(chi
 		CircleCIDeployPattern: regexp.MustCompile(a.cfg.Events.CircleCIDeployPattern), // validated at load
 		CircleCIEnvironment:   a.cfg.Events.CircleCIEnvironment,
 		MaxBodyBytes:          a.cfg.Events.MaxBodyBytes,
+		Alertmanager:          a.cfg.Events.alertmanager(),
+		DeadLetterDir:         deadLetterDir,
+		Registerer:            reg,
 	}
 	dora, err := metricsprom.NewCollector(metricsprom.Options{Store: store, Now: a.now, TTL: a.cfg.Events.MetricsTTL, Logger: logger})
 	if err != nil {
@@ -180,20 +201,31 @@ func (a *app) eventsAPI(store metrics.Store, reg *prometheus.Registry) (func(chi
 
 // alertIntake is the incident intake of the collector's rules: the alert
 // notifications they send, the body Alertmanager would post to
-// /v1/events/alertmanager, stored as that endpoint stores them, so a
-// firing alert opens an incident and a resolved one resolves it.
-type alertIntake struct{ store metrics.Store }
+// /v1/events/alertmanager, mapped as that endpoint maps them, so a firing
+// alert opens an incident and a resolved one resolves it. The rules send
+// one alert per notification; one that cannot be mapped is refused for
+// good, and the rules count and log it.
+type alertIntake struct {
+	store metrics.Store
+	opts  alertmanager.Options
+}
 
 // Alerts implements collectorrules.Incidents.
 func (i alertIntake) Alerts(ctx context.Context, body []byte) error {
-	events, err := alertmanager.Decode(body, alertmanager.Options{})
-	if err == nil {
-		_, err = i.store.Append(ctx, events)
-	}
-	if errors.Is(err, metrics.ErrInvalid) {
+	b, err := alertmanager.Decode(body, i.opts)
+	if err != nil {
 		return delivery.Permanent(err)
 	}
-	return err
+	if _, err := i.store.Append(ctx, b.Events); err != nil {
+		if errors.Is(err, metrics.ErrInvalid) {
+			return delivery.Permanent(err)
+		}
+		return err
+	}
+	if err := b.Err(); err != nil {
+		return delivery.Permanent(err)
+	}
+	return nil
 }
 
 // scrapeTarget has the collector of this process, if any (under `up`),

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/modules"
 	"github.com/estatehq/estate/internal/server"
 	"github.com/estatehq/estate/services/contracts"
@@ -20,7 +22,6 @@ import (
 	creditpostgres "github.com/estatehq/estate/services/credit/postgres"
 	creditsqlite "github.com/estatehq/estate/services/credit/sqlite"
 	"github.com/estatehq/estate/services/invoicing"
-	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/idempotency"
 	"github.com/estatehq/estate/services/kit/telemetry"
 )
@@ -61,12 +62,29 @@ func openCreditStore(ctx context.Context, cfg credit.Config, dataDir string, tp 
 }
 
 // invoicingTokens is how the credit service authenticates to the invoicing
-// API: a machine token acting for the business with the scopes the call
-// needs, minted by the development issuer. Production needs an OAuth client-credentials grant whose token the
-// invoicing API accepts for a business; until then auth.dev is required.
+// API. With credit.invoicing-client-id, by the OAuth client-credentials
+// grant at credit.invoicing-token-url: one machine token with both scopes,
+// cached until shortly before it expires. Otherwise a machine token acting
+// for the business with the scopes the call needs, minted by the
+// development issuer (auth.dev).
 func (a *app) invoicingTokens() (invoicingapi.TokenSource, error) {
+	cfg := a.cfg.Credit
+	if cfg.InvoicingClientID != "" {
+		secret, err := os.ReadFile(cfg.InvoicingClientSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("credit.invoicing_client_secret_file: %w", err)
+		}
+		cc, err := auth.NewClientCredentials(auth.ClientCredentialsConfig{
+			ClientID: cfg.InvoicingClientID, ClientSecret: strings.TrimSpace(string(secret)), TokenURL: cfg.InvoicingTokenURL,
+			Scopes: []string{contracts.HistoryScope, contracts.FinancingScope},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("credit: invoicing client credentials: %w", err)
+		}
+		return func(ctx context.Context, _ string, _ []string) (string, error) { return cc.Token(ctx) }, nil
+	}
 	if !a.cfg.Auth.Dev {
-		return nil, errors.New("credit: calling the invoicing API needs machine tokens, which only the development issuer mints for now: set --auth.dev")
+		return nil, errors.New("credit: calling the invoicing API needs machine tokens: set --auth.dev, or --credit.invoicing-client-id with -client-secret-file and -token-url")
 	}
 	iss, err := auth.OpenDevIssuer(a.devIssuerDir(), a.now)
 	if err != nil {
@@ -130,7 +148,7 @@ func (a *app) initCredit(ctx context.Context) (modules.Service, error) {
 	faults, faultSrv := a.faultInjector("credit", cfg.FaultListenAddr, reg, verifier)
 	handler := credithttp.NewServer(credithttp.Options{
 		Service: svc, Verifier: verifier, Idempotency: store, Telemetry: tel, Registry: reg, Logger: logger, Now: a.now,
-		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Version: buildVersion(), Faults: faults,
+		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Faults: faults,
 	})
 	srv := server.New(server.Options{
 		Name: "credit", Addr: cfg.ListenAddr, Handler: handler, Logger: logger, Registry: reg,
@@ -147,29 +165,6 @@ func (a *app) initCredit(ctx context.Context) (modules.Service, error) {
 		Parts:   withFaultSurface([]modules.Service{srv, a.scrapeTarget("credit", srv), reconciler, purger}, faultSrv),
 		Closers: []func(context.Context) error{tel.Shutdown, modules.Closer(store.Close), closeFaults(faults)},
 	}}, nil
-}
-
-// creditProxiedInvoicingURL is the invoicing API credit calls; with chaos
-// in this process its connections go through the proxy credit/invoicing,
-// where TCP faults are injected.
-func (a *app) creditProxiedInvoicingURL() (string, error) {
-	raw := a.creditInvoicingURL()
-	if a.proxies == nil {
-		return raw, nil
-	}
-	if inv, ok := a.serviceServers["invoicing"]; ok && a.cfg.creditInProcess {
-		raw = inv.URL()
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return raw, nil //nolint:nilerr // invoicingapi.New reports the URL itself
-	}
-	addr, err := a.proxies.Add("credit", "invoicing", u.Host)
-	if err != nil {
-		return "", err
-	}
-	u.Host = addr
-	return u.String(), nil
 }
 
 // pinCredit fixes the addresses the credit target bound, before the chaos

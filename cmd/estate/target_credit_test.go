@@ -1,13 +1,21 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/estatehq/estate/internal/auth"
+	"github.com/estatehq/estate/services/contracts"
 )
 
 func freePort(t *testing.T) int {
@@ -96,4 +104,54 @@ func TestUpCreditLine(t *testing.T) {
 	require.Equal(t, 12_000.0, line["available"])
 	ds := call("GET", creditURL+"/v1/credit/drawdowns", myToken, nil, 200)
 	require.Equal(t, "settled", ds["data"].([]any)[0].(map[string]any)["status"])
+}
+
+// TestCreditClientCredentials: with a client registered at the development
+// issuer's token endpoint, credit fetches its invoicing tokens by the
+// client-credentials grant, without --auth.dev.
+func TestCreditClientCredentials(t *testing.T) {
+	dir := t.TempDir()
+	secret, _, err := runCmd(t, "token", "client", "--data-dir", dir, "--id", "estate-credit",
+		"--scope", contracts.HistoryScope+" "+contracts.FinancingScope)
+	require.NoError(t, err)
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(secretFile, []byte(secret), 0o600))
+
+	issuerApp := &app{cfg: &Config{DataDir: dir}, now: time.Now}
+	issuerApp.cfg.Auth.Dev = true
+	h, err := issuerApp.withDevIssuer(http.NotFoundHandler())
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+
+	a := &app{cfg: &Config{DataDir: t.TempDir()}, now: time.Now}
+	a.cfg.Credit.InvoicingClientID = "estate-credit"
+	a.cfg.Credit.InvoicingClientSecretFile = secretFile
+	a.cfg.Credit.InvoicingTokenURL = srv.URL + auth.TokenPath
+	tokens, err := a.invoicingTokens()
+	require.NoError(t, err)
+	tok, err := tokens(context.Background(), "bus_1", []string{contracts.HistoryScope})
+	require.NoError(t, err)
+
+	dev, err := auth.OpenDevIssuer(filepath.Join(dir, "dev-issuer"), nil)
+	require.NoError(t, err)
+	p, err := auth.NewFromConfig(auth.Config{Dev: true}, dev, nil, nil).Verify(context.Background(), tok)
+	require.NoError(t, err)
+	require.Equal(t, "estate-credit", p.ClientID)
+	require.True(t, p.HasScope(contracts.HistoryScope))
+	require.True(t, p.HasScope(contracts.FinancingScope))
+
+	// The issuer serves its key set beside the token endpoint.
+	resp, err := srv.Client().Get(srv.URL + "/.well-known/jwks.json")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	a.cfg.Credit.InvoicingClientSecretFile = filepath.Join(t.TempDir(), "missing")
+	_, err = a.invoicingTokens()
+	require.ErrorContains(t, err, "credit.invoicing_client_secret_file")
+
+	_, _, err = runCmd(t, "credit", "--data-dir", t.TempDir(), "--auth.dev", "--credit.invoicing-client-id", "estate-credit")
+	require.ErrorContains(t, err, "credit.invoicing_client_secret_file: must be set")
+	require.ErrorContains(t, err, "credit.invoicing_token_url: must be an http(s) URL")
 }

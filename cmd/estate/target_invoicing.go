@@ -6,14 +6,17 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/config"
 	"github.com/estatehq/estate/internal/modules"
 	"github.com/estatehq/estate/internal/server"
@@ -21,7 +24,6 @@ import (
 	invoicinghttp "github.com/estatehq/estate/services/invoicing/http"
 	"github.com/estatehq/estate/services/invoicing/postgres"
 	"github.com/estatehq/estate/services/invoicing/sqlite"
-	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/fault"
 	"github.com/estatehq/estate/services/kit/idempotency"
 	"github.com/estatehq/estate/services/kit/outbox"
@@ -61,6 +63,34 @@ func (a *app) initDevIssuer(context.Context) (modules.Service, error) {
 	}
 	_, err := auth.OpenDevIssuer(a.devIssuerDir(), a.now)
 	return nil, err
+}
+
+// withDevIssuer serves, when auth.dev is on, the development issuer's token
+// endpoint (the client-credentials grant, auth.TokenPath) and its key set
+// (/.well-known/jwks.json) beside the invoicing API, whose port every
+// machine client can reach.
+func (a *app) withDevIssuer(api http.Handler) (http.Handler, error) {
+	if !a.cfg.Auth.Dev {
+		return api, nil
+	}
+	dev, err := auth.OpenDevIssuer(a.devIssuerDir(), a.now)
+	if err != nil {
+		return nil, err
+	}
+	token := dev.TokenHandler()
+	// A switch rather than a ServeMux, which would clean and redirect the
+	// API's paths before the API sees them.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == auth.TokenPath:
+			token.ServeHTTP(w, r)
+		case r.URL.Path == "/.well-known/jwks.json" && r.Method == http.MethodGet:
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(dev.JWKS())
+		default:
+			api.ServeHTTP(w, r)
+		}
+	}), nil
 }
 
 func openInvoicingStore(ctx context.Context, cfg invoicing.Config, dataDir string, tp trace.TracerProvider, logger *slog.Logger) (invoicingStore, error) {
@@ -123,12 +153,14 @@ func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
 		RateLimit:   cfg.RateLimit,
 		RateBurst:   cfg.RateBurst,
 		OnEvents:    relay.Notify,
-		Version:     buildVersion(),
 		Faults:      faults,
 
 		PaymentWebhookSecret:    cfg.PaymentWebhookSecret,
 		PaymentWebhookTolerance: cfg.PaymentWebhookTolerance,
 	})
+	if handler, err = a.withDevIssuer(handler); err != nil {
+		return fail(errors.Join(err, store.Close()))
+	}
 	srv := server.New(server.Options{
 		Name: "invoicing", Addr: cfg.ListenAddr, Handler: handler, Logger: logger, Registry: reg,
 		Ready: []server.ReadyCheck{{Name: "store", Check: store.Ping}},
@@ -141,6 +173,23 @@ func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
 		Parts:   withFaultSurface([]modules.Service{relay, srv, a.scrapeTarget("invoicing", srv), purger}, faultSrv),
 		Closers: []func(context.Context) error{tel.Shutdown, modules.Closer(store.Close), closeFaults(faults)},
 	}}, nil
+}
+
+// faultInjector builds a service's fault injector and, when its fault
+// listen address is set, the control surface on that address. The
+// surface trusts the issuers the API trusts and needs the chaos scope.
+func (a *app) faultInjector(name, addr string, reg *prometheus.Registry, verifier *auth.Verifier) (*fault.Injector, *server.Server) {
+	if addr == "" {
+		return nil, nil
+	}
+	logger := a.componentLogger(name).With("part", "faults")
+	inj := fault.New(fault.Options{Now: a.now, Registerer: reg, Logger: logger})
+	srv := server.New(server.Options{
+		Name: name + "-faults", Addr: addr, Logger: logger, Registry: prometheus.NewRegistry(),
+		Handler: fault.NewControlHandler(fault.ControlOptions{Injector: inj, Verifier: verifier, Now: a.now, Logger: logger}),
+	})
+	a.faultSurfaces[name] = srv
+	return inj, srv
 }
 
 // withFaultSurface adds a service's fault surface, when it has one, to
@@ -196,8 +245,12 @@ func invoicingSubcommands() []command {
 	}.command()}
 }
 
-// runToken prints a token signed by the development issuer.
-func runToken(_ context.Context, env *environ, args []string) error {
+// runToken prints a token signed by the development issuer; `token client`
+// registers a machine client of its token endpoint.
+func runToken(ctx context.Context, env *environ, args []string) error {
+	if len(args) > 0 && args[0] == "client" {
+		return runTokenClient(ctx, env, args[1:])
+	}
 	fs := flag.NewFlagSet("estate token", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	dataDir := fs.String("data-dir", "./.estate", "data folder whose dev-issuer/ holds the key (env ESTATE_DATA_DIR); created if missing")
@@ -206,6 +259,11 @@ func runToken(_ context.Context, env *environ, args []string) error {
 	var scopes []string
 	fs.Func("scope", "scope to grant, e.g. invoicing/history.read; repeat or separate with spaces", func(s string) error {
 		scopes = append(scopes, strings.Fields(s)...)
+		return nil
+	})
+	var groups []string
+	fs.Func("group", "group the subject belongs to (cognito:groups), e.g. estate-oncall; repeat for several", func(s string) error {
+		groups = append(groups, s)
 		return nil
 	})
 	ttl := fs.Duration("ttl", time.Hour, "lifetime of the token")
@@ -231,11 +289,51 @@ func runToken(_ context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
-	tok, err := iss.Sign(auth.TokenRequest{Subject: *sub, BusinessID: *business, Scopes: scopes, TTL: *ttl, BusinessClaim: *claim})
+	tok, err := iss.Sign(auth.TokenRequest{
+		Subject: *sub, BusinessID: *business, Scopes: scopes, Groups: groups, TTL: *ttl, BusinessClaim: *claim,
+	})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(env.stdout, tok)
+	return nil
+}
+
+// runTokenClient registers a machine client of the development issuer's
+// token endpoint with the scopes it may ask for, and prints its new secret,
+// which is kept only hashed.
+func runTokenClient(_ context.Context, env *environ, args []string) error {
+	fs := flag.NewFlagSet("estate token client", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	dataDir := fs.String("data-dir", "./.estate", "data folder whose dev-issuer/ holds the clients (env ESTATE_DATA_DIR)")
+	id := fs.String("id", "", "client id (required)")
+	var scopes []string
+	fs.Func("scope", "scope the client may ask for, e.g. events.write; repeat or separate with spaces", func(s string) error {
+		scopes = append(scopes, strings.Fields(s)...)
+		return nil
+	})
+	if v := env.getenv(config.EnvName("data-dir")); v != "" {
+		*dataDir = v
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if *id == "" {
+		fmt.Fprintln(env.stderr, "estate token client: --id is required")
+		return errUsage
+	}
+	iss, err := auth.OpenDevIssuer(filepath.Join(*dataDir, "dev-issuer"), nil)
+	if err != nil {
+		return err
+	}
+	secret, err := iss.RegisterClient(*id, scopes)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.stdout, secret)
 	return nil
 }
 

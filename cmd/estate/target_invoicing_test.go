@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/estatehq/estate/internal/auth"
 )
 
 func TestTokenCommand(t *testing.T) {
@@ -20,6 +23,20 @@ func TestTokenCommand(t *testing.T) {
 	_, errOut, err := runCmd(t, "token", "--data-dir", dir)
 	require.ErrorIs(t, err, errUsage)
 	require.Contains(t, errOut, "--sub is required")
+}
+
+// TestTokenCommandRoles: a development token gets roles from its groups
+// and scopes, as a Cognito token does.
+func TestTokenCommandRoles(t *testing.T) {
+	dir := t.TempDir()
+	out, _, err := runCmd(t, "token", "--data-dir", dir, "--sub", "oncall", "--group", "estate-oncall", "--scope", "estate/reports.read")
+	require.NoError(t, err)
+	dev, err := auth.OpenDevIssuer(filepath.Join(dir, "dev-issuer"), nil)
+	require.NoError(t, err)
+	c := auth.Config{Dev: true, ScopePrefix: auth.DefaultScopePrefix, GroupRoles: auth.DefaultGroupRoles}
+	p, err := auth.NewFromConfig(c, dev, nil, nil).Verify(context.Background(), strings.TrimSpace(out))
+	require.NoError(t, err)
+	require.Equal(t, []string{auth.RoleChaosHalt, auth.RoleObservabilityRead, auth.RoleReportsRead}, p.Roles)
 }
 
 func TestInvoicingMigrate(t *testing.T) {

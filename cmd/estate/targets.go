@@ -10,18 +10,12 @@ import (
 	"slices"
 	"time"
 
-	"github.com/estatehq/estate/chaos/local"
-	collectorsvc "github.com/estatehq/estate/collector/service"
-	"github.com/estatehq/estate/internal/config"
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/modules"
 	"github.com/estatehq/estate/internal/server"
-	"github.com/estatehq/estate/metrics"
 	"github.com/estatehq/estate/services/credit"
 	"github.com/estatehq/estate/services/invoicing"
-	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/telemetry"
-	"github.com/estatehq/estate/sloreport"
-	"github.com/estatehq/estate/sloreport/reportserver"
 )
 
 // target describes one public target of the binary.
@@ -35,44 +29,28 @@ type target struct {
 	subcommands []command
 }
 
-// targets lists the public targets in the order `up` starts them.
-func targets() []target {
+// serviceTargets are the services' targets, which every build has.
+func serviceTargets() []target {
 	return []target{
-		{name: "collector", summary: "receive OTLP and reliability events into a durable queue; ship to Elasticsearch, Jaeger, Prometheus or the embedded stores; serve the SLOs", groups: []string{"collector", "events", "slo"}},
 		{name: "invoicing", summary: "the invoicing API (port 8081): businesses, invoices, payments", groups: []string{"invoicing", "auth", "telemetry"}, subcommands: invoicingSubcommands()},
 		{name: "credit", summary: "the credit API (port 8082): credit lines decided from invoice history, drawdowns against invoices", groups: []string{"credit", "auth", "telemetry"}, subcommands: creditSubcommands()},
-		{name: "chaos", summary: "the chaos controller (port 8089): experiments with a steady-state hypothesis, abort and a kill switch; `estate chaos run|validate|ls|show|abort|halt|resume`", groups: []string{"chaos", "auth"}, subcommands: chaosSubcommands()},
-		{name: "report-server", summary: "the weekly reliability report (port 8090): the latest, the archive, each week as HTML, Markdown or JSON; archived on a schedule and posted to a webhook", groups: []string{"report", "events", "slo"}},
 	}
 }
 
-// tools lists the commands that are not long-running targets.
-func tools() []command {
-	return []command{
-		{name: "report", summary: "write the weekly reliability report from the event store or a file of events, with the SLOs (--week 2026-W47 --format text|markdown|html|json --out FILE)", run: runReport},
-		{name: "token", summary: "print a token signed by the development issuer (--sub USER [--business ID] [--scope S] [--ttl D])", run: runToken},
-		{name: "slo", summary: "check SLO files (validate FILE...) or write their Prometheus rules (rules FILE... > rules.yaml)", run: runSLO},
-		{name: "incident", summary: "show an incident's timeline or its postmortem draft from the collector (show ID [--format text|markdown|json])", run: runIncident},
-	}
-}
+// tokenCommand prints a development token, in every build.
+var tokenCommand = command{name: "token", summary: "print a token signed by the development issuer (--sub USER [--business ID] [--scope S] [--group G] [--ttl D]), or register a machine client of its token endpoint (client --id ID [--scope S])", run: runToken}
 
 // targetConfigs holds each target's configuration.
 type targetConfigs struct {
-	// Collector is the collector target's: the collector: group and its
-	// exporters' groups (elasticsearch:, jaeger:, prometheus_remote_write:).
-	Collector collectorsvc.Config `yaml:",inline"`
-	// Events is the reliability events API that the collector serves.
-	Events eventsConfig `yaml:"events"`
-	// SLO is the SLOs that the collector serves.
-	SLO       sloreport.Config `yaml:"slo"`
+	// platformConfigs are the other targets' (collector, chaos, report
+	// server): nothing in a build of the services alone.
+	platformConfigs `yaml:",inline"`
+
 	Invoicing invoicing.Config `yaml:"invoicing"`
 	Credit    credit.Config    `yaml:"credit"`
-	// Report is the report server's.
-	Report reportserver.Config `yaml:"report"`
 	// Auth and Telemetry are shared by the services.
 	Auth      auth.Config      `yaml:"auth"`
 	Telemetry telemetry.Config `yaml:"telemetry"`
-	Chaos     chaosConfig      `yaml:"chaos"`
 
 	// creditInProcess is set when the invoicing and credit targets run in
 	// one process (`up`): invoicing then delivers its events to credit
@@ -94,18 +72,14 @@ type optionGroup struct {
 	validate func(*targetConfigs) error
 }
 
+// optionGroups lists every option group of the build.
 func optionGroups() []optionGroup {
-	return []optionGroup{
-		{"collector", func(c *targetConfigs, fs *flag.FlagSet) { c.Collector.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Collector.Validate() }},
-		{"events", func(c *targetConfigs, fs *flag.FlagSet) { c.Events.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Events.Validate() }},
-		{"slo", func(c *targetConfigs, fs *flag.FlagSet) { c.SLO.RegisterFlags(fs, "slo.") }, func(c *targetConfigs) error { return config.Under("slo.", c.SLO.Validate()) }},
+	return append([]optionGroup{
 		{"invoicing", func(c *targetConfigs, fs *flag.FlagSet) { c.Invoicing.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Invoicing.Validate() }},
 		{"credit", func(c *targetConfigs, fs *flag.FlagSet) { c.Credit.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Credit.Validate() }},
-		{"report", func(c *targetConfigs, fs *flag.FlagSet) { c.Report.RegisterFlags(fs, "report.") }, func(c *targetConfigs) error { return config.Under("report.", c.Report.Validate()) }},
 		{"auth", func(c *targetConfigs, fs *flag.FlagSet) { c.Auth.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Auth.Validate() }},
 		{"telemetry", func(c *targetConfigs, fs *flag.FlagSet) { c.Telemetry.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Telemetry.Validate() }},
-		{"chaos", func(c *targetConfigs, fs *flag.FlagSet) { c.Chaos.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Chaos.Validate() }},
-	}
+	}, platformGroups()...)
 }
 
 // groupsOf lists the option groups of the named targets, each once, in
@@ -147,21 +121,12 @@ func (c *targetConfigs) validate(targetNames []string) []error {
 
 // listenAddrs are the listen addresses of the named targets.
 func (c *targetConfigs) listenAddrs(targetNames []string) []*string {
-	var addrs []*string
-	if slices.Contains(targetNames, "collector") {
-		addrs = append(addrs, c.Collector.ListenAddrs()...)
-	}
+	addrs := c.platformConfigs.listenAddrs(targetNames)
 	if slices.Contains(targetNames, "invoicing") {
 		addrs = append(addrs, &c.Invoicing.ListenAddr, &c.Invoicing.FaultListenAddr)
 	}
 	if slices.Contains(targetNames, "credit") {
 		addrs = append(addrs, &c.Credit.ListenAddr, &c.Credit.FaultListenAddr)
-	}
-	if slices.Contains(targetNames, "chaos") {
-		addrs = append(addrs, &c.Chaos.ListenAddr)
-	}
-	if slices.Contains(targetNames, "report-server") {
-		addrs = append(addrs, &c.Report.ListenAddr)
 	}
 	return addrs
 }
@@ -188,8 +153,6 @@ type app struct {
 	env     *environ
 	now     func() time.Time
 	closers []func() error
-	// collector is the collector running in this process, if any.
-	collector *collectorsvc.Service
 	// serviceServers are the API servers of the services running in this
 	// process, and faultSurfaces their fault control surfaces, by name.
 	serviceServers map[string]*server.Server
@@ -197,33 +160,30 @@ type app struct {
 	// restartables are the targets the chaos controller may stop and
 	// start again.
 	restartables map[string]*restartable
-	// proxies carry the services' connections to their dependencies when
-	// chaos runs in this process.
-	proxies *local.Proxies
-	// events is the event store of the collector in this process, if any.
-	events metrics.Store
+	// platformApp holds the other targets running in this process.
+	platformApp
 }
 
 func newApp(cfg *Config, logger *slog.Logger, env *environ) *app {
 	a := &app{cfg: cfg, logger: logger, env: env, now: env.now,
 		serviceServers: map[string]*server.Server{}, faultSurfaces: map[string]*server.Server{}, restartables: map[string]*restartable{}}
-	if cfg.chaosInProcess {
-		a.proxies = local.NewProxies()
-		a.onClose(a.proxies.Close)
-	}
+	a.openPlatform()
 	return a
 }
 
-// modules lists every module, public and internal.
-func (a *app) modules() []modules.Module {
+// baseModules are the internal modules every build has.
+func (a *app) baseModules() []modules.Module {
 	return []modules.Module{
 		{Name: "datadir", Init: a.initDataDir},
 		{Name: "devissuer", Deps: []string{"datadir"}, Init: a.initDevIssuer},
-		{Name: "collector", Deps: []string{"datadir"}, Init: a.initCollector, Public: true},
+	}
+}
+
+// serviceModules are the services' modules, which every build has.
+func (a *app) serviceModules() []modules.Module {
+	return []modules.Module{
 		{Name: "invoicing", Deps: []string{"datadir", "devissuer"}, Init: a.restartableInit("invoicing", a.initInvoicing, a.pinInvoicing), Public: true},
 		{Name: "credit", Deps: []string{"datadir", "devissuer"}, Init: a.restartableInit("credit", a.initCredit, a.pinCredit), Public: true},
-		{Name: "chaos", Deps: []string{"datadir", "devissuer"}, Init: a.initChaos, Public: true},
-		{Name: "report-server", Deps: []string{"datadir"}, Init: a.initReportServer, Public: true},
 	}
 }
 

@@ -33,6 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/estatehq/estate/internal/deadletter"
 	"github.com/estatehq/estate/internal/delivery"
 )
 
@@ -62,7 +63,7 @@ type Exporter struct {
 	retry   delivery.Retry
 	tp      *elastictransport.Client
 	base    http.RoundTripper
-	dl      *deadLetterFile
+	dl      *deadletter.File[deadLetter]
 	metrics *metrics
 	life    delivery.Lifecycle
 
@@ -148,7 +149,7 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 	e := &Exporter{
 		cfg: cfg, log: tel.Logger.With("exporter", "elasticsearch"), now: tel.Now, retry: cfg.retry(),
 		tp: tp, base: base, metrics: m,
-		dl: &deadLetterFile{dir: cfg.DeadLetterDir, now: tel.Now},
+		dl: deadletter.New[deadLetter](cfg.DeadLetterDir, "deadletter", tel.Now),
 	}
 	e.retry.Sleep = opts.Sleep
 	return e, nil
@@ -483,7 +484,7 @@ func (e *Exporter) deadLetter(ctx context.Context, h headers, dead []failed) err
 		e.log.Warn("record refused by elasticsearch, dead-lettered", "index", d.index, "id", d.id,
 			"status", d.res.Status, "error_type", d.res.Type, "reason", d.res.Reason)
 	}
-	if err := e.dl.write(entries); err != nil {
+	if err := e.dl.Write(entries...); err != nil {
 		return err
 	}
 	e.metrics.deadLetterFile.Add(float64(len(entries)))

@@ -1,13 +1,13 @@
 package otlp
 
 import (
-	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/estatehq/estate/collector"
+	"github.com/estatehq/estate/collector/redact"
 )
 
 // decoded is a request ready for the queue.
@@ -22,9 +22,10 @@ type decoded struct {
 // codec is one signal's OTLP request and response handling.
 type codec struct {
 	signal collector.Signal
-	// decode parses a request body. raw tells that body is protobuf that
-	// may be queued as is when nothing was rejected.
-	decode func(body []byte, isJSON bool) (decoded, error)
+	// decode parses a request body and redacts it with red (nil redacts
+	// nothing). A protobuf body is queued as is when nothing was rejected
+	// or redacted.
+	decode func(body []byte, isJSON bool, red *redact.Redactor) (decoded, error)
 	// response encodes an ExportResponse with partial success.
 	response func(rejected int, message string, isJSON bool) ([]byte, error)
 }
@@ -33,7 +34,7 @@ const rejectedSpansMessage = "spans with an empty trace_id or span_id are invali
 
 var tracesCodec = codec{
 	signal: collector.SignalTraces,
-	decode: func(body []byte, isJSON bool) (decoded, error) {
+	decode: func(body []byte, isJSON bool, red *redact.Redactor) (decoded, error) {
 		req := ptraceotlp.NewExportRequest()
 		var err error
 		if isJSON {
@@ -44,7 +45,7 @@ var tracesCodec = codec{
 		if err != nil {
 			return decoded{}, err
 		}
-		return tracesDecoded(req, body, isJSON)
+		return tracesDecoded(req, body, isJSON, red)
 	},
 	response: func(rejected int, message string, isJSON bool) ([]byte, error) {
 		resp := ptraceotlp.NewExportResponse()
@@ -59,19 +60,27 @@ var tracesCodec = codec{
 	},
 }
 
-// tracesDecoded drops invalid spans (the partial success) and encodes what
-// is left for the queue; body is reused when it is protobuf and whole.
-func tracesDecoded(req ptraceotlp.ExportRequest, body []byte, isJSON bool) (decoded, error) {
+// tracesDecoded drops invalid spans (the partial success), redacts and
+// encodes what is left for the queue; body is reused when it is protobuf
+// and whole.
+func tracesDecoded(req ptraceotlp.ExportRequest, body []byte, isJSON bool, red *redact.Redactor) (decoded, error) {
 	td := req.Traces()
 	rejected := dropInvalidSpans(td)
+	redacted := red.Traces(td) != nil
 	d := decoded{accepted: td.SpanCount(), rejected: rejected}
 	if rejected > 0 {
 		d.message = rejectedSpansMessage
 	}
+	return encoded(d, rejected > 0 || redacted, req, body, isJSON)
+}
+
+// encoded is d with the protobuf to queue: body as received when it is
+// protobuf and nothing changed, else req encoded again.
+func encoded(d decoded, changed bool, req interface{ MarshalProto() ([]byte, error) }, body []byte, isJSON bool) (decoded, error) {
 	if d.accepted == 0 {
 		return d, nil
 	}
-	if !isJSON && rejected == 0 && body != nil {
+	if !isJSON && !changed && body != nil {
 		d.proto = body
 		return d, nil
 	}
@@ -100,7 +109,7 @@ func dropInvalidSpans(td ptrace.Traces) int {
 
 var logsCodec = codec{
 	signal: collector.SignalLogs,
-	decode: func(body []byte, isJSON bool) (decoded, error) {
+	decode: func(body []byte, isJSON bool, red *redact.Redactor) (decoded, error) {
 		req := plogotlp.NewExportRequest()
 		var err error
 		if isJSON {
@@ -111,7 +120,7 @@ var logsCodec = codec{
 		if err != nil {
 			return decoded{}, err
 		}
-		return logsDecoded(req.Logs(), req, body, isJSON)
+		return logsDecoded(req, body, isJSON, red)
 	},
 	response: func(rejected int, message string, isJSON bool) ([]byte, error) {
 		resp := plogotlp.NewExportResponse()
@@ -126,23 +135,15 @@ var logsCodec = codec{
 	},
 }
 
-func logsDecoded(ld plog.Logs, req plogotlp.ExportRequest, body []byte, isJSON bool) (decoded, error) {
-	d := decoded{accepted: ld.LogRecordCount()}
-	if d.accepted == 0 {
-		return d, nil
-	}
-	if !isJSON && body != nil {
-		d.proto = body
-		return d, nil
-	}
-	var err error
-	d.proto, err = req.MarshalProto()
-	return d, err
+// logsDecoded redacts the request and encodes it for the queue.
+func logsDecoded(req plogotlp.ExportRequest, body []byte, isJSON bool, red *redact.Redactor) (decoded, error) {
+	redacted := red.Logs(req.Logs()) != nil
+	return encoded(decoded{accepted: req.Logs().LogRecordCount()}, redacted, req, body, isJSON)
 }
 
 var metricsCodec = codec{
 	signal: collector.SignalMetrics,
-	decode: func(body []byte, isJSON bool) (decoded, error) {
+	decode: func(body []byte, isJSON bool, red *redact.Redactor) (decoded, error) {
 		req := pmetricotlp.NewExportRequest()
 		var err error
 		if isJSON {
@@ -153,16 +154,7 @@ var metricsCodec = codec{
 		if err != nil {
 			return decoded{}, err
 		}
-		d := decoded{accepted: req.Metrics().DataPointCount()}
-		if d.accepted == 0 {
-			return d, nil
-		}
-		if !isJSON {
-			d.proto = body
-			return d, nil
-		}
-		d.proto, err = req.MarshalProto()
-		return d, err
+		return metricsDecoded(req, body, isJSON, red)
 	},
 	response: func(rejected int, message string, isJSON bool) ([]byte, error) {
 		resp := pmetricotlp.NewExportResponse()
@@ -175,4 +167,11 @@ var metricsCodec = codec{
 		}
 		return resp.MarshalProto()
 	},
+}
+
+// metricsDecoded redacts the data points' attributes (never their values)
+// and encodes the request for the queue.
+func metricsDecoded(req pmetricotlp.ExportRequest, body []byte, isJSON bool, red *redact.Redactor) (decoded, error) {
+	redacted := red.Metrics(req.Metrics()) != nil
+	return encoded(decoded{accepted: req.Metrics().DataPointCount()}, redacted, req, body, isJSON)
 }

@@ -76,7 +76,7 @@ type tracesServer struct {
 
 func (s *tracesServer) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
 	rejected, msg, err := s.r.handleGRPC(ctx, tracesCodec, func() (decoded, error) {
-		return tracesDecoded(req, nil, false)
+		return tracesDecoded(req, nil, false, s.r.opts.Redactor)
 	})
 	resp := ptraceotlp.NewExportResponse()
 	if rejected > 0 {
@@ -93,7 +93,7 @@ type logsServer struct {
 
 func (s *logsServer) Export(ctx context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
 	_, _, err := s.r.handleGRPC(ctx, logsCodec, func() (decoded, error) {
-		return logsDecoded(req.Logs(), req, nil, false)
+		return logsDecoded(req, nil, false, s.r.opts.Redactor)
 	})
 	return plogotlp.NewExportResponse(), err
 }
@@ -105,13 +105,7 @@ type metricsServer struct {
 
 func (s *metricsServer) Export(ctx context.Context, req pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
 	_, _, err := s.r.handleGRPC(ctx, metricsCodec, func() (decoded, error) {
-		d := decoded{accepted: req.Metrics().DataPointCount()}
-		if d.accepted == 0 {
-			return d, nil
-		}
-		var err error
-		d.proto, err = req.MarshalProto()
-		return d, err
+		return metricsDecoded(req, nil, false, s.r.opts.Redactor)
 	})
 	return pmetricotlp.NewExportResponse(), err
 }

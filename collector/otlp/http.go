@@ -52,9 +52,17 @@ func (r *Receiver) handleHTTP(c codec) http.Handler {
 			return
 		}
 		var reserved int64
-		defer func() { r.opts.Limiter.Release(reserved) }()
+		sender := r.opts.Sender(req)
+		defer func() {
+			r.opts.Limiter.Release(reserved)
+			r.shares.release(sender, reserved)
+		}()
 		acquire := func(n int64) bool {
+			if !r.shares.tryAcquire(sender, n) {
+				return false
+			}
 			if !r.opts.Limiter.TryAcquire(n) {
+				r.shares.release(sender, n)
 				return false
 			}
 			reserved += n
@@ -69,11 +77,14 @@ func (r *Receiver) handleHTTP(c codec) http.Handler {
 			writeStatus(w, http.StatusRequestEntityTooLarge, isJSON, codes.InvalidArgument, errTooLarge.Error(), 0)
 			return
 		}
-		if req.ContentLength > 0 && !acquire(req.ContentLength) {
+		// The body is reserved as its bytes arrive, never from the length
+		// it declares: an upload that declares 16 MiB and stalls holds only
+		// what it sent, and cannot starve the other senders.
+		body, raw, err := r.readBody(req, acquire)
+		if errors.Is(err, errMemoryLimit) {
 			refuse()
 			return
 		}
-		body, err := r.readBody(req)
 		if err != nil {
 			code, outcome := http.StatusBadRequest, outcomeInvalid
 			if errors.Is(err, errTooLarge) {
@@ -83,16 +94,17 @@ func (r *Receiver) handleHTTP(c codec) http.Handler {
 			writeStatus(w, code, isJSON, codes.InvalidArgument, err.Error(), 0)
 			return
 		}
-		// Decoding into pdata takes about twice the encoded size again.
+		// Decoding into pdata takes about twice the encoded size again; a
+		// decompressed body is held beside the raw one already reserved.
 		extra := 2 * int64(len(body))
-		if req.ContentLength <= 0 {
+		if raw != int64(len(body)) {
 			extra += int64(len(body))
 		}
 		if !acquire(extra) {
 			refuse()
 			return
 		}
-		d, err := c.decode(body, isJSON)
+		d, err := c.decode(body, isJSON, r.opts.Redactor)
 		if err != nil {
 			r.m.requests.WithLabelValues("http", sig, outcomeInvalid).Inc()
 			writeStatus(w, http.StatusBadRequest, isJSON, codes.InvalidArgument, "decoding OTLP request: "+err.Error(), 0)
@@ -128,34 +140,60 @@ func (r *Receiver) handleHTTP(c codec) http.Handler {
 	})
 }
 
-// readBody reads and decompresses the body, bounded by MaxRequestBytes.
-func (r *Receiver) readBody(req *http.Request) ([]byte, error) {
+// reserving reserves from the memory limiter each chunk of a body as it
+// is read; a chunk the limiter refuses ends the read with errMemoryLimit.
+type reserving struct {
+	r       io.Reader
+	acquire func(int64) bool
+	n       int64
+}
+
+func (rr *reserving) Read(p []byte) (int, error) {
+	n, err := rr.r.Read(p)
+	if n > 0 {
+		if !rr.acquire(int64(n)) {
+			return 0, errMemoryLimit
+		}
+		rr.n += int64(n)
+	}
+	return n, err
+}
+
+// readBody reads and decompresses the body, bounded by MaxRequestBytes,
+// reserving the raw bytes with acquire as they arrive. It returns the body
+// and how many raw bytes were read. Errors: errMemoryLimit when acquire
+// refuses, errTooLarge, or what is wrong with the body.
+func (r *Receiver) readBody(req *http.Request, acquire func(int64) bool) ([]byte, int64, error) {
 	limit := r.opts.MaxRequestBytes
-	raw, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
+	rr := &reserving{r: io.LimitReader(req.Body, limit+1), acquire: acquire}
+	raw, err := io.ReadAll(rr)
+	if errors.Is(err, errMemoryLimit) {
+		return nil, rr.n, err
+	}
 	if err != nil {
-		return nil, fmt.Errorf("reading request body: %w", err)
+		return nil, rr.n, fmt.Errorf("reading request body: %w", err)
 	}
 	if int64(len(raw)) > limit {
-		return nil, errTooLarge
+		return nil, rr.n, errTooLarge
 	}
 	switch enc := req.Header.Get("Content-Encoding"); enc {
 	case "", "identity":
-		return raw, nil
+		return raw, rr.n, nil
 	case "gzip":
 		zr, err := gzip.NewReader(bytes.NewReader(raw))
 		if err != nil {
-			return nil, fmt.Errorf("reading gzip body: %w", err)
+			return nil, rr.n, fmt.Errorf("reading gzip body: %w", err)
 		}
 		body, err := io.ReadAll(io.LimitReader(zr, limit+1))
 		if err != nil {
-			return nil, fmt.Errorf("reading gzip body: %w", err)
+			return nil, rr.n, fmt.Errorf("reading gzip body: %w", err)
 		}
 		if int64(len(body)) > limit {
-			return nil, errTooLarge
+			return nil, rr.n, errTooLarge
 		}
-		return body, nil
+		return body, rr.n, nil
 	default:
-		return nil, fmt.Errorf("Content-Encoding %q is not supported; use gzip or none", enc)
+		return nil, rr.n, fmt.Errorf("Content-Encoding %q is not supported; use gzip or none", enc)
 	}
 }
 

@@ -18,9 +18,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	_ "google.golang.org/grpc/encoding/gzip" // gzip-compressed OTLP/gRPC requests
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	"github.com/estatehq/estate/collector"
+	"github.com/estatehq/estate/collector/redact"
 	"github.com/estatehq/estate/internal/delivery"
 	"github.com/estatehq/estate/internal/server"
 )
@@ -41,15 +43,35 @@ type Options struct {
 	MaxRequestBytes int64
 	// Limiter is the memory limiter shared by both transports.
 	Limiter *Limiter
+	// MaxSenderBytes bounds the bytes one OTLP/HTTP sender has in flight,
+	// its share of Limiter; by default a quarter of the Limiter, and at
+	// least what one request of MaxRequestBytes may hold (four times it:
+	// compressed, decompressed, decoded).
+	MaxSenderBytes int64
+	// Sender names an OTLP/HTTP request's sender; RemoteIP by default.
+	// Once senders authenticate, their principal names them.
+	Sender SenderOf
 	// RetryAfter is the delay suggested when the limiter refuses.
 	RetryAfter time.Duration
 	Queue      Appender
+	// Redactor scrubs every request before it is queued; nil queues
+	// requests as received.
+	Redactor *redact.Redactor
 
 	Logger *slog.Logger
 	// Registry serves /metrics on the HTTP port and receives the receiver's
 	// metrics.
 	Registry *prometheus.Registry
 }
+
+// The OTLP gRPC server's connection bounds.
+const (
+	grpcHandshakeTimeout = 10 * time.Second
+	grpcIdleTimeout      = 2 * time.Minute
+	grpcPingAfter        = time.Minute
+	grpcPingTimeout      = 20 * time.Second
+	grpcMinPingInterval  = 10 * time.Second
+)
 
 // Receiver is the OTLP receiver.
 type Receiver struct {
@@ -59,6 +81,8 @@ type Receiver struct {
 	grpc    *grpc.Server
 	grpcLn  net.Listener
 	grpcErr chan error
+	// shares bounds each OTLP/HTTP sender's part of the memory budget.
+	shares *shares
 }
 
 // New returns a receiver; nothing listens until Start.
@@ -78,10 +102,17 @@ func New(opts Options) (*Receiver, error) {
 	if opts.Limiter == nil {
 		opts.Limiter = NewLimiter(DefaultMaxInflightBytes)
 	}
+	if opts.MaxSenderBytes <= 0 {
+		opts.MaxSenderBytes = max(opts.Limiter.max/4, 4*opts.MaxRequestBytes)
+	}
+	if opts.Sender == nil {
+		opts.Sender = RemoteIP
+	}
 	if opts.RetryAfter <= 0 {
 		opts.RetryAfter = DefaultRetryAfter
 	}
-	r := &Receiver{opts: opts, m: newMetrics(opts.Registry, opts.Limiter), grpcErr: make(chan error, 1)}
+	r := &Receiver{opts: opts, m: newMetrics(opts.Registry, opts.Limiter), grpcErr: make(chan error, 1),
+		shares: newShares(opts.MaxSenderBytes)}
 	if opts.HTTPAddr != "" {
 		r.http = server.New(server.Options{
 			Name: "collector-otlp-http", Addr: opts.HTTPAddr, Handler: r.Handler(),
@@ -92,6 +123,14 @@ func New(opts Options) (*Receiver, error) {
 		r.grpc = grpc.NewServer(
 			grpc.MaxRecvMsgSize(int(opts.MaxRequestBytes)),
 			grpc.InTapHandle(r.tap),
+			// A connection that never completes its handshake, or sits
+			// idle, or stops answering pings, is closed: none holds a
+			// stream or its memory for ever.
+			grpc.ConnectionTimeout(grpcHandshakeTimeout),
+			grpc.KeepaliveParams(keepalive.ServerParameters{
+				MaxConnectionIdle: grpcIdleTimeout, Time: grpcPingAfter, Timeout: grpcPingTimeout,
+			}),
+			grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: grpcMinPingInterval, PermitWithoutStream: true}),
 		)
 		registerGRPC(r.grpc, r)
 	}

@@ -121,7 +121,7 @@ func FuzzDecodeJSON(f *testing.F) {
 	f.Add([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz"}]}]}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, c := range []codec{tracesCodec, logsCodec, metricsCodec} {
-			d, err := c.decode(b, true)
+			d, err := c.decode(b, true, nil)
 			if err != nil || d.proto == nil {
 				continue
 			}

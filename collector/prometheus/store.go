@@ -58,7 +58,7 @@ type Options struct {
 // over it.
 type Store struct {
 	db      *tsdb.DB
-	engine  *promql.Engine
+	engine  *gatedEngine
 	tracker *promql.ActiveQueryTracker
 	logger  *slog.Logger
 	cfg     Config
@@ -134,7 +134,7 @@ func Open(o Options) (*Store, error) {
 		EnableAtModifier:     true,
 		EnableNegativeOffset: true,
 	})
-	return &Store{db: db, engine: engine, tracker: tracker, logger: o.Logger, cfg: cfg}, nil
+	return &Store{db: db, engine: &gatedEngine{engine: engine}, tracker: tracker, logger: o.Logger, cfg: cfg}, nil
 }
 
 func registerAll(r prometheus.Registerer, cs ...prometheus.Collector) error {
@@ -151,11 +151,19 @@ func registerAll(r prometheus.Registerer, cs ...prometheus.Collector) error {
 // parts.
 func (s *Store) Start(context.Context) error { return nil }
 
-// Shutdown closes the TSDB: in-flight appends are committed or lost as the
-// WAL has them, and a crash instead loses at most what the WAL had not
-// written. It is safe to call more than once.
-func (s *Store) Shutdown(context.Context) error {
+// Shutdown refuses new queries, waits for those running until ctx ends,
+// and closes the TSDB: in-flight appends are committed or lost as the WAL
+// has them, and a crash instead loses at most what the WAL had not
+// written. Queries still running when ctx ends keep the query tracker
+// open (closing it under them would crash the process); the TSDB waits
+// for their readers. It is safe to call more than once.
+func (s *Store) Shutdown(ctx context.Context) error {
 	s.closeOnce.Do(func() {
+		if !s.engine.close(ctx) {
+			s.logger.Warn("queries still running at shutdown; the query tracker is left open")
+			s.closeErr = s.db.Close()
+			return
+		}
 		s.closeErr = errors.Join(s.db.Close(), s.tracker.Close())
 	})
 	return s.closeErr

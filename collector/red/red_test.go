@@ -164,3 +164,59 @@ func TestDeliverFailsWhenTheStoreFails(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n, "nothing counted that was not stored")
 }
+
+// TestErrorSeriesExistWithTheirRequests: after only successful spans,
+// every series with requests has its error series, same labels, at 0,
+// and its duration histogram: a ratio that divides by one or the other
+// reads 0 from the first request, not no data.
+func TestErrorSeriesExistWithTheirRequests(t *testing.T) {
+	c, _, reg := newConsumer(t, 100)
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "invoicing")
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	for i, s := range []ptrace.Span{
+		span(ptrace.SpanKindServer, "GET /v1/invoices", map[string]any{"http.route": "/v1/invoices", "http.request.method": "GET", "http.response.status_code": 200}, 0),
+		span(ptrace.SpanKindServer, "GET /v1/invoices", map[string]any{"http.route": "/v1/invoices", "http.request.method": "GET", "http.response.status_code": 304}, 0),
+		span(ptrace.SpanKindServer, "POST /v1/invoices", map[string]any{"http.route": "/v1/invoices", "http.request.method": "POST", "http.response.status_code": 422}, 0),
+		span(ptrace.SpanKindServer, "x", map[string]any{"rpc.service": "credit.v1.Credit", "rpc.method": "Apply"}, ptrace.StatusCodeOk),
+		span(ptrace.SpanKindConsumer, "invoice.sent process", nil, ptrace.StatusCodeUnset),
+	} {
+		s.SetTraceID(pcommon.TraceID{9})
+		s.SetSpanID(pcommon.SpanID{byte(i + 1)})
+		s.CopyTo(spans.AppendEmpty())
+	}
+	b, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	require.NoError(t, err)
+	require.NoError(t, c.Deliver(context.Background(), []collector.Item{{Seq: 1, Time: t0, Signal: collector.SignalTraces, Payload: b}}))
+
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	series := map[string]map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			key := strings.Join(labels, ",")
+			if series[f.GetName()] == nil {
+				series[f.GetName()] = map[string]float64{}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				series[f.GetName()][key] = m.GetCounter().GetValue()
+			case m.GetHistogram() != nil:
+				series[f.GetName()][key] = float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	requests := series["estate_red_requests_total"]
+	require.Len(t, requests, 5, "a series per route and status class")
+	zeros := map[string]float64{}
+	for k := range requests {
+		zeros[k] = 0
+	}
+	require.Empty(t, cmp.Diff(zeros, series["estate_red_errors_total"]), "an error series at 0 for each series with requests")
+	require.Empty(t, cmp.Diff(requests, series["estate_red_request_duration_seconds"]), "a duration histogram for each")
+}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -52,38 +51,11 @@ func (w *webhookReceiver) events(t *testing.T) []metrics.Event {
 	return events
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
 // startAlertmanager runs the real Alertmanager, alone (no cluster), with a
 // webhook receiver that sends resolved alerts too, and returns its URL.
 func startAlertmanager(t *testing.T, webhookURL string) string {
 	t.Helper()
-	bin := testenv.Binary(t, "prometheus-alertmanager", "ESTATE_ALERTMANAGER_BIN", "apt-get install prometheus-alertmanager")
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "alertmanager.yml")
-	writeFile(t, cfg, fmt.Sprintf(`route:
-  receiver: estate
-  group_by: [alertname]
-  group_wait: 100ms
-  group_interval: 500ms
-  repeat_interval: 1h
-receivers:
-- name: estate
-  webhook_configs:
-  - url: %s
-    send_resolved: true
-`, webhookURL))
-	addr := freeAddr(t)
-	base := "http://" + addr
-	testenv.StartDaemon(t, bin, []string{"--config.file=" + cfg, "--storage.path=" + filepath.Join(dir, "data"),
-		"--web.listen-address=" + addr, "--cluster.listen-address="}, base+"/-/ready")
+	base, _ := testenv.StartAlertmanager(t, webhookURL)
 	return base
 }
 

@@ -87,10 +87,14 @@ type received struct {
 }
 
 func (in *intake) Alerts(_ context.Context, body []byte) error {
-	events, err := alertmanager.Decode(body, alertmanager.Options{})
+	b, err := alertmanager.Decode(body, alertmanager.Options{})
+	if err == nil {
+		err = b.Err()
+	}
 	if err != nil {
 		return delivery.Permanent(err)
 	}
+	events := b.Events
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.received = append(in.received, received{at: time.Now(), events: events})
@@ -228,7 +232,7 @@ func TestAlertFiresAfterItsForAndResolves(t *testing.T) {
 			IncidentID: opened.IncidentID, Service: "invoicing", Environment: "production", Severity: "page", StartedAt: firedAt,
 		}, opened), "service from the rule, environment from the external labels")
 		require.Equal(t, opened.IncidentID, resolved.IncidentID)
-		require.Equal(t, "http://estate.test:8088", events[0].Source)
+		require.Equal(t, "urn:estate:intake:alertmanager:http://estate.test:8088", events[0].Source)
 		// The rate falls to 1/s or below between 3m20s and 4m of the run.
 		endedAt := events[1].Time
 		require.Equal(t, endedAt, at[1].UTC().Truncate(time.Millisecond), "the resolved alert is sent when it resolves")

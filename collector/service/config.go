@@ -14,6 +14,7 @@ import (
 	"github.com/estatehq/estate/collector/otlpexporter"
 	promstore "github.com/estatehq/estate/collector/prometheus"
 	"github.com/estatehq/estate/collector/red"
+	"github.com/estatehq/estate/collector/redact"
 	"github.com/estatehq/estate/collector/remotewrite"
 	"github.com/estatehq/estate/collector/rules"
 	"github.com/estatehq/estate/collector/scrape"
@@ -37,10 +38,10 @@ type Config struct {
 	OTLP otlpexporter.Config `yaml:"otlp"`
 }
 
-// deadLetterDirName is the folder under the collector's data folder that
-// holds the Elasticsearch dead letters unless elasticsearch.dead_letter_dir
-// names another.
-const deadLetterDirName = "deadletter"
+// DeadLetterDirName is the folder under the collector's data folder that
+// holds its dead letters: those of the events API's intakes, and those of
+// Elasticsearch unless elasticsearch.dead_letter_dir names another.
+const DeadLetterDirName = "deadletter"
 
 // CoreConfig is the `collector:` group: flags --collector.*, variables
 // ESTATE_COLLECTOR_*.
@@ -60,6 +61,8 @@ type CoreConfig struct {
 	Scrape      scrape.Config   `yaml:"scrape"`
 	OTLPMetrics promotlp.Config `yaml:"otlp_metrics"`
 	Rules       rules.Config    `yaml:"rules"`
+	// Redact scrubs what the receiver takes before it is queued.
+	Redact redact.Config `yaml:"redact"`
 }
 
 // ExportConfig is how sinks read the queue (the `collector.export` group).
@@ -106,7 +109,7 @@ func (c *Config) Validate() error {
 	// resolves under its data folder.
 	es := c.Elasticsearch
 	if es.DeadLetterDir == "" {
-		es.DeadLetterDir = deadLetterDirName
+		es.DeadLetterDir = DeadLetterDirName
 	}
 	return errors.Join(
 		config.Under("collector.", c.Collector.Validate()),
@@ -136,6 +139,7 @@ func (c *CoreConfig) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	c.Scrape.RegisterFlags(fs, prefix+"scrape.")
 	c.OTLPMetrics.RegisterFlags(fs, prefix+"otlp-metrics.")
 	c.Rules.RegisterFlags(fs, prefix+"rules.")
+	c.Redact.RegisterFlags(fs, prefix+"redact.")
 }
 
 // Validate names every field at fault, by its key in this group, and checks
@@ -153,6 +157,7 @@ func (c *CoreConfig) Validate() error {
 		config.Under("scrape.", c.Scrape.Validate()),
 		config.Under("otlp_metrics.", c.OTLPMetrics.Validate()),
 		config.Under("rules.", c.Rules.Validate()),
+		config.Under("redact.", c.Redact.Validate()),
 	}
 	// A request is one queue record: it must fit in a segment.
 	if c.Queue.SegmentBytes > 0 && c.OTLP.MaxRequestBytes > c.Queue.SegmentBytes {

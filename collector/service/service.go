@@ -34,6 +34,7 @@ import (
 	"github.com/estatehq/estate/collector/otlpexporter"
 	promstore "github.com/estatehq/estate/collector/prometheus"
 	"github.com/estatehq/estate/collector/red"
+	"github.com/estatehq/estate/collector/redact"
 	"github.com/estatehq/estate/collector/remotewrite"
 	"github.com/estatehq/estate/collector/rules"
 	"github.com/estatehq/estate/collector/sqlite"
@@ -152,6 +153,10 @@ func New(ctx context.Context, opts Options) (s *Service, err error) {
 	if err := s.openQueue(sinks); err != nil {
 		return nil, err
 	}
+	redactor, err := redact.New(redact.Options{Config: cfg.Redact, Registerer: opts.Registry})
+	if err != nil {
+		return nil, err
+	}
 	s.receiver, err = otlp.New(otlp.Options{
 		GRPCAddr:        cfg.OTLP.GRPCListenAddr,
 		HTTPAddr:        cfg.OTLP.HTTPListenAddr,
@@ -159,6 +164,7 @@ func New(ctx context.Context, opts Options) (s *Service, err error) {
 		Limiter:         otlp.NewLimiter(cfg.Memory.MaxInflightBytes),
 		RetryAfter:      cfg.Memory.RetryAfter,
 		Queue:           queueAppender{q: s.queue, retryAfter: cfg.Memory.RetryAfter},
+		Redactor:        redactor,
 		Logger:          opts.Logger.With("part", "otlp"),
 		Registry:        opts.Registry,
 	})
@@ -200,7 +206,7 @@ func (s *Service) exportSinks() ([]collector.Sink, []collector.Signal, error) {
 	var sinks []collector.Sink
 	if c := cfg.Elasticsearch; c.Enabled() {
 		if c.DeadLetterDir == "" {
-			c.DeadLetterDir = filepath.Join(s.opts.Dir, deadLetterDirName)
+			c.DeadLetterDir = filepath.Join(s.opts.Dir, DeadLetterDirName)
 		}
 		es, err := elasticsearch.New(c, elasticsearch.Options{Logger: logger.With("sink", "elasticsearch"), Registerer: s.opts.Registry, Now: s.opts.Now})
 		if err != nil {

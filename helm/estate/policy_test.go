@@ -157,6 +157,32 @@ var (
 	ptrFalse = ptr.To(false)
 )
 
+// TestServicesRunTheirImage checks that invoicing, credit and their
+// migrations run the services' image when one is set, and every other
+// workload the estate image, with the tag of the release.
+func TestServicesRunTheirImage(t *testing.T) {
+	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	// The image each render runs, by whether the workload is a service's;
+	// defaults carry the chart's appVersion as their tag.
+	images := map[string]map[bool]string{
+		"defaults": {false: "ghcr.io/estatehq/estate:", true: "ghcr.io/estatehq/estate:"},
+		"all-on":   {false: "registry.example.com/estate@" + digest, true: "registry.example.com/estate-services:1.2.3"},
+	}
+	for render, manifests := range bothRenders(t) {
+		services := 0
+		for _, w := range workloadsOf(manifests) {
+			c := w.template.Spec.Containers[0]
+			service := c.Args[0] == "invoicing" || c.Args[0] == "credit"
+			if service {
+				services++
+			}
+			want := images[render][service]
+			require.True(t, strings.HasPrefix(c.Image, want), "%s %s runs %s, want %s", render, w.name, c.Image, want)
+		}
+		require.Equal(t, 4, services, "%s: two Deployments and two migration Jobs", render)
+	}
+}
+
 // TestShutdownIsGivenTimeToDrain checks that a stopping pod is given its
 // target's shutdown timeout (ESTATE_SHUTDOWN_TIMEOUT) after the preStop
 // pause that takes it out of its Services' endpoints.

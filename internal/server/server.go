@@ -42,6 +42,12 @@ type Options struct {
 	Ready []ReadyCheck
 	// ReadHeaderTimeout bounds slow clients; the default is 10 s.
 	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included, so that
+	// a stalled upload ends and frees what it holds; the default is 1 min.
+	ReadTimeout time.Duration
+	// IdleTimeout bounds a kept-alive connection waiting for its next
+	// request; the default is 2 min.
+	IdleTimeout time.Duration
 }
 
 // Server is one target's HTTP server.
@@ -75,10 +81,18 @@ func New(opts Options) *Server {
 	if opts.ReadHeaderTimeout == 0 {
 		opts.ReadHeaderTimeout = 10 * time.Second
 	}
+	if opts.ReadTimeout == 0 {
+		opts.ReadTimeout = time.Minute
+	}
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = 2 * time.Minute
+	}
 	s := &Server{opts: opts, done: make(chan error, 1)}
 	s.srv = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
+		ReadTimeout:       opts.ReadTimeout,
+		IdleTimeout:       opts.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
 	}
 	return s

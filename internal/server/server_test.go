@@ -144,3 +144,29 @@ func TestLoopbackAddr(t *testing.T) {
 	}
 	require.True(t, strings.HasPrefix(New(Options{Addr: ":1"}).URL(), "http://127.0.0.1"))
 }
+
+// TestStalledUploadIsCut: an upload that declares a body and stalls is cut
+// by the read timeout, and its handler sees the read fail, so whatever it
+// holds for the request is freed.
+func TestStalledUploadIsCut(t *testing.T) {
+	readErr := make(chan error, 1)
+	s := New(Options{Name: "test", Addr: "127.0.0.1:0", ReadTimeout: 200 * time.Millisecond,
+		Handler: http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+			_, err := io.ReadAll(r.Body)
+			readErr <- err
+		})})
+	require.NoError(t, s.Start(context.Background()))
+	defer func() { require.NoError(t, s.Shutdown(context.Background())) }()
+
+	c, err := net.DialTimeout("tcp", s.Addr(), 5*time.Second)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write([]byte("POST /upload HTTP/1.1\r\nHost: estate.test\r\nContent-Length: 16777216\r\n\r\npartial"))
+	require.NoError(t, err)
+	select {
+	case err := <-readErr:
+		require.Error(t, err, "the stalled body's read fails")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the stalled upload was never cut")
+	}
+}

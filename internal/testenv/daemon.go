@@ -16,8 +16,9 @@ import (
 // Alertmanager) until the test ends, when it is sent SIGTERM, then killed
 // if it has not stopped within 20 s. It returns once readyURL answers 200,
 // and fails the test, with the child's output, if the child exits or is
-// not ready within a minute.
-func StartDaemon(t testing.TB, bin string, args []string, readyURL string) {
+// not ready within a minute. output returns what the child has written to
+// its stdout and stderr so far, for tests that read its logs.
+func StartDaemon(t testing.TB, bin string, args []string, readyURL string) (output func() string) {
 	t.Helper()
 	out := &syncBuilder{}
 	cmd := exec.Command(bin, args...)
@@ -60,6 +61,7 @@ func StartDaemon(t testing.TB, bin string, args []string, readyURL string) {
 	if err != nil {
 		t.Fatalf("%s: %v; its output:\n%s", bin, err, out.String())
 	}
+	return out.String
 }
 
 // syncBuilder is a strings.Builder that a child's stdout and stderr write

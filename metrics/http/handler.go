@@ -4,9 +4,18 @@
 // map onto events, and the DORA report query. The collector target mounts
 // it on its events port (8088).
 //
-// Every bad request is answered with RFC 9457 problem+json naming the
-// field at fault, and stores nothing: a batch is stored whole or not at
-// all. Event ids make every ingest idempotent, so senders may retry freely.
+// The intakes never refuse good data for the bad data beside it: every
+// item of a request (an event of a CloudEvents batch, an alert of an
+// Alertmanager notification, a webhook delivery) is judged on its own.
+// The items that map are stored; each one that cannot be is counted
+// (estate_intake_rejected_total{intake,reason}), logged and written with
+// its reason to the dead-letter file, and named in the answer. A request
+// is answered 200 when anything in it could be taken (or it held
+// nothing), with the rejected items listed; it is refused, with RFC 9457
+// problem+json naming every field at fault, only when nothing in it can be
+// taken: every item is invalid, the body is too large, or its signature
+// does not verify. Event ids make every ingest idempotent, so senders may
+// retry freely.
 package metricshttp
 
 import (
@@ -18,6 +27,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/estatehq/estate/internal/problem"
 	"github.com/estatehq/estate/metrics"
@@ -48,11 +58,19 @@ type Options struct {
 	// CircleCIEnvironment is the environment of deploy workflows whose
 	// pattern names none; default "production".
 	CircleCIEnvironment string
-	// Alertmanager names the labels read from alerts.
+	// Alertmanager names the labels read from alerts, and the environment
+	// of alerts that have none.
 	Alertmanager alertmanager.Options
 	// MaxBodyBytes bounds request bodies (413 beyond); 0 means
 	// DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// DeadLetterDir is the folder of the dead-letter files that keep every
+	// rejected item with its reason (intake-<day>.jsonl); empty keeps none,
+	// and rejected items are only counted and logged.
+	DeadLetterDir string
+	// Registerer receives estate_intake_rejected_total; nil registers it
+	// nowhere that is served.
+	Registerer prometheus.Registerer
 }
 
 // Validate reports options that cannot work.
@@ -80,6 +98,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
 	}
 	return o, nil
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -39,6 +40,9 @@ type env struct {
 	t      *testing.T
 	store  *sqlite.Store
 	server *httptest.Server
+	// reg has the intakes' series; deadLetters is their dead-letter folder.
+	reg         *prometheus.Registry
+	deadLetters string
 }
 
 func newEnv(t *testing.T, mod ...func(*metricshttp.Options)) *env {
@@ -46,12 +50,15 @@ func newEnv(t *testing.T, mod ...func(*metricshttp.Options)) *env {
 	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"), sqlite.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	reg := prometheus.NewRegistry()
 	o := metricshttp.Options{
 		Store:                 s,
 		Now:                   func() time.Time { return now },
 		GitHubSecret:          githubSecret,
 		CircleCISecret:        circleciSecret,
 		CircleCIDeployPattern: regexp.MustCompile(`deploy`),
+		DeadLetterDir:         filepath.Join(t.TempDir(), "deadletter"),
+		Registerer:            reg,
 	}
 	for _, m := range mod {
 		m(&o)
@@ -60,7 +67,7 @@ func newEnv(t *testing.T, mod ...func(*metricshttp.Options)) *env {
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{t: t, store: s, server: srv}
+	return &env{t: t, store: s, server: srv, reg: reg, deadLetters: o.DeadLetterDir}
 }
 
 func read(t *testing.T, path string) []byte {
@@ -154,7 +161,10 @@ func TestBinaryModeEvent(t *testing.T) {
 	require.Equal(t, 1, e.count())
 }
 
-func TestBatchIsAllOrNothing(t *testing.T) {
+// TestBatchStoresTheValidEvents: the valid events of a batch are stored
+// whatever the others hold; each invalid one is named in the answer,
+// counted and dead-lettered as it was sent.
+func TestBatchStoresTheValidEvents(t *testing.T) {
 	e := newEnv(t)
 	good := func(id string) string { return strings.Replace(succeededEvent, `"e1"`, `"`+id+`"`, 1) }
 	bad := strings.Replace(good("e3"), `"deployment_id":"d1"`, `"deployment_id":""`, 1)
@@ -162,13 +172,31 @@ func TestBatchIsAllOrNothing(t *testing.T) {
 	batch := "[" + strings.Join([]string{good("e1"), good("e2"), bad, good("e4"), worse}, ",") + "]"
 
 	r := e.post("/v1/events", "application/cloudevents-batch+json", []byte(batch))
-	require.Equal(t, http.StatusBadRequest, r.status, string(r.body))
-	require.Equal(t, "2 of the 5 events in the batch are invalid; nothing was stored", r.problem.Detail)
-	require.Equal(t, []problem.FieldError{
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+	require.Equal(t, metricshttp.IngestResult{Accepted: 3, Rejected: 2, Errors: []problem.FieldError{
 		{Message: "data.deployment_id is required", Location: "body[2].data.deployment_id"},
 		{Message: "time must be an RFC 3339 timestamp", Location: "body[4].time"},
-	}, r.problem.Errors)
-	require.Equal(t, 0, e.count())
+	}}, r.result)
+	require.Equal(t, 3, e.count())
+	e.requireRejected(map[string]float64{"cloudevents/invalid": 2})
+	letters := e.deadLettered()
+	require.Len(t, letters, 2)
+	require.Equal(t, "body[2]", letters[0].Location)
+	require.JSONEq(t, bad, string(letters[0].Item))
+	require.Equal(t, "body[4]", letters[1].Location)
+	require.JSONEq(t, worse, string(letters[1].Item))
+
+	// Sent again: the good ones are duplicates, the bad ones rejected again.
+	r = e.post("/v1/events", "application/cloudevents-batch+json", []byte(batch))
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+	require.Equal(t, 3, r.result.Duplicates)
+	require.Equal(t, 2, r.result.Rejected)
+
+	r = e.post("/v1/events", "application/cloudevents-batch+json", []byte("["+bad+","+worse+"]"))
+	require.Equal(t, http.StatusBadRequest, r.status, string(r.body))
+	require.Equal(t, "all 2 events in the batch are invalid; nothing was stored", r.problem.Detail)
+	require.Len(t, r.problem.Errors, 2)
+	require.Equal(t, 3, e.count())
 
 	r = e.post("/v1/events", "application/cloudevents-batch+json", []byte("{}"))
 	require.Equal(t, http.StatusBadRequest, r.status)
@@ -177,6 +205,7 @@ func TestBatchIsAllOrNothing(t *testing.T) {
 	r = e.post("/v1/events", "application/cloudevents-batch+json", []byte("[]"))
 	require.Equal(t, http.StatusOK, r.status)
 	require.Equal(t, metricshttp.IngestResult{}, r.result)
+	e.requireRejected(map[string]float64{"cloudevents/invalid": 7})
 }
 
 func TestBadRequests(t *testing.T) {
@@ -235,9 +264,9 @@ func TestMalformedWebhookBodies(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, r.status, string(r.body))
 	require.Equal(t, "body.deployment.id", r.problem.Errors[0].Location)
 
-	r = e.post("/v1/events/alertmanager", "application/json", read(t, "../intake/alertmanager/testdata/bad_missing_service_label.json"))
+	r = e.post("/v1/events/alertmanager", "application/json", []byte(`{"version":"4","alerts":[{"status":"firing","fingerprint":"f","startsAt":"2026-11-03T10:00:00Z","labels":{"alertname":"Down"}}]}`))
 	require.Equal(t, http.StatusBadRequest, r.status)
-	require.Equal(t, "body.alerts[1].labels.service", r.problem.Errors[0].Location)
+	require.Equal(t, "body.alerts[0].labels.service", r.problem.Errors[0].Location)
 
 	r = e.post("/v1/events/cdevents", "application/json", read(t, "../intake/cdevents/testdata/bad_no_environment.json"))
 	require.Equal(t, http.StatusBadRequest, r.status)

@@ -100,9 +100,7 @@ func fail(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error
 		logger.Error("serving metrics request", "path", r.URL.Path, "err", err)
 		p = problem.New(http.StatusInternalServerError, "the server could not complete the request; nothing was changed, send it again")
 	}
-	if len(p.Errors) > maxProblems {
-		p.Errors = p.Errors[:maxProblems]
-	}
+	p.Errors = capped(p.Errors)
 	problem.Write(w, r, p)
 }
 

@@ -28,6 +28,7 @@ func Run(t *testing.T, newStore func(t *testing.T) metrics.Store) {
 	}{
 		{"AppendCountsNewEvents", testAppendCountsNewEvents},
 		{"RepeatedIDChangesNothing", testRepeatedIDChangesNothing},
+		{"SameIDOtherSourceIsAnotherEvent", testSameIDOtherSource},
 		{"InvalidBatchStoresNothing", testInvalidBatchStoresNothing},
 		{"EventsRoundTrip", testEventsRoundTrip},
 		{"EventsOrderedByTimeThenID", testEventsOrdered},
@@ -118,6 +119,27 @@ func testRepeatedIDChangesNothing(t *testing.T, s metrics.Store) {
 	all, err := s.Events(ctx, metrics.Filter{})
 	require.NoError(t, err)
 	require.Empty(t, cmp.Diff([]metrics.Event{first}, all))
+}
+
+func testSameIDOtherSource(t *testing.T, s metrics.Store) {
+	ctx := context.Background()
+	claimed := succeeded("d2", at(1))
+	claimed.ID, claimed.Source = "shared", "anonymous"
+	real := succeeded("d1", at(2))
+	real.ID, real.Source = "shared", "urn:estate:intake:github:https://github.com/o/r"
+	n, err := s.Append(ctx, []metrics.Event{claimed})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+
+	// The same id from another source is another event; both in one batch
+	// too, and the repeats change nothing.
+	n, err = s.Append(ctx, []metrics.Event{real, claimed, real})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+
+	all, err := s.Events(ctx, metrics.Filter{})
+	require.NoError(t, err)
+	require.Empty(t, cmp.Diff([]metrics.Event{claimed, real}, all))
 }
 
 func testInvalidBatchStoresNothing(t *testing.T, s metrics.Store) {

@@ -50,8 +50,9 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 func (s *Store) Close() { s.pool.Close() }
 
 // insert appends a whole batch in one statement. ON CONFLICT DO NOTHING
-// skips ids already stored, by this statement too (a repeat inside the
-// batch), and waits for a concurrent transaction inserting the same id.
+// skips (source, id) pairs already stored, by this statement too (a repeat
+// inside the batch), and waits for a concurrent transaction inserting the
+// same pair.
 // An event's time is time (timestamptz, to the microsecond) plus
 // time_extra_ns, the nanoseconds below the microsecond: exact, as in the
 // SQLite store.
@@ -62,7 +63,7 @@ SELECT id, source, type, time, time_extra_ns, NULLIF(service, ''), NULLIF(enviro
 FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::smallint[],
             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
 	AS b(id, source, type, time, time_extra_ns, service, environment, deployment_id, incident_id, cause_deployment_id, data)
-ON CONFLICT (id) DO NOTHING`
+ON CONFLICT (source, id) DO NOTHING`
 
 // Append implements metrics.Store.
 func (s *Store) Append(ctx context.Context, events []metrics.Event) (int, error) {

@@ -87,7 +87,7 @@ func (s *Store) Append(ctx context.Context, events []metrics.Event) (int, error)
 	defer tx.Rollback()
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO metrics_events
 		(id, source, type, time_ns, service, environment, deployment_id, incident_id, cause_deployment_id, data)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, id) DO NOTHING`)
 	if err != nil {
 		return 0, fmt.Errorf("appending events: %w", err)
 	}

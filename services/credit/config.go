@@ -37,6 +37,12 @@ type Config struct {
 	// payments the credit policy counts (see Trust); DefaultTrust() by
 	// default.
 	TrustedPayments string `yaml:"trusted_payments"`
+	// InvoicingClientID, InvoicingClientSecretFile and InvoicingTokenURL
+	// make credit fetch its machine tokens for the invoicing API by the
+	// OAuth 2.0 client-credentials grant; all three or none.
+	InvoicingClientID         string `yaml:"invoicing_client_id"`
+	InvoicingClientSecretFile string `yaml:"invoicing_client_secret_file"`
+	InvoicingTokenURL         string `yaml:"invoicing_token_url"`
 }
 
 // DefaultInvoicingURL is the invoicing API on its default local port.
@@ -55,6 +61,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ReconcileAfter, "credit.reconcile-after", 15*time.Minute, "check a financed invoice not heard of for this long")
 	fs.StringVar(&c.TrustedPayments, "credit.trusted-payments", DefaultTrust().String(),
 		"provenances of the payments that count in decisions and repayments, comma-separated: issuer_recorded, customer_confirmed, provider_reported")
+	fs.StringVar(&c.InvoicingClientID, "credit.invoicing-client-id", "", "OAuth client id whose client-credentials tokens call the invoicing API; empty mints them with the development issuer (auth.dev)")
+	fs.StringVar(&c.InvoicingClientSecretFile, "credit.invoicing-client-secret-file", "", "file holding the secret of credit.invoicing-client-id")
+	fs.StringVar(&c.InvoicingTokenURL, "credit.invoicing-token-url", "", "token endpoint of the issuer, e.g. https://DOMAIN.auth.REGION.amazoncognito.com/oauth2/token")
 }
 
 // Trust is the policy's trust of TrustedPayments.
@@ -100,5 +109,24 @@ func (c *Config) Validate() error {
 	if _, err := c.Trust(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.validateClient()...)
 	return errors.Join(errs...)
+}
+
+// validateClient checks the client-credentials settings: all or none.
+func (c *Config) validateClient() []error {
+	if c.InvoicingClientID == "" && c.InvoicingClientSecretFile == "" && c.InvoicingTokenURL == "" {
+		return nil
+	}
+	var errs []error
+	if c.InvoicingClientID == "" {
+		errs = append(errs, errors.New("credit.invoicing_client_id: must be set with the other client-credentials settings"))
+	}
+	if c.InvoicingClientSecretFile == "" {
+		errs = append(errs, errors.New("credit.invoicing_client_secret_file: must be set with credit.invoicing_client_id"))
+	}
+	if u, err := url.Parse(c.InvoicingTokenURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("credit.invoicing_token_url: must be an http(s) URL, not %q", c.InvoicingTokenURL))
+	}
+	return errs
 }

@@ -3,9 +3,11 @@ package credit
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +18,12 @@ import (
 // the token acts for.
 type Caller struct {
 	BusinessID string
+	// RequestKey is the Idempotency-Key the request came with, if any. A
+	// drawdown made under a key takes an id derived from it, so that a
+	// retry after a crash between holding the invoice and saving the
+	// drawdown holds it again under the same id, which the invoicing
+	// service accepts, instead of a new one it refuses.
+	RequestKey string
 }
 
 // Options are what a Service is built from.
@@ -68,13 +76,28 @@ func New(opts Options) *Service {
 	return &Service{opts: opts}
 }
 
+// idAlphabet is the base32 alphabet of ids.
+const idAlphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+
+// keyedID returns prefix_ followed by 20 base32 characters of the SHA-256
+// of the parts (the business, the request's key and what it asks): the
+// same for every retry of one request, different across businesses, keys
+// and requests.
+func keyedID(prefix string, parts ...string) string {
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	var b [20]byte
+	for i := range b {
+		b[i] = idAlphabet[sum[i]&31]
+	}
+	return prefix + "_" + string(b[:])
+}
+
 // NewID returns prefix_ followed by 20 random base32 characters.
 func NewID(prefix string) string {
-	const alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
 	var b [20]byte
 	_, _ = rand.Read(b[:])
 	for i := range b {
-		b[i] = alphabet[b[i]&31]
+		b[i] = idAlphabet[b[i]&31]
 	}
 	return prefix + "_" + string(b[:])
 }
@@ -232,8 +255,12 @@ func (s *Service) Draw(ctx context.Context, c Caller, invoiceID string, amount i
 		return nil, fmt.Errorf("finding drawdown: %w", err)
 	}
 	now := s.now()
+	id := s.opts.NewID("dd")
+	if c.RequestKey != "" {
+		id = keyedID("dd", c.BusinessID, c.RequestKey, inv.ID, strconv.FormatInt(amount, 10))
+	}
 	d := &Drawdown{
-		ID: s.opts.NewID("dd"), BusinessID: c.BusinessID, InvoiceID: inv.ID, Amount: amount, Currency: line.Currency,
+		ID: id, BusinessID: c.BusinessID, InvoiceID: inv.ID, Amount: amount, Currency: line.Currency,
 		Status: DrawdownActive, CreatedAt: now, CheckedAt: now,
 	}
 	hold := Release{DrawdownID: d.ID, BusinessID: d.BusinessID, InvoiceID: d.InvoiceID, CreatedAt: now}

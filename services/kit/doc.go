@@ -19,7 +19,10 @@
 //     idempotency/idempotencytest the suite every such Store runs.
 //   - httpapi: the handler every service serves: huma operations on chi
 //     behind the middleware stack below, problems for unknown routes, and
-//     the OpenAPI document at /openapi.json.
+//     the OpenAPI document at /openapi.json, which names every status an
+//     operation can answer (the service's own, and those the kit's
+//     middleware and huma add); httpapi/httpapitest checks responses
+//     against that document in tests.
 //   - ratelimit: per-tenant token buckets (429 with Retry-After) and an
 //     in-flight limit (503) that keeps memory bounded under overload.
 //   - outbox: delivery of a transactional outbox to subscribers as CloudEvents

@@ -66,11 +66,23 @@ helm.sh/chart: {{ include "estate.chart" . }}
 {{- default .Chart.AppVersion .Values.image.tag -}}
 {{- end -}}
 
+{{/*
+estate.image is the image a target runs (dict "root" $ "target" "invoicing"):
+the services' image for invoicing and credit when one is set, else the
+estate image.
+*/}}
 {{- define "estate.image" -}}
-{{- if .Values.image.digest -}}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- $img := .root.Values.image -}}
+{{- $repo := $img.repository -}}
+{{- $digest := $img.digest -}}
+{{- if and $img.services.repository (has .target (list "invoicing" "credit")) -}}
+{{- $repo = $img.services.repository -}}
+{{- $digest = $img.services.digest -}}
+{{- end -}}
+{{- if $digest -}}
+{{- printf "%s@%s" $repo $digest -}}
 {{- else -}}
-{{- printf "%s:%s" .Values.image.repository (include "estate.imageTag" .) -}}
+{{- printf "%s:%s" $repo (include "estate.imageTag" .root) -}}
 {{- end -}}
 {{- end -}}
 
@@ -255,7 +267,7 @@ spec:
   {{- end }}
   containers:
     - name: estate
-      image: {{ include "estate.image" $root }}
+      image: {{ include "estate.image" (dict "root" $root "target" (first .args)) }}
       imagePullPolicy: {{ $root.Values.image.pullPolicy }}
       args:
         {{- toYaml .args | nindent 8 }}

@@ -9,23 +9,42 @@
 // incident per firing. Every notification of one firing (repeats,
 // redeliveries, the resolved one) maps to the same event ids, so they are
 // idempotent.
+//
+// A notification groups alerts, and Alertmanager gives up on the whole
+// notification when its receiver refuses it, so the alerts are mapped one
+// by one: an alert that cannot be mapped is rejected alone. An alert
+// without an environment label is in the configured environment, and one
+// without a service label names its service by its job label.
 package alertmanager
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/estatehq/estate/metrics"
+	"github.com/estatehq/estate/metrics/intake"
 )
+
+// DefaultEnvironment is the environment of alerts without an environment
+// label unless Options say otherwise.
+const DefaultEnvironment = "production"
 
 // Options name the labels that carry what an incident needs. The zero value
 // uses the defaults.
 type Options struct {
 	// ServiceLabel names the service; default "service".
 	ServiceLabel string
+	// JobLabel names the service of an alert without ServiceLabel, as
+	// Prometheus labels every series with the job it was scraped by;
+	// default "job".
+	JobLabel string
 	// EnvironmentLabel names the environment; default "environment".
 	EnvironmentLabel string
+	// Environment is the environment of an alert without
+	// EnvironmentLabel; default DefaultEnvironment.
+	Environment string
 	// SeverityLabel names the severity; default "severity". An alert
 	// without it gets severity "unknown".
 	SeverityLabel string
@@ -44,7 +63,9 @@ func (o Options) withDefaults() Options {
 		}
 	}
 	def(&o.ServiceLabel, "service")
+	def(&o.JobLabel, "job")
 	def(&o.EnvironmentLabel, "environment")
+	def(&o.Environment, DefaultEnvironment)
 	def(&o.SeverityLabel, "severity")
 	def(&o.ChaosLabel, "chaos_experiment_id")
 	def(&o.CauseLabel, "cause_deployment_id")
@@ -76,37 +97,75 @@ type Alert struct {
 	Fingerprint  string            `json:"fingerprint"`
 }
 
-// Decode maps a webhook body onto events: for every alert, an opened event
-// (a resolved notification carries the alert's labels and startsAt too, so
-// an incident whose firing notification was never sent is still opened),
-// and for resolved alerts a resolved event at endsAt. Problems are
-// *metrics.InvalidError naming the payload field ("alerts[1].labels.service").
-func Decode(body []byte, o Options) ([]metrics.Event, error) {
+// envelope is a Webhook whose alerts are decoded one by one, so that an
+// alert of the wrong shape is rejected alone.
+type envelope struct {
+	Version     string            `json:"version"`
+	ExternalURL string            `json:"externalURL"`
+	Alerts      []json.RawMessage `json:"alerts"`
+}
+
+// Decode maps a webhook body onto events, alert by alert: for every alert,
+// an opened event (a resolved notification carries the alert's labels and
+// startsAt too, so an incident whose firing notification was never sent
+// is still opened), and for resolved alerts a resolved event at endsAt.
+// An alert that cannot be mapped is in the batch's Rejected, with a
+// *metrics.InvalidError naming the payload field
+// ("alerts[1].labels.service"). The error is for the payload as a whole
+// (not JSON, another version): an *metrics.InvalidError.
+func Decode(body []byte, o Options) (intake.Batch, error) {
 	o = o.withDefaults()
-	var w Webhook
+	var w envelope
 	if err := json.Unmarshal(body, &w); err != nil {
-		return nil, metrics.JSONProblem(err, "an Alertmanager webhook payload")
+		return intake.Batch{}, metrics.JSONProblem(err, "an Alertmanager webhook payload")
 	}
 	if w.Version != "4" {
-		return nil, metrics.Invalid("version", fmt.Sprintf("must be \"4\", not %q", w.Version))
+		return intake.Batch{}, metrics.Invalid("version", fmt.Sprintf("must be \"4\", not %q", w.Version))
 	}
-	source := w.ExternalURL
-	if source == "" {
-		source = "alertmanager"
-	}
-	var events []metrics.Event
-	for i, a := range w.Alerts {
+	source := intake.Source("alertmanager", w.ExternalURL)
+	var b intake.Batch
+	for i, raw := range w.Alerts {
 		path := fmt.Sprintf("alerts[%d]", i)
-		evs, err := mapAlert(path, a, source, o)
-		if err != nil {
-			return nil, err
-		}
-		if err := metrics.CheckMapped(path, evs...); err != nil {
-			return nil, err
-		}
-		events = append(events, evs...)
+		evs, err := decodeAlert(path, raw, source, o)
+		b.Add(path, raw, evs, err)
 	}
-	return events, nil
+	return b, nil
+}
+
+func decodeAlert(path string, raw json.RawMessage, source string, o Options) ([]metrics.Event, error) {
+	var a Alert
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return nil, intake.Within(path, alertProblem(raw, err))
+	}
+	evs, err := mapAlert(path, a, source, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := metrics.CheckMapped(path, evs...); err != nil {
+		return nil, err
+	}
+	return evs, nil
+}
+
+// alertProblem says what is wrong with an alert that does not decode,
+// naming the field: the decoder's own words name Go types, and its time
+// errors no field at all.
+func alertProblem(raw json.RawMessage, err error) error {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) != nil {
+		return metrics.Invalid("", "must be an object")
+	}
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) && ute.Field != "" {
+		return metrics.JSONProblem(err, "an alert")
+	}
+	for _, field := range []string{"startsAt", "endsAt"} {
+		var ts time.Time
+		if v, ok := obj[field]; ok && json.Unmarshal(v, &ts) != nil {
+			return metrics.Invalid(field, "must be an RFC 3339 timestamp")
+		}
+	}
+	return metrics.Invalid("", "is not an alert")
 }
 
 func mapAlert(path string, a Alert, source string, o Options) ([]metrics.Event, error) {
@@ -117,10 +176,16 @@ func mapAlert(path string, a Alert, source string, o Options) ([]metrics.Event, 
 		return nil, metrics.Invalid(path+".startsAt", "is required")
 	}
 	label := func(name string) string { return a.Labels[name] }
-	for _, name := range []string{o.ServiceLabel, o.EnvironmentLabel} {
-		if label(name) == "" {
-			return nil, metrics.Invalid(path+".labels."+name, "is required")
-		}
+	service := label(o.ServiceLabel)
+	if service == "" {
+		service = label(o.JobLabel)
+	}
+	if service == "" {
+		return nil, metrics.Invalid(path+".labels."+o.ServiceLabel, "is required (or, in its place, labels."+o.JobLabel+")")
+	}
+	environment := label(o.EnvironmentLabel)
+	if environment == "" {
+		environment = o.Environment
 	}
 	severity := label(o.SeverityLabel)
 	if severity == "" {
@@ -132,7 +197,7 @@ func mapAlert(path string, a Alert, source string, o Options) ([]metrics.Event, 
 	events := []metrics.Event{{
 		ID: id + "/opened", Source: source, Time: started,
 		Data: metrics.IncidentOpened{
-			IncidentID: incident, Service: label(o.ServiceLabel), Environment: label(o.EnvironmentLabel),
+			IncidentID: incident, Service: service, Environment: environment,
 			Severity: severity, StartedAt: started,
 			CauseDeploymentID: label(o.CauseLabel), ChaosExperimentID: label(o.ChaosLabel),
 		},

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/estatehq/estate/metrics"
+	"github.com/estatehq/estate/metrics/intake"
 )
 
 // Options configure Decode.
@@ -120,6 +121,7 @@ func Decode(ctx context.Context, body []byte, o Options) ([]metrics.Event, error
 	s, content := ev.Subject, ev.Subject.Content
 	at := c.Timestamp.UTC()
 	id := "cdevents/" + c.Source + "/" + c.ID
+	source := intake.Source("cdevents", c.Source)
 	var events []metrics.Event
 	switch kind {
 	case "service.deployed", "service.upgraded":
@@ -130,9 +132,9 @@ func Decode(ctx context.Context, body []byte, o Options) ([]metrics.Event, error
 			return nil, metrics.Invalid("subject.content.artifactId", "is required")
 		}
 		events = []metrics.Event{
-			{ID: id + "/started", Source: c.Source, Time: at, Data: metrics.DeploymentStarted{
+			{ID: id + "/started", Source: source, Time: at, Data: metrics.DeploymentStarted{
 				DeploymentID: id, Service: s.ID, Environment: content.Environment.ID, Version: content.ArtifactID}},
-			{ID: id + "/succeeded", Source: c.Source, Time: at, Data: metrics.DeploymentSucceeded{DeploymentID: id}},
+			{ID: id + "/succeeded", Source: source, Time: at, Data: metrics.DeploymentSucceeded{DeploymentID: id}},
 		}
 	case "service.rolledback":
 		if content.Environment.ID == "" {
@@ -148,7 +150,7 @@ func Decode(ctx context.Context, body []byte, o Options) ([]metrics.Event, error
 		if err != nil {
 			return nil, fmt.Errorf("mapping %s: %w", c.Type, err)
 		}
-		events = []metrics.Event{{ID: id, Source: c.Source, Time: at, Data: metrics.DeploymentRolledBack{
+		events = []metrics.Event{{ID: id, Source: source, Time: at, Data: metrics.DeploymentRolledBack{
 			DeploymentID: deployment, ToVersion: content.ArtifactID}}}
 	case "incident.detected", "incident.reported":
 		switch {
@@ -157,11 +159,11 @@ func Decode(ctx context.Context, body []byte, o Options) ([]metrics.Event, error
 		case content.Environment.ID == "":
 			return nil, metrics.Invalid("subject.content.environment.id", "is required")
 		}
-		events = []metrics.Event{{ID: id, Source: c.Source, Time: at, Data: metrics.IncidentOpened{
+		events = []metrics.Event{{ID: id, Source: source, Time: at, Data: metrics.IncidentOpened{
 			IncidentID: s.ID, Service: content.Service.ID, Environment: content.Environment.ID,
 			Severity: severity(ev.CustomData)}}}
 	case "incident.resolved":
-		events = []metrics.Event{{ID: id, Source: c.Source, Time: at, Data: metrics.IncidentResolved{IncidentID: s.ID}}}
+		events = []metrics.Event{{ID: id, Source: source, Time: at, Data: metrics.IncidentResolved{IncidentID: s.ID}}}
 	}
 	if err := metrics.CheckMapped("subject", events...); err != nil {
 		return nil, err

@@ -50,36 +50,36 @@ func TestDecode(t *testing.T) {
 		want []metrics.Event
 	}{
 		{"service_deployed.json", []metrics.Event{
-			{ID: deployed + "/started", Source: "/argocd/estate", Time: deployedAt, Data: metrics.DeploymentStarted{
+			{ID: deployed + "/started", Source: "urn:estate:intake:cdevents:/argocd/estate", Time: deployedAt, Data: metrics.DeploymentStarted{
 				DeploymentID: deployed, Service: "invoicing", Environment: "production", Version: v1}},
-			{ID: deployed + "/succeeded", Source: "/argocd/estate", Time: deployedAt, Data: metrics.DeploymentSucceeded{DeploymentID: deployed}},
+			{ID: deployed + "/succeeded", Source: "urn:estate:intake:cdevents:/argocd/estate", Time: deployedAt, Data: metrics.DeploymentSucceeded{DeploymentID: deployed}},
 		}},
 		{"service_upgraded.json", []metrics.Event{
-			{ID: upgraded + "/started", Source: "/argocd/estate", Time: upgradedAt, Data: metrics.DeploymentStarted{
+			{ID: upgraded + "/started", Source: "urn:estate:intake:cdevents:/argocd/estate", Time: upgradedAt, Data: metrics.DeploymentStarted{
 				DeploymentID: upgraded, Service: "invoicing", Environment: "production", Version: v2}},
-			{ID: upgraded + "/succeeded", Source: "/argocd/estate", Time: upgradedAt, Data: metrics.DeploymentSucceeded{DeploymentID: upgraded}},
+			{ID: upgraded + "/succeeded", Source: "urn:estate:intake:cdevents:/argocd/estate", Time: upgradedAt, Data: metrics.DeploymentSucceeded{DeploymentID: upgraded}},
 		}},
 		{"service_deployed_v0.3.json", []metrics.Event{
-			{ID: "cdevents//argocd/estate/2f8c1a7e-0d3b-4e6a-9c5f-1b2a3c4d5e6f/started", Source: "/argocd/estate",
+			{ID: "cdevents//argocd/estate/2f8c1a7e-0d3b-4e6a-9c5f-1b2a3c4d5e6f/started", Source: "urn:estate:intake:cdevents:/argocd/estate",
 				Time: time.Date(2026, 11, 5, 8, 0, 0, 0, time.UTC), Data: metrics.DeploymentStarted{
 					DeploymentID: "cdevents//argocd/estate/2f8c1a7e-0d3b-4e6a-9c5f-1b2a3c4d5e6f", Service: "credit", Environment: "production",
 					Version: "pkg:oci/credit@sha256%3A4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d"}},
-			{ID: "cdevents//argocd/estate/2f8c1a7e-0d3b-4e6a-9c5f-1b2a3c4d5e6f/succeeded", Source: "/argocd/estate",
+			{ID: "cdevents//argocd/estate/2f8c1a7e-0d3b-4e6a-9c5f-1b2a3c4d5e6f/succeeded", Source: "urn:estate:intake:cdevents:/argocd/estate",
 				Time: time.Date(2026, 11, 5, 8, 0, 0, 0, time.UTC), Data: metrics.DeploymentSucceeded{
 					DeploymentID: "cdevents//argocd/estate/2f8c1a7e-0d3b-4e6a-9c5f-1b2a3c4d5e6f"}},
 		}},
 		{"incident_detected.json", []metrics.Event{
-			{ID: "cdevents//monitoring/prod1/F4BD2B55-B6F6-4F44-AF72-BD2D0E7A8708", Source: "/monitoring/prod1",
+			{ID: "cdevents//monitoring/prod1/F4BD2B55-B6F6-4F44-AF72-BD2D0E7A8708", Source: "urn:estate:intake:cdevents:/monitoring/prod1",
 				Time: time.Date(2026, 11, 4, 9, 30, 20, 79_000_000, time.UTC), Data: metrics.IncidentOpened{
 					IncidentID: "incident-123", Service: "invoicing", Environment: "production", Severity: "critical"}},
 		}},
 		{"incident_reported.json", []metrics.Event{
-			{ID: "cdevents//ticketing/jira/0C1D2E3F-4A5B-4C6D-8E7F-9A0B1C2D3E4F", Source: "/ticketing/jira",
+			{ID: "cdevents//ticketing/jira/0C1D2E3F-4A5B-4C6D-8E7F-9A0B1C2D3E4F", Source: "urn:estate:intake:cdevents:/ticketing/jira",
 				Time: time.Date(2026, 11, 4, 9, 33, 0, 0, time.UTC), Data: metrics.IncidentOpened{
 					IncidentID: "incident-123", Service: "invoicing", Environment: "production", Severity: "unknown"}},
 		}},
 		{"incident_resolved.json", []metrics.Event{
-			{ID: "cdevents//monitoring/prod1/A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D", Source: "/monitoring/prod1",
+			{ID: "cdevents//monitoring/prod1/A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D", Source: "urn:estate:intake:cdevents:/monitoring/prod1",
 				Time: time.Date(2026, 11, 4, 10, 5, 0, 0, time.UTC), Data: metrics.IncidentResolved{IncidentID: "incident-123"}},
 		}},
 		{"pipelinerun_finished.json", nil},
@@ -117,7 +117,7 @@ func TestRollbackFindsTheLiveDeployment(t *testing.T) {
 	got, err := cdevents.Decode(ctx, read(t, "service_rolledback.json"), opts)
 	require.NoError(t, err)
 	require.Empty(t, cmp.Diff([]metrics.Event{{
-		ID: "cdevents//argocd/estate/9b7e6d5c-4a3b-4c2d-8e1f-0a9b8c7d6e5f", Source: "/argocd/estate",
+		ID: "cdevents//argocd/estate/9b7e6d5c-4a3b-4c2d-8e1f-0a9b8c7d6e5f", Source: "urn:estate:intake:cdevents:/argocd/estate",
 		Time: time.Date(2026, 11, 4, 9, 40, 0, 0, time.UTC),
 		Data: metrics.DeploymentRolledBack{DeploymentID: upgraded, ToVersion: v1},
 	}}, got))

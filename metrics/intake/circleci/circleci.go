@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/estatehq/estate/metrics"
+	"github.com/estatehq/estate/metrics/intake"
 )
 
 // SignatureHeader carries the payload's signatures.
@@ -190,7 +191,7 @@ func Decode(body []byte, o Options) ([]metrics.Event, error) {
 	if rev != "" && !committed.IsZero() {
 		commits = []metrics.Commit{{SHA: rev, CommittedAt: committed.UTC()}}
 	}
-	source := "https://circleci.com/" + p.Project.Slug
+	source := intake.Source("circleci", "https://circleci.com/"+p.Project.Slug)
 	events := []metrics.Event{
 		{ID: deployment + "/started", Source: source, Time: w.CreatedAt.UTC(), Data: metrics.DeploymentStarted{
 			DeploymentID: deployment, Service: p.Project.Name, Environment: environment, Version: version, Commits: commits}},

@@ -50,7 +50,7 @@ func TestVerify(t *testing.T) {
 	}
 }
 
-const source = "https://circleci.com/github/circleci/webhook-service"
+const source = "urn:estate:intake:circleci:https://circleci.com/github/circleci/webhook-service"
 
 func TestDecode(t *testing.T) {
 	tests := []struct {
@@ -79,12 +79,12 @@ func TestDecode(t *testing.T) {
 				Data: metrics.DeploymentFailed{DeploymentID: "circleci/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"}},
 		}},
 		{"workflow_completed_gitlab.json", circleci.Options{Environment: "prod"}, []metrics.Event{
-			{ID: "circleci/5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9/started", Source: "https://circleci.com/circleci/GgEBCtNxyj3iY6MqUA5u2R/5Q3qM2mDymJ7z4GnxMtDBy",
+			{ID: "circleci/5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9/started", Source: "urn:estate:intake:circleci:https://circleci.com/circleci/GgEBCtNxyj3iY6MqUA5u2R/5Q3qM2mDymJ7z4GnxMtDBy",
 				Time: time.Date(2021, 9, 1, 22, 49, 3, 616_000_000, time.UTC),
 				Data: metrics.DeploymentStarted{DeploymentID: "circleci/5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9", Service: "invoicing",
 					Environment: "prod", Version: "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b",
 					Commits: []metrics.Commit{{SHA: "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b", CommittedAt: time.Date(2021, 9, 1, 22, 40, 0, 0, time.UTC)}}}},
-			{ID: "circleci/5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9/success", Source: "https://circleci.com/circleci/GgEBCtNxyj3iY6MqUA5u2R/5Q3qM2mDymJ7z4GnxMtDBy",
+			{ID: "circleci/5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9/success", Source: "urn:estate:intake:circleci:https://circleci.com/circleci/GgEBCtNxyj3iY6MqUA5u2R/5Q3qM2mDymJ7z4GnxMtDBy",
 				Time: time.Date(2021, 9, 1, 22, 49, 34, 170_000_000, time.UTC),
 				Data: metrics.DeploymentSucceeded{DeploymentID: "circleci/5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9"}},
 		}},

@@ -7,6 +7,11 @@
 // succeeded, failure and error are failed. The deployment id is
 // "github/<owner>/<repo>/<deployment id>"; event ids come from GitHub's
 // deployment and status ids, so a redelivery is a duplicate.
+//
+// A webhook sends its payload as JSON (application/json) or as the form
+// field "payload" (application/x-www-form-urlencoded); GitHub signs the
+// body as it is sent, so Verify takes the body and Payload then gives the
+// JSON that Decode reads.
 package github
 
 import (
@@ -15,11 +20,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/estatehq/estate/metrics"
+	"github.com/estatehq/estate/metrics/intake"
 )
 
 // SignatureHeader is the header that carries the payload's signature.
@@ -27,6 +34,36 @@ const SignatureHeader = "X-Hub-Signature-256"
 
 // EventHeader is the header that names the webhook event.
 const EventHeader = "X-GitHub-Event"
+
+// FormContentType is the content type of the deliveries of a webhook set
+// to send its payload form-encoded.
+const FormContentType = "application/x-www-form-urlencoded"
+
+// payloadField is the form field that carries a form-encoded delivery's
+// JSON payload.
+const payloadField = "payload"
+
+// Payload returns the JSON payload of a delivery whose media type
+// (Content-Type without its parameters) is mediaType: the body itself, or
+// for FormContentType the body's one "payload" field, decoded. Problems
+// are *metrics.InvalidError naming the field.
+func Payload(mediaType string, body []byte) ([]byte, error) {
+	if mediaType != FormContentType {
+		return body, nil
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, metrics.Invalid("", "is not a valid "+FormContentType+" body")
+	}
+	switch values := form[payloadField]; len(values) {
+	case 0:
+		return nil, metrics.Invalid(payloadField, "is required in a form-encoded delivery")
+	case 1:
+		return []byte(values[0]), nil
+	default:
+		return nil, metrics.Invalid(payloadField, fmt.Sprintf("must be sent once, not %d times", len(values)))
+	}
+}
 
 // Verify checks header, the value of X-Hub-Signature-256
 // ("sha256=<hex HMAC-SHA256 of body>"), against secret in constant time.
@@ -132,7 +169,7 @@ func Decode(event string, body []byte) ([]metrics.Event, error) {
 		return nil, metrics.Invalid("deployment.sha", "is required")
 	}
 	deployment := "github/" + repo.FullName + "/" + strconv.FormatInt(d.ID, 10)
-	source := "https://github.com/" + repo.FullName
+	source := intake.Source("github", "https://github.com/"+repo.FullName)
 	events := []metrics.Event{{
 		ID: deployment + "/started", Source: source, Time: d.CreatedAt.UTC(),
 		Data: metrics.DeploymentStarted{DeploymentID: deployment, Service: service, Environment: d.Environment, Version: version},

@@ -1,6 +1,7 @@
 package github_test
 
 import (
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -55,7 +56,7 @@ func TestVerifyRejects(t *testing.T) {
 
 const (
 	deployment = "github/Codertocat/Hello-World/145988746"
-	source     = "https://github.com/Codertocat/Hello-World"
+	source     = "urn:estate:intake:github:https://github.com/Codertocat/Hello-World"
 	sha        = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"
 )
 
@@ -166,5 +167,69 @@ func FuzzDecode(f *testing.F) {
 		// Whatever the body, verification never panics and a wrong
 		// signature never passes.
 		require.ErrorIs(t, github.Verify(body, "sha256=00", "s"), metrics.ErrSignature)
+	})
+}
+
+// form encodes payload as GitHub sends a form-encoded delivery.
+func form(payload []byte) []byte {
+	return []byte(url.Values{"payload": {string(payload)}}.Encode())
+}
+
+func TestPayload(t *testing.T) {
+	body := read(t, "deployment_status_success.json")
+	got, err := github.Payload("application/json", body)
+	require.NoError(t, err)
+	require.Equal(t, body, got, "a JSON delivery is its payload")
+
+	got, err = github.Payload(github.FormContentType, form(body))
+	require.NoError(t, err)
+	require.Equal(t, body, got)
+	events, err := github.Decode("deployment_status", got)
+	require.NoError(t, err)
+	require.Len(t, events, 2)
+
+	tests := map[string]struct {
+		body  string
+		field string
+		msg   string
+	}{
+		"no payload field": {"action=created", "payload", "is required in a form-encoded delivery"},
+		"twice":            {"payload=%7B%7D&payload=%7B%7D", "payload", "must be sent once, not 2 times"},
+		"bad escape":       {"payload=%7", "", "is not a valid application/x-www-form-urlencoded body"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := github.Payload(github.FormContentType, []byte(tt.body))
+			var ie *metrics.InvalidError
+			require.ErrorAs(t, err, &ie)
+			require.Equal(t, []metrics.FieldError{{Field: tt.field, Message: tt.msg}}, ie.Problems)
+		})
+	}
+}
+
+// TestVerifyFormDelivery: GitHub signs a form-encoded delivery's body as it
+// is sent, not the JSON inside it.
+func TestVerifyFormDelivery(t *testing.T) {
+	body := form(read(t, "deployment_status_success.json"))
+	require.NoError(t, github.Verify(body, github.Sign(body, "s3cret"), "s3cret"))
+	payload, err := github.Payload(github.FormContentType, body)
+	require.NoError(t, err)
+	require.ErrorIs(t, github.Verify(body, github.Sign(payload, "s3cret"), "s3cret"), metrics.ErrSignature)
+}
+
+// FuzzPayload: any form body decodes or is an invalid-payload error, and any
+// payload, form-encoded, comes back as it was.
+func FuzzPayload(f *testing.F) {
+	f.Add([]byte("payload=%7B%22zen%22%3A%22Keep+it+logically+awesome.%22%7D"), []byte(`{"zen":"hi"}`))
+	f.Add([]byte("payload=%7"), []byte("\x00"))
+	f.Add([]byte("a=1;b=2&payload="), []byte(""))
+	f.Add(form(read(f, "deployment_status_success.json")), read(f, "ping.json"))
+	f.Fuzz(func(t *testing.T, body, payload []byte) {
+		if _, err := github.Payload(github.FormContentType, body); err != nil {
+			require.ErrorIs(t, err, metrics.ErrInvalid)
+		}
+		got, err := github.Payload(github.FormContentType, form(payload))
+		require.NoError(t, err)
+		require.Equal(t, string(payload), string(got))
 	})
 }

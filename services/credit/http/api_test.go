@@ -3,6 +3,7 @@ package http_test
 import (
 	"encoding/json"
 	"flag"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -34,6 +35,23 @@ func TestOpenAPIDocument(t *testing.T) {
 	want, err := os.ReadFile(openAPIFile)
 	require.NoError(t, err, "run go test -run TestOpenAPIDocument -update")
 	require.Equal(t, string(want), string(got), "services/credit/openapi.json is stale: run go test ./services/credit/http -run TestOpenAPIDocument -update")
+}
+
+// TestServedOpenAPI: the server serves the document checked in, version
+// included.
+func TestServedOpenAPI(t *testing.T) {
+	e := newEnv(t)
+	res, err := http.Get(e.credit.URL + "/openapi.json")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	var served, checkedIn map[string]any
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&served))
+	b, err := os.ReadFile(openAPIFile)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &checkedIn))
+	require.Equal(t, checkedIn, served)
+	require.Equal(t, credithttp.APIVersion, served["info"].(map[string]any)["version"])
 }
 
 func TestApplication(t *testing.T) {
@@ -113,4 +131,18 @@ func TestDrawdownRules(t *testing.T) {
 	require.Equal(t, false, list.Body["has_more"])
 	list = expect(t, e.do(e.credit.URL, "GET", "/v1/credit/drawdowns", other.token, nil), 200)
 	require.Empty(t, list.Body["data"], "a tenant never sees another's drawdowns")
+}
+
+// TestKitRefusals: the refusals of the service kit's middleware and of
+// huma are answered as the document says (do checks each response).
+func TestKitRefusals(t *testing.T) {
+	e := newEnv(t)
+	me := e.register("me")
+	apply := map[string]any{"requested_limit": 10_000, "currency": "eur"}
+	expect(t, e.do(e.credit.URL, "POST", "/v1/credit/applications", "", apply), 401)
+	expect(t, e.do(e.credit.URL, "POST", "/v1/credit/applications", me.token, apply, "Content-Type", "text/plain"), 415)
+	expect(t, e.do(e.credit.URL, "POST", "/v1/credit/applications", me.token, apply, "Idempotency-Key", strings.Repeat("k", 256)), 400)
+	expect(t, e.do(e.credit.URL, "POST", "/v1/credit/drawdowns", me.token, map[string]any{"invoice_id": strings.Repeat("x", 1<<20), "amount": 1}), 413)
+	expect(t, e.do(e.credit.URL, "GET", "/v1/credit/drawdowns?limit=0", me.token, nil), 422)
+	expect(t, e.do(e.credit.URL, "GET", "/v1/credit/line", me.token, nil), 404)
 }

@@ -10,9 +10,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/problem"
 	"github.com/estatehq/estate/services/credit"
-	"github.com/estatehq/estate/services/kit/auth"
 )
 
 type handlers struct {
@@ -92,7 +92,9 @@ func (h *handlers) handleDraw() func(context.Context, *struct {
 		IdempotencyHeader
 		Body DrawdownCreate
 	}) (*drawdownOutput, error) {
-		d, err := h.svc.Draw(ctx, caller(ctx), in.Body.InvoiceID, in.Body.Amount)
+		c := caller(ctx)
+		c.RequestKey = in.IdempotencyKey
+		d, err := h.svc.Draw(ctx, c, in.Body.InvoiceID, in.Body.Amount)
 		if err != nil {
 			return nil, h.problemFor(ctx, err, "body")
 		}

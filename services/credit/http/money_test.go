@@ -207,6 +207,31 @@ func TestDrawHoldsTheInvoice(t *testing.T) {
 		require.Equal(t, false, e.invoiceOf(me, inv)["financed"])
 		expect(t, e.do(e.invoices.URL, "POST", "/v1/invoices/"+inv+"/void", me.token, nil), 200)
 	})
+
+	t.Run("a retry under the same key holds the invoice again", func(t *testing.T) {
+		// The first attempt holds the invoice and dies before it saves the
+		// drawdown (here: its answer is lost); the retry with the same
+		// Idempotency-Key holds it under the same id and saves it.
+		inv := e.invoice(me, customer, 1000, 30)
+		keyed := credit.Caller{BusinessID: me.id, RequestKey: "draw-once"}
+		svc := service(&hooked{finance: func(err error) error {
+			require.NoError(t, err)
+			return &credit.Error{Code: credit.EUNAVAILABLE, Message: "timed out", RetryAfter: time.Second}
+		}})
+		_, err := svc.Draw(ctx, keyed, inv, 100)
+		require.Equal(t, credit.EUNAVAILABLE, credit.ErrorCode(err))
+		require.Equal(t, true, e.invoiceOf(me, inv)["financed"])
+
+		d, err := service(&hooked{}).Draw(ctx, keyed, inv, 100)
+		require.NoError(t, err, "the hold of the first attempt is the retry's own")
+		require.Equal(t, int64(100), d.Amount)
+		require.Empty(t, e.owed(), "the saved drawdown owes no release")
+
+		// Another key is another drawdown: the invoice is taken.
+		other := credit.Caller{BusinessID: me.id, RequestKey: "draw-twice"}
+		_, err = service(&hooked{}).Draw(ctx, other, inv, 100)
+		require.Equal(t, credit.ECONFLICT, credit.ErrorCode(err))
+	})
 }
 
 func TestApplicationCurrencies(t *testing.T) {

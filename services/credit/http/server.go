@@ -18,8 +18,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/services/credit"
-	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/fault"
 	"github.com/estatehq/estate/services/kit/httpapi"
 	"github.com/estatehq/estate/services/kit/idempotency"
@@ -45,8 +45,6 @@ type Options struct {
 	MaxInFlight int
 	// Faults injects the chaos controller's faults; nil injects none.
 	Faults *fault.Injector
-	// Version is the API version in the OpenAPI document.
-	Version string
 }
 
 // NewServer returns the handler of the credit API.
@@ -56,7 +54,7 @@ func NewServer(opts Options) http.Handler {
 	}
 	h := &handlers{svc: opts.Service, logger: opts.Logger}
 	return httpapi.New(httpapi.Options{
-		API: apiConfig(opts.Version), Verifier: opts.Verifier, Idempotency: opts.Idempotency, Telemetry: opts.Telemetry,
+		API: apiConfig(), Verifier: opts.Verifier, Idempotency: opts.Idempotency, Telemetry: opts.Telemetry,
 		Registry: opts.Registry, Logger: opts.Logger, Now: opts.Now, RateLimit: opts.RateLimit, RateBurst: opts.RateBurst,
 		MaxInFlight:     opts.MaxInFlight,
 		Faults:          opts.Faults,
@@ -64,16 +62,22 @@ func NewServer(opts Options) http.Handler {
 	}, func(api huma.API) { addRoutes(api, h) })
 }
 
-// OpenAPI returns the API's OpenAPI 3.1 document.
+// OpenAPI returns the API's OpenAPI 3.1 document: the one NewServer serves,
+// checked in as services/credit/openapi.json.
 func OpenAPI() *huma.OpenAPI {
-	return httpapi.OpenAPI(apiConfig(""), func(api huma.API) { addRoutes(api, &handlers{}) })
+	return httpapi.OpenAPI(apiConfig(), func(api huma.API) { addRoutes(api, &handlers{}) })
 }
 
-func apiConfig(version string) huma.Config {
-	return httpapi.Config("Estate credit API", version,
-		"Credit lines decided from a business's invoice history, and drawdowns against the open invoices it issued, "+
-			"repaid when the invoice is paid. Money is integer minor units; every POST takes an Idempotency-Key. "+
-			"When the invoicing service is unavailable, decisions and drawdowns answer 503 with Retry-After and write nothing.")
+// APIVersion is the version of the API in its document; it changes with
+// the API, not with every build.
+const APIVersion = "1.0.0"
+
+func apiConfig() huma.Config {
+	return httpapi.Config(httpapi.Document{Title: "Estate credit API", Version: APIVersion, Tags: tags,
+		Description: "Credit lines decided from a business's invoice history, and drawdowns against the open invoices it issued, " +
+			"repaid when the invoice is paid. Money is integer minor units; every POST takes an Idempotency-Key. " +
+			"When the invoicing service is unavailable, decisions and drawdowns answer 503 with Retry-After and write nothing. " +
+			"Errors are RFC 9457 problems (application/problem+json)."})
 }
 
 // codeStatus maps domain error codes onto HTTP statuses: the one table of

@@ -33,8 +33,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/sqldb"
-	"github.com/estatehq/estate/services/kit/auth"
 )
 
 func main() {

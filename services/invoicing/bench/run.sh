@@ -13,6 +13,10 @@
 # binary the process has touched) apart. A line per server gives them at
 # start, before any load.
 #
+# The services run from the binary of the services alone (go build -tags
+# servicesonly), as their images do; ESTATE_BENCH_TAGS= (empty) measures
+# the binary of every target instead.
+#
 #   services/invoicing/bench/run.sh [RATE] [DURATION]
 set -euo pipefail
 RATE=${1:-2000}
@@ -21,11 +25,13 @@ PG=${ESTATE_BENCH_POSTGRES_DSN:-${ESTATE_TEST_POSTGRES_DSN:-}}
 cd "$(dirname "$0")/../../.."
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-go build -o "$OUT/estate" ./cmd/estate
+TAGS=${ESTATE_BENCH_TAGS-servicesonly}
+go build -tags "$TAGS" -o "$OUT/estate" ./cmd/estate
 go build -o "$OUT/bench" ./services/invoicing/bench
+go build -o "$OUT/estate-all" ./cmd/estate
 BENCH="$OUT/bench -rate $RATE -duration $DURATION"
 
-echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); build tags: ${TAGS:-none}"
 echo
 echo "| scenario | rate (req/s) | p50 | p99 | p99.9 | errors (by status) | RssAnon peak | RssFile peak | RSS peak |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
@@ -67,6 +73,13 @@ if [[ -n "$PG" ]]; then
 	run_backend postgres "$(dsn ${DB}_invoicing)" "$(dsn ${DB}_credit)"
 	psql "$PG" -qc "DROP DATABASE ${DB}_invoicing WITH (FORCE)" -c "DROP DATABASE ${DB}_credit WITH (FORCE)" > /dev/null
 fi
+# The binary of every target, started the same way, for the memory at
+# start side by side.
+"$OUT/estate-all" invoicing --data-dir "$OUT/data-all" --auth.dev --invoicing.listen-addr 127.0.0.1:18081 \
+	--log.level warn > "$OUT/all-invoicing.log" 2>&1 & ALL=$!
+ready http://127.0.0.1:18081
+STARTS+=("invoicing (sqlite, the binary of every target) at start: $("$OUT/bench" -memory -pid $ALL)")
+kill -INT $ALL; wait $ALL || true
 echo
 printf '%s\n' "${STARTS[@]}"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

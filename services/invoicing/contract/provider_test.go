@@ -23,13 +23,13 @@ import (
 	"github.com/pact-foundation/pact-go/v2/provider"
 	"github.com/stretchr/testify/require"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/logging"
 	"github.com/estatehq/estate/internal/testenv"
 	"github.com/estatehq/estate/services/contracts"
 	"github.com/estatehq/estate/services/invoicing"
 	invoicinghttp "github.com/estatehq/estate/services/invoicing/http"
 	"github.com/estatehq/estate/services/invoicing/sqlite"
-	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/outbox"
 )
 

@@ -50,6 +50,13 @@ func TestServedOpenAPI(t *testing.T) {
 	require.NoError(t, json.Unmarshal(r.Body, &doc))
 	require.Equal(t, "3.1.0", doc["openapi"])
 	require.Contains(t, doc["paths"], "/v1/invoices/{id}/payments")
+	// The server serves the document checked in, version included.
+	var checkedIn map[string]any
+	b, err := os.ReadFile(openAPIFile)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &checkedIn))
+	require.Equal(t, checkedIn, doc)
+	require.Equal(t, invoicinghttp.APIVersion, must[map[string]any](t, doc["info"])["version"])
 }
 
 // TestResponseValidationBites proves the lifecycle's response check is
@@ -92,6 +99,10 @@ func TestBadInput(t *testing.T) {
 		{"bad cursor", req{method: "GET", path: "/v1/invoices?starting_after=in_nope", token: alice.token}, 422, "query.starting_after"},
 		{"no business yet", req{method: "POST", path: "/v1/invoices", token: e.token("dave", ""), body: invoiceBody(bob.id, 1)}, 403, ""},
 		{"unknown route", req{method: "GET", path: "/v2/nothing", token: alice.token}, 404, ""},
+		{"not JSON", req{method: "POST", path: "/v1/invoices", token: alice.token, body: "<invoice/>", header: map[string]string{"Content-Type": "application/xml"}}, 415, "body"},
+		{"body too large", req{method: "POST", path: "/v1/invoices", token: alice.token, body: `{"memo":"` + strings.Repeat("x", 1<<20) + `"}`}, 413, ""},
+		{"body too large with an Idempotency-Key", req{method: "POST", path: "/v1/invoices", token: alice.token, body: `{"memo":"` + strings.Repeat("x", 1<<20) + `"}`, header: map[string]string{"Idempotency-Key": "big"}}, 413, ""},
+		{"Idempotency-Key too long", req{method: "POST", path: "/v1/invoices", token: alice.token, body: invoiceBody(bob.id, 1), header: map[string]string{"Idempotency-Key": strings.Repeat("k", 256)}}, 400, "header.Idempotency-Key"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/estatehq/estate/services/kit/auth"
+	"github.com/estatehq/estate/internal/auth"
 )
 
 // The request decoders are fuzzed through the real server: whatever the

@@ -7,9 +7,9 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/services/contracts"
 	"github.com/estatehq/estate/services/invoicing"
-	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/idempotency"
 )
 

@@ -17,8 +17,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/services/invoicing"
-	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/fault"
 	"github.com/estatehq/estate/services/kit/httpapi"
 	"github.com/estatehq/estate/services/kit/idempotency"
@@ -55,8 +55,6 @@ type Options struct {
 	// PaymentWebhookTolerance is how far a report's signature time may be
 	// from the clock; webhook.DefaultTolerance when 0.
 	PaymentWebhookTolerance time.Duration
-	// Version is the API version in the OpenAPI document.
-	Version string
 }
 
 // NewServer returns the handler of the invoicing API.
@@ -81,21 +79,27 @@ func NewServer(opts Options) http.Handler {
 		}
 	}
 	return httpapi.New(httpapi.Options{
-		API: apiConfig(opts.Version), Verifier: opts.Verifier, Idempotency: opts.Idempotency, Telemetry: opts.Telemetry,
+		API: apiConfig(), Verifier: opts.Verifier, Idempotency: opts.Idempotency, Telemetry: opts.Telemetry,
 		Registry: opts.Registry, Logger: opts.Logger, Now: opts.Now, RateLimit: opts.RateLimit, RateBurst: opts.RateBurst,
 		MaxInFlight: opts.MaxInFlight, Unauthenticated: unauthenticated, Faults: opts.Faults,
 	}, func(api huma.API) { addRoutes(api, h) })
 }
 
-// OpenAPI returns the API's OpenAPI 3.1 document.
+// OpenAPI returns the API's OpenAPI 3.1 document: the one NewServer serves,
+// checked in as services/invoicing/openapi.json.
 func OpenAPI() *huma.OpenAPI {
-	return httpapi.OpenAPI(apiConfig(""), func(api huma.API) { addRoutes(api, &handlers{}) })
+	return httpapi.OpenAPI(apiConfig(), func(api huma.API) { addRoutes(api, &handlers{}) })
 }
 
-func apiConfig(version string) huma.Config {
-	return httpapi.Config("Estate invoicing API", version,
-		"Invoices between businesses registered on Estate. Money is integer minor units; "+
-			"every POST takes an Idempotency-Key; PATCH and transitions take If-Match with the ETag of the last read.")
+// APIVersion is the version of the API in its document; it changes with
+// the API, not with every build.
+const APIVersion = "1.0.0"
+
+func apiConfig() huma.Config {
+	return httpapi.Config(httpapi.Document{Title: "Estate invoicing API", Version: APIVersion, Tags: tags,
+		Description: "Invoices between businesses registered on Estate. Money is integer minor units; " +
+			"every POST takes an Idempotency-Key; PATCH and transitions take If-Match with the ETag of the last read. " +
+			"Errors are RFC 9457 problems (application/problem+json)."})
 }
 
 // codeStatus maps domain error codes onto HTTP statuses: the one table of

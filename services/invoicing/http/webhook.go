@@ -141,14 +141,14 @@ func documentPaymentWebhook(api huma.API) {
 			Content: map[string]*huma.MediaType{"application/json": {Schema: reg.Schema(reflect.TypeOf(Payment{}), true, "Payment")}}}
 	}
 	doc.AddOperation(&huma.Operation{
-		OperationID: "report-payment", Method: http.MethodPost, Path: PaymentWebhookPath, Tags: []string{"Payment providers"},
+		OperationID: "report-payment", Method: http.MethodPost, Path: PaymentWebhookPath, Tags: []string{tagProviders},
 		Summary: "Report a payment, as a payment provider",
 		Description: "Records a payment of provenance provider_reported against an open or uncollectible invoice. " +
 			"No bearer token: the request is signed, as Stripe signs its webhooks. The header " + webhook.Header +
 			" is `t=<Unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">` under the secret configured as invoicing.payment_webhook_secret; " +
 			"a signature made more than the configured tolerance (5 minutes by default) from the server's clock is refused, " +
 			"and a report repeated with the same id records nothing new.",
-		Security: []map[string][]string{{}},
+		Security: httpapi.Public(),
 		Parameters: []*huma.Param{{Name: webhook.Header, In: "header", Required: true, Schema: &huma.Schema{Type: "string"},
 			Description: "t=<Unix seconds>,v1=<hex HMAC-SHA256>; several v1 entries while a secret is rotated.",
 			Example:     "t=1767225600,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd"}},

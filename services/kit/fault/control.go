@@ -15,8 +15,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/problem"
-	"github.com/estatehq/estate/services/kit/auth"
 )
 
 // DefaultMaxTTL bounds how far ahead a fault's deadline may be.

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/estatehq/estate/services/kit/auth"
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/services/kit/fault"
 )
 

@@ -5,7 +5,11 @@
 // the service has an injector; then, on the authenticated API: auth,
 // per-tenant rate limit, idempotency keys. Unknown paths and methods answer RFC 9457
 // problems, and the OpenAPI 3.1 document of the operations is served at
-// GET /openapi.json.
+// GET /openapi.json. The document names every status an operation can
+// answer: the service declares its own, Config adds those of the kit's
+// middleware and of huma (400, 401, 409, 413, 415, 422, 429, 500, 503 as
+// they apply), each as problem+json; httpapitest checks responses against
+// it.
 package httpapi
 
 import (
@@ -21,8 +25,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/problem"
-	"github.com/estatehq/estate/services/kit/auth"
 	"github.com/estatehq/estate/services/kit/fault"
 	"github.com/estatehq/estate/services/kit/idempotency"
 	"github.com/estatehq/estate/services/kit/ratelimit"
@@ -106,7 +110,7 @@ func New(opts Options, register func(huma.API)) http.Handler {
 		if opts.RateLimit > 0 {
 			r.Use(ratelimit.New(ratelimit.Options{Rate: opts.RateLimit, Burst: max(opts.RateBurst, 1), Key: tenant, Now: opts.Now, Registerer: opts.Registry}).Middleware)
 		}
-		r.Use(idempotency.Middleware(idempotency.Options{Store: opts.Idempotency, Scope: tenant, Now: opts.Now, Logger: opts.Logger}))
+		r.Use(idempotency.Middleware(idempotency.Options{Store: opts.Idempotency, Scope: tenant, MaxBody: MaxBodyBytes, Now: opts.Now, Logger: opts.Logger}))
 		api = humachi.New(r, opts.API)
 		register(api)
 	})
@@ -128,25 +132,6 @@ func OpenAPI(cfg huma.Config, register func(huma.API)) *huma.OpenAPI {
 	api := humachi.New(chi.NewRouter(), cfg)
 	register(api)
 	return api.OpenAPI()
-}
-
-// Config returns the huma configuration shared by the services: the
-// document is served by hand outside the auth group (no docs UI, no $schema
-// links in bodies) and every operation needs a bearer JWT.
-func Config(title, version, description string) huma.Config {
-	if version == "" {
-		version = "1.0.0"
-	}
-	cfg := huma.DefaultConfig(title, version)
-	cfg.OpenAPIPath, cfg.DocsPath, cfg.SchemasPath = "", "", ""
-	cfg.CreateHooks = nil
-	cfg.Info.Description = description
-	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
-		"bearer": {Type: "http", Scheme: "bearer", BearerFormat: "JWT",
-			Description: "An access token of the OIDC issuer; the business is in the custom:business_id claim."},
-	}
-	cfg.Security = []map[string][]string{{"bearer": {}}}
-	return cfg
 }
 
 // InternalError is the problem of an error with no domain code: 499 when

@@ -43,6 +43,17 @@ type Config struct {
 	// Dev makes services trust the development issuer, whose key is kept
 	// under the data directory.
 	Dev bool `yaml:"dev"`
+	// StaticTokens is the file of static bearer tokens (OpenStaticTokens);
+	// empty accepts none.
+	StaticTokens string `yaml:"static_tokens"`
+	// ScopePrefix lists, comma-separated, the prefixes before a role name
+	// in a scope (Cognito's resource-server identifier and a slash); a bare
+	// role name is always accepted.
+	ScopePrefix string `yaml:"scope_prefix"`
+	// GroupsClaim names the claim that lists the principal's groups.
+	GroupsClaim string `yaml:"groups_claim"`
+	// GroupRoles maps groups to roles: `group=role,role;group=role`.
+	GroupRoles string `yaml:"group_roles"`
 }
 
 // RegisterFlags sets the defaults and binds the flags.
@@ -53,6 +64,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TokenUse, "auth.token-use", "access", "accepted token_use values, comma-separated")
 	fs.StringVar(&c.BusinessClaim, "auth.business-claim", "custom:business_id", "claim that carries the business id")
 	fs.BoolVar(&c.Dev, "auth.dev", false, "trust the development issuer (estate token); `up` turns it on")
+	fs.StringVar(&c.StaticTokens, "auth.static-tokens", "", "YAML file of static bearer tokens (name, sha256, roles, business), re-read on change; empty accepts none")
+	fs.StringVar(&c.ScopePrefix, "auth.scope-prefix", DefaultScopePrefix, "prefixes before a role name in a scope, comma-separated (Cognito: the resource server id and /)")
+	fs.StringVar(&c.GroupsClaim, "auth.groups-claim", DefaultGroupsClaim, "claim that lists the principal's groups")
+	fs.StringVar(&c.GroupRoles, "auth.group-roles", DefaultGroupRoles, "roles of each group: group=role,role;group=role")
 }
 
 // Validate names the field at fault.
@@ -72,6 +87,9 @@ func (c *Config) Validate() error {
 	if c.BusinessClaim == "" {
 		errs = append(errs, errors.New("auth.business_claim: must not be empty"))
 	}
+	if _, err := ParseGroupRoles(c.GroupRoles); err != nil {
+		errs = append(errs, fmt.Errorf("auth.group_roles: %w", err))
+	}
 	return errors.Join(errs...)
 }
 
@@ -83,10 +101,34 @@ type Principal struct {
 	// BusinessID is the business claim; empty when the token has none.
 	BusinessID string
 	Scopes     []string
+	// Roles are what the principal may do, from its scopes and groups
+	// (RoleMapping), or a static token's roles.
+	Roles []string
+	// StaticToken names the static token the principal presented; empty
+	// for a JWT.
+	StaticToken string
 }
 
 // HasScope reports whether the token carries the scope.
 func (p Principal) HasScope(s string) bool { return slices.Contains(p.Scopes, s) }
+
+// HasRole reports whether the principal holds the role; RoleAdmin holds
+// every role.
+func (p Principal) HasRole(r string) bool {
+	return slices.Contains(p.Roles, r) || slices.Contains(p.Roles, RoleAdmin)
+}
+
+// Who names the principal for audit logs: the static token's name, the
+// machine client's id, or the issuer's subject.
+func (p Principal) Who() string {
+	switch {
+	case p.StaticToken != "":
+		return "static:" + p.StaticToken
+	case p.ClientID != "" && p.ClientID == p.Subject:
+		return "client:" + p.ClientID
+	}
+	return "subject:" + p.Subject
+}
 
 // Tenant is the key that separates callers for rate limits and idempotency
 // keys: the business when the token names one, else the subject.
@@ -147,6 +189,9 @@ type Options struct {
 	// CacheSize bounds the verified tokens remembered; 10,000 by default,
 	// negative turns the cache off.
 	CacheSize int
+	// Roles derives the principal's roles from its scopes and groups; the
+	// groups claim is "cognito:groups" by default.
+	Roles RoleMapping
 }
 
 // Verifier checks tokens. Verified tokens are remembered until they expire
@@ -184,6 +229,9 @@ func NewVerifier(opts Options) *Verifier {
 	if opts.CacheSize == 0 {
 		opts.CacheSize = 10_000
 	}
+	if opts.Roles.GroupsClaim == "" {
+		opts.Roles.GroupsClaim = DefaultGroupsClaim
+	}
 	v := &Verifier{opts: opts, byIss: map[string]Trusted{}, cache: map[[32]byte]cached{}}
 	for _, t := range opts.Trusted {
 		v.byIss[t.Issuer] = t
@@ -194,6 +242,9 @@ func NewVerifier(opts Options) *Verifier {
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(opts.Leeway),
 		jwt.WithTimeFunc(opts.Now),
+		// One encoding per token: a token re-encoded with other trailing
+		// bits is not a different token that verifies.
+		jwt.WithStrictDecoding(),
 	)
 	return v
 }
@@ -259,6 +310,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (Principal, time.Time
 	if s, ok := claims["scope"].(string); ok {
 		p.Scopes = strings.Fields(s)
 	}
+	p.Roles = v.opts.Roles.Roles(p.Scopes, stringList(claims[v.opts.Roles.GroupsClaim]))
 	if p.Subject == "" {
 		return Principal{}, time.Time{}, &Error{Reason: "the token has no subject"}
 	}
@@ -280,6 +332,24 @@ func (v *Verifier) verify(ctx context.Context, raw string) (Principal, time.Time
 		return Principal{}, time.Time{}, &Error{Reason: "the token lacks a required claim (exp)"}
 	}
 	return p, exp.Time, nil
+}
+
+// stringList reads a claim that is a list of strings (Cognito's groups) or
+// one space-separated string; anything else is no list.
+func stringList(c any) []string {
+	switch c := c.(type) {
+	case string:
+		return strings.Fields(c)
+	case []any:
+		out := make([]string, 0, len(c))
+		for _, e := range c {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
 }
 
 func reason(err error) string {

@@ -20,8 +20,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/logging"
-	"github.com/estatehq/estate/services/kit/auth"
 )
 
 const issuer = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_test"

@@ -32,6 +32,7 @@ const (
 // survive restarts. It exists for one machine; services trust it only when
 // configured to.
 type DevIssuer struct {
+	dir string
 	key *ecdsa.PrivateKey
 	kid string
 	now func() time.Time
@@ -67,7 +68,7 @@ func OpenDevIssuer(dir string, now func() time.Time) (*DevIssuer, error) {
 		return nil, fmt.Errorf("encoding dev issuer key: %w", err)
 	}
 	sum := sha256.Sum256(pub)
-	return &DevIssuer{key: k, kid: "dev-" + base64.RawURLEncoding.EncodeToString(sum[:9]), now: now}, nil
+	return &DevIssuer{dir: dir, key: k, kid: "dev-" + base64.RawURLEncoding.EncodeToString(sum[:9]), now: now}, nil
 }
 
 func createKey(dir, path string) ([]byte, error) {
@@ -104,10 +105,14 @@ func createKey(dir, path string) ([]byte, error) {
 
 // TokenRequest describes a token to sign.
 type TokenRequest struct {
-	Subject    string
+	Subject string
+	// ClientID is the client_id claim; DevClientID by default.
+	ClientID   string
 	BusinessID string
 	Scopes     []string
-	TTL        time.Duration
+	// Groups go in the cognito:groups claim, as Cognito writes them.
+	Groups []string
+	TTL    time.Duration
 	// BusinessClaim names the claim of the business id;
 	// "custom:business_id" by default.
 	BusinessClaim string
@@ -124,12 +129,15 @@ func (d *DevIssuer) Sign(r TokenRequest) (string, error) {
 	if r.BusinessClaim == "" {
 		r.BusinessClaim = "custom:business_id"
 	}
+	if r.ClientID == "" {
+		r.ClientID = DevClientID
+	}
 	now := d.now()
 	claims := jwt.MapClaims{
 		"iss":       DevIssuerName,
 		"sub":       r.Subject,
 		"aud":       DevAudience,
-		"client_id": DevClientID,
+		"client_id": r.ClientID,
 		"token_use": "access",
 		"iat":       now.Unix(),
 		"nbf":       now.Unix(),
@@ -141,6 +149,9 @@ func (d *DevIssuer) Sign(r TokenRequest) (string, error) {
 	}
 	if len(r.Scopes) > 0 {
 		claims["scope"] = strings.Join(r.Scopes, " ")
+	}
+	if len(r.Groups) > 0 {
+		claims[DefaultGroupsClaim] = r.Groups
 	}
 	tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
 	tok.Header["kid"] = d.kid

@@ -1,0 +1,117 @@
+//go:build !servicesonly
+
+package main
+
+import (
+	"flag"
+	"slices"
+
+	"github.com/estatehq/estate/chaos/local"
+	collectorsvc "github.com/estatehq/estate/collector/service"
+	"github.com/estatehq/estate/internal/config"
+	"github.com/estatehq/estate/internal/modules"
+	"github.com/estatehq/estate/metrics"
+	"github.com/estatehq/estate/sloreport"
+	"github.com/estatehq/estate/sloreport/reportserver"
+)
+
+// This file is the build of every target, the default. Built with the
+// servicesonly tag (edition_services.go), the binary carries the services
+// alone: a third of the size, and a third of the memory at start, for the
+// services' images.
+
+// targets lists the public targets in the order `up` starts them.
+func targets() []target {
+	return slices.Concat(
+		[]target{{name: "collector", summary: "receive OTLP and reliability events into a durable queue; ship to Elasticsearch, Jaeger, Prometheus or the embedded stores; serve the SLOs", groups: []string{"collector", "events", "slo"}}},
+		serviceTargets(),
+		[]target{
+			{name: "chaos", summary: "the chaos controller (port 8089): experiments with a steady-state hypothesis, abort and a kill switch; `estate chaos run|validate|ls|show|abort|halt|resume`", groups: []string{"chaos", "auth"}, subcommands: chaosSubcommands()},
+			{name: "report-server", summary: "the weekly reliability report (port 8090): the latest, the archive, each week as HTML, Markdown or JSON; archived on a schedule and posted to a webhook", groups: []string{"report", "events", "slo"}},
+		})
+}
+
+// tools lists the commands that are not long-running targets.
+func tools() []command {
+	return []command{
+		{name: "report", summary: "write the weekly reliability report from the event store or a file of events, with the SLOs (--week 2026-W47 --format text|markdown|html|json --out FILE)", run: runReport},
+		tokenCommand,
+		{name: "slo", summary: "check SLO files (validate FILE...) or write their Prometheus rules (rules FILE... > rules.yaml)", run: runSLO},
+		{name: "dashboards", summary: "write the Grafana dashboards, Prometheus rules, Alertmanager configuration and Grafana provisioning (generate [--out DIR]), or check the checked-in ones are current (check)", run: runDashboards},
+		{name: "incident", summary: "show an incident's timeline or its postmortem draft from the collector (show ID [--format text|markdown|json])", run: runIncident},
+		{name: "gateway", summary: "write the OpenAPI document that configures AWS API Gateway in front of the services (export --issuer URL --audience AUD --vpc-link-id ID --integration-uri ARN [--out FILE])", run: runGateway},
+	}
+}
+
+// platformConfigs are the configurations of the targets beside the
+// services.
+type platformConfigs struct {
+	// Collector is the collector target's: the collector: group and its
+	// exporters' groups (elasticsearch:, jaeger:, prometheus_remote_write:).
+	Collector collectorsvc.Config `yaml:",inline"`
+	// Events is the reliability events API that the collector serves.
+	Events eventsConfig `yaml:"events"`
+	// SLO is the SLOs that the collector serves.
+	SLO sloreport.Config `yaml:"slo"`
+	// Report is the report server's.
+	Report reportserver.Config `yaml:"report"`
+	Chaos  chaosConfig         `yaml:"chaos"`
+}
+
+func platformGroups() []optionGroup {
+	return []optionGroup{
+		{"collector", func(c *targetConfigs, fs *flag.FlagSet) { c.Collector.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Collector.Validate() }},
+		{"events", func(c *targetConfigs, fs *flag.FlagSet) { c.Events.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Events.Validate() }},
+		{"slo", func(c *targetConfigs, fs *flag.FlagSet) { c.SLO.RegisterFlags(fs, "slo.") }, func(c *targetConfigs) error { return config.Under("slo.", c.SLO.Validate()) }},
+		{"report", func(c *targetConfigs, fs *flag.FlagSet) { c.Report.RegisterFlags(fs, "report.") }, func(c *targetConfigs) error { return config.Under("report.", c.Report.Validate()) }},
+		{"chaos", func(c *targetConfigs, fs *flag.FlagSet) { c.Chaos.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Chaos.Validate() }},
+	}
+}
+
+// listenAddrs are the listen addresses of the named targets.
+func (c *platformConfigs) listenAddrs(targetNames []string) []*string {
+	var addrs []*string
+	if slices.Contains(targetNames, "collector") {
+		addrs = append(addrs, c.Collector.ListenAddrs()...)
+	}
+	if slices.Contains(targetNames, "chaos") {
+		addrs = append(addrs, &c.Chaos.ListenAddr)
+	}
+	if slices.Contains(targetNames, "report-server") {
+		addrs = append(addrs, &c.Report.ListenAddr)
+	}
+	return addrs
+}
+
+// platformApp holds the targets beside the services that run in this
+// process.
+type platformApp struct {
+	// collector is the collector running in this process, if any.
+	collector *collectorsvc.Service
+	// proxies carry the services' connections to their dependencies when
+	// chaos runs in this process.
+	proxies *local.Proxies
+	// events is the event store of the collector in this process, if any.
+	events metrics.Store
+}
+
+// openPlatform prepares what the targets of this run share before any
+// starts.
+func (a *app) openPlatform() {
+	if a.cfg.chaosInProcess {
+		a.proxies = local.NewProxies()
+		a.onClose(a.proxies.Close)
+	}
+}
+
+// modules lists every module, public and internal.
+func (a *app) modules() []modules.Module {
+	return slices.Concat(
+		a.baseModules(),
+		[]modules.Module{{Name: "collector", Deps: []string{"datadir"}, Init: a.initCollector, Public: true}},
+		a.serviceModules(),
+		[]modules.Module{
+			{Name: "chaos", Deps: []string{"datadir", "devissuer"}, Init: a.initChaos, Public: true},
+			{Name: "report-server", Deps: []string{"datadir"}, Init: a.initReportServer, Public: true},
+		})
+}
