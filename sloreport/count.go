@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -52,8 +53,8 @@ type counter struct {
 const minRecordedRun = 12
 
 // maxLookups is the most series of a raw read whose sample before it is
-// looked up one by one; more are looked up in one query over the
-// selector's whole lookback.
+// looked up by their own labels; more are looked up by the selector, over
+// every series' lookback.
 const maxLookups = 8
 
 var stepNames = regexp.QuoteMeta(StepIncreaseRecord) + "|" + regexp.QuoteMeta(StepSumRecord)
@@ -317,37 +318,36 @@ func (c counter) raw(ctx context.Context, selector string, from, to, horizon int
 }
 
 // lookup is the last sample at or before at and after horizon of each
-// series in want, by seriesKey. A few are looked up one by one (their own
-// samples only); more in one query of the selector.
+// series in want, by seriesKey, in one query: a few series are looked up
+// by their exact labels (their own samples only, or-ed together); more
+// by the selector.
 func (c counter) lookup(ctx context.Context, selector string, want map[string]firstSample, at, horizon int64) (map[string]float64, error) {
+	rng := fmt.Sprintf("[%dms]", at-horizon)
+	expr := "last_over_time(" + selector + rng + ")"
+	if len(want) <= maxLookups {
+		// The series' exact labels; a series with more labels matches
+		// too, and is not wanted.
+		parts := make([]string, 0, len(want))
+		for _, u := range want {
+			parts = append(parts, "last_over_time("+u.metric.String()+rng+")")
+		}
+		slices.Sort(parts)
+		expr = strings.Join(parts, " or ")
+	}
+	v, err := c.q.Query(ctx, expr, time.UnixMilli(at))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s before %s: %w", selector, time.UnixMilli(at).UTC().Format(time.RFC3339), err)
+	}
+	vec, ok := v.(model.Vector)
+	if !ok {
+		return nil, fmt.Errorf("reading %s: last_over_time answered %s, not a vector", selector, v.Type())
+	}
 	out := map[string]float64{}
-	query := func(sel string) error {
-		expr := fmt.Sprintf("last_over_time(%s[%dms])", sel, at-horizon)
-		v, err := c.q.Query(ctx, expr, time.UnixMilli(at))
-		if err != nil {
-			return fmt.Errorf("reading %s before %s: %w", selector, time.UnixMilli(at).UTC().Format(time.RFC3339), err)
-		}
-		vec, ok := v.(model.Vector)
-		if !ok {
-			return fmt.Errorf("reading %s: last_over_time answered %s, not a vector", selector, v.Type())
-		}
-		for _, s := range vec {
-			if key := seriesKey(s.Metric); !math.IsNaN(float64(s.Value)) {
-				if _, ok := want[key]; ok {
-					out[key] = float64(s.Value)
-				}
+	for _, s := range vec {
+		if key := seriesKey(s.Metric); !math.IsNaN(float64(s.Value)) {
+			if _, ok := want[key]; ok {
+				out[key] = float64(s.Value)
 			}
-		}
-		return nil
-	}
-	if len(want) > maxLookups {
-		return out, query(selector)
-	}
-	for _, u := range want {
-		// The series' exact labels; a series with more labels matches too,
-		// and is not wanted.
-		if err := query(u.metric.String()); err != nil {
-			return nil, err
 		}
 	}
 	return out, nil
