@@ -44,9 +44,10 @@ type Inputs struct {
 }
 
 // ReportChunk is the longest range of raw samples that the evaluator of a
-// report should fetch in one query (Options.Chunk): a week, so that the
-// week and the week before take two queries per counter. At a scrape every
-// 15 s that is 40,320 samples per series, far below the engines' limits.
+// report should fetch in one query (Options.Chunk): a week, so that a
+// window read raw (without recorded steps) takes a query per week and
+// counter. At a scrape every 15 s that is 40,320 samples per series, far
+// below the engines' limits.
 const ReportChunk = 7 * 24 * time.Hour
 
 // The shape of a report.

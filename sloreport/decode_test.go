@@ -126,7 +126,7 @@ func TestParseErrors(t *testing.T) {
 		{"name not a DNS label", "name: inv-availability", "name: Inv_Availability",
 			[]string{`x.yaml:4: metadata.name: must be at most 63 lowercase letters, digits and dashes, starting and ending with a letter or digit, not "Inv_Availability"`}},
 		{"reserved label", "environment: production", "severity: low",
-			[]string{"x.yaml:7: metadata.labels.severity: must be a Prometheus label name other than slo, service, severity, alertname, long_window and short_window"}},
+			[]string{"x.yaml:7: metadata.labels.severity: must be a Prometheus label name other than slo, service, severity, alertname, long_window, short_window and selector"}},
 		{"labels not strings", "environment: production", "environment: [a, b]",
 			[]string{"x.yaml:7: metadata.labels.environment: must be a string, not a list"}},
 		{"timeslices", "budgetingMethod: Occurrences", "budgetingMethod: Timeslices",

@@ -16,9 +16,10 @@
 // field of every problem named. An Evaluator computes, through the one
 // PromQL interface (internal/promquery), each SLO's attainment, error
 // budget, burn rates and policy state, counting events exactly from the
-// counters' raw samples; Generate writes the Prometheus rules of the SLOs:
-// recorded error ratios and multi-window, multi-burn-rate alerts with a
-// low-traffic guard. The adapters beneath serve the statuses over HTTP
+// counters' raw samples, or from the steps their rules recorded where
+// those add up to the same; Generate writes the Prometheus rules of the
+// SLOs: recorded error ratios, multi-window, multi-burn-rate alerts with a
+// low-traffic guard, and the exact count of every 5-minute step. The adapters beneath serve the statuses over HTTP
 // (sloreport/http) and as Prometheus series (sloreport/prometheus);
 // sloreport/examples holds the SLOs of the estate's own services.
 //

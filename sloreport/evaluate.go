@@ -244,8 +244,8 @@ func (e *Evaluator) Status(ctx context.Context, name string) (Status, error) {
 }
 
 // Evaluate computes s's status at at (to the millisecond), exactly: every
-// count is a sum of the raw samples' increases (see counter). Errors: the
-// Querier's.
+// count is a sum of the raw samples' increases, read raw or from the
+// steps its counts group recorded (see counter). Errors: the Querier's.
 func (e *Evaluator) Evaluate(ctx context.Context, s SLO, at time.Time) (Status, error) {
 	st, _, err := e.evaluate(ctx, s, at, nil)
 	return st, err
@@ -264,7 +264,7 @@ func (e *Evaluator) evaluate(ctx context.Context, s SLO, at time.Time, extra []t
 	starts = append(starts, extra...)
 	lookback := max(s.Window.Period(at), 24*time.Hour)
 	in := s.Indicator
-	total, err := e.cnt.increases(ctx, in.Total, starts, at, lookback)
+	total, err := e.cnt.increases(ctx, s, in.Total, starts, at, lookback)
 	if err != nil {
 		return Status{}, nil, err
 	}
@@ -272,7 +272,7 @@ func (e *Evaluator) evaluate(ctx context.Context, s SLO, at time.Time, extra []t
 	if part == "" {
 		part = in.Bad
 	}
-	counted, err := e.cnt.increases(ctx, part, starts, at, lookback)
+	counted, err := e.cnt.increases(ctx, s, part, starts, at, lookback)
 	if err != nil {
 		return Status{}, nil, err
 	}

@@ -325,3 +325,50 @@ func TestLowTrafficGuardHoldsInRules(t *testing.T) {
 		},
 	})
 }
+
+// TestCountsRulesInPrometheus2: Prometheus 2 (promtool's engine, whose
+// ranges include their start) records the exact increase of a step, and
+// nothing for a step with a reset (the requests counter restarts at 31
+// minutes) or a series born in it without a sample before (the errors
+// counter, at 10 minutes).
+// promtool evaluates every group every minute: each evaluation records
+// the five minutes before it.
+func TestCountsRulesInPrometheus2(t *testing.T) {
+	dir := t.TempDir()
+	slo := ratioSLO(rolling(30 * 24 * time.Hour))
+	writeRules(t, dir, "rules.yaml", []SLO{slo}, RuleOptions{MinEvents: DefaultMinEvents})
+	series := func(record, sel string) string {
+		return fmt.Sprintf(`%s{%s=%q, service="inv", slo="inv-availability"}`, record, SelectorLabel, sel)
+	}
+	requests, errs := slo.Indicator.Total, slo.Indicator.Bad
+	at := func(m time.Duration, record, sel string, want ...float64) promqlTest {
+		p := promqlTest{Expr: series(record, sel), EvalTime: FormatDuration(m * time.Minute), ExpSamples: []expSample{}}
+		for _, v := range want {
+			p.ExpSamples = append(p.ExpSamples, expSample{Labels: series(record, sel), Value: v})
+		}
+		return p
+	}
+	testRules(t, dir, time.Minute, []string{"rules.yaml"}, nil, ruleTestGroup{
+		Interval: "1m",
+		InputSeries: []inputSeries{
+			// 0, 100, ... 3000 at 30 minutes; 5 at 31, then 100 a minute.
+			{requests, "0+100x30 5+100x30"},
+			// From 10 minutes: 0, 1, 2, ...
+			{errs, "_x10 0+1x50"},
+		},
+		PromQLTests: []promqlTest{
+			at(30, StepIncreaseRecord, requests, 500),
+			at(30, StepSumRecord, requests, 3000),
+			at(31, StepIncreaseRecord, requests),
+			at(35, StepIncreaseRecord, requests),
+			at(35, StepSumRecord, requests),
+			at(36, StepIncreaseRecord, requests, 500), // 505 - 5
+			at(36, StepSumRecord, requests, 505),
+			at(12, StepIncreaseRecord, errs),
+			at(14, StepIncreaseRecord, errs),
+			at(15, StepIncreaseRecord, errs, 5), // from its first sample, at 10
+			at(16, StepIncreaseRecord, errs, 5),
+			at(16, StepSumRecord, errs, 6),
+		},
+	})
+}

@@ -26,7 +26,23 @@ const (
 	BurnAlertName = "SLOErrorBudgetBurn"
 	// AbsentAlertName is the alert of an SLO whose events are not there.
 	AbsentAlertName = "SLOEventsAbsent"
+	// StepIncreaseRecord is the exact increase of an SLI's counters over
+	// the step before each evaluation (Step), labelled with their selector;
+	// absent when it cannot be exact.
+	StepIncreaseRecord = "estate_slo:sli_counter:exact_increase5m"
+	// StepSumRecord is the sum of the same counters at each evaluation:
+	// the next step's start, which checks that the step saw every sample.
+	StepSumRecord = "estate_slo:sli_counter:sum"
 )
+
+// Step is the evaluation interval of the counts group of every SLO and the
+// range of StepIncreaseRecord: one sample covers the step since the one
+// before, so that the steps of a window add up to its count.
+const Step = 5 * time.Minute
+
+// SelectorLabel labels the recorded counts with the counters' selector, so
+// that an SLO whose indicator changes never reads its old counts.
+const SelectorLabel = "selector"
 
 // DefaultRunbookURL is the runbook of an SLO whose metadata.annotations
 // name none (runbook_url).
@@ -49,11 +65,15 @@ type RuleOptions struct {
 	AbsentFor time.Duration
 }
 
-// Generate returns the Prometheus rules of slos, one group per SLO: the
-// recorded error ratio and event count over every burn window, the four
-// multi-window, multi-burn-rate alerts of BurnAlerts with the low-traffic
-// guard in each, and an alert for absent data. The groups are what a
-// rules file holds (WriteRules) and what Prometheus's rules manager loads.
+// Generate returns the Prometheus rules of slos, two groups per SLO. The
+// first, slo-NAME: the recorded error ratio and event count over every
+// burn window, the four multi-window, multi-burn-rate alerts of BurnAlerts
+// with the low-traffic guard in each, and an alert for absent data. The
+// second, slo-NAME:counts, evaluated every Step: the exact increase and the
+// sum of each of its two counters (CountsGroup), from which an Evaluator
+// counts long windows without reading every raw sample. The groups are
+// what a rules file holds (WriteRules) and what Prometheus's rules manager
+// loads.
 func Generate(slos []SLO, o RuleOptions) (rulefmt.RuleGroups, error) {
 	if o.MinEvents < 0 {
 		return rulefmt.RuleGroups{}, fmt.Errorf("generating rules: min events must not be negative, not %v", o.MinEvents)
@@ -66,22 +86,72 @@ func Generate(slos []SLO, o RuleOptions) (rulefmt.RuleGroups, error) {
 	}
 	out := rulefmt.RuleGroups{Groups: []rulefmt.RuleGroup{}}
 	for _, s := range slos {
-		out.Groups = append(out.Groups, group(s, o))
+		out.Groups = append(out.Groups, group(s, o), CountsGroup(s))
 	}
 	return out, nil
 }
 
-func group(s SLO, o RuleOptions) rulefmt.RuleGroup {
-	base := map[string]string{}
-	maps.Copy(base, s.Labels)
-	base["slo"], base["service"] = s.Name, s.Service
-	with := func(extra ...string) map[string]string {
-		m := maps.Clone(base)
-		for i := 0; i+1 < len(extra); i += 2 {
-			m[extra[i]] = extra[i+1]
-		}
-		return m
+// labelsOf are the labels of every series and alert generated for s: its
+// own, slo and service, then extra's pairs.
+func labelsOf(s SLO, extra ...string) map[string]string {
+	m := maps.Clone(s.Labels)
+	if m == nil {
+		m = map[string]string{}
 	}
+	m["slo"], m["service"] = s.Name, s.Service
+	for i := 0; i+1 < len(extra); i += 2 {
+		m[extra[i]] = extra[i+1]
+	}
+	return m
+}
+
+// CountsGroup is the group, evaluated every Step, that records for each of
+// s's two counter selectors (Total, and Good or Bad) the exact increase of
+// the step before each evaluation, (t - Step, t], and the counters' sum at
+// t. Exact means what the Evaluator counts from raw samples: per series,
+// the last sample before the step subtracted from its last in it, which
+// holds when no series in the step reset, none lacks a sample in the Step
+// before it (a series born, or back from a gap), and none ends it with a
+// staleness marker; otherwise neither is recorded, and the Evaluator
+// counts that step from raw samples.
+func CountsGroup(s SLO) rulefmt.RuleGroup {
+	g := rulefmt.RuleGroup{Name: "slo-" + s.Name + ":counts", Interval: model.Duration(Step)}
+	part := s.Indicator.Good
+	if part == "" {
+		part = s.Indicator.Bad
+	}
+	for _, sel := range []string{s.Indicator.Total, part} {
+		increase, sum := stepExprs(sel)
+		g.Rules = append(g.Rules,
+			rulefmt.Rule{Record: StepIncreaseRecord, Expr: increase, Labels: labelsOf(s, SelectorLabel, sel)},
+			rulefmt.Rule{Record: StepSumRecord, Expr: sum, Labels: labelsOf(s, SelectorLabel, sel)},
+		)
+	}
+	return g
+}
+
+// stepExprs are the expressions of the step's increase and sum of the
+// counters sel selects: absent, both, when a series of the step reset
+// (within it, or from the sample before it), has a sample in it and none
+// in the Step before, or ends it stale.
+func stepExprs(sel string) (increase, sum string) {
+	st := FormatDuration(Step)
+	unexact := fmt.Sprintf(`unless on ()
+(
+    count(resets(%[1]s[%[2]s]) > 0)
+  or
+    count(min_over_time(%[1]s[%[2]s]) < %[1]s offset %[2]s)
+  or
+    count(last_over_time(%[1]s[%[2]s]) unless %[1]s offset %[2]s)
+  or
+    count(last_over_time(%[1]s[%[2]s]) unless %[1]s)
+)`, sel, st)
+	return fmt.Sprintf("sum(%[1]s - %[1]s offset %[2]s)\n%[3]s", sel, st, unexact),
+		fmt.Sprintf("sum(%s)\n%s", sel, unexact)
+}
+
+func group(s SLO, o RuleOptions) rulefmt.RuleGroup {
+	with := func(extra ...string) map[string]string { return labelsOf(s, extra...) }
 	in := s.Indicator
 	g := rulefmt.RuleGroup{Name: "slo-" + s.Name}
 	for _, w := range BurnWindows() {

@@ -48,8 +48,24 @@ func TestGenerateExamples(t *testing.T) {
 
 	parsed := parseRules(t, b.Bytes())
 	require.Equal(t, groups, *parsed, "the file reads back as the value")
-	require.Len(t, parsed.Groups, len(slos))
-	for _, g := range parsed.Groups {
+	require.Len(t, parsed.Groups, 2*len(slos))
+	for i, g := range parsed.Groups {
+		if i%2 == 1 {
+			// The counts group: the step's increase and the sum of each
+			// counter, every step.
+			s := slos[i/2]
+			require.Equal(t, "slo-"+s.Name+":counts", g.Name)
+			require.Equal(t, model.Duration(Step), g.Interval)
+			require.Len(t, g.Rules, 4, g.Name)
+			for j, r := range g.Rules {
+				require.Equal(t, []string{StepIncreaseRecord, StepSumRecord}[j%2], r.Record, g.Name)
+				require.Equal(t, []string{s.Indicator.Total, s.Indicator.Total, s.Indicator.Good + s.Indicator.Bad, s.Indicator.Good + s.Indicator.Bad}[j], r.Labels[SelectorLabel], g.Name)
+				require.Equal(t, s.Name, r.Labels["slo"], g.Name)
+			}
+			continue
+		}
+		require.Equal(t, "slo-"+slos[i/2].Name, g.Name)
+		require.Zero(t, g.Interval, "the evaluator's interval")
 		// Per window a ratio and an event count, the four burn alerts and
 		// the absent-data alert, the alerts after what they read.
 		require.Len(t, g.Rules, 2*len(BurnWindows())+len(BurnAlerts())+1, g.Name)

@@ -64,7 +64,7 @@ func (v *validator) document(d *document) SLO {
 	}
 	for k := range s.Labels {
 		if !isLabelName(k) || reservedLabel(k) {
-			v.bad("metadata.labels."+k, "must be a Prometheus label name other than slo, service, severity, alertname, long_window and short_window")
+			v.bad("metadata.labels."+k, "must be a Prometheus label name other than slo, service, severity, alertname, long_window, short_window and selector")
 		}
 	}
 	if strings.TrimSpace(s.Service) == "" {
@@ -87,7 +87,7 @@ func (v *validator) document(d *document) SLO {
 }
 
 func reservedLabel(k string) bool {
-	return slices.Contains([]string{"slo", "service", "severity", "alertname", "long_window", "short_window"}, k)
+	return slices.Contains([]string{"slo", "service", "severity", "alertname", "long_window", "short_window", SelectorLabel}, k)
 }
 
 var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/estatehq/estate/chaos"
@@ -30,6 +31,7 @@ import (
 	"github.com/estatehq/estate/internal/promquery/promquerytest"
 	"github.com/estatehq/estate/internal/testenv"
 	"github.com/estatehq/estate/metrics"
+	"github.com/estatehq/estate/sloreport"
 )
 
 func TestDashboardsCommand(t *testing.T) {
@@ -96,6 +98,7 @@ func TestUpDashboards(t *testing.T) {
 	require.NoError(t, err)
 	files, err := dashboards.Generate(o)
 	require.NoError(t, err)
+	files[dashboards.SLORulesFile] = shortenCountSteps(t, files[dashboards.SLORulesFile])
 	exprs, err := dashboards.Expressions(files)
 	require.NoError(t, err)
 	dir := t.TempDir()
@@ -182,6 +185,30 @@ func TestUpDashboards(t *testing.T) {
 // prometheusConfig is a Prometheus configuration scraping every target of
 // e every five seconds (the collector computes its SLO and DORA series as it is scraped) under the jobs `estate up` gives them, and evaluating
 // rules every second.
+// shortenCountSteps returns the SLO rules with the step of their counts
+// groups (sloreport.Step, five minutes: each recorded step compares its
+// counters with themselves a step before) cut to ten seconds, so that a
+// test a minute long evaluates them over real data. Only the counts
+// groups change; their expressions keep their shape.
+func shortenCountSteps(t *testing.T, rules []byte) []byte {
+	t.Helper()
+	step := model.Duration(sloreport.Step).String()
+	groups := strings.Split(string(rules), "\n  - name: ")
+	shortened := 0
+	for i, g := range groups {
+		name, _, _ := strings.Cut(g, "\n")
+		if i == 0 || !strings.HasSuffix(name, ":counts") {
+			continue
+		}
+		g = strings.ReplaceAll(g, "interval: "+step+"\n", "interval: 10s\n")
+		g = strings.ReplaceAll(g, "["+step+"]", "[10s]")
+		groups[i] = strings.ReplaceAll(g, "offset "+step, "offset 10s")
+		shortened++
+	}
+	require.Positive(t, shortened, "the SLO rules have counts groups")
+	return []byte(strings.Join(groups, "\n  - name: "))
+}
+
 func prometheusConfig(e *estate, rules []string) string {
 	var b strings.Builder
 	b.WriteString("global: {scrape_interval: 5s, scrape_timeout: 5s, evaluation_interval: 1s}\nrule_files:\n")

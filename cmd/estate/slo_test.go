@@ -61,7 +61,7 @@ func TestSLORules(t *testing.T) {
 	for _, g := range groups.Groups {
 		names = append(names, g.Name)
 	}
-	require.Equal(t, []string{"slo-credit-availability", "slo-credit-latency", "slo-invoicing-availability", "slo-invoicing-latency"}, names)
+	require.Equal(t, []string{"slo-credit-availability", "slo-credit-availability:counts", "slo-credit-latency", "slo-credit-latency:counts", "slo-invoicing-availability", "slo-invoicing-availability:counts", "slo-invoicing-latency", "slo-invoicing-latency:counts"}, names)
 	require.Contains(t, out, "estate_slo:sli_events:increase5m{slo=\"invoicing-availability\", service=\"invoicing\"} >= 50")
 
 	out, _, err = runCmd(t, "slo", "rules", "../../sloreport/examples/invoicing.yaml")
