@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -58,6 +59,8 @@ func TestHTTPStatusMapping(t *testing.T) {
 		{"bad gzip", nil, logs, "gzip", 400, "", 0},
 		{"unknown encoding", nil, logs, "br", 400, "", 0},
 		{"not JSON", nil, `{"resourceLogs":`, "", 400, "", 0},
+		{"body nested fifty levels", nil, `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":` +
+			strings.Repeat(`{"arrayValue":{"values":[`, 50) + strings.Repeat(`]}}`, 50) + `}]}]}]}`, "", 400, "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
