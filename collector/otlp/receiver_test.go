@@ -17,6 +17,7 @@ import (
 
 	"github.com/estatehq/estate/collector"
 	"github.com/estatehq/estate/internal/delivery"
+	"github.com/estatehq/estate/internal/problem/problemtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -147,4 +148,16 @@ func FuzzDecodeJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestUnroutedAnswersProblems(t *testing.T) {
+	r, err := New(Options{Queue: &fakeQueue{}})
+	require.NoError(t, err)
+	problemtest.RequireUnrouted(t, r.Handler(),
+		problemtest.Unrouted{Method: http.MethodPost, Path: "/v1/profiles"},
+		problemtest.Unrouted{Method: http.MethodGet, Path: "/"},
+		problemtest.Unrouted{Method: http.MethodGet, Path: "/v1/traces", Allow: "POST"},
+		problemtest.Unrouted{Method: http.MethodPut, Path: "/v1/logs", Allow: "POST"},
+		problemtest.Unrouted{Method: http.MethodDelete, Path: "/v1/metrics", Allow: "POST"},
+	)
 }

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/estatehq/estate/internal/problem"
+	"github.com/estatehq/estate/internal/problem/problemtest"
 	"github.com/estatehq/estate/metrics"
 	metricshttp "github.com/estatehq/estate/metrics/http"
 	"github.com/estatehq/estate/metrics/intake/circleci"
@@ -423,4 +424,14 @@ func compact(t *testing.T, b []byte) string {
 	var buf bytes.Buffer
 	require.NoError(t, json.Compact(&buf, b))
 	return buf.String()
+}
+
+func TestUnroutedAnswersProblems(t *testing.T) {
+	e := newEnv(t)
+	problemtest.RequireUnrouted(t, e.server.Config.Handler,
+		problemtest.Unrouted{Method: http.MethodGet, Path: "/v1/nowhere"},
+		problemtest.Unrouted{Method: http.MethodGet, Path: "/v1/events", Allow: "POST"},
+		problemtest.Unrouted{Method: http.MethodPut, Path: "/v1/events/github", Allow: "POST"},
+		problemtest.Unrouted{Method: http.MethodPost, Path: "/v1/dora", Allow: "GET"},
+	)
 }

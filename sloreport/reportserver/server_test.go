@@ -24,6 +24,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/estatehq/estate/internal/delivery"
+	"github.com/estatehq/estate/internal/problem/problemtest"
 	"github.com/estatehq/estate/metrics"
 	"github.com/estatehq/estate/sloreport"
 )
@@ -375,4 +376,14 @@ func TestArchiveRefusesAPeriodThatIsNotAWeek(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotArchived)
 	require.NoError(t, os.WriteFile(filepath.Join(a.Dir(), "notes.json"), []byte("{}"), 0o600))
 	require.Empty(t, archived(t, a), "only weeks are listed")
+}
+
+func TestUnroutedAnswersProblems(t *testing.T) {
+	g := &generator{now: func() time.Time { return now }}
+	s, _ := newServer(t, Options{Generate: g.generate, Now: g.now})
+	problemtest.RequireUnrouted(t, s.Handler(),
+		problemtest.Unrouted{Method: http.MethodGet, Path: "/nowhere"},
+		problemtest.Unrouted{Method: http.MethodPost, Path: "/", Allow: "GET"},
+		problemtest.Unrouted{Method: http.MethodDelete, Path: "/reports/2026-W45.html", Allow: "GET"},
+	)
 }
