@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/estatehq/estate/internal/timebound"
 )
 
 // Window is the half-open interval [From, To) a report covers.
@@ -14,13 +16,18 @@ type Window struct {
 	To   time.Time
 }
 
-// Validate reports a window that is empty or not set.
+// Validate reports a window that is empty, not set, or outside the
+// instants UnixNano holds.
 func (w Window) Validate() error {
 	switch {
 	case w.From.IsZero():
 		return Invalid("from", "is required")
 	case w.To.IsZero():
 		return Invalid("to", "is required")
+	case timebound.Check(w.From) != nil:
+		return Invalid("from", timebound.ErrRange.Error())
+	case timebound.Check(w.To) != nil:
+		return Invalid("to", timebound.ErrRange.Error())
 	case !w.From.Before(w.To):
 		return Invalid("from", fmt.Sprintf("(%s) must be before to (%s)", w.From.UTC().Format(time.RFC3339), w.To.UTC().Format(time.RFC3339)))
 	}

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/estatehq/estate/internal/timebound"
 )
 
 // ISOWeek is an ISO 8601 week in UTC: from Monday 00:00 to the next Monday
@@ -24,8 +26,9 @@ var ErrNoSuchWeek = errors.New("no such ISO week")
 var weekPattern = regexp.MustCompile(`^(\d{4})-W(\d{2})$`)
 
 // ParseWeek reads a week written as ISO 8601 does: 2026-W47. Errors: a
-// malformed week, and one wrapping ErrNoSuchWeek for a week number the
-// year does not have.
+// malformed week, one wrapping ErrNoSuchWeek for a week number the year
+// does not have, and one wrapping timebound.ErrRange for a week outside
+// the years a time.Time holds in nanoseconds.
 func ParseWeek(s string) (ISOWeek, error) {
 	m := weekPattern.FindStringSubmatch(s)
 	if m == nil {
@@ -36,7 +39,11 @@ func ParseWeek(s string) (ISOWeek, error) {
 	if n < 1 || n > WeeksIn(y) {
 		return ISOWeek{}, fmt.Errorf("week %s: %d has weeks 01 to %02d: %w", s, y, WeeksIn(y), ErrNoSuchWeek)
 	}
-	return ISOWeek{Year: y, Week: n}, nil
+	w := ISOWeek{Year: y, Week: n}
+	if timebound.Check(w.Start()) != nil || timebound.Check(w.End()) != nil {
+		return ISOWeek{}, fmt.Errorf("week %s: its days %w", s, timebound.ErrRange)
+	}
+	return w, nil
 }
 
 // WeekOf is the ISO week that holds t, in UTC.

@@ -16,6 +16,7 @@ import (
 	"github.com/estatehq/estate/chaos/chaostest"
 	chaoshttp "github.com/estatehq/estate/chaos/http"
 	"github.com/estatehq/estate/chaos/sqlite"
+	"github.com/estatehq/estate/internal/problem/problemtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -199,4 +200,13 @@ func TestRunJournalAndList(t *testing.T) {
 	require.Empty(t, runs)
 	_, err = c.Run(ctx, "no-such-run")
 	require.Equal(t, http.StatusNotFound, apiError(t, err).Status)
+}
+
+func TestUnroutedAnswersProblems(t *testing.T) {
+	problemtest.RequireUnrouted(t, chaoshttp.NewServer(chaoshttp.Options{}),
+		problemtest.Unrouted{Method: http.MethodGet, Path: "/v1/nowhere"},
+		problemtest.Unrouted{Method: http.MethodDelete, Path: "/v1/experiments", Allow: "GET, POST"},
+		problemtest.Unrouted{Method: http.MethodGet, Path: "/v1/experiments/e-1/abort", Allow: "POST"},
+		problemtest.Unrouted{Method: http.MethodPut, Path: "/v1/halt", Allow: "GET, POST"},
+	)
 }

@@ -33,12 +33,7 @@ func NewServer(o Options) http.Handler {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := chi.NewRouter()
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, r, problem.New(http.StatusNotFound, "no such resource"))
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, "method not allowed on this resource"))
-	})
+	problem.Route(r)
 	r.Post("/v1/experiments", handleSubmit(o))
 	r.Get("/v1/experiments", handleList(o))
 	r.Get("/v1/experiments/{id}", handleGet(o))

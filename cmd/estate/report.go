@@ -17,6 +17,7 @@ import (
 
 	"github.com/estatehq/estate/internal/config"
 	"github.com/estatehq/estate/internal/promquery"
+	"github.com/estatehq/estate/internal/timebound"
 	"github.com/estatehq/estate/metrics"
 	"github.com/estatehq/estate/sloreport"
 	"github.com/estatehq/estate/sloreport/examples"
@@ -249,13 +250,13 @@ func reportWindow(from, to string, now time.Time) (metrics.Window, error) {
 	var err error
 	if to == "" {
 		w.To = now.UTC().Truncate(24 * time.Hour)
-	} else if w.To, err = time.Parse(time.RFC3339, to); err != nil {
-		return w, fmt.Errorf("--to must be an RFC 3339 time such as 2026-11-09T00:00:00Z, not %q", to)
+	} else if w.To, err = timebound.Parse(to); err != nil {
+		return w, fmt.Errorf("--to %w, not %q", err, to)
 	}
 	if from == "" {
 		w.From = w.To.Add(-7 * 24 * time.Hour)
-	} else if w.From, err = time.Parse(time.RFC3339, from); err != nil {
-		return w, fmt.Errorf("--from must be an RFC 3339 time such as 2026-11-02T00:00:00Z, not %q", from)
+	} else if w.From, err = timebound.Parse(from); err != nil {
+		return w, fmt.Errorf("--from %w, not %q", err, from)
 	}
 	if !w.From.Before(w.To) {
 		return w, fmt.Errorf("--from (%s) must be before --to (%s)", w.From.Format(time.RFC3339), w.To.Format(time.RFC3339))

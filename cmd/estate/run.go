@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
@@ -115,10 +116,32 @@ func runUp(ctx context.Context, env *environ, args []string) error {
 		names = append(names, t.name)
 	}
 	// One machine: services trust the development issuer of `estate token`
-	// (a later --auth.dev=false turns it off), and serve their fault
-	// surfaces to the chaos controller on free loopback ports.
-	return serve(ctx, env, "up", names, append([]string{"--auth.dev=true",
-		"--invoicing.fault-listen-addr=127.0.0.1:0", "--credit.fault-listen-addr=127.0.0.1:0"}, args...))
+	// (a later --auth.dev=false turns it off); every listener is on
+	// loopback (see loopbackDefaults).
+	return serve(ctx, env, "up", names, append([]string{"--auth.dev=true"}, args...))
+}
+
+// loopbackDefaults makes every listener of `estate up` bind the loopback
+// interface unless the user sets its address (a flag, the environment or
+// the file): one machine's estate, with a development issuer, is not
+// served to the network. The services' fault surfaces, off by default
+// elsewhere, serve the chaos controller on free loopback ports. The
+// per-target commands, run in containers, keep their defaults.
+func loopbackDefaults(fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		if !strings.HasSuffix(f.Name, "listen-addr") {
+			return
+		}
+		addr := f.DefValue
+		if host, port, err := net.SplitHostPort(addr); err == nil && (host == "" || net.ParseIP(host).IsUnspecified()) {
+			addr = net.JoinHostPort("127.0.0.1", port)
+		} else if addr == "" && strings.HasSuffix(f.Name, "fault-listen-addr") {
+			addr = "127.0.0.1:0"
+		}
+		if err := f.Value.Set(addr); err == nil {
+			f.DefValue = addr
+		}
+	})
 }
 
 func runTarget(name string) func(context.Context, *environ, []string) error {
@@ -144,6 +167,9 @@ func parseConfig(env *environ, cmd string, targetNames, args []string) (*Config,
 	fs := flag.NewFlagSet("estate "+cmd, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	cfg.RegisterFlags(fs, targetNames)
+	if cmd == "up" {
+		loopbackDefaults(fs)
+	}
 	if err := refuseForeignFlags(fs, cmd, args); err != nil {
 		return nil, nil, err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/estatehq/estate/collector"
 	"github.com/estatehq/estate/internal/problem"
+	"github.com/estatehq/estate/internal/timebound"
 )
 
 // MaxLimit bounds the limit parameter.
@@ -162,9 +163,9 @@ func (p *params) time(name string) time.Time {
 	if s == "" {
 		return time.Time{}
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err := timebound.Parse(s)
 	if err != nil {
-		p.fail(name, "must be an RFC 3339 time such as 2026-01-02T15:04:05Z", s)
+		p.fail(name, err.Error(), s)
 	}
 	return t
 }

@@ -60,11 +60,15 @@ var tracesCodec = codec{
 	},
 }
 
-// tracesDecoded drops invalid spans (the partial success), redacts and
+// tracesDecoded refuses values nested deeper than the queue's readers
+// take, drops invalid spans (the partial success), redacts and
 // encodes what is left for the queue; body is reused when it is protobuf
 // and whole.
 func tracesDecoded(req ptraceotlp.ExportRequest, body []byte, isJSON bool, red *redact.Redactor) (decoded, error) {
 	td := req.Traces()
+	if err := checkTracesDepth(td); err != nil {
+		return decoded{}, err
+	}
 	rejected := dropInvalidSpans(td)
 	redacted := red.Traces(td) != nil
 	d := decoded{accepted: td.SpanCount(), rejected: rejected}
@@ -135,8 +139,12 @@ var logsCodec = codec{
 	},
 }
 
-// logsDecoded redacts the request and encodes it for the queue.
+// logsDecoded refuses values nested too deeply, redacts the request and
+// encodes it for the queue.
 func logsDecoded(req plogotlp.ExportRequest, body []byte, isJSON bool, red *redact.Redactor) (decoded, error) {
+	if err := checkLogsDepth(req.Logs()); err != nil {
+		return decoded{}, err
+	}
 	redacted := red.Logs(req.Logs()) != nil
 	return encoded(decoded{accepted: req.Logs().LogRecordCount()}, redacted, req, body, isJSON)
 }
@@ -169,9 +177,13 @@ var metricsCodec = codec{
 	},
 }
 
-// metricsDecoded redacts the data points' attributes (never their values)
-// and encodes the request for the queue.
+// metricsDecoded refuses values nested too deeply, redacts the data
+// points' attributes (never their values) and encodes the request for the
+// queue.
 func metricsDecoded(req pmetricotlp.ExportRequest, body []byte, isJSON bool, red *redact.Redactor) (decoded, error) {
+	if err := checkMetricsDepth(req.Metrics()); err != nil {
+		return decoded{}, err
+	}
 	redacted := red.Metrics(req.Metrics()) != nil
 	return encoded(decoded{accepted: req.Metrics().DataPointCount()}, redacted, req, body, isJSON)
 }

@@ -47,7 +47,7 @@ func (r *Receiver) handleGRPC(ctx context.Context, c codec, marshal func() (deco
 	d, err := marshal()
 	if err != nil {
 		r.m.requests.WithLabelValues("grpc", c.signal.String(), outcomeInvalid).Inc()
-		return 0, "", status.Error(codes.InvalidArgument, "encoding request: "+err.Error())
+		return 0, "", status.Error(codes.InvalidArgument, "invalid OTLP request: "+err.Error())
 	}
 	// The request is already decoded; reserve what it and its encoding
 	// hold so concurrent requests stay under the bound.

@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/estatehq/estate/internal/problem"
 )
 
 const (
@@ -22,12 +24,15 @@ const (
 	contentJSON  = "application/json"
 )
 
-// Handler serves POST /v1/traces, /v1/logs and /v1/metrics.
+// Handler serves POST /v1/traces, /v1/logs and /v1/metrics, and answers
+// other paths and methods with problem details.
 func (r *Receiver) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /v1/traces", r.handleHTTP(tracesCodec))
-	mux.Handle("POST /v1/logs", r.handleHTTP(logsCodec))
-	mux.Handle("POST /v1/metrics", r.handleHTTP(metricsCodec))
+	for path, c := range map[string]codec{"/v1/traces": tracesCodec, "/v1/logs": logsCodec, "/v1/metrics": metricsCodec} {
+		mux.Handle("POST "+path, r.handleHTTP(c))
+		mux.Handle(path, problem.MethodNotAllowed(http.MethodPost))
+	}
+	mux.HandleFunc("/", problem.NotFound)
 	return mux
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/estatehq/estate/collector"
 	"github.com/estatehq/estate/internal/delivery"
+	"github.com/estatehq/estate/internal/problem/problemtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -58,6 +60,8 @@ func TestHTTPStatusMapping(t *testing.T) {
 		{"bad gzip", nil, logs, "gzip", 400, "", 0},
 		{"unknown encoding", nil, logs, "br", 400, "", 0},
 		{"not JSON", nil, `{"resourceLogs":`, "", 400, "", 0},
+		{"body nested fifty levels", nil, `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":` +
+			strings.Repeat(`{"arrayValue":{"values":[`, 50) + strings.Repeat(`]}}`, 50) + `}]}]}]}`, "", 400, "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -144,4 +148,16 @@ func FuzzDecodeJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestUnroutedAnswersProblems(t *testing.T) {
+	r, err := New(Options{Queue: &fakeQueue{}})
+	require.NoError(t, err)
+	problemtest.RequireUnrouted(t, r.Handler(),
+		problemtest.Unrouted{Method: http.MethodPost, Path: "/v1/profiles"},
+		problemtest.Unrouted{Method: http.MethodGet, Path: "/"},
+		problemtest.Unrouted{Method: http.MethodGet, Path: "/v1/traces", Allow: "POST"},
+		problemtest.Unrouted{Method: http.MethodPut, Path: "/v1/logs", Allow: "POST"},
+		problemtest.Unrouted{Method: http.MethodDelete, Path: "/v1/metrics", Allow: "POST"},
+	)
 }

@@ -172,12 +172,7 @@ func New(ctx context.Context, opts Options) (s *Service, err error) {
 		return nil, err
 	}
 	router := chi.NewRouter()
-	router.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, r, problem.New(http.StatusNotFound, "no such resource"))
-	})
-	router.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, r.Method+" is not allowed here"))
-	})
+	problem.Route(router)
 	collectorhttp.Routes(router, s.store, opts.Logger.With("part", "api"))
 	s.tsdb.Routes(router, promstore.APIOptions{
 		Targets: func(context.Context) promapi.TargetRetriever { return s.feeds.scraper.Manager() },

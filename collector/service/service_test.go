@@ -31,6 +31,7 @@ import (
 
 	"github.com/estatehq/estate/collector"
 	"github.com/estatehq/estate/internal/delivery"
+	"github.com/estatehq/estate/internal/problem/problemtest"
 	"github.com/estatehq/estate/internal/testenv"
 )
 
@@ -449,4 +450,14 @@ func TestMemoryLimiterRefuses(t *testing.T) {
 	require.NotEmpty(t, status.Convert(err).Details(), "RetryInfo tells the client to retry")
 	pw.CloseWithError(io.ErrUnexpectedEOF)
 	<-done
+}
+
+func TestUnroutedAnswersProblems(t *testing.T) {
+	s := start(t, Options{Config: testConfig(t)})
+	problemtest.RequireUnrouted(t, s.router,
+		problemtest.Unrouted{Method: http.MethodGet, Path: "/v1/nowhere"},
+		problemtest.Unrouted{Method: http.MethodPost, Path: "/v1/logs", Allow: "GET"},
+		problemtest.Unrouted{Method: http.MethodDelete, Path: "/v1/traces/5b8efff798038103d269b633813fc60c", Allow: "GET"},
+		problemtest.Unrouted{Method: http.MethodPut, Path: "/api/v1/query", Allow: "GET, POST"},
+	)
 }

@@ -228,6 +228,8 @@ func TestTemplateRendersEveryPart(t *testing.T) {
 				"ServiceAccount":      5, // four targets and the migration Jobs'
 				"PodDisruptionBudget": 3,
 				"Job":                 2, // invoicing and credit migrations
+				// the report archive
+				"PersistentVolumeClaim": 1,
 			},
 		},
 		{
@@ -242,6 +244,7 @@ func TestTemplateRendersEveryPart(t *testing.T) {
 				"HorizontalPodAutoscaler": 2,
 				"Job":                     2,
 				"CronJob":                 1,
+				"PersistentVolumeClaim":   1,
 				// the chaos controller's in team-a; the rollback hook's
 				"Role":           2,
 				"RoleBinding":    2,

@@ -66,6 +66,11 @@ func TestChartRefusesValuesThatCannotWorkTogether(t *testing.T) {
 			want: "collector.replicas is 2 but collector.events.postgres.existingSecret is empty",
 		},
 		{
+			name: "two report servers on one archive",
+			args: []string{"--set", "reportServer.replicas=2"},
+			want: "reportServer.replicas (2) must be 0 or 1: the report archive is one ReadWriteOnce volume",
+		},
+		{
 			name: "a volume smaller than the stores",
 			args: []string{"--set", "collector.persistence.size=4Gi"},
 			want: "collector.persistence.size (4Gi) is smaller than collector.queue.maxSize + collector.store.maxSize + collector.tsdb.maxSize",

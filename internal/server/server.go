@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/estatehq/estate/internal/problem"
 )
 
 // ReadyCheck reports whether one dependency is reachable.
@@ -111,9 +113,14 @@ func (s *Server) routes() http.Handler {
 			EnableOpenMetrics: true,
 			ErrorLog:          slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelError),
 		})))
+	// Another method on the server's own paths is refused here, not
+	// passed to the application.
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		mux.Handle(path, problem.MethodNotAllowed(http.MethodGet, http.MethodHead))
+	}
 	app := s.opts.Handler
 	if app == nil {
-		app = http.NotFoundHandler()
+		app = http.HandlerFunc(problem.NotFound)
 	}
 	mux.Handle("/", app)
 	return mux

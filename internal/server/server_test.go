@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/estatehq/estate/internal/problem/problemtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -169,4 +171,14 @@ func TestStalledUploadIsCut(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the stalled upload was never cut")
 	}
+}
+
+func TestUnroutedAnswersProblems(t *testing.T) {
+	s := New(Options{Name: "test", Addr: "127.0.0.1:0"})
+	problemtest.RequireUnrouted(t, s.routes(),
+		problemtest.Unrouted{Method: http.MethodGet, Path: "/nowhere"},
+		problemtest.Unrouted{Method: http.MethodPost, Path: "/healthz", Allow: "GET, HEAD"},
+		problemtest.Unrouted{Method: http.MethodPut, Path: "/readyz", Allow: "GET, HEAD"},
+		problemtest.Unrouted{Method: http.MethodDelete, Path: "/metrics", Allow: "GET, HEAD"},
+	)
 }

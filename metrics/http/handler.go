@@ -112,11 +112,6 @@ func NewHandler(o Options) (http.Handler, error) {
 	if err := Routes(r, o); err != nil {
 		return nil, err
 	}
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, r, problem.New(http.StatusNotFound, "no such resource"))
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, r.Method+" is not allowed here"))
-	})
+	problem.Route(r)
 	return r, nil
 }

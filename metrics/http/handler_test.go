@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/estatehq/estate/internal/problem"
+	"github.com/estatehq/estate/internal/problem/problemtest"
 	"github.com/estatehq/estate/metrics"
 	metricshttp "github.com/estatehq/estate/metrics/http"
 	"github.com/estatehq/estate/metrics/intake/circleci"
@@ -395,9 +396,11 @@ func TestQueryErrors(t *testing.T) {
 	tests := map[string][]problem.FieldError{
 		"from=yesterday": {{Message: "must be an RFC 3339 timestamp, such as 2026-11-02T00:00:00Z", Location: "query.from"}},
 		"from=2026-11-09T00:00:00Z&to=2026-11-02T00:00:00Z": {{Message: "from (2026-11-09T00:00:00Z) must be before to (2026-11-02T00:00:00Z)", Location: "query.from"}},
-		"servce=invoicing":      {{Message: "is not a known parameter (known: [service environment from to include_chaos format])", Location: "query.servce"}},
-		"include_chaos=perhaps": {{Message: "must be true or false", Location: "query.include_chaos"}},
-		"format=pdf":            {{Message: "must be json or text", Location: "query.format"}},
+		"from=1600-01-01T00:00:00Z":                         {{Message: "must be between 1677-09-21T00:12:44Z and 2262-04-11T23:47:16Z", Location: "query.from"}},
+		"from=2026-11-02T00:00:00Z&to=2300-01-01T00:00:00Z": {{Message: "must be between 1677-09-21T00:12:44Z and 2262-04-11T23:47:16Z", Location: "query.to"}},
+		"servce=invoicing":                                  {{Message: "is not a known parameter (known: [service environment from to include_chaos format])", Location: "query.servce"}},
+		"include_chaos=perhaps":                             {{Message: "must be true or false", Location: "query.include_chaos"}},
+		"format=pdf":                                        {{Message: "must be json or text", Location: "query.format"}},
 	}
 	for q, want := range tests {
 		t.Run(q, func(t *testing.T) {
@@ -421,4 +424,14 @@ func compact(t *testing.T, b []byte) string {
 	var buf bytes.Buffer
 	require.NoError(t, json.Compact(&buf, b))
 	return buf.String()
+}
+
+func TestUnroutedAnswersProblems(t *testing.T) {
+	e := newEnv(t)
+	problemtest.RequireUnrouted(t, e.server.Config.Handler,
+		problemtest.Unrouted{Method: http.MethodGet, Path: "/v1/nowhere"},
+		problemtest.Unrouted{Method: http.MethodGet, Path: "/v1/events", Allow: "POST"},
+		problemtest.Unrouted{Method: http.MethodPut, Path: "/v1/events/github", Allow: "POST"},
+		problemtest.Unrouted{Method: http.MethodPost, Path: "/v1/dora", Allow: "GET"},
+	)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/estatehq/estate/internal/problem"
+	"github.com/estatehq/estate/internal/timebound"
 	"github.com/estatehq/estate/metrics"
 )
 
@@ -37,12 +38,12 @@ func handleDORA(o Options) http.HandlerFunc {
 			if s == "" {
 				return def
 			}
-			t, err := time.Parse(time.RFC3339Nano, s)
+			t, err := timebound.Parse(s)
 			if err != nil {
-				bad(param, "must be an RFC 3339 timestamp, such as 2026-11-02T00:00:00Z")
+				bad(param, err.Error())
 				return def
 			}
-			return t.UTC()
+			return t
 		}
 		to := parseTime("to", o.Now().UTC())
 		from := parseTime("from", to.Add(-DefaultWindow))

@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/estatehq/estate/internal/problem"
 )
 
 // routes lists the whole surface of the report server (internal/server
@@ -13,9 +15,11 @@ import (
 //	GET /reports                the archive: every archived week, newest first (HTML, or JSON for Accept: application/json)
 //	GET /reports/{week}.{ext}   a week's report: .html, .md, .json or .txt; generated on demand when not archived
 //
-// and what Options.Extra mounts.
+// and what Options.Extra mounts; other paths and methods are answered
+// with problem details.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
+	problem.Route(r)
 	r.Get("/", s.handleLatest())
 	r.Get("/reports", s.handleArchive())
 	r.Get("/reports/{file}", s.handleReport())

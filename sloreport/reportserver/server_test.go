@@ -24,6 +24,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/estatehq/estate/internal/delivery"
+	"github.com/estatehq/estate/internal/problem/problemtest"
 	"github.com/estatehq/estate/metrics"
 	"github.com/estatehq/estate/sloreport"
 )
@@ -162,6 +163,8 @@ func TestRoutes(t *testing.T) {
 		detail string
 	}{
 		{"/reports/2025-W53.html", http.StatusBadRequest, "week 2025-W53: 2025 has weeks 01 to 52: no such ISO week"},
+		{"/reports/1600-W01.html", http.StatusBadRequest, "week 1600-W01: its days must be between 1677-09-21T00:12:44Z and 2262-04-11T23:47:16Z"},
+		{"/reports/2262-W16.json", http.StatusBadRequest, "week 2262-W16: its days must be between"},
 		{"/reports/last-week.html", http.StatusBadRequest, `week "last-week": must be an ISO week such as 2026-W47`},
 		{"/reports/2026-W45.xml", http.StatusNotFound, `no report "2026-W45.xml"`},
 		{"/reports/2026-W45", http.StatusNotFound, "ask for WEEK.html"},
@@ -373,4 +376,14 @@ func TestArchiveRefusesAPeriodThatIsNotAWeek(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotArchived)
 	require.NoError(t, os.WriteFile(filepath.Join(a.Dir(), "notes.json"), []byte("{}"), 0o600))
 	require.Empty(t, archived(t, a), "only weeks are listed")
+}
+
+func TestUnroutedAnswersProblems(t *testing.T) {
+	g := &generator{now: func() time.Time { return now }}
+	s, _ := newServer(t, Options{Generate: g.generate, Now: g.now})
+	problemtest.RequireUnrouted(t, s.Handler(),
+		problemtest.Unrouted{Method: http.MethodGet, Path: "/nowhere"},
+		problemtest.Unrouted{Method: http.MethodPost, Path: "/", Allow: "GET"},
+		problemtest.Unrouted{Method: http.MethodDelete, Path: "/reports/2026-W45.html", Allow: "GET"},
+	)
 }

@@ -216,6 +216,7 @@ estate.pod is the pod template of every target, Job and CronJob.
   automountToken: mount the ServiceAccount's token (only for the API)
   restartPolicy: Always (targets) or OnFailure/Never (Jobs)
   dataVolume:  "pvc" (collector) or "emptyDir"
+  dataClaim:   a PersistentVolumeClaim to mount as the data volume instead
   shutdownSeconds: the target's shutdown timeout, for the grace period
   annotations: pod annotations beside values.podAnnotations
 */}}
@@ -350,7 +351,11 @@ spec:
     - name: tmp
       emptyDir:
         sizeLimit: 64Mi
-    {{- if ne .dataVolume "pvc" }}
+    {{- if .dataClaim }}
+    - name: data
+      persistentVolumeClaim:
+        claimName: {{ .dataClaim }}
+    {{- else if ne .dataVolume "pvc" }}
     - name: data
       emptyDir:
         sizeLimit: 1Gi
@@ -367,7 +372,8 @@ estate.deployment is the Deployment of a stateless target.
   root, name, values, args, env, port: as for estate.pod, with port the
   target's one port (named http); replicas is left to the HPA when
   values.autoscaling.enabled; strategy: RollingUpdate or Recreate;
-  extraPorts: more (dict "name" "port") entries.
+  extraPorts: more (dict "name" "port") entries; dataClaim: as for
+  estate.pod.
 */}}
 {{- define "estate.deployment" -}}
 {{- $v := .values -}}

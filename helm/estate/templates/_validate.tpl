@@ -21,7 +21,10 @@ work, naming the values at fault. The schema checks each value alone.
 {{- if and .Values.reportServer.enabled (not (and $c.enabled $c.events.postgres.existingSecret)) -}}
 {{- fail "reportServer.enabled needs the collector's event store in PostgreSQL, which the report reads: enable the collector and set collector.events.postgres.existingSecret" -}}
 {{- end -}}
-{{- range $key := list "invoicing" "credit" "reportServer" -}}
+{{- if gt (int .Values.reportServer.replicas) 1 -}}
+{{- fail (printf "reportServer.replicas (%d) must be 0 or 1: the report archive is one ReadWriteOnce volume, and each report server archives on its own schedule" (int .Values.reportServer.replicas)) -}}
+{{- end -}}
+{{- range $key := list "invoicing" "credit" -}}
 {{- $v := index $.Values $key -}}
 {{- if and $v.enabled (not $v.postgres.existingSecret) -}}
 {{- fail (printf "%s.postgres.existingSecret is empty: its pods keep nothing on disk, so its database must be PostgreSQL; name the Secret holding the DSN" $key) -}}

@@ -54,12 +54,7 @@ func NewControlHandler(o ControlOptions) http.Handler {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := chi.NewRouter()
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, r, problem.New(http.StatusNotFound, "no such resource"))
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, "method not allowed on this resource"))
-	})
+	problem.Route(r)
 	r.Group(func(r chi.Router) {
 		r.Use(auth.Middleware(o.Verifier, o.Logger), requireScope)
 		r.Get("/v1/faults", func(w http.ResponseWriter, _ *http.Request) {

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/estatehq/estate/internal/auth"
+	"github.com/estatehq/estate/internal/problem/problemtest"
 	"github.com/estatehq/estate/services/kit/fault"
 )
 
@@ -222,3 +223,11 @@ type discard struct{}
 func (discard) Header() http.Header         { return nil }
 func (discard) Write(b []byte) (int, error) { return io.Discard.Write(b) }
 func (discard) WriteHeader(int)             {}
+
+func TestControlUnroutedAnswersProblems(t *testing.T) {
+	problemtest.RequireUnrouted(t, fault.NewControlHandler(fault.ControlOptions{}),
+		problemtest.Unrouted{Method: http.MethodGet, Path: "/v1/nowhere"},
+		problemtest.Unrouted{Method: http.MethodPost, Path: "/v1/faults", Allow: "GET, DELETE"},
+		problemtest.Unrouted{Method: http.MethodGet, Path: "/v1/faults/f-1", Allow: "PUT, DELETE"},
+	)
+}

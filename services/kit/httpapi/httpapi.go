@@ -83,12 +83,7 @@ func New(opts Options, register func(huma.API)) http.Handler {
 	}
 	r.Use(telemetry.NewMetrics(opts.Registry).Middleware, telemetry.AccessLog(opts.Logger), telemetry.Recover(opts.Logger),
 		ratelimit.MaxInFlight(opts.MaxInFlight, opts.Registry))
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, r, problem.New(http.StatusNotFound, "no such resource"))
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, "method not allowed on this resource"))
-	})
+	problem.Route(r)
 	if opts.Unauthenticated != nil {
 		if opts.Faults != nil {
 			opts.Unauthenticated(r.With(opts.Faults.Middleware))
