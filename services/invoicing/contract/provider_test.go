@@ -61,6 +61,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// creditClient is the credit service's machine client, which the
+// provider trusts.
+const creditClient = "estate-credit"
+
 // provider is the real invoicing API on a real (SQLite) store.
 type providerEnv struct {
 	store  *sqlite.Store
@@ -87,6 +91,7 @@ func newProvider(t *testing.T, wrap func(http.Handler) http.Handler) *providerEn
 	p.svc = invoicing.New(invoicing.Options{Store: store})
 	var h http.Handler = invoicinghttp.NewServer(invoicinghttp.Options{
 		Service: p.svc, Verifier: auth.NewFromConfig(auth.Config{Dev: true}, iss, nil, nil), Idempotency: store, Logger: logging.Discard(),
+		MachineClients: []string{creditClient},
 	})
 	if wrap != nil {
 		h = wrap(h)
@@ -198,7 +203,7 @@ func (p *providerEnv) authenticate(next http.Handler) http.Handler {
 			p.mu.Lock()
 			scopes := p.scopes
 			p.mu.Unlock()
-			tok, err := p.issuer.Sign(auth.TokenRequest{Subject: "estate-credit", BusinessID: issuerID, Scopes: scopes})
+			tok, err := p.issuer.Sign(auth.TokenRequest{Subject: creditClient, ClientID: creditClient, BusinessID: issuerID, Scopes: scopes})
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
