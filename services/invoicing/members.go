@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/estatehq/estate/services/contracts"
 )
 
 // Who acts for a business: a token names a business (its business claim)
@@ -23,11 +25,11 @@ type MemberRole string
 // The roles of a member.
 const (
 	// MemberOwner may do everything, the members included.
-	MemberOwner MemberRole = "owner"
+	MemberOwner MemberRole = contracts.RoleOwner
 	// MemberFinance may create, change, send and settle invoices.
-	MemberFinance MemberRole = "finance"
+	MemberFinance MemberRole = contracts.RoleFinance
 	// MemberReadOnly may only read.
-	MemberReadOnly MemberRole = "read_only"
+	MemberReadOnly MemberRole = contracts.RoleReadOnly
 )
 
 // Valid reports whether r is a known role.
@@ -91,7 +93,7 @@ func (s *Service) acting(ctx context.Context, c Caller, need Permission) (*Busin
 		return nil, err
 	}
 	if !role.May(need) {
-		return nil, Errorf(EFORBIDDEN, "the role %s may not do this", role)
+		return nil, refused(role)
 	}
 	return b, nil
 }
@@ -109,33 +111,25 @@ func (s *Service) resolve(ctx context.Context, c Caller) (*Business, MemberRole,
 		b, err := s.actingBusiness(ctx, c.BusinessID)
 		return b, MemberFinance, err
 	}
-	var m *Member
-	if c.BusinessID != "" {
-		var err error
-		m, err = s.store.Member(ctx, c.BusinessID, c.Subject)
-		switch ErrorCode(err) {
-		case "":
-		case ENOTFOUND:
-			return nil, "", Errorf(EFORBIDDEN, "the token's subject is not a member of the business it names")
-		default:
-			return nil, "", fmt.Errorf("reading membership: %w", err)
-		}
-	} else {
-		ms, err := s.store.Memberships(ctx, c.Subject)
-		if err != nil {
-			return nil, "", fmt.Errorf("reading memberships: %w", err)
-		}
-		switch len(ms) {
-		case 0:
-			return nil, "", Errorf(EFORBIDDEN, "no business is registered for this token; register one with POST /v1/businesses")
-		case 1:
-			m = ms[0]
-		default:
-			return nil, "", Errorf(EFORBIDDEN, "the token's subject is a member of several businesses: its token must name one")
-		}
+	ms, err := s.store.Memberships(ctx, c.Subject)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading memberships: %w", err)
 	}
-	b, err := s.actingBusiness(ctx, m.BusinessID)
-	return b, m.Role, err
+	list := make([]contracts.Membership, len(ms))
+	for i, m := range ms {
+		list[i] = contracts.Membership{Business: m.BusinessID, Role: string(m.Role)}
+	}
+	m, err := contracts.ResolveMembership(c.BusinessID, list)
+	if err != nil {
+		return nil, "", Errorf(EFORBIDDEN, "%s", err.Error())
+	}
+	b, err := s.actingBusiness(ctx, m.Business)
+	return b, MemberRole(m.Role), err
+}
+
+// refused is the error of a request the caller's role may not make.
+func refused(role MemberRole) error {
+	return Errorf(EFORBIDDEN, "the role %s may not do this", role)
 }
 
 func (s *Service) actingBusiness(ctx context.Context, id string) (*Business, error) {
@@ -161,7 +155,7 @@ func (s *Service) ownBusiness(ctx context.Context, c Caller, id string, need Per
 		return Errorf(ENOTFOUND, "no such business among the caller's")
 	}
 	if !role.May(need) {
-		return Errorf(EFORBIDDEN, "the role %s may not do this", role)
+		return refused(role)
 	}
 	return nil
 }
