@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -68,4 +69,25 @@ func TestCreditResolvesTheBusinessAsInvoicing(t *testing.T) {
 	expect(t, e.do(e.invoices.URL, "POST", members, me.token, map[string]any{"subject": "late", "role": "read_only"}), 201)
 	e.clock.Add(2 * time.Second)
 	expect(t, e.do(e.credit.URL, "GET", "/v1/credit/line", late, nil), 200)
+}
+
+// TestLongBusinessClaim: a business claim longer than any business id is
+// refused as a token both services cannot act on (401), not a 500.
+func TestLongBusinessClaim(t *testing.T) {
+	e := newEnv(t)
+	for _, claim := range []string{strings.Repeat("b", 65), strings.Repeat("b", 4096), "bus_1\x00"} {
+		tok := e.token("me", claim)
+		for _, r := range []struct{ base, method, path string }{
+			{e.credit.URL, "GET", "/v1/credit/line"},
+			{e.credit.URL, "POST", "/v1/credit/applications"},
+			{e.invoices.URL, "GET", "/v1/invoices"},
+		} {
+			var body any
+			if r.method == "POST" {
+				body = map[string]any{"requested_limit": 10_000, "currency": "EUR"}
+			}
+			got := expect(t, e.do(r.base, r.method, r.path, tok, body), 401)
+			require.Contains(t, got.Body["detail"], "business claim")
+		}
+	}
 }
