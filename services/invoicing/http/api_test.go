@@ -253,6 +253,14 @@ func TestTenantIsolation(t *testing.T) {
 				require.Contains(t, []int{403, 404}, got.Status, "%s", got.Body)
 				require.NotContains(t, string(got.Body), id)
 				require.NotContains(t, string(got.Body), "Alice")
+				// The same request naming resources that do not exist
+				// gets the same answer: existence does not show.
+				ghost := r
+				ghost.path = strings.NewReplacer(id, "in_00000000000000000000", payment, "py_00000000000000000000",
+					alice.id, "bus_00000000000000000000", bob.id, "bus_00000000000000000000").Replace(r.path)
+				other := e.do(t, ghost)
+				require.Equal(t, other.Status, got.Status, "%s: %s, and for nothing: %s", r.path, got.Body, other.Body)
+				require.Equal(t, other.json(t)["detail"], got.json(t)["detail"])
 			})
 			path := strings.ReplaceAll(strings.ReplaceAll(r.path, payment, "{payment_id}"), "dd_mallory", "{drawdown_id}")
 			covered[r.method+" "+strings.ReplaceAll(templ(path, id, alice.id, bob.id), "/alice", "/{subject}")] = true

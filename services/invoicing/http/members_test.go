@@ -3,7 +3,10 @@ package http_test
 import (
 	"testing"
 
+	"github.com/danielgtaylor/huma/v2"
 	"github.com/stretchr/testify/require"
+
+	invoicinghttp "github.com/estatehq/estate/services/invoicing/http"
 )
 
 // TestMembers runs a business's members through their roles: the user who
@@ -138,4 +141,78 @@ func TestIfMatchList(t *testing.T) {
 	} {
 		require.Equal(t, tc.want, patch(tc.ifMatch), "If-Match: %s", tc.ifMatch)
 	}
+}
+
+// TestReadOnlyMemberCannotWrite sends a read-only member's token against
+// every operation of the document (a route added without an entry here
+// fails): it reads its business's resources and changes none of them.
+func TestReadOnlyMemberCannotWrite(t *testing.T) {
+	e := newEnv(t, backends[0].open(t))
+	alice := e.register(t, "alice", "Alice")
+	bob := e.register(t, "bob", "Bob")
+	expect(t, e.do(t, req{method: "POST", path: "/v1/businesses/" + alice.id + "/members", token: alice.token,
+		body: map[string]any{"subject": "carol", "role": "read_only"}}), 201)
+	carol := e.token("carol", alice.id)
+	draft := expect(t, e.do(t, req{method: "POST", path: "/v1/invoices", token: alice.token, body: invoiceBody(bob.id, 100)}), 201).str(t, "id")
+	open := newOpen(t, e, alice, bob, 200)
+	received := newOpen(t, e, bob, alice, 300)
+	payment := expect(t, e.do(t, req{method: "POST", path: "/v1/invoices/" + received + "/payments", token: bob.token,
+		body: map[string]any{"amount": 300, "method": "card"}}), 201).str(t, "id")
+	before := map[string]string{}
+	for _, id := range []string{draft, open, received} {
+		before[id] = expect(t, e.do(t, req{method: "GET", path: "/v1/invoices/" + id, token: alice.token}), 200).Header.Get("ETag")
+	}
+
+	biz, inv := "/v1/businesses/"+alice.id, "/v1/invoices/"+open
+	// Each operation: the request of the read-only member, and the status
+	// it gets; 0 skips an operation, with the reason beside it.
+	ops := map[string]struct {
+		r    req
+		want int
+	}{
+		"POST /v1/businesses":                                  {}, // registers the caller's own business, acting for no other
+		"GET /v1/businesses/{id}":                              {req{method: "GET", path: biz}, 200},
+		"GET /v1/businesses/{id}/invoice-history":              {req{method: "GET", path: biz + "/invoice-history"}, 403},
+		"GET /v1/businesses/{id}/members":                      {req{method: "GET", path: biz + "/members"}, 200},
+		"POST /v1/businesses/{id}/members":                     {req{method: "POST", path: biz + "/members", body: map[string]any{"subject": "dave", "role": "owner"}}, 403},
+		"GET /v1/businesses/{id}/members/{subject}":            {req{method: "GET", path: biz + "/members/carol"}, 200},
+		"PATCH /v1/businesses/{id}/members/{subject}":          {req{method: "PATCH", path: biz + "/members/carol", body: map[string]any{"role": "owner"}}, 403},
+		"DELETE /v1/businesses/{id}/members/{subject}":         {req{method: "DELETE", path: biz + "/members/alice"}, 403},
+		"GET /v1/memberships":                                  {req{method: "GET", path: "/v1/memberships"}, 200},
+		"POST /v1/invoices":                                    {req{method: "POST", path: "/v1/invoices", body: invoiceBody(bob.id, 100)}, 403},
+		"GET /v1/invoices":                                     {req{method: "GET", path: "/v1/invoices"}, 200},
+		"GET /v1/invoices/{id}":                                {req{method: "GET", path: inv}, 200},
+		"PATCH /v1/invoices/{id}":                              {req{method: "PATCH", path: "/v1/invoices/" + draft, body: map[string]any{"memo": "x"}}, 403},
+		"DELETE /v1/invoices/{id}":                             {req{method: "DELETE", path: "/v1/invoices/" + draft}, 403},
+		"POST /v1/invoices/{id}/send":                          {req{method: "POST", path: "/v1/invoices/" + draft + "/send"}, 403},
+		"POST /v1/invoices/{id}/payments":                      {req{method: "POST", path: inv + "/payments", body: map[string]any{"amount": 1, "method": "card"}}, 403},
+		"GET /v1/invoices/{id}/payments":                       {req{method: "GET", path: inv + "/payments"}, 200},
+		"POST /v1/invoices/{id}/payments/{payment_id}/confirm": {req{method: "POST", path: "/v1/invoices/" + received + "/payments/" + payment + "/confirm"}, 403},
+		"POST /v1/invoices/{id}/void":                          {req{method: "POST", path: inv + "/void"}, 403},
+		"POST /v1/invoices/{id}/mark-uncollectible":            {req{method: "POST", path: inv + "/mark-uncollectible"}, 403},
+		"PUT /v1/invoices/{id}/financing/{drawdown_id}":        {req{method: "PUT", path: inv + "/financing/dd_1"}, 403},
+		"DELETE /v1/invoices/{id}/financing/{drawdown_id}":     {req{method: "DELETE", path: inv + "/financing/dd_1"}, 403},
+		"POST " + invoicinghttp.PaymentWebhookPath:             {}, // no bearer token: signed by the payment provider
+	}
+	for path, item := range invoicinghttp.OpenAPI().Paths {
+		for m, op := range map[string]*huma.Operation{"GET": item.Get, "POST": item.Post, "PUT": item.Put, "PATCH": item.Patch, "DELETE": item.Delete} {
+			if op == nil {
+				continue
+			}
+			tc, ok := ops[m+" "+path]
+			require.True(t, ok, "operation %s %s has no entry in the read-only table", m, path)
+			if tc.want == 0 {
+				continue
+			}
+			t.Run(m+" "+path, func(t *testing.T) {
+				tc.r.token = carol
+				expect(t, e.do(t, tc.r), tc.want)
+			})
+		}
+	}
+	for id, etag := range before {
+		require.Equal(t, etag, expect(t, e.do(t, req{method: "GET", path: "/v1/invoices/" + id, token: alice.token}), 200).Header.Get("ETag"), "invoice %s changed", id)
+	}
+	l := expect(t, e.do(t, req{method: "GET", path: biz + "/members", token: alice.token}), 200).json(t)
+	require.Len(t, must[[]any](t, l["data"]), 2)
 }
