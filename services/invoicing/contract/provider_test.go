@@ -169,6 +169,8 @@ func (p *providerEnv) stateHandlers() models.StateHandlers {
 			return p.invoice(ctx, "in_pact_financed", invoicing.StatusOpen, "dd_pact")
 		}),
 		"there is no invoice in_pact_missing": state(func() error { return nil }),
+		// businesses makes owner-bus_pact_issuer the owner of bus_pact_issuer.
+		"business bus_pact_issuer is registered by the subject owner-bus_pact_issuer": state(func() error { return nil }),
 		"the caller holds a machine token acting for bus_pact_issuer": func(setup bool, s models.ProviderState) (models.ProviderStateResponse, error) {
 			scope := stateParam(s, "scope")
 			p.mu.Lock()
