@@ -113,6 +113,21 @@ func TestMembers(t *testing.T) {
 	}
 }
 
+// TestIdempotencyKeyOfANonMember: a token naming a business its subject is
+// not a member of is refused, and its refusal is not what a member's
+// request with the same Idempotency-Key gets.
+func TestIdempotencyKeyOfANonMember(t *testing.T) {
+	e := newEnv(t, backends[0].open(t))
+	alice := e.register(t, "alice", "Alice")
+	bob := e.register(t, "bob", "Bob")
+	key := map[string]string{"Idempotency-Key": "invoice-1"}
+	expect(t, e.do(t, req{method: "POST", path: "/v1/invoices", token: e.token("mallory", alice.id), body: invoiceBody(bob.id, 100), header: key}), 403)
+	expect(t, e.do(t, req{method: "POST", path: "/v1/invoices", token: alice.token, body: invoiceBody(bob.id, 100), header: key}), 201)
+	expect(t, e.do(t, req{method: "POST", path: "/v1/invoices", token: alice.token, body: invoiceBody(bob.id, 100), header: key}), 201)
+	l := expect(t, e.do(t, req{method: "GET", path: "/v1/invoices", token: alice.token}), 200).json(t)
+	require.Len(t, must[[]any](t, l["data"]), 1, "the retry replayed the first answer")
+}
+
 // TestIfMatchList checks If-Match as RFC 9110 §13.1.1 reads it: any
 // listed strong tag that is current passes, a weak one never does, and *
 // matches any current version.
