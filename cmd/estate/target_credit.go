@@ -94,8 +94,8 @@ func (a *app) invoicingTokens() (invoicingapi.TokenSource, error) {
 	// A token lives 5 minutes and is used for 4, so that a call never
 	// carries one about to expire.
 	return invoicingapi.CachedTokens(func(_ context.Context, business string, scopes []string) (string, error) {
-		return iss.Sign(auth.TokenRequest{Subject: "estate-credit", BusinessID: business, Scopes: scopes,
-			TTL: 5 * time.Minute, BusinessClaim: claim})
+		return iss.Sign(auth.TokenRequest{Subject: invoicing.DefaultMachineClient, ClientID: invoicing.DefaultMachineClient,
+			BusinessID: business, Scopes: scopes, TTL: 5 * time.Minute, BusinessClaim: claim})
 	}, 4*time.Minute, a.now), nil
 }
 

@@ -157,6 +157,7 @@ func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
 
 		PaymentWebhookSecret:    cfg.PaymentWebhookSecret,
 		PaymentWebhookTolerance: cfg.PaymentWebhookTolerance,
+		MachineClients:          cfg.MachineClientIDs(),
 	})
 	if handler, err = a.withDevIssuer(handler); err != nil {
 		return fail(errors.Join(err, store.Close()))

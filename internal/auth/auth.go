@@ -314,6 +314,9 @@ func (v *Verifier) verify(ctx context.Context, raw string) (Principal, time.Time
 	if p.Subject == "" {
 		return Principal{}, time.Time{}, &Error{Reason: "the token has no subject"}
 	}
+	if !ValidBusinessID(p.BusinessID) {
+		return Principal{}, time.Time{}, &Error{Reason: fmt.Sprintf("the business claim is not a business id (at most %d letters, digits, - and _)", MaxBusinessID)}
+	}
 	if len(trusted.Audiences) > 0 {
 		aud, _ := claims.GetAudience()
 		ok := slices.Contains(trusted.Audiences, p.ClientID)
@@ -332,6 +335,26 @@ func (v *Verifier) verify(ctx context.Context, raw string) (Principal, time.Time
 		return Principal{}, time.Time{}, &Error{Reason: "the token lacks a required claim (exp)"}
 	}
 	return p, exp.Time, nil
+}
+
+// MaxBusinessID bounds the business claim: the services key their rows
+// by it and never hold a longer one.
+const MaxBusinessID = 64
+
+// ValidBusinessID reports whether s may be a business claim: empty (none),
+// or up to MaxBusinessID ASCII letters, digits, '-' and '_', as every
+// business id is; anything else is refused before a service reads it.
+func ValidBusinessID(s string) bool {
+	if len(s) > MaxBusinessID {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // stringList reads a claim that is a list of strings (Cognito's groups) or

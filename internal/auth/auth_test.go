@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -206,6 +207,28 @@ func TestVerify(t *testing.T) {
 			name:    "garbage",
 			token:   func(*testing.T) string { return "not.a.jwt" },
 			wantErr: "malformed token",
+		},
+		{
+			name: "a business claim of 64 characters",
+			token: func(t *testing.T) string {
+				return sign(t, k1, "k1", claims(func(c jwt.MapClaims) { c["custom:business_id"] = strings.Repeat("b", 64) }))
+			},
+			want: &auth.Principal{Issuer: issuer, Subject: "user-1", ClientID: "app-client", BusinessID: strings.Repeat("b", 64),
+				Scopes: []string{"openid", "invoicing/history.read"}},
+		},
+		{
+			name: "a business claim over 64 characters",
+			token: func(t *testing.T) string {
+				return sign(t, k1, "k1", claims(func(c jwt.MapClaims) { c["custom:business_id"] = strings.Repeat("b", 65) }))
+			},
+			wantErr: "the business claim is not a business id (at most 64 letters, digits, - and _)",
+		},
+		{
+			name: "a business claim with other characters",
+			token: func(t *testing.T) string {
+				return sign(t, k1, "k1", claims(func(c jwt.MapClaims) { c["custom:business_id"] = "bus_1/../x" }))
+			},
+			wantErr: "the business claim is not a business id (at most 64 letters, digits, - and _)",
 		},
 	}
 	v := newVerifier(p)

@@ -10,6 +10,8 @@
 // changes here fails that verification.
 package contracts
 
+import "errors"
+
 // HistoryScope is the scope a machine token needs to read a business's
 // invoice history from the invoicing API. The credit service's tokens carry
 // it; the pact's token state names it.
@@ -45,4 +47,57 @@ const (
 // for.
 func Provenances() []string {
 	return []string{ProvenanceIssuerRecorded, ProvenanceCustomerConfirmed, ProvenanceProviderReported}
+}
+
+// The roles of a member of a business, as the invoicing API writes them
+// (/v1/businesses/{id}/members and /v1/memberships).
+const (
+	// RoleOwner may do everything, the members included.
+	RoleOwner = "owner"
+	// RoleFinance may create, change and settle invoices, and apply for
+	// and draw credit.
+	RoleFinance = "finance"
+	// RoleReadOnly may only read.
+	RoleReadOnly = "read_only"
+)
+
+// Membership is a business a subject acts for, and its role there.
+type Membership struct {
+	Business string
+	Role     string
+}
+
+// Why ResolveMembership finds no membership; each is the caller's fault,
+// answered 403.
+var (
+	// ErrNotMember: the token names a business its subject is not a member
+	// of.
+	ErrNotMember = errors.New("the token's subject is not a member of the business it names")
+	// ErrNoMembership: the token names no business and its subject is a
+	// member of none.
+	ErrNoMembership = errors.New("no business is registered for this token; register one with POST /v1/businesses")
+	// ErrSeveralMemberships: the token names no business and its subject
+	// is a member of several.
+	ErrSeveralMemberships = errors.New("the token's subject is a member of several businesses: its token must name one")
+)
+
+// ResolveMembership returns the membership a token acts with, the same
+// way in both services: the one of the business its claim names, or,
+// without a claim, its subject's only one.
+func ResolveMembership(claim string, memberships []Membership) (Membership, error) {
+	if claim != "" {
+		for _, m := range memberships {
+			if m.Business == claim {
+				return m, nil
+			}
+		}
+		return Membership{}, ErrNotMember
+	}
+	switch len(memberships) {
+	case 0:
+		return Membership{}, ErrNoMembership
+	case 1:
+		return memberships[0], nil
+	}
+	return Membership{}, ErrSeveralMemberships
 }

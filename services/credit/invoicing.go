@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"time"
+
+	"github.com/estatehq/estate/services/contracts"
 )
 
 // Invoicing is what the credit service asks the invoicing service. Every
@@ -24,6 +26,9 @@ type Invoicing interface {
 	// ReleaseFinancing ends the financing of the invoice by the drawdown;
 	// it changes nothing when the drawdown does not finance it.
 	ReleaseFinancing(ctx context.Context, businessID, invoiceID, drawdownID string) error
+	// Memberships returns the businesses the subject acts for, and its
+	// role in each (none when it acts for none).
+	Memberships(ctx context.Context, subject string) ([]contracts.Membership, error)
 }
 
 // History is the part of the invoice history a decision reads, per

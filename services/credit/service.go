@@ -14,9 +14,11 @@ import (
 	"github.com/estatehq/estate/services/kit/currency"
 )
 
-// Caller is who makes a request, as the edge authenticated it: the business
-// the token acts for.
+// Caller is who makes a request, as the edge authenticated it: its subject
+// and the business its token names, if any; the service resolves the
+// business it acts for from the subject's memberships.
 type Caller struct {
+	Subject    string
 	BusinessID string
 	// RequestKey is the Idempotency-Key the request came with, if any. A
 	// drawdown made under a key takes an id derived from it, so that a
@@ -43,11 +45,19 @@ type Options struct {
 	Now               func() time.Time
 	NewID             func(prefix string) string
 	Logger            *slog.Logger
+	// MembershipTTL is how long the memberships the invoicing service
+	// answers for a subject are used: a removed member keeps acting for
+	// the business at most this long. 30 s by default.
+	MembershipTTL time.Duration
+	// MembershipCacheSize bounds the subjects whose memberships are
+	// remembered; 10,000 by default.
+	MembershipCacheSize int
 }
 
 // Service carries out the use cases of the credit API.
 type Service struct {
-	opts Options
+	opts    Options
+	members *membershipCache
 }
 
 // New returns a Service.
@@ -73,7 +83,15 @@ func New(opts Options) *Service {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{opts: opts}
+	if opts.MembershipTTL <= 0 {
+		opts.MembershipTTL = 30 * time.Second
+	}
+	if opts.MembershipCacheSize <= 0 {
+		opts.MembershipCacheSize = 10_000
+	}
+	return &Service{opts: opts, members: &membershipCache{
+		ttl: opts.MembershipTTL, size: opts.MembershipCacheSize, entries: map[string]membershipEntry{},
+	}}
 }
 
 // idAlphabet is the base32 alphabet of ids.
@@ -107,13 +125,6 @@ func (s *Service) now() time.Time { return s.opts.Now().UTC().Truncate(time.Micr
 // maxAmount bounds amounts as the invoicing service does.
 const maxAmount = 999_999_999_999
 
-func (c Caller) check() error {
-	if c.BusinessID == "" {
-		return Errorf(EFORBIDDEN, "the token names no business")
-	}
-	return nil
-}
-
 // Apply decides an application from the business's invoice history,
 // counting only the payments the policy trusts. The currency is taken in
 // either case and kept in upper case. When the invoicing service cannot
@@ -128,7 +139,7 @@ func (s *Service) Apply(ctx context.Context, c Caller, requested int64, cur stri
 		return nil, invalid("currency", "%s", err.Error())
 	}
 	cur = code
-	if err := c.check(); err != nil {
+	if err := s.resolve(ctx, &c, true); err != nil {
 		return nil, err
 	}
 	if l, err := s.opts.Store.Line(ctx, c.BusinessID); err == nil && !strings.EqualFold(l.Currency, cur) && l.Drawn > 0 {
@@ -172,7 +183,7 @@ func (s *Service) upstream(ctx context.Context, err error, what string) error {
 
 // Application returns one of the caller's applications.
 func (s *Service) Application(ctx context.Context, c Caller, id string) (*Application, error) {
-	if err := c.check(); err != nil {
+	if err := s.resolve(ctx, &c, false); err != nil {
 		return nil, err
 	}
 	a, err := s.opts.Store.Application(ctx, id)
@@ -187,9 +198,14 @@ func (s *Service) Application(ctx context.Context, c Caller, id string) (*Applic
 
 // Line returns the caller's credit line.
 func (s *Service) Line(ctx context.Context, c Caller) (*Line, error) {
-	if err := c.check(); err != nil {
+	if err := s.resolve(ctx, &c, false); err != nil {
 		return nil, err
 	}
+	return s.line(ctx, c)
+}
+
+// line returns the credit line of the business c acts for, resolved.
+func (s *Service) line(ctx context.Context, c Caller) (*Line, error) {
 	l, err := s.opts.Store.Line(ctx, c.BusinessID)
 	if ErrorCode(err) == ENOTFOUND {
 		return nil, Errorf(ENOTFOUND, "this business has no credit line; apply with POST /v1/credit/applications")
@@ -216,7 +232,10 @@ func (s *Service) Draw(ctx context.Context, c Caller, invoiceID string, amount i
 	if amount < 1 || amount > maxAmount {
 		return nil, invalid("amount", "must be from 1 to %d minor units", int64(maxAmount))
 	}
-	line, err := s.Line(ctx, c)
+	if err := s.resolve(ctx, &c, true); err != nil {
+		return nil, err
+	}
+	line, err := s.line(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +325,7 @@ func (s *Service) release(ctx context.Context, r Release) {
 
 // Drawdowns lists the caller's drawdowns.
 func (s *Service) Drawdowns(ctx context.Context, c Caller, p Page) ([]*Drawdown, bool, error) {
-	if err := c.check(); err != nil {
+	if err := s.resolve(ctx, &c, false); err != nil {
 		return nil, false, err
 	}
 	if p.Limit < 1 || p.Limit > 100 {

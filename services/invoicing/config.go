@@ -34,7 +34,17 @@ type Config struct {
 	// PaymentWebhookTolerance is how far from the clock a report's
 	// signature time may be.
 	PaymentWebhookTolerance time.Duration `yaml:"payment_webhook_tolerance"`
+	// MachineClients lists, comma-separated, the client ids of the machine
+	// clients trusted to read any business's invoice history and
+	// memberships and to act for the business their token names: the
+	// credit service's client.
+	MachineClients string `yaml:"machine_clients"`
 }
+
+// DefaultMachineClient is the client id of the credit service's machine
+// client in development (the development issuer's token endpoint and
+// `estate up` use it).
+const DefaultMachineClient = "estate-credit"
 
 // MinWebhookSecret is the shortest payment webhook secret accepted: 256
 // bits of hex.
@@ -49,6 +59,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.RateBurst, "invoicing.rate-burst", 100, "requests one tenant may send at once above the rate")
 	fs.StringVar(&c.OutboxSubscribers, "invoicing.outbox-subscribers", "", "receivers of invoice events as name=url pairs, comma-separated")
 	fs.StringVar(&c.PaymentWebhookSecret, "invoicing.payment-webhook-secret", "", "secret payment providers sign payment reports with (POST /v1/webhooks/payments); empty serves no webhook")
+	fs.StringVar(&c.MachineClients, "invoicing.machine-clients", DefaultMachineClient, "client ids of the machine clients (client-credentials grant) trusted to read any business's invoice history and memberships, comma-separated: the credit service's")
 	fs.DurationVar(&c.PaymentWebhookTolerance, "invoicing.payment-webhook-tolerance", 5*time.Minute, "how far from the clock a payment report's signature time may be")
 }
 
@@ -80,7 +91,23 @@ func (c *Config) Validate() error {
 	if c.PaymentWebhookTolerance <= 0 {
 		errs = append(errs, fmt.Errorf("invoicing.payment_webhook_tolerance: must be positive, not %v", c.PaymentWebhookTolerance))
 	}
+	for _, id := range c.MachineClientIDs() {
+		if strings.ContainsFunc(id, func(r rune) bool { return r <= ' ' }) {
+			errs = append(errs, fmt.Errorf("invoicing.machine_clients: %q must not hold spaces or control characters", id))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// MachineClientIDs parses MachineClients.
+func (c *Config) MachineClientIDs() []string {
+	var out []string
+	for _, id := range strings.Split(c.MachineClients, ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // Subscriber is one receiver of the outbox.

@@ -226,13 +226,30 @@ type Change struct {
 // returns an *Error with code ENOTFOUND when a row is missing and ECONFLICT
 // on a uniqueness violation; other errors are internal.
 type Store interface {
-	// CreateBusiness inserts b; ECONFLICT when b.Owner already has one.
+	// CreateBusiness inserts b and makes b.Owner its owner member, in one
+	// transaction; ECONFLICT when b.Owner already registered one.
 	CreateBusiness(ctx context.Context, b *Business) error
 	// Business returns the business; ENOTFOUND when there is none.
 	Business(ctx context.Context, id string) (*Business, error)
 	// BusinessByOwner returns the business registered by the subject;
 	// ENOTFOUND when there is none.
 	BusinessByOwner(ctx context.Context, owner string) (*Business, error)
+
+	// Member returns the subject's membership of the business; ENOTFOUND
+	// when it is not a member.
+	Member(ctx context.Context, businessID, subject string) (*Member, error)
+	// Members lists the members of the business, oldest first.
+	Members(ctx context.Context, businessID string) ([]*Member, error)
+	// Memberships lists the memberships of the subject, oldest first.
+	Memberships(ctx context.Context, subject string) ([]*Member, error)
+	// AddMember inserts m; ECONFLICT when its subject is already a member.
+	AddMember(ctx context.Context, m *Member) error
+	// UpdateMember locks the members of the business, passes fn the member
+	// and how many owners the business has, and writes the member as fn
+	// left it (its Version incremented), or removes it when fn's change
+	// says Remove, in one transaction. An error from fn is returned as is
+	// and nothing is written. ENOTFOUND when the subject is not a member.
+	UpdateMember(ctx context.Context, businessID, subject string, fn func(m *Member, owners int) (MemberChange, error)) (*Member, error)
 
 	// CreateInvoice inserts a draft.
 	CreateInvoice(ctx context.Context, inv *Invoice) error

@@ -114,7 +114,7 @@ func (s *Service) pay(inv *Invoice, in PaymentInput, pr Provenance, now time.Tim
 // nothing; a payment reported by a provider needs no confirmation
 // (ECONFLICT).
 func (s *Service) ConfirmPayment(ctx context.Context, c Caller, invoiceID, paymentID string) (*Invoice, *Payment, error) {
-	me, err := s.Acting(ctx, c)
+	me, err := s.acting(ctx, c, PermInvoices)
 	if err != nil {
 		return nil, nil, err
 	}

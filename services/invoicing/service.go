@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,9 +21,13 @@ import (
 type Caller struct {
 	// Subject is the user (or client) the token was issued to.
 	Subject string
-	// BusinessID is the business the token acts for, when it names one;
-	// otherwise the business the subject registered is used.
+	// BusinessID is the business the token names, when it names one;
+	// otherwise the subject acts for the one business it is a member of.
 	BusinessID string
+	// Machine is a machine client the service is configured to trust: it
+	// acts for the business its token names without being a member (the
+	// credit service reading and holding invoices).
+	Machine bool
 }
 
 // Options are what a Service is built from.
@@ -131,6 +136,12 @@ func (s *Service) RegisterBusiness(ctx context.Context, c Caller, in BusinessInp
 	if c.Subject == "" {
 		return nil, Errorf(EFORBIDDEN, "the token names no subject")
 	}
+	if c.BusinessID != "" {
+		// The claim is checked on every request, this one included.
+		if _, _, err := s.resolve(ctx, c); err != nil {
+			return nil, err
+		}
+	}
 	b := &Business{
 		ID:                 s.newID("bus"),
 		Owner:              c.Subject,
@@ -150,33 +161,27 @@ func (s *Service) RegisterBusiness(ctx context.Context, c Caller, in BusinessInp
 }
 
 // Business returns a business and whether it is the caller's own; callers
-// show only the public profile (name, country) of another business.
+// show only the public profile (name, country) of another business. A
+// token that names a business its subject is not a member of is refused
+// (EFORBIDDEN); a token of a user with no business yet reads public
+// profiles.
 func (s *Service) Business(ctx context.Context, c Caller, id string) (*Business, bool, error) {
+	me, err := s.acting(ctx, c, PermRead)
+	if err != nil && (c.BusinessID != "" || ErrorCode(err) != EFORBIDDEN) {
+		return nil, false, err
+	}
 	b, err := s.business(ctx, id)
 	if err != nil {
 		return nil, false, err
 	}
-	own := b.ID == c.BusinessID || (c.BusinessID == "" && b.Owner == c.Subject)
-	return b, own, nil
+	return b, me != nil && me.ID == b.ID, nil
 }
 
-// Acting returns the business the caller acts for: the token's, or the one
-// its subject registered. EFORBIDDEN when there is none.
+// Acting returns the business the caller acts for, with at least the
+// permission to read: the token's, when its subject is a member of it, or
+// the one its subject is a member of. EFORBIDDEN otherwise.
 func (s *Service) Acting(ctx context.Context, c Caller) (*Business, error) {
-	var b *Business
-	var err error
-	if c.BusinessID != "" {
-		b, err = s.business(ctx, c.BusinessID)
-	} else {
-		b, err = s.store.BusinessByOwner(ctx, c.Subject)
-	}
-	switch ErrorCode(err) {
-	case "":
-		return b, nil
-	case ENOTFOUND:
-		return nil, Errorf(EFORBIDDEN, "no business is registered for this token; register one with POST /v1/businesses")
-	}
-	return nil, fmt.Errorf("finding the caller's business: %w", err)
+	return s.acting(ctx, c, PermRead)
 }
 
 // LineItemInput is a line as the client sends it.
@@ -208,7 +213,7 @@ type InvoicePatch struct {
 
 // CreateInvoice creates a draft issued by the caller's business.
 func (s *Service) CreateInvoice(ctx context.Context, c Caller, in InvoiceInput) (*Invoice, error) {
-	me, err := s.Acting(ctx, c)
+	me, err := s.acting(ctx, c, PermInvoices)
 	if err != nil {
 		return nil, err
 	}
@@ -398,14 +403,20 @@ func (s *Service) ListInvoices(ctx context.Context, c Caller, f InvoiceFilter) (
 	return s.store.ListInvoices(ctx, f)
 }
 
-// Precondition is the version the caller expects (from If-Match); nil
-// accepts any.
-type Precondition *int64
+// Precondition is the versions the caller accepts (from If-Match): the
+// change goes ahead when the current version is any of them (RFC 9110
+// §13.1.1). nil accepts any version; an empty one accepts none.
+type Precondition []int64
+
+// Matches reports whether the version satisfies the precondition.
+func (p Precondition) Matches(version int64) bool {
+	return p == nil || slices.Contains(p, version)
+}
 
 // update runs fn on the invoice the caller issued, under the store's lock,
 // after checking visibility and the precondition.
 func (s *Service) update(ctx context.Context, c Caller, id string, want Precondition, fn func(tx InvoiceTx, inv *Invoice, now time.Time) (Change, error)) (*Invoice, error) {
-	me, err := s.Acting(ctx, c)
+	me, err := s.acting(ctx, c, PermInvoices)
 	if err != nil {
 		return nil, err
 	}
@@ -416,8 +427,8 @@ func (s *Service) update(ctx context.Context, c Caller, id string, want Precondi
 		if inv.IssuerID != me.ID {
 			return Change{}, Errorf(EFORBIDDEN, "only the issuer can change an invoice")
 		}
-		if want != nil && *want != inv.Version {
-			return Change{}, Errorf(EPRECONDITION, "the invoice has changed since it was read (version %d, If-Match names %d)", inv.Version, *want)
+		if !want.Matches(inv.Version) {
+			return Change{}, Errorf(EPRECONDITION, "the invoice has changed since it was read: it is at version %d, which If-Match does not name", inv.Version)
 		}
 		now := s.now().UTC().Truncate(time.Microsecond)
 		ch, err := fn(tx, inv, now)
@@ -437,7 +448,7 @@ func conflictf(inv *Invoice, action string) error {
 
 // UpdateInvoice changes a draft.
 func (s *Service) UpdateInvoice(ctx context.Context, c Caller, id string, p InvoicePatch, want Precondition) (*Invoice, error) {
-	me, err := s.Acting(ctx, c)
+	me, err := s.acting(ctx, c, PermInvoices)
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,7 @@ const (
 	statePaidInvoice    = "business bus_pact_issuer issued the paid invoice in_pact_paid, its payment confirmed by the customer"
 	stateFinanced       = "business bus_pact_issuer issued the open invoice in_pact_financed, financed by the drawdown dd_pact"
 	stateNoInvoice      = "there is no invoice in_pact_missing"
+	stateOwner          = "business bus_pact_issuer is registered by the subject owner-bus_pact_issuer"
 	statePaidEvent      = "the invoice in_pact_open was paid"
 	stateConfirmedEvent = "the customer of the invoice in_pact_confirmed confirmed its payment"
 	// stateToken has a parameter, scope: the scopes of the caller's machine
@@ -341,6 +342,35 @@ func TestInvoicingAPI(t *testing.T) {
 			})
 		require.NoError(t, err)
 		require.Equal(t, [][]string{{contracts.FinancingScope}}, asked)
+	})
+
+	t.Run("memberships", func(t *testing.T) {
+		var asked [][]string
+		err := pact.AddInteraction().
+			Given(stateOwner).
+			GivenWithParameter(token()).
+			UponReceiving("a request for the memberships of the subject owner-bus_pact_issuer").
+			WithRequest("GET", "/v1/memberships", func(b *consumer.V4RequestBuilder) {
+				b.Header("Authorization", auth).Query("subject", str("owner-bus_pact_issuer"))
+			}).
+			WillRespondWith(200, func(b *consumer.V4ResponseBuilder) {
+				b.Header("Content-Type", matchers.Regex("application/json", `^application/json`)).
+					JSONBody(matchers.StructMatcher{
+						"data": matchers.EachLike(matchers.StructMatcher{
+							"business": str("bus_pact_issuer"),
+							"role":     matchers.Regex(contracts.RoleOwner, "^(owner|finance|read_only)$"),
+						}, 1),
+					})
+			}).
+			ExecuteTest(t, func(cfg consumer.MockServerConfig) error {
+				ms, err := client(t, cfg.Port, &asked).Memberships(context.Background(), "owner-bus_pact_issuer")
+				if err != nil {
+					return err
+				}
+				require.Equal(t, []contracts.Membership{{Business: "bus_pact_issuer", Role: contracts.RoleOwner}}, ms)
+				return nil
+			})
+		require.NoError(t, err)
 	})
 
 	t.Run("unknown invoice", func(t *testing.T) {

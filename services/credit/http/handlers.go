@@ -22,7 +22,7 @@ type handlers struct {
 
 func caller(ctx context.Context) credit.Caller {
 	p, _ := auth.FromContext(ctx)
-	return credit.Caller{BusinessID: p.BusinessID}
+	return credit.Caller{Subject: p.Subject, BusinessID: p.BusinessID}
 }
 
 // PathID is the id in the path of a resource.

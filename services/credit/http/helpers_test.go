@@ -101,7 +101,7 @@ func newEnv(t *testing.T) *env {
 	e.invoices = httptest.NewServer(invoicinghttp.NewServer(invoicinghttp.Options{
 		Service:  invoicing.New(invoicing.Options{Store: e.invStore, Now: e.clock.Now}),
 		Verifier: verifier, Idempotency: e.invStore, Telemetry: tel("invoicing"), Logger: logging.Discard(), Now: e.clock.Now,
-		PaymentWebhookSecret: webhookSecret,
+		PaymentWebhookSecret: webhookSecret, MachineClients: []string{invoicing.DefaultMachineClient},
 	}))
 	t.Cleanup(e.invoices.Close)
 
@@ -145,7 +145,8 @@ func newEnv(t *testing.T) *env {
 // does with the development issuer.
 func devTokens(iss *auth.DevIssuer) invoicingapi.TokenSource {
 	return func(_ context.Context, business string, scopes []string) (string, error) {
-		return iss.Sign(auth.TokenRequest{Subject: "estate-credit", BusinessID: business, Scopes: scopes, TTL: time.Hour})
+		return iss.Sign(auth.TokenRequest{Subject: invoicing.DefaultMachineClient, ClientID: invoicing.DefaultMachineClient,
+			BusinessID: business, Scopes: scopes, TTL: time.Hour})
 	}
 }
 

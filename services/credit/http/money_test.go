@@ -76,7 +76,7 @@ func TestCreditAbuseReplay(t *testing.T) {
 	// word would have granted it all.
 	gullible := credit.New(credit.Options{Store: e.creditStore, Invoicing: e.client, Now: e.clock.Now, Logger: logging.Discard(),
 		Trust: credit.Trust{contracts.ProvenanceIssuerRecorded}})
-	got, err := gullible.Apply(context.Background(), credit.Caller{BusinessID: me.id}, 1_500_000, "eur")
+	got, err := gullible.Apply(context.Background(), credit.Caller{Subject: "me", BusinessID: me.id}, 1_500_000, "eur")
 	require.NoError(t, err)
 	require.Equal(t, []any{credit.Approved, int64(1_500_000)}, []any{got.Status, got.ApprovedLimit})
 
@@ -151,7 +151,7 @@ func TestDrawHoldsTheInvoice(t *testing.T) {
 	e := newEnv(t)
 	me, customer := e.withHistory("me", 3, 10_000)
 	e.apply(me, 10_000, "eur")
-	caller := credit.Caller{BusinessID: me.id}
+	caller := credit.Caller{Subject: "me", BusinessID: me.id}
 	service := func(h *hooked) *credit.Service {
 		h.Invoicing = e.client
 		return credit.New(credit.Options{Store: e.creditStore, Invoicing: h, Now: e.clock.Now, Logger: logging.Discard()})
@@ -213,7 +213,7 @@ func TestDrawHoldsTheInvoice(t *testing.T) {
 		// drawdown (here: its answer is lost); the retry with the same
 		// Idempotency-Key holds it under the same id and saves it.
 		inv := e.invoice(me, customer, 1000, 30)
-		keyed := credit.Caller{BusinessID: me.id, RequestKey: "draw-once"}
+		keyed := credit.Caller{Subject: "me", BusinessID: me.id, RequestKey: "draw-once"}
 		svc := service(&hooked{finance: func(err error) error {
 			require.NoError(t, err)
 			return &credit.Error{Code: credit.EUNAVAILABLE, Message: "timed out", RetryAfter: time.Second}
@@ -228,7 +228,7 @@ func TestDrawHoldsTheInvoice(t *testing.T) {
 		require.Empty(t, e.owed(), "the saved drawdown owes no release")
 
 		// Another key is another drawdown: the invoice is taken.
-		other := credit.Caller{BusinessID: me.id, RequestKey: "draw-twice"}
+		other := credit.Caller{Subject: "me", BusinessID: me.id, RequestKey: "draw-twice"}
 		_, err = service(&hooked{}).Draw(ctx, other, inv, 100)
 		require.Equal(t, credit.ECONFLICT, credit.ErrorCode(err))
 	})

@@ -36,11 +36,11 @@ func addRoutes(api huma.API, h *handlers) {
 	huma.Register(api, huma.Operation{OperationID: "get-credit-application", Method: http.MethodGet, Path: "/v1/credit/applications/{id}",
 		Summary: "Get an application and its decision", Tags: tagA,
 		Description: "The application with its decision (approved or declined), the approved limit and the reasons; another business's application is 404.",
-		Errors:      []int{403, 404}}, h.handleGetApplication())
+		Errors:      []int{403, 404, 503}}, h.handleGetApplication())
 	huma.Register(api, huma.Operation{OperationID: "get-credit-line", Method: http.MethodGet, Path: "/v1/credit/line",
 		Summary: "The caller's credit line: limit, drawn, available", Tags: tagL,
 		Description: "404 until an application of the business is approved.",
-		Errors:      []int{403, 404}}, h.handleGetLine())
+		Errors:      []int{403, 404, 503}}, h.handleGetLine())
 	huma.Register(api, huma.Operation{OperationID: "create-drawdown", Method: http.MethodPost, Path: "/v1/credit/drawdowns",
 		Summary: "Draw against an open invoice the caller issued: at most 80% of its amount due and the available credit",
 		Description: "The invoice is held as financed at the invoicing service before the drawdown is written: it cannot then be voided " +
@@ -50,7 +50,7 @@ func addRoutes(api huma.API, h *handlers) {
 	huma.Register(api, huma.Operation{OperationID: "list-drawdowns", Method: http.MethodGet, Path: "/v1/credit/drawdowns",
 		Summary: "List the caller's drawdowns, newest first", Tags: tagD,
 		Description: "Pages of at most limit drawdowns; starting_after takes the id of the last drawdown of the previous page (404 when it names none of them).",
-		Errors:      []int{403, 404, 422}}, h.handleListDrawdowns())
+		Errors:      []int{403, 404, 422, 503}}, h.handleListDrawdowns())
 }
 
 // addEventRoutes lists what the invoicing service calls: its outbox posts

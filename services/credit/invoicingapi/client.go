@@ -206,6 +206,26 @@ func (c *Client) Invoice(ctx context.Context, businessID, invoiceID string) (*cr
 	}, nil
 }
 
+type membershipsJSON struct {
+	Data []struct {
+		Business string `json:"business"`
+		Role     string `json:"role"`
+	} `json:"data"`
+}
+
+// Memberships implements credit.Invoicing.
+func (c *Client) Memberships(ctx context.Context, subject string) ([]contracts.Membership, error) {
+	var ms membershipsJSON
+	if err := c.call(ctx, http.MethodGet, "", nil, "/v1/memberships", "/v1/memberships?subject="+url.QueryEscape(subject), &ms); err != nil {
+		return nil, err
+	}
+	out := make([]contracts.Membership, 0, len(ms.Data))
+	for _, m := range ms.Data {
+		out = append(out, contracts.Membership{Business: m.Business, Role: m.Role})
+	}
+	return out, nil
+}
+
 // financingRoute is the route of an invoice's financing hold.
 const financingRoute = "/v1/invoices/{id}/financing/{drawdown_id}"
 

@@ -61,6 +61,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// creditClient is the credit service's machine client, which the
+// provider trusts.
+const creditClient = "estate-credit"
+
 // provider is the real invoicing API on a real (SQLite) store.
 type providerEnv struct {
 	store  *sqlite.Store
@@ -87,6 +91,7 @@ func newProvider(t *testing.T, wrap func(http.Handler) http.Handler) *providerEn
 	p.svc = invoicing.New(invoicing.Options{Store: store})
 	var h http.Handler = invoicinghttp.NewServer(invoicinghttp.Options{
 		Service: p.svc, Verifier: auth.NewFromConfig(auth.Config{Dev: true}, iss, nil, nil), Idempotency: store, Logger: logging.Discard(),
+		MachineClients: []string{creditClient},
 	})
 	if wrap != nil {
 		h = wrap(h)
@@ -164,6 +169,8 @@ func (p *providerEnv) stateHandlers() models.StateHandlers {
 			return p.invoice(ctx, "in_pact_financed", invoicing.StatusOpen, "dd_pact")
 		}),
 		"there is no invoice in_pact_missing": state(func() error { return nil }),
+		// businesses makes owner-bus_pact_issuer the owner of bus_pact_issuer.
+		"business bus_pact_issuer is registered by the subject owner-bus_pact_issuer": state(func() error { return nil }),
 		"the caller holds a machine token acting for bus_pact_issuer": func(setup bool, s models.ProviderState) (models.ProviderStateResponse, error) {
 			scope := stateParam(s, "scope")
 			p.mu.Lock()
@@ -198,7 +205,7 @@ func (p *providerEnv) authenticate(next http.Handler) http.Handler {
 			p.mu.Lock()
 			scopes := p.scopes
 			p.mu.Unlock()
-			tok, err := p.issuer.Sign(auth.TokenRequest{Subject: "estate-credit", BusinessID: issuerID, Scopes: scopes})
+			tok, err := p.issuer.Sign(auth.TokenRequest{Subject: creditClient, ClientID: creditClient, BusinessID: issuerID, Scopes: scopes})
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return

@@ -236,7 +236,13 @@ func TestTenantIsolation(t *testing.T) {
 			{method: "DELETE", path: "/v1/invoices/" + id + "/financing/dd_mallory", token: malloryMachine},
 		}
 		for _, biz := range []string{alice.id, bob.id} {
-			routes = append(routes, req{method: "GET", path: "/v1/businesses/" + biz + "/invoice-history"})
+			members := "/v1/businesses/" + biz + "/members"
+			routes = append(routes, req{method: "GET", path: "/v1/businesses/" + biz + "/invoice-history"},
+				req{method: "GET", path: members},
+				req{method: "POST", path: members, body: map[string]any{"subject": "mallory", "role": "owner"}},
+				req{method: "GET", path: members + "/alice"},
+				req{method: "PATCH", path: members + "/alice", body: map[string]any{"role": "read_only"}},
+				req{method: "DELETE", path: members + "/alice"})
 		}
 		for _, r := range routes {
 			if r.token == "" {
@@ -247,9 +253,17 @@ func TestTenantIsolation(t *testing.T) {
 				require.Contains(t, []int{403, 404}, got.Status, "%s", got.Body)
 				require.NotContains(t, string(got.Body), id)
 				require.NotContains(t, string(got.Body), "Alice")
+				// The same request naming resources that do not exist
+				// gets the same answer: existence does not show.
+				ghost := r
+				ghost.path = strings.NewReplacer(id, "in_00000000000000000000", payment, "py_00000000000000000000",
+					alice.id, "bus_00000000000000000000", bob.id, "bus_00000000000000000000").Replace(r.path)
+				other := e.do(t, ghost)
+				require.Equal(t, other.Status, got.Status, "%s: %s, and for nothing: %s", r.path, got.Body, other.Body)
+				require.Equal(t, other.json(t)["detail"], got.json(t)["detail"])
 			})
 			path := strings.ReplaceAll(strings.ReplaceAll(r.path, payment, "{payment_id}"), "dd_mallory", "{drawdown_id}")
-			covered[r.method+" "+templ(path, id, alice.id, bob.id)] = true
+			covered[r.method+" "+strings.ReplaceAll(templ(path, id, alice.id, bob.id), "/alice", "/{subject}")] = true
 		}
 	}
 	// The payment webhook takes no bearer token, a customer's least of all.
@@ -272,6 +286,9 @@ func TestTenantIsolation(t *testing.T) {
 	require.NotContains(t, p, "billing_email")
 	covered["GET /v1/businesses/{id}"] = true
 	covered["POST /v1/businesses"] = true // registers the caller's own
+	// Another subject's memberships are a trusted machine client's only.
+	expect(t, e.do(t, req{method: "GET", path: "/v1/memberships?subject=alice", token: mallory.token}), 403)
+	covered["GET /v1/memberships"] = true
 
 	var all []string
 	for path, ops := range invoicinghttp.OpenAPI().Paths {

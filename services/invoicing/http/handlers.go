@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -19,11 +20,22 @@ type handlers struct {
 	logger   *slog.Logger
 	now      func() time.Time
 	onEvents func()
+	// machines are the client ids of the machine clients trusted to read
+	// any business's history and to act for the business their token
+	// names (the credit service's).
+	machines []string
 }
 
-func caller(ctx context.Context) invoicing.Caller {
+// machine reports whether the principal is a trusted machine client: a
+// token of the client-credentials grant (its subject is its client id) of
+// a client the service is configured to trust.
+func (h *handlers) machine(p auth.Principal) bool {
+	return p.ClientID != "" && p.ClientID == p.Subject && p.StaticToken == "" && slices.Contains(h.machines, p.ClientID)
+}
+
+func (h *handlers) caller(ctx context.Context) invoicing.Caller {
 	p, _ := auth.FromContext(ctx)
-	return invoicing.Caller{Subject: p.Subject, BusinessID: p.BusinessID}
+	return invoicing.Caller{Subject: p.Subject, BusinessID: p.BusinessID, Machine: h.machine(p)}
 }
 
 // Inputs and outputs of the operations.
@@ -67,7 +79,7 @@ func (h *handlers) handleCreateBusiness() func(context.Context, *struct {
 		IdempotencyHeader
 		Body BusinessCreate
 	}) (*businessOutput, error) {
-		b, err := h.svc.RegisterBusiness(ctx, caller(ctx), invoicing.BusinessInput(in.Body))
+		b, err := h.svc.RegisterBusiness(ctx, h.caller(ctx), invoicing.BusinessInput(in.Body))
 		if err != nil {
 			return nil, h.problemFor(ctx, err, "body")
 		}
@@ -77,7 +89,7 @@ func (h *handlers) handleCreateBusiness() func(context.Context, *struct {
 
 func (h *handlers) handleGetBusiness() func(context.Context, *PathID) (*businessOutput, error) {
 	return func(ctx context.Context, in *PathID) (*businessOutput, error) {
-		b, own, err := h.svc.Business(ctx, caller(ctx), in.ID)
+		b, own, err := h.svc.Business(ctx, h.caller(ctx), in.ID)
 		if err != nil {
 			return nil, h.problemFor(ctx, err, "path")
 		}
@@ -94,9 +106,8 @@ type historyOutput struct{ Body *History }
 
 func (h *handlers) handleInvoiceHistory() func(context.Context, *historyInput) (*historyOutput, error) {
 	return func(ctx context.Context, in *historyInput) (*historyOutput, error) {
-		p, _ := auth.FromContext(ctx)
-		if !p.HasScope(contracts.HistoryScope) {
-			return nil, huma.Error403Forbidden("reading invoice history needs a machine token with the scope " + contracts.HistoryScope)
+		if p, _ := auth.FromContext(ctx); !h.machine(p) || !p.HasScope(contracts.HistoryScope) {
+			return nil, huma.Error403Forbidden("reading invoice history needs a token of a trusted machine client with the scope " + contracts.HistoryScope)
 		}
 		hist, err := h.svc.History(ctx, in.ID, in.Days)
 		if err != nil {
@@ -114,7 +125,7 @@ type createInvoiceInput struct {
 func (h *handlers) handleCreateInvoice() func(context.Context, *createInvoiceInput) (*invoiceOutput, error) {
 	return func(ctx context.Context, in *createInvoiceInput) (*invoiceOutput, error) {
 		b := in.Body
-		inv, err := h.svc.CreateInvoice(ctx, caller(ctx), invoicing.InvoiceInput{
+		inv, err := h.svc.CreateInvoice(ctx, h.caller(ctx), invoicing.InvoiceInput{
 			Customer: b.Customer, Currency: b.Currency, DueDate: b.DueDate, Memo: b.Memo, LineItems: lineItemsIn(b.LineItems),
 		})
 		if err != nil {
@@ -139,7 +150,7 @@ type invoiceListOutput struct{ Body *InvoiceList }
 
 func (h *handlers) handleListInvoices() func(context.Context, *listInvoicesInput) (*invoiceListOutput, error) {
 	return func(ctx context.Context, in *listInvoicesInput) (*invoiceListOutput, error) {
-		invs, more, err := h.svc.ListInvoices(ctx, caller(ctx), invoicing.InvoiceFilter{
+		invs, more, err := h.svc.ListInvoices(ctx, h.caller(ctx), invoicing.InvoiceFilter{
 			Role: invoicing.Role(in.Role), Status: in.Status, CustomerID: in.Customer, DueBefore: in.DueBefore,
 			Limit: in.Limit, StartingAfter: in.StartingAfter,
 		})
@@ -157,7 +168,7 @@ func (h *handlers) handleListInvoices() func(context.Context, *listInvoicesInput
 
 func (h *handlers) handleGetInvoice() func(context.Context, *PathID) (*invoiceOutput, error) {
 	return func(ctx context.Context, in *PathID) (*invoiceOutput, error) {
-		inv, err := h.svc.Invoice(ctx, caller(ctx), in.ID)
+		inv, err := h.svc.Invoice(ctx, h.caller(ctx), in.ID)
 		if err != nil {
 			return nil, h.problemFor(ctx, err, "path")
 		}
@@ -179,7 +190,7 @@ func (h *handlers) handleUpdateInvoice() func(context.Context, *updateInvoiceInp
 			items := lineItemsIn(*b.LineItems)
 			p.LineItems = &items
 		}
-		inv, err := h.svc.UpdateInvoice(ctx, caller(ctx), in.ID, p, ifMatch(in.IfMatch))
+		inv, err := h.svc.UpdateInvoice(ctx, h.caller(ctx), in.ID, p, ifMatch(in.IfMatch))
 		if err != nil {
 			return nil, h.problemFor(ctx, err, "body")
 		}
@@ -194,7 +205,7 @@ type deleteInvoiceInput struct {
 
 func (h *handlers) handleDeleteInvoice() func(context.Context, *deleteInvoiceInput) (*struct{}, error) {
 	return func(ctx context.Context, in *deleteInvoiceInput) (*struct{}, error) {
-		if err := h.svc.DeleteInvoice(ctx, caller(ctx), in.ID, ifMatch(in.IfMatch)); err != nil {
+		if err := h.svc.DeleteInvoice(ctx, h.caller(ctx), in.ID, ifMatch(in.IfMatch)); err != nil {
 			return nil, h.problemFor(ctx, err, "path")
 		}
 		return &struct{}{}, nil
@@ -212,7 +223,7 @@ type transition func(ctx context.Context, c invoicing.Caller, id string, want in
 // handleTransition makes the handler of a lifecycle transition.
 func (h *handlers) handleTransition(fn func() transition, events bool) func(context.Context, *transitionInput) (*invoiceOutput, error) {
 	return func(ctx context.Context, in *transitionInput) (*invoiceOutput, error) {
-		inv, err := fn()(ctx, caller(ctx), in.ID, ifMatch(in.IfMatch))
+		inv, err := fn()(ctx, h.caller(ctx), in.ID, ifMatch(in.IfMatch))
 		if err != nil {
 			return nil, h.problemFor(ctx, err, "path")
 		}
@@ -249,7 +260,7 @@ type paymentOutput struct {
 
 func (h *handlers) handleCreatePayment() func(context.Context, *createPaymentInput) (*paymentOutput, error) {
 	return func(ctx context.Context, in *createPaymentInput) (*paymentOutput, error) {
-		inv, pay, err := h.svc.PayInvoice(ctx, caller(ctx), in.ID, invoicing.PaymentInput(in.Body), ifMatch(in.IfMatch))
+		inv, pay, err := h.svc.PayInvoice(ctx, h.caller(ctx), in.ID, invoicing.PaymentInput(in.Body), ifMatch(in.IfMatch))
 		if err != nil {
 			return nil, h.problemFor(ctx, err, "body")
 		}
@@ -266,7 +277,7 @@ type paymentListOutput struct{ Body *PaymentList }
 
 func (h *handlers) handleListPayments() func(context.Context, *PathID) (*paymentListOutput, error) {
 	return func(ctx context.Context, in *PathID) (*paymentListOutput, error) {
-		pays, err := h.svc.Payments(ctx, caller(ctx), in.ID)
+		pays, err := h.svc.Payments(ctx, h.caller(ctx), in.ID)
 		if err != nil {
 			return nil, h.problemFor(ctx, err, "path")
 		}
@@ -286,7 +297,7 @@ type confirmPaymentInput struct {
 
 func (h *handlers) handleConfirmPayment() func(context.Context, *confirmPaymentInput) (*paymentOutput, error) {
 	return func(ctx context.Context, in *confirmPaymentInput) (*paymentOutput, error) {
-		inv, pay, err := h.svc.ConfirmPayment(ctx, caller(ctx), in.ID, in.PaymentID)
+		inv, pay, err := h.svc.ConfirmPayment(ctx, h.caller(ctx), in.ID, in.PaymentID)
 		if err != nil {
 			return nil, h.problemFor(ctx, err, "path")
 		}
@@ -303,20 +314,21 @@ type financingInput struct {
 }
 
 // financing checks that the caller may change an invoice's financing: a
-// machine token of the credit service with the financing scope.
-func financing(ctx context.Context) error {
-	if p, _ := auth.FromContext(ctx); !p.HasScope(contracts.FinancingScope) {
-		return huma.Error403Forbidden("changing an invoice's financing needs a machine token with the scope " + contracts.FinancingScope)
+// token of a trusted machine client (the credit service's) with the
+// financing scope.
+func (h *handlers) financing(ctx context.Context) error {
+	if p, _ := auth.FromContext(ctx); !h.machine(p) || !p.HasScope(contracts.FinancingScope) {
+		return huma.Error403Forbidden("changing an invoice's financing needs a token of a trusted machine client with the scope " + contracts.FinancingScope)
 	}
 	return nil
 }
 
 func (h *handlers) handleFinance() func(context.Context, *financingInput) (*invoiceOutput, error) {
 	return func(ctx context.Context, in *financingInput) (*invoiceOutput, error) {
-		if err := financing(ctx); err != nil {
+		if err := h.financing(ctx); err != nil {
 			return nil, err
 		}
-		inv, err := h.svc.Finance(ctx, caller(ctx), in.ID, in.DrawdownID)
+		inv, err := h.svc.Finance(ctx, h.caller(ctx), in.ID, in.DrawdownID)
 		if err != nil {
 			return nil, h.problemFor(ctx, err, "path")
 		}
@@ -326,10 +338,10 @@ func (h *handlers) handleFinance() func(context.Context, *financingInput) (*invo
 
 func (h *handlers) handleReleaseFinancing() func(context.Context, *financingInput) (*struct{}, error) {
 	return func(ctx context.Context, in *financingInput) (*struct{}, error) {
-		if err := financing(ctx); err != nil {
+		if err := h.financing(ctx); err != nil {
 			return nil, err
 		}
-		if _, err := h.svc.ReleaseFinancing(ctx, caller(ctx), in.ID, in.DrawdownID); err != nil {
+		if _, err := h.svc.ReleaseFinancing(ctx, h.caller(ctx), in.ID, in.DrawdownID); err != nil {
 			return nil, h.problemFor(ctx, err, "path")
 		}
 		return &struct{}{}, nil

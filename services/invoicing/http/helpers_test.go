@@ -96,6 +96,7 @@ func buildEnv(t testing.TB, store invoicingtest.Store, dir string, cleanup func(
 		Idempotency:          store,
 		Logger:               logging.Discard(),
 		PaymentWebhookSecret: webhookSecret,
+		MachineClients:       []string{machineClient},
 	}
 	for _, o := range options {
 		o(&opts)
@@ -124,6 +125,18 @@ func openAPIValidator(t testing.TB) *httpapitest.Validator {
 
 func (e *env) token(sub, business string, scopes ...string) string {
 	tok, err := e.issuer.Sign(auth.TokenRequest{Subject: sub, BusinessID: business, Scopes: scopes})
+	require.NoError(e.t, err)
+	return tok
+}
+
+// machineClient is the trusted machine client of the tests.
+const machineClient = "estate-credit"
+
+// machine is a token of the trusted machine client, as the
+// client-credentials grant issues it (its subject is its client id),
+// acting for business.
+func (e *env) machine(business string, scopes ...string) string {
+	tok, err := e.issuer.Sign(auth.TokenRequest{Subject: machineClient, ClientID: machineClient, BusinessID: business, Scopes: scopes})
 	require.NoError(e.t, err)
 	return tok
 }

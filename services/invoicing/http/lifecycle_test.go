@@ -153,7 +153,7 @@ func testLifecycle(t *testing.T, e *env) {
 
 	// Invoice history: a machine token with the scope; others are refused.
 	hist := expect(t, e.do(t, req{method: "GET", path: fmt.Sprintf("/v1/businesses/%s/invoice-history?days=90", alice.id),
-		token: e.token("credit-service", "", "invoicing/history.read")}), 200).json(t)
+		token: e.machine("", "invoicing/history.read")}), 200).json(t)
 	cur := must[map[string]any](t, must[[]any](t, hist["currencies"])[0])
 	require.EqualValues(t, 4, cur["issued_count"])
 	require.EqualValues(t, 2, cur["paid_count"])

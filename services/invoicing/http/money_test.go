@@ -105,7 +105,7 @@ func TestPaymentProvenance(t *testing.T) {
 			require.Equal(t, map[any]any{p1["id"]: "customer_confirmed", p2["id"]: "issuer_recorded"}, provenances)
 
 			hist := expect(t, e.do(t, req{method: "GET", path: "/v1/businesses/" + alice.id + "/invoice-history",
-				token: e.token("credit-service", "", contracts.HistoryScope)}), 200).json(t)
+				token: e.machine("", contracts.HistoryScope)}), 200).json(t)
 			cur := must[map[string]any](t, must[[]any](t, hist["currencies"])[0])
 			require.Equal(t, "EUR", cur["currency"])
 			require.Equal(t, []any{map[string]any{"provenances": []any{"issuer_recorded", "customer_confirmed"},
@@ -191,11 +191,11 @@ func TestFinancingHold(t *testing.T) {
 			alice := e.register(t, "alice", "Alice")
 			bob := e.register(t, "bob", "Bob")
 			id := newOpen(t, e, alice, bob, 1000)
-			credit := e.token("estate-credit", alice.id, contracts.FinancingScope)
+			credit := e.machine(alice.id, contracts.FinancingScope)
 			hold := "/v1/invoices/" + id + "/financing/dd_1"
 
 			expect(t, e.do(t, req{method: "PUT", path: hold, token: alice.token}), 403)
-			expect(t, e.do(t, req{method: "PUT", path: hold, token: e.token("estate-credit", bob.id, contracts.FinancingScope)}), 403)
+			expect(t, e.do(t, req{method: "PUT", path: hold, token: e.machine(bob.id, contracts.FinancingScope)}), 403)
 			r := expect(t, e.do(t, req{method: "PUT", path: hold, token: credit}), 200)
 			require.Equal(t, true, r.json(t)["financed"])
 			expect(t, e.do(t, req{method: "PUT", path: hold, token: credit}), 200)

@@ -14,11 +14,14 @@ const (
 	tagBusinesses = "Businesses"
 	tagInvoices   = "Invoices"
 	tagProviders  = "Payment providers"
+	tagMembers    = "Members"
 )
 
 var tags = []*huma.Tag{
 	{Name: tagBusinesses, Description: "The businesses registered on Estate: each caller registers its own once, and reads the public profile of the others."},
 	{Name: tagInvoices, Description: "Invoices from one business to another, from draft to paid, void or uncollectible, with their payments and their financing by credit drawdowns."},
+	{Name: tagMembers, Description: "Who acts for a business: the user who registered it is its first owner, and owners invite members as owner, finance or read_only. " +
+		"A token that names a business its subject is not a member of is refused (403) on every route; read_only members may only read, finance members may not manage members."},
 	{Name: tagProviders, Description: "What payment providers report, outside the bearer-token API, signed as Stripe signs its webhooks."},
 }
 
@@ -33,14 +36,15 @@ func addRoutes(api huma.API, h *handlers) {
 	huma.Register(api, huma.Operation{OperationID: "create-business", Method: http.MethodPost, Path: "/v1/businesses",
 		Summary:     "Register the caller's business",
 		Description: "Registers the business of the caller's token (a token of a user without a business yet); a caller registers one business only (409 for a second).",
-		Tags:        tagB, DefaultStatus: 201, Errors: []int{409, 422}}, h.handleCreateBusiness())
+		Tags:        tagB, DefaultStatus: 201, Errors: []int{403, 409, 422}}, h.handleCreateBusiness())
 	huma.Register(api, huma.Operation{OperationID: "get-business", Method: http.MethodGet, Path: "/v1/businesses/{id}",
 		Summary:     "Get a business: the caller's own in full, another's public profile",
 		Description: "Another business's profile shows its id, legal name and country only; the caller's own also its registration number, billing email and registration time.",
-		Tags:        tagB, Errors: []int{404}}, h.handleGetBusiness())
+		Tags:        tagB, Errors: []int{403, 404}}, h.handleGetBusiness())
+	addMemberRoutes(api, h)
 	huma.Register(api, huma.Operation{OperationID: "get-invoice-history", Method: http.MethodGet, Path: "/v1/businesses/{id}/invoice-history",
 		Summary:     "Invoicing history of a business, for credit decisions",
-		Description: "Needs a machine token with the scope " + contracts.HistoryScope + ". Totals per currency over the window, with the paid invoices grouped by the provenances of their payments.",
+		Description: "Needs a token of a trusted machine client (invoicing.machine-clients, by the client-credentials grant) with the scope " + contracts.HistoryScope + ". Totals per currency over the window, with the paid invoices grouped by the provenances of their payments.",
 		Extensions:  httpapi.RequireScopes(contracts.HistoryScope),
 		Tags:        tagB, Errors: []int{403, 404, 422}}, h.handleInvoiceHistory())
 
@@ -90,7 +94,7 @@ func addRoutes(api huma.API, h *handlers) {
 		Description: "It may still be paid or voided afterwards; a financed invoice cannot be marked (409)." + ifMatch,
 		Tags:        tagI, Errors: change}, h.handleMarkUncollectible())
 
-	financing := "Needs a machine token of the credit service, acting for the issuer, with the scope " + contracts.FinancingScope + ". "
+	financing := "Needs a token of a trusted machine client (the credit service's), acting for the issuer, with the scope " + contracts.FinancingScope + ". "
 	huma.Register(api, huma.Operation{OperationID: "finance-invoice", Method: http.MethodPut, Path: "/v1/invoices/{id}/financing/{drawdown_id}",
 		Summary: "Mark an open invoice as financed by a credit drawdown",
 		Description: financing + "While it is financed, the invoice cannot be voided or marked uncollectible. " +
@@ -104,4 +108,36 @@ func addRoutes(api huma.API, h *handlers) {
 		Tags:        tagI, Errors: []int{403, 404, 422}}, h.handleReleaseFinancing())
 
 	documentPaymentWebhook(api)
+}
+
+// addMemberRoutes lists the routes of a business's members.
+func addMemberRoutes(api huma.API, h *handlers) {
+	tagM := []string{tagMembers}
+	owners := " Only an owner may; another business's members are 404."
+	ifMatch := " Needs If-Match with the ETag of the member as last read (412 when it has changed since)."
+	huma.Register(api, huma.Operation{OperationID: "list-members", Method: http.MethodGet, Path: "/v1/businesses/{id}/members",
+		Summary: "List the members of the caller's business, oldest first", Tags: tagM,
+		Description: "Any member may read them; another business's members are 404.",
+		Errors:      []int{403, 404}}, h.handleListMembers())
+	huma.Register(api, huma.Operation{OperationID: "add-member", Method: http.MethodPost, Path: "/v1/businesses/{id}/members",
+		Summary: "Invite a user into the caller's business with a role", Tags: tagM, DefaultStatus: 201,
+		Description: "The user is named by the subject of its tokens; 409 when it is already a member." + owners,
+		Errors:      []int{403, 404, 409, 422}}, h.handleAddMember())
+	huma.Register(api, huma.Operation{OperationID: "get-member", Method: http.MethodGet, Path: "/v1/businesses/{id}/members/{subject}",
+		Summary: "Get a member of the caller's business", Tags: tagM,
+		Description: "With its ETag, for the changes that take If-Match.",
+		Errors:      []int{403, 404}}, h.handleGetMember())
+	huma.Register(api, huma.Operation{OperationID: "update-member", Method: http.MethodPatch, Path: "/v1/businesses/{id}/members/{subject}",
+		Summary: "Give a member another role", Tags: tagM,
+		Description: "The last owner cannot be given another role (409)." + owners + ifMatch,
+		Errors:      []int{403, 404, 409, 412, 422}}, h.handleChangeMember())
+	huma.Register(api, huma.Operation{OperationID: "remove-member", Method: http.MethodDelete, Path: "/v1/businesses/{id}/members/{subject}",
+		Summary: "Remove a member from the caller's business", Tags: tagM, DefaultStatus: 204,
+		Description: "Its tokens no longer act for the business. The last owner cannot be removed (409)." + owners + ifMatch,
+		Errors:      []int{403, 404, 409, 412}}, h.handleRemoveMember())
+	huma.Register(api, huma.Operation{OperationID: "list-memberships", Method: http.MethodGet, Path: "/v1/memberships",
+		Summary: "List the businesses a user acts for, and its role in each",
+		Description: "The caller's own memberships; a trusted machine client (the credit service) may name any subject, " +
+			"to resolve the business a user's token acts for as the invoicing service does.",
+		Tags: tagM, Errors: []int{403, 422}}, h.handleMemberships())
 }

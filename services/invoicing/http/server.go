@@ -52,6 +52,11 @@ type Options struct {
 	// PaymentWebhookSecret is the secret payment providers sign their
 	// reports with; empty leaves the payment webhook unserved.
 	PaymentWebhookSecret string
+	// MachineClients are the client ids of the machine clients trusted to
+	// read any business's invoice history and memberships, and to act for
+	// the business their token names (the credit service's client): a
+	// token of theirs must come from the client-credentials grant.
+	MachineClients []string
 	// PaymentWebhookTolerance is how far a report's signature time may be
 	// from the clock; webhook.DefaultTolerance when 0.
 	PaymentWebhookTolerance time.Duration
@@ -71,7 +76,7 @@ func NewServer(opts Options) http.Handler {
 	if opts.PaymentWebhookTolerance <= 0 {
 		opts.PaymentWebhookTolerance = webhook.DefaultTolerance
 	}
-	h := &handlers{svc: opts.Service, logger: opts.Logger, now: opts.Now, onEvents: opts.OnEvents}
+	h := &handlers{svc: opts.Service, logger: opts.Logger, now: opts.Now, onEvents: opts.OnEvents, machines: opts.MachineClients}
 	var unauthenticated func(chi.Router)
 	if opts.PaymentWebhookSecret != "" {
 		unauthenticated = func(r chi.Router) {

@@ -246,25 +246,78 @@ func historyOut(h *invoicing.History) *History {
 // etag is the entity tag of an invoice version.
 func etag(v int64) string { return `"v` + strconv.FormatInt(v, 10) + `"` }
 
-// ifMatch reads an If-Match header into a precondition: nil for none or
-// "*", else the version named. An unreadable tag can match nothing, so it is
-// reported as a version that never exists.
+// ifMatch reads an If-Match header into a precondition (RFC 9110
+// §13.1.1): nil for none or "*" (the resource exists, or the request gets
+// 404), else the versions of the strong tags listed, any of which lets the
+// change go ahead. A weak tag never matches (If-Match compares strongly),
+// nor does a tag of no version of ours; reading stops at the first
+// malformed entry, so what follows it matches nothing either.
 func ifMatch(h string) invoicing.Precondition {
 	h = strings.TrimSpace(h)
 	if h == "" || h == "*" {
 		return nil
 	}
-	never := int64(-1)
-	first, _, _ := strings.Cut(h, ",")
-	first = strings.TrimSpace(first)
-	if !strings.HasPrefix(first, `"v`) || !strings.HasSuffix(first, `"`) {
-		return &never
+	want := invoicing.Precondition{}
+	for {
+		h = strings.TrimLeft(h, " \t,")
+		weak := strings.HasPrefix(h, "W/")
+		if weak {
+			h = h[2:]
+		}
+		if !strings.HasPrefix(h, `"`) {
+			return want
+		}
+		end := strings.IndexByte(h[1:], '"')
+		if end < 0 {
+			return want
+		}
+		tag := h[1 : 1+end]
+		h = h[2+end:]
+		if weak || !strings.HasPrefix(tag, "v") {
+			continue
+		}
+		if v, err := strconv.ParseInt(tag[1:], 10, 64); err == nil && v >= 0 {
+			want = append(want, v)
+		}
 	}
-	v, err := strconv.ParseInt(first[2:len(first)-1], 10, 64)
-	if err != nil || v < 0 {
-		return &never
-	}
-	return &v
 }
 
 func location(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// Member is a user who acts for a business, with its role.
+type Member struct {
+	Business  string    `json:"business" doc:"The business the member acts for."`
+	Subject   string    `json:"subject" doc:"The subject (sub claim) of the member's tokens."`
+	Role      string    `json:"role" enum:"owner,finance,read_only" doc:"owner: everything, the members included; finance: create, change, send and settle invoices; read_only: read only."`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// MemberCreate invites a member.
+type MemberCreate struct {
+	Subject string `json:"subject" minLength:"1" maxLength:"255" doc:"The subject (sub claim) of the user's tokens at the issuer."`
+	Role    string `json:"role" enum:"owner,finance,read_only"`
+}
+
+// MemberPatch changes a member's role.
+type MemberPatch struct {
+	Role string `json:"role" enum:"owner,finance,read_only"`
+}
+
+// MemberList is the members of a business, or the memberships of a
+// subject, oldest first.
+type MemberList struct {
+	Data []*Member `json:"data"`
+}
+
+func memberOut(m *invoicing.Member) *Member {
+	return &Member{Business: m.BusinessID, Subject: m.Subject, Role: string(m.Role), CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
+}
+
+func memberListOut(ms []*invoicing.Member) *MemberList {
+	out := &MemberList{Data: make([]*Member, 0, len(ms))}
+	for _, m := range ms {
+		out.Data = append(out.Data, memberOut(m))
+	}
+	return out
+}

@@ -34,6 +34,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		fn   func(t *testing.T, s Store)
 	}{
 		{"Businesses", testBusinesses},
+		{"Members", testMembers},
 		{"InvoiceRoundTrip", testInvoiceRoundTrip},
 		{"UpdateInvoice", testUpdateInvoice},
 		{"UpdateErrorWritesNothing", testUpdateErrorWritesNothing},
@@ -133,6 +134,64 @@ func testBusinesses(t *testing.T, s Store) {
 	require.Equal(t, invoicing.ENOTFOUND, invoicing.ErrorCode(err))
 	_, err = s.BusinessByOwner(ctx, "nobody")
 	require.Equal(t, invoicing.ENOTFOUND, invoicing.ErrorCode(err))
+}
+
+func testMembers(t *testing.T, s Store) {
+	ctx := context.Background()
+	b := &invoicing.Business{ID: "bus_1", Owner: "u1", LegalName: "One", Country: "FR", RegistrationNumber: "1", BillingEmail: "a@b.c", CreatedAt: t0}
+	require.NoError(t, s.CreateBusiness(ctx, b))
+	owner := &invoicing.Member{BusinessID: "bus_1", Subject: "u1", Role: invoicing.MemberOwner, CreatedAt: t0, UpdatedAt: t0, Version: 1}
+	got, err := s.Member(ctx, "bus_1", "u1")
+	require.NoError(t, err)
+	require.Empty(t, cmp.Diff(owner, got), "the registering user is the first owner")
+
+	reader := &invoicing.Member{BusinessID: "bus_1", Subject: "u2", Role: invoicing.MemberReadOnly, CreatedAt: t0.Add(time.Second), UpdatedAt: t0.Add(time.Second), Version: 1}
+	require.NoError(t, s.AddMember(ctx, reader))
+	require.Equal(t, invoicing.ECONFLICT, invoicing.ErrorCode(s.AddMember(ctx, reader)))
+	all, err := s.Members(ctx, "bus_1")
+	require.NoError(t, err)
+	require.Empty(t, cmp.Diff([]*invoicing.Member{owner, reader}, all))
+	mine, err := s.Memberships(ctx, "u2")
+	require.NoError(t, err)
+	require.Empty(t, cmp.Diff([]*invoicing.Member{reader}, mine))
+
+	var owners int
+	changed, err := s.UpdateMember(ctx, "bus_1", "u2", func(m *invoicing.Member, n int) (invoicing.MemberChange, error) {
+		owners = n
+		m.Role = invoicing.MemberFinance
+		m.UpdatedAt = t0.Add(time.Minute)
+		return invoicing.MemberChange{}, nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 1, owners)
+	require.Equal(t, int64(2), changed.Version)
+	got, err = s.Member(ctx, "bus_1", "u2")
+	require.NoError(t, err)
+	require.Empty(t, cmp.Diff(changed, got))
+
+	refused := invoicing.Errorf(invoicing.ECONFLICT, "no")
+	_, err = s.UpdateMember(ctx, "bus_1", "u2", func(m *invoicing.Member, _ int) (invoicing.MemberChange, error) {
+		m.Role = invoicing.MemberOwner
+		return invoicing.MemberChange{}, refused
+	})
+	require.ErrorIs(t, err, refused)
+	got, err = s.Member(ctx, "bus_1", "u2")
+	require.NoError(t, err)
+	require.Equal(t, invoicing.MemberFinance, got.Role, "a refused change writes nothing")
+
+	_, err = s.UpdateMember(ctx, "bus_1", "u2", func(*invoicing.Member, int) (invoicing.MemberChange, error) {
+		return invoicing.MemberChange{Remove: true}, nil
+	})
+	require.NoError(t, err)
+	_, err = s.Member(ctx, "bus_1", "u2")
+	require.Equal(t, invoicing.ENOTFOUND, invoicing.ErrorCode(err))
+	_, err = s.UpdateMember(ctx, "bus_1", "u2", func(*invoicing.Member, int) (invoicing.MemberChange, error) {
+		return invoicing.MemberChange{}, nil
+	})
+	require.Equal(t, invoicing.ENOTFOUND, invoicing.ErrorCode(err))
+	mine, err = s.Memberships(ctx, "u2")
+	require.NoError(t, err)
+	require.Empty(t, mine)
 }
 
 func testInvoiceRoundTrip(t *testing.T, s Store) {

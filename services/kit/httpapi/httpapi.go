@@ -105,7 +105,15 @@ func New(opts Options, register func(huma.API)) http.Handler {
 		if opts.RateLimit > 0 {
 			r.Use(ratelimit.New(ratelimit.Options{Rate: opts.RateLimit, Burst: max(opts.RateBurst, 1), Key: tenant, Now: opts.Now, Registerer: opts.Registry}).Middleware)
 		}
-		r.Use(idempotency.Middleware(idempotency.Options{Store: opts.Idempotency, Scope: tenant, MaxBody: MaxBodyBytes, Now: opts.Now, Logger: opts.Logger}))
+		// Keys are the subject's within its tenant: a token that names a
+		// business its subject is not a member of is refused, and that
+		// refusal must not be what a member's request with the same key
+		// replays.
+		subject := func(r *http.Request) (string, bool) {
+			p, ok := auth.FromContext(r.Context())
+			return p.Tenant() + "|" + p.Issuer + "|" + p.Subject, ok
+		}
+		r.Use(idempotency.Middleware(idempotency.Options{Store: opts.Idempotency, Scope: subject, MaxBody: MaxBodyBytes, Now: opts.Now, Logger: opts.Logger}))
 		api = humachi.New(r, opts.API)
 		register(api)
 	})

@@ -100,9 +100,13 @@ const insertBusiness = `INSERT INTO businesses (` + businessCols + `, invoice_se
 func (s *Store) CreateBusiness(ctx context.Context, b *invoicing.Business) (err error) {
 	ctx, end := s.spans.Start(ctx, "CreateBusiness")
 	defer end(&err)
-	err = s.db.Write(ctx, func(q sqldb.Querier) error {
-		_, err := s.exec(ctx, q, insertBusiness,
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := s.exec(ctx, tx, insertBusiness,
 			b.ID, b.Owner, b.LegalName, b.Country, b.RegistrationNumber, b.BillingEmail, s.d.Time(b.CreatedAt))
+		if err != nil {
+			return err
+		}
+		_, err = s.exec(ctx, tx, insertMember, b.ID, b.Owner, string(invoicing.MemberOwner), s.d.Time(b.CreatedAt), s.d.Time(b.CreatedAt), 1)
 		return err
 	})
 	if err != nil {
@@ -139,6 +143,135 @@ func (s *Store) BusinessByOwner(ctx context.Context, owner string) (b *invoicing
 	ctx, end := s.spans.Start(ctx, "BusinessByOwner")
 	defer end(&err)
 	return s.business(ctx, "owner", owner)
+}
+
+// ---- members
+
+const (
+	memberCols   = `business_id, subject, role, created_at, updated_at, version`
+	insertMember = `INSERT INTO members (` + memberCols + `) VALUES (?, ?, ?, ?, ?, ?)`
+	updateMember = `UPDATE members SET role = ?, updated_at = ?, version = ? WHERE business_id = ? AND subject = ?`
+	deleteMember = `DELETE FROM members WHERE business_id = ? AND subject = ?`
+)
+
+func scanMember(r scanner) (*invoicing.Member, error) {
+	var m invoicing.Member
+	var role string
+	err := r.Scan(&m.BusinessID, &m.Subject, &role, sqldb.ScanTime(&m.CreatedAt), sqldb.ScanTime(&m.UpdatedAt), &m.Version)
+	m.Role = invoicing.MemberRole(role)
+	return &m, err
+}
+
+// Member implements invoicing.Store.
+func (s *Store) Member(ctx context.Context, businessID, subject string) (m *invoicing.Member, err error) {
+	ctx, end := s.spans.Start(ctx, "Member")
+	defer end(&err)
+	m, err = scanMember(s.row(ctx, s.db.R, `SELECT `+memberCols+` FROM members WHERE business_id = ? AND subject = ?`, businessID, subject))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("member")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading member: %w", err)
+	}
+	return m, nil
+}
+
+// members reads the members where the column is arg; lock is the clause
+// that locks them ("" or the dialect's FOR UPDATE).
+func (s *Store) members(ctx context.Context, q querier, where, arg, lock string) ([]*invoicing.Member, error) {
+	rows, err := s.query(ctx, q, `SELECT `+memberCols+` FROM members WHERE `+where+` = ? ORDER BY created_at, business_id, subject`+lock, arg)
+	if err != nil {
+		return nil, fmt.Errorf("reading members: %w", err)
+	}
+	defer rows.Close()
+	var out []*invoicing.Member
+	for rows.Next() {
+		m, err := scanMember(rows)
+		if err != nil {
+			return nil, fmt.Errorf("reading members: %w", err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading members: %w", err)
+	}
+	return out, nil
+}
+
+// Members implements invoicing.Store.
+func (s *Store) Members(ctx context.Context, businessID string) (out []*invoicing.Member, err error) {
+	ctx, end := s.spans.Start(ctx, "Members")
+	defer end(&err)
+	return s.members(ctx, s.db.R, "business_id", businessID, "")
+}
+
+// Memberships implements invoicing.Store.
+func (s *Store) Memberships(ctx context.Context, subject string) (out []*invoicing.Member, err error) {
+	ctx, end := s.spans.Start(ctx, "Memberships")
+	defer end(&err)
+	return s.members(ctx, s.db.R, "subject", subject, "")
+}
+
+// AddMember implements invoicing.Store.
+func (s *Store) AddMember(ctx context.Context, m *invoicing.Member) (err error) {
+	ctx, end := s.spans.Start(ctx, "AddMember")
+	defer end(&err)
+	err = s.db.Write(ctx, func(q sqldb.Querier) error {
+		_, err := s.exec(ctx, q, insertMember, m.BusinessID, m.Subject, string(m.Role), s.d.Time(m.CreatedAt), s.d.Time(m.UpdatedAt), m.Version)
+		return err
+	})
+	if err != nil {
+		if s.d.IsUnique(err) {
+			return invoicing.Errorf(invoicing.ECONFLICT, "the subject is already a member")
+		}
+		return fmt.Errorf("inserting member: %w", err)
+	}
+	return nil
+}
+
+// UpdateMember implements invoicing.Store. It locks every member row of
+// the business, so that two owners demoting each other at once cannot
+// leave the business without one.
+func (s *Store) UpdateMember(ctx context.Context, businessID, subject string, fn func(m *invoicing.Member, owners int) (invoicing.MemberChange, error)) (out *invoicing.Member, err error) {
+	ctx, end := s.spans.Start(ctx, "UpdateMember")
+	defer end(&err)
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+		all, err := s.members(ctx, tx, "business_id", businessID, s.d.ForUpdate())
+		if err != nil {
+			return err
+		}
+		owners := 0
+		for _, m := range all {
+			if m.Role == invoicing.MemberOwner {
+				owners++
+			}
+			if m.Subject == subject {
+				out = m
+			}
+		}
+		if out == nil {
+			return notFound("member")
+		}
+		ch, err := fn(out, owners)
+		if err != nil {
+			return err
+		}
+		if ch.Remove {
+			if _, err := s.exec(ctx, tx, deleteMember, businessID, subject); err != nil {
+				return fmt.Errorf("deleting member: %w", err)
+			}
+			return nil
+		}
+		out.Version++
+		if _, err := s.exec(ctx, tx, updateMember, string(out.Role), s.d.Time(out.UpdatedAt), out.Version, businessID, subject); err != nil {
+			return fmt.Errorf("updating member: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // ---- invoices
