@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 )
@@ -76,4 +77,33 @@ func TestReportArchiveOnAClaim(t *testing.T) {
 			require.Contains(t, pod.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "data", MountPath: "/var/lib/estate"})
 		})
 	}
+}
+
+// TestWeeklyCronJobPublishes: with the weekly CronJob on, it runs
+// `estate report-server publish` against the report server's Service with
+// the token of its Secret (and nothing of the server's own options), and
+// the server's own schedule is off, so a week is published once.
+func TestWeeklyCronJobPublishes(t *testing.T) {
+	manifests := renderObjects(t, render{name: "weekly", args: []string{"--set", "reportServer.weeklyReport.enabled=true",
+		"--set", "reportServer.weeklyReport.token.existingSecret=publisher", "--set", "reportServer.extraArgs={--report.include-chaos}"}}, "estate")
+	jobs := objectsOf[*batchv1.CronJob](manifests)
+	require.Len(t, jobs, 1)
+	c := jobs[0].Spec.JobTemplate.Spec.Template.Spec.Containers[0]
+	require.Equal(t, []string{"report-server", "publish", "--report-server-url=http://estate-report-server.estate.svc:8090"}, c.Args)
+	var token *corev1.EnvVar
+	for i := range c.Env {
+		if c.Env[i].Name == "ESTATE_TOKEN" {
+			token = &c.Env[i]
+		}
+	}
+	require.NotNil(t, token)
+	require.Equal(t, &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "publisher"}, Key: "token"}, token.ValueFrom.SecretKeyRef)
+
+	for _, d := range objectsOf[*appsv1.Deployment](manifests) {
+		if d.Name == "estate-report-server" {
+			require.Contains(t, d.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "ESTATE_REPORT_SCHEDULE", Value: "off"})
+			return
+		}
+	}
+	t.Fatal("no report server")
 }

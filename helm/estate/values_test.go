@@ -66,6 +66,11 @@ func TestChartRefusesValuesThatCannotWorkTogether(t *testing.T) {
 			want: "collector.replicas is 2 but collector.events.postgres.existingSecret is empty",
 		},
 		{
+			name: "a weekly CronJob without a token",
+			args: []string{"--set", "reportServer.weeklyReport.enabled=true"},
+			want: "reportServer.weeklyReport.token.existingSecret must name the Secret of an admin bearer token",
+		},
+		{
 			name: "two report servers on one archive",
 			args: []string{"--set", "reportServer.replicas=2"},
 			want: "reportServer.replicas (2) must be 0 or 1: the report archive is one ReadWriteOnce volume",

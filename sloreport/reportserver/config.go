@@ -16,6 +16,11 @@ import (
 // DefaultSchedule is Monday 06:00 UTC, in cron's five fields.
 const DefaultSchedule = "0 6 * * 1"
 
+// ScheduleOff turns the server's own schedule off: something else (the
+// Helm chart's CronJob, through POST /reports/{week}/publish) publishes
+// each week.
+const ScheduleOff = "off"
+
 // Config is what an operator sets of the report server (the `report`
 // group of the report-server target).
 type Config struct {
@@ -48,7 +53,7 @@ type WebhookConfig struct {
 // "listen-addr" and so on.
 func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.StringVar(&c.ListenAddr, prefix+"listen-addr", ":8090", "address of the report server: the latest report, the archive, each week's report as HTML, Markdown or JSON")
-	fs.StringVar(&c.Schedule, prefix+"schedule", DefaultSchedule, "when the last complete ISO week's report is archived (and posted to the webhook), in cron's five fields, UTC")
+	fs.StringVar(&c.Schedule, prefix+"schedule", DefaultSchedule, "when the last complete ISO week's report is archived (and posted to the webhook), in cron's five fields, UTC; off when something else publishes it (POST /reports/WEEK/publish)")
 	fs.StringVar(&c.CollectorURL, prefix+"collector-url", "http://127.0.0.1:8088", "the collector's API: the reports link each incident to its timeline there, and it answers the SLOs' queries when --slo.prometheus-url is empty and no collector runs in this process")
 	fs.StringVar(&c.PublicURL, prefix+"public-url", "", "this server's URL as readers reach it, linked from the webhook's summary; empty: http:// and the listen address on this machine")
 	fs.BoolVar(&c.IncludeChaos, prefix+"include-chaos", false, "count incidents caused by chaos experiments in incidents, downtime, MTTR and MTBF")
@@ -83,8 +88,11 @@ func checkURL(key, s string, required bool) error {
 }
 
 // ParseSchedule reads a cron schedule: five fields, or a descriptor such
-// as @weekly.
+// as @weekly; nil for ScheduleOff.
 func ParseSchedule(spec string) (cron.Schedule, error) {
+	if spec == ScheduleOff {
+		return nil, nil //nolint:nilnil // off is no schedule, and no error
+	}
 	s, err := cron.ParseStandard(spec)
 	if err != nil {
 		return nil, fmt.Errorf("%q is not a cron schedule: %w", spec, err)

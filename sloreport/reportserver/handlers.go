@@ -82,6 +82,34 @@ func (s *Server) handleReport() http.HandlerFunc {
 	}
 }
 
+// handlePublish serves POST /reports/{week}/publish: the week's report is
+// generated, archived (replacing an archived one) and its summary posted,
+// as the schedule does; the answer lists where to read it.
+func (s *Server) handlePublish() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := chi.URLParam(r, "week")
+		week, err := sloreport.ParseWeek(name)
+		if err != nil {
+			problem.Write(w, r, problem.New(http.StatusBadRequest, err.Error(), problem.FieldError{Message: err.Error(), Location: "path.week", Value: name}))
+			return
+		}
+		if week.End().After(s.o.Now()) {
+			msg := fmt.Sprintf("week %s has not ended: only a complete week is published", week)
+			problem.Write(w, r, problem.New(http.StatusConflict, msg, problem.FieldError{Message: msg, Location: "path.week", Value: name}))
+			return
+		}
+		if err := s.publish(r.Context(), week, triggerPublish); err != nil {
+			s.o.Logger.Error("publishing the weekly report", "week", week.String(), "err", err)
+			problem.Write(w, r, problem.New(http.StatusInternalServerError, "the report could not be generated or archived; the report server's log has the cause"))
+			return
+		}
+		p := "/reports/" + week.String()
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Location", p+".html")
+		_ = json.NewEncoder(w).Encode(map[string]string{"week": week.String(), "html": p + ".html", "markdown": p + ".md", "json": p + ".json", "text": p + ".txt"})
+	}
+}
+
 var archiveTemplate = template.Must(template.New("archive").Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -6,6 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 const (
 	triggerSchedule = "schedule"
 	triggerRequest  = "request"
+	triggerPublish  = "publish"
 )
 
 type serverMetrics struct {
@@ -18,7 +19,7 @@ func newMetrics(reg prometheus.Registerer) (*serverMetrics, error) {
 	m := &serverMetrics{
 		generations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "estate_report_generations_total",
-			Help: "Reports generated, by trigger (schedule: archived; request: a week not archived, on demand) and result.",
+			Help: "Reports generated, by trigger (schedule: archived on the server's schedule; publish: archived when asked, POST /reports/WEEK/publish; request: a week not archived, on demand) and result.",
 		}, []string{"trigger", "result"}),
 		posts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "estate_report_webhook_posts_total",
@@ -34,7 +35,7 @@ func newMetrics(reg prometheus.Registerer) (*serverMetrics, error) {
 			return nil, err
 		}
 	}
-	for _, t := range []string{triggerSchedule, triggerRequest} {
+	for _, t := range []string{triggerSchedule, triggerPublish, triggerRequest} {
 		for _, r := range []string{"ok", "error"} {
 			m.generations.WithLabelValues(t, r)
 		}

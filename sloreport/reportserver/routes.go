@@ -14,6 +14,7 @@ import (
 //	GET /                       the latest report, in HTML: the last complete week's
 //	GET /reports                the archive: every archived week, newest first (HTML, or JSON for Accept: application/json)
 //	GET /reports/{week}.{ext}   a week's report: .html, .md, .json or .txt; generated on demand when not archived
+//	POST /reports/{week}/publish generate and archive a week's report now, and post its summary to the webhook (what the schedule does)
 //
 // and what Options.Extra mounts; other paths and methods are answered
 // with problem details.
@@ -23,6 +24,7 @@ func (s *Server) routes() http.Handler {
 	r.Get("/", s.handleLatest())
 	r.Get("/reports", s.handleArchive())
 	r.Get("/reports/{file}", s.handleReport())
+	r.Post("/reports/{week}/publish", s.handlePublish())
 	if s.o.Extra != nil {
 		s.o.Extra(r)
 	}

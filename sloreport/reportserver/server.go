@@ -30,7 +30,7 @@ type Options struct {
 	// Archive keeps the archived reports. Required.
 	Archive *Archive
 	// Schedule is when the last complete week is archived, in cron's five
-	// fields, UTC; DefaultSchedule when empty.
+	// fields, UTC; DefaultSchedule when empty; ScheduleOff for never.
 	Schedule string
 	// Retry retries a failed archive run; by default 5 attempts, a
 	// minute apart then doubling to 15.
@@ -155,6 +155,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // run archives the last complete week at each time of the schedule.
 func (s *Server) run(ctx context.Context) {
 	defer close(s.done)
+	if s.schedule == nil {
+		return
+	}
 	for {
 		now := s.o.Now().UTC()
 		next := s.schedule.Next(now)
@@ -177,8 +180,12 @@ func (s *Server) run(ctx context.Context) {
 // the webhook in the background: a slow or failing webhook never holds
 // the archive up. Errors: the report's and the archive's.
 func (s *Server) Publish(ctx context.Context, w sloreport.ISOWeek) error {
+	return s.publish(ctx, w, triggerSchedule)
+}
+
+func (s *Server) publish(ctx context.Context, w sloreport.ISOWeek, trigger string) error {
 	r, err := s.o.Generate(ctx, w)
-	s.metrics.generated(triggerSchedule, err)
+	s.metrics.generated(trigger, err)
 	if err != nil {
 		return fmt.Errorf("generating report %s: %w", w, err)
 	}

@@ -387,3 +387,53 @@ func TestUnroutedAnswersProblems(t *testing.T) {
 		problemtest.Unrouted{Method: http.MethodDelete, Path: "/reports/2026-W45.html", Allow: "GET"},
 	)
 }
+
+// TestPublishWhenAsked: with the schedule off nothing is archived on
+// Mondays; POST /reports/{week}/publish archives a complete week and
+// posts its summary, refuses a week not over, and answers problems for
+// a bad week and a failed generation, archiving nothing then.
+func TestPublishWhenAsked(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hook := &webhook{answers: []int{200}}
+		g := &generator{now: time.Now}
+		s, a := newServer(t, Options{
+			Generate: g.generate, Schedule: ScheduleOff,
+			Webhook: Webhook{URL: "http://chat.example/hook", Timeout: 10 * time.Second, Client: &http.Client{Transport: hook},
+				Retry: delivery.Retry{Backoff: delivery.Backoff{Initial: time.Second, Max: 10 * time.Second}, MaxAttempts: 1}},
+		})
+		require.NoError(t, s.Start(context.Background()))
+		defer func() { require.NoError(t, s.Shutdown(context.Background())) }()
+
+		time.Sleep(8 * 24 * time.Hour) // past Monday 06:00
+		synctest.Wait()
+		require.Empty(t, archived(t, a), "the schedule is off")
+		require.Zero(t, g.calls.Load())
+
+		publish := func(week string) (int, string) {
+			rec := httptest.NewRecorder()
+			s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/reports/"+week+"/publish", nil))
+			return rec.Code, rec.Body.String()
+		}
+		code, body := publish("1999-W52")
+		require.Equal(t, http.StatusOK, code, body)
+		require.JSONEq(t, `{"week": "1999-W52", "html": "/reports/1999-W52.html", "markdown": "/reports/1999-W52.md", "json": "/reports/1999-W52.json", "text": "/reports/1999-W52.txt"}`, body)
+		require.Equal(t, []string{"1999-W52"}, archived(t, a))
+		synctest.Wait()
+		require.Len(t, hook.posts(), 1)
+		require.Equal(t, 1.0, testutil.ToFloat64(s.metrics.generations.WithLabelValues(triggerPublish, "ok")))
+
+		code, body = publish(sloreport.WeekOf(time.Now()).String())
+		require.Equal(t, http.StatusConflict, code, body)
+		require.Contains(t, body, "has not ended")
+		code, body = publish("1999-W53")
+		require.Equal(t, http.StatusBadRequest, code, body)
+		require.Contains(t, body, `"path.week"`)
+
+		g.fail.Store(true)
+		code, body = publish("1999-W51")
+		require.Equal(t, http.StatusInternalServerError, code, body)
+		require.NotContains(t, body, "/secret/path", "the cause is logged, not answered")
+		require.Equal(t, []string{"1999-W52"}, archived(t, a))
+		require.Equal(t, 1.0, testutil.ToFloat64(s.metrics.generations.WithLabelValues(triggerPublish, "error")))
+	})
+}

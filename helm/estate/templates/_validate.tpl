@@ -21,6 +21,9 @@ work, naming the values at fault. The schema checks each value alone.
 {{- if and .Values.reportServer.enabled (not (and $c.enabled $c.events.postgres.existingSecret)) -}}
 {{- fail "reportServer.enabled needs the collector's event store in PostgreSQL, which the report reads: enable the collector and set collector.events.postgres.existingSecret" -}}
 {{- end -}}
+{{- if and .Values.reportServer.enabled .Values.reportServer.weeklyReport.enabled (not .Values.reportServer.weeklyReport.token.existingSecret) -}}
+{{- fail "reportServer.weeklyReport.token.existingSecret must name the Secret of an admin bearer token: the CronJob asks the report server to publish each week" -}}
+{{- end -}}
 {{- if gt (int .Values.reportServer.replicas) 1 -}}
 {{- fail (printf "reportServer.replicas (%d) must be 0 or 1: the report archive is one ReadWriteOnce volume, and each report server archives on its own schedule" (int .Values.reportServer.replicas)) -}}
 {{- end -}}
