@@ -284,7 +284,7 @@ func (a *app) initChaos(ctx context.Context) (modules.Service, error) {
 		return nil, errors.Join(err, closeStore())
 	}
 	srv := server.New(server.Options{
-		Name: "chaos", Addr: cfg.ListenAddr, Logger: logger, Registry: reg,
+		Name: "chaos", Addr: cfg.ListenAddr, Logger: logger, Registry: reg, TLS: a.listenerTLS(reg),
 		Handler: chaoshttp.NewServer(chaoshttp.Options{Controller: ctl, Logger: logger}),
 	})
 	return &serviceTarget{Server: srv, Group: modules.Group{

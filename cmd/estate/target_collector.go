@@ -61,6 +61,7 @@ func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 		GeneratedRules: slos.rules,
 		Logger:         a.componentLogger("collector"),
 		Registry:       reg,
+		TLS:            a.listenerTLS(reg),
 		Now:            a.now,
 	})
 	if err != nil {

@@ -151,7 +151,7 @@ func (a *app) initCredit(ctx context.Context) (modules.Service, error) {
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Faults: faults,
 	})
 	srv := server.New(server.Options{
-		Name: "credit", Addr: cfg.ListenAddr, Handler: handler, Logger: logger, Registry: reg,
+		Name: "credit", Addr: cfg.ListenAddr, Handler: handler, Logger: logger, Registry: reg, TLS: a.listenerTLS(reg),
 		Ready: []server.ReadyCheck{{Name: "store", Check: store.Ping}},
 	})
 	reconciler := credit.NewReconciler(credit.ReconcilerOptions{

@@ -86,7 +86,7 @@ func (a *app) initReportServer(ctx context.Context) (modules.Service, error) {
 		return fail(err)
 	}
 	srv = server.New(server.Options{
-		Name: "report-server", Addr: cfg.ListenAddr, Handler: rs.Handler(), Logger: logger, Registry: reg,
+		Name: "report-server", Addr: cfg.ListenAddr, Handler: rs.Handler(), Logger: logger, Registry: reg, TLS: a.listenerTLS(reg),
 		Ready: []server.ReadyCheck{{Name: "archive", Check: func(context.Context) error {
 			_, err := os.Stat(archive.Dir())
 			return err

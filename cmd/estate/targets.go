@@ -160,6 +160,9 @@ type app struct {
 	// restartables are the targets the chaos controller may stop and
 	// start again.
 	restartables map[string]*restartable
+	// certs serves the listeners' certificate; nil when they serve plain
+	// text.
+	certs *server.CertReloader
 	// platformApp holds the other targets running in this process.
 	platformApp
 }

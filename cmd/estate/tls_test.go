@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/estatehq/estate/internal/server/tlstest"
+)
+
+// TestInvoicingServesTLS runs `estate invoicing` with a certificate: its
+// URL is https, a client trusting the CA is served, one without it refuses
+// the server.
+func TestInvoicingServesTLS(t *testing.T) {
+	ca := tlstest.NewCA(t, "estate test CA")
+	certFile, keyFile := ca.Server(t).Write(t, t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"estate", "invoicing", "--data-dir", t.TempDir(), "--auth.dev", "--invoicing.listen-addr", "127.0.0.1:0",
+			"--invoicing.fault-listen-addr", "127.0.0.1:0", "--log.level=warn"},
+			func(k string) string {
+				return map[string]string{"ESTATE_TLS_CERT_FILE": certFile, "ESTATE_TLS_KEY_FILE": keyFile}[k]
+			}, strings.NewReader(""), &out, &errOut)
+	}()
+	base := waitForURL(t, "invoicing", &out, &errOut)
+	require.True(t, strings.HasPrefix(base, "https://"), base)
+
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}}
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get(base + "/healthz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	tr.CloseIdleConnections()
+
+	noCA := &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}
+	resp, err = (&http.Client{Transport: noCA, Timeout: 5 * time.Second}).Get(base + "/healthz")
+	if err == nil {
+		resp.Body.Close()
+	}
+	require.ErrorContains(t, err, "certificate signed by unknown authority")
+	noCA.CloseIdleConnections()
+
+	cancel()
+	require.NoError(t, <-done, errOut.String())
+}
+
+// waitForURL waits for a target running in process to print its URL.
+func waitForURL(t *testing.T, name string, out, errOut *syncBuffer) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		require.True(t, time.Now().Before(deadline), "no URL printed: %s", errOut.String())
+		sc := bufio.NewScanner(strings.NewReader(out.String()))
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == name {
+				return f[1]
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestTLSConfigValidation(t *testing.T) {
+	dir := t.TempDir()
+	certFile := filepath.Join(dir, "cert.pem")
+	require.NoError(t, os.WriteFile(certFile, []byte("not a certificate"), 0o600))
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"cert without key", []string{"--tls.cert-file", certFile}, "tls.key_file: must be set for TLS"},
+		{"missing CA file", []string{"--tls.ca-file", filepath.Join(dir, "nope.pem")}, "tls.ca_file: stat "},
+		{"missing client CA file", []string{"--collector.otlp.client-ca-file", filepath.Join(dir, "nope.pem")}, "collector.otlp.client_ca_file: stat "},
+		{"a pair that does not load", []string{"--tls.cert-file", certFile, "--tls.key-file", certFile}, "tls.cert_file: loading TLS certificate: "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := runCmd(t, append([]string{"up", "--data-dir", t.TempDir()}, tc.args...)...)
+			require.ErrorContains(t, err, tc.wantErr)
+		})
+	}
+}
