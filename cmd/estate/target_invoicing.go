@@ -52,7 +52,7 @@ func (a *app) verifier() (*auth.Verifier, error) {
 			return nil, err
 		}
 	}
-	return auth.NewFromConfig(a.cfg.Auth, dev, nil, a.now), nil
+	return auth.NewFromConfig(a.cfg.Auth, dev, a.httpClient(5*time.Second), a.now), nil
 }
 
 // initDevIssuer creates the development issuer's key before the services

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -163,6 +164,9 @@ type app struct {
 	// certs serves the listeners' certificate; nil when they serve plain
 	// text.
 	certs *server.CertReloader
+	// clientTLS is what the targets' clients of one another verify
+	// servers with: the system roots and tls.ca_file.
+	clientTLS *tls.Config
 	// platformApp holds the other targets running in this process.
 	platformApp
 }

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/estatehq/estate/internal/delivery"
 	"github.com/estatehq/estate/internal/server"
 )
 
@@ -40,9 +43,15 @@ func (c *tlsConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// loadTLS reads the listeners' certificate, when one is configured, before
-// any target starts: a pair that does not load stops the run here.
+// loadTLS reads the CAs the targets' clients trust and the listeners'
+// certificate, when one is configured, before any target starts: a file
+// that does not load stops the run here.
 func (a *app) loadTLS() error {
+	tc, err := delivery.TLS{Enabled: true, CAFile: a.cfg.TLS.CAFile}.ClientConfig("tls.")
+	if err != nil {
+		return err
+	}
+	a.clientTLS = tc
 	if !a.cfg.TLS.Enabled() {
 		return nil
 	}
@@ -66,4 +75,32 @@ func (a *app) listenerTLS(reg prometheus.Registerer) *tls.Config {
 		a.logger.Warn("registering the TLS reload metrics", "err", err)
 	}
 	return a.certs.ServerConfig()
+}
+
+// transport is what the targets' clients of one another send with: the
+// default transport's settings, servers verified against the system roots
+// and tls.ca_file, never skipped.
+func (a *app) transport() *http.Transport {
+	t, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		return &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: a.clientTLS.Clone()}
+	}
+	t = t.Clone()
+	t.TLSClientConfig = a.clientTLS.Clone()
+	return t
+}
+
+// httpClient is a client over transport, each request bounded by timeout
+// (none when zero).
+func (a *app) httpClient(timeout time.Duration) *http.Client {
+	return &http.Client{Transport: a.transport(), Timeout: timeout}
+}
+
+// invoicingTransport is credit's transport to the invoicing API: up to 64
+// idle connections kept (the default's 2 would open and close one per call
+// under load).
+func (a *app) invoicingTransport() *http.Transport {
+	t := a.transport()
+	t.MaxIdleConnsPerHost = 64
+	return t
 }

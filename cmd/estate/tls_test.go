@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/estatehq/estate/internal/server"
 	"github.com/estatehq/estate/internal/server/tlstest"
 )
 
@@ -89,6 +92,43 @@ func TestTLSConfigValidation(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := runCmd(t, append([]string{"up", "--data-dir", t.TempDir()}, tc.args...)...)
 			require.ErrorContains(t, err, tc.wantErr)
+		})
+	}
+}
+
+// TestClientsTrustTheCAFile: the targets' clients of one another verify
+// servers against tls.ca_file beside the system roots.
+func TestClientsTrustTheCAFile(t *testing.T) {
+	ca := tlstest.NewCA(t, "estate test CA")
+	dir := t.TempDir()
+	certFile, keyFile := ca.Server(t).Write(t, dir)
+	caFile := ca.WriteCA(t, dir)
+	srv := &app{cfg: &Config{TLS: tlsConfig{TLS: server.TLS{CertFile: certFile, KeyFile: keyFile}}}, logger: slog.New(slog.DiscardHandler), now: time.Now}
+	require.NoError(t, srv.loadTLS())
+	s := server.New(server.Options{Name: "test", Addr: "127.0.0.1:0", TLS: srv.listenerTLS(prometheus.NewRegistry())})
+	require.NoError(t, s.Start(t.Context()))
+	defer func() { require.NoError(t, s.Shutdown(context.Background())) }()
+
+	for _, tc := range []struct {
+		name, caFile string
+		wantErr      string
+	}{
+		{"without the CA file", "", "certificate signed by unknown authority"},
+		{"with the CA file", caFile, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &app{cfg: &Config{TLS: tlsConfig{CAFile: tc.caFile}}}
+			require.NoError(t, a.loadTLS())
+			c := a.httpClient(5 * time.Second)
+			defer c.CloseIdleConnections()
+			resp, err := c.Get(s.URL() + "/healthz")
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, http.StatusOK, resp.StatusCode)
 		})
 	}
 }
