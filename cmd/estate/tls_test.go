@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/estatehq/estate/internal/server"
 	"github.com/estatehq/estate/internal/server/tlstest"
+	"github.com/estatehq/estate/internal/testenv"
 )
 
 // TestInvoicingServesTLS runs `estate invoicing` with a certificate: its
@@ -85,6 +87,7 @@ func TestTLSConfigValidation(t *testing.T) {
 	}{
 		{"cert without key", []string{"--tls.cert-file", certFile}, "tls.key_file: must be set for TLS"},
 		{"missing CA file", []string{"--tls.ca-file", filepath.Join(dir, "nope.pem")}, "tls.ca_file: stat "},
+		{"missing telemetry CA file", []string{"--telemetry.otlp-insecure=false", "--telemetry.otlp-ca-file", filepath.Join(dir, "nope.pem")}, "telemetry.otlp_ca_file: stat "},
 		{"missing client CA file", []string{"--collector.otlp.client-ca-file", filepath.Join(dir, "nope.pem")}, "collector.otlp.client_ca_file: stat "},
 		{"a pair that does not load", []string{"--tls.cert-file", certFile, "--tls.key-file", certFile}, "tls.cert_file: loading TLS certificate: "},
 	}
@@ -131,4 +134,35 @@ func TestClientsTrustTheCAFile(t *testing.T) {
 			require.Equal(t, http.StatusOK, resp.StatusCode)
 		})
 	}
+}
+
+// TestUpOverTLS runs `estate up` with a certificate: every target answers
+// over https, and the services' telemetry reaches the collector over TLS
+// verified against tls.ca_file.
+func TestUpOverTLS(t *testing.T) {
+	ca := tlstest.NewCA(t, "estate test CA")
+	dir := t.TempDir()
+	certFile, keyFile := ca.Server(t).Write(t, dir)
+	e := startUp(t, "--tls.cert-file", certFile, "--tls.key-file", keyFile, "--tls.ca-file", ca.WriteCA(t, dir))
+	e.client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}}
+	for name, u := range e.urls {
+		require.True(t, strings.HasPrefix(u, "https://"), "%s: %s", name, u)
+		code, body := e.do(t, http.MethodGet, u+"/healthz", "", nil, nil)
+		require.Equal(t, http.StatusOK, code, "%s: %s", name, body)
+	}
+
+	tok := e.token(t, "--sub", "user-1")
+	traceID := fmt.Sprintf("%032x", time.Now().UnixNano())
+	code, body := e.do(t, http.MethodPost, e.urls["invoicing"]+"/v1/businesses", tok,
+		map[string]string{"traceparent": "00-" + traceID + "-00f067aa0ba902b7-01"},
+		map[string]any{"legal_name": "Acme Ltd", "country": "GB", "registration_number": "01234567", "billing_email": "billing@acme.test"})
+	require.Equal(t, http.StatusCreated, code, string(body))
+	ctx, cancel := context.WithTimeout(t.Context(), 45*time.Second)
+	defer cancel()
+	require.NoError(t, testenv.WaitFor(ctx, 250*time.Millisecond, func() error {
+		if code, body := e.do(t, http.MethodGet, e.urls["collector"]+"/v1/traces/"+traceID, "", nil, nil); code != http.StatusOK {
+			return fmt.Errorf("GET /v1/traces: %d %s", code, body)
+		}
+		return nil
+	}), "the service's trace reached the collector over TLS")
 }
