@@ -24,6 +24,8 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful stop.
 	ShutdownTimeout time.Duration  `yaml:"shutdown_timeout"`
 	Log             logging.Config `yaml:"log"`
+	// TLS is the listeners' certificate and the CAs the targets trust.
+	TLS tlsConfig `yaml:"tls"`
 
 	targetConfigs `yaml:",inline"`
 }
@@ -35,6 +37,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, targetNames []string) {
 	fs.IntVar(&c.PortOffset, "port-offset", 0, "added to every listen port, to run several estates side by side")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long a graceful stop may take")
 	c.Log.RegisterFlags(fs)
+	c.TLS.RegisterFlags(fs)
 	c.targetConfigs.registerFlags(fs, targetNames)
 }
 
@@ -52,6 +55,9 @@ func (c *Config) Validate(targetNames []string) error {
 		errs = append(errs, fmt.Errorf("shutdown_timeout: must be positive, not %s", c.ShutdownTimeout))
 	}
 	if err := c.Log.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.TLS.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.targetConfigs.validate(targetNames)...)

@@ -241,6 +241,9 @@ func serve(ctx context.Context, env *environ, cmd string, targetNames, args []st
 	}
 	a := newApp(cfg, logger, env)
 	defer a.close()
+	if err := a.loadTLS(); err != nil {
+		return err
+	}
 	mgr, err := modules.New(logger, a.modules()...)
 	if err != nil {
 		return err

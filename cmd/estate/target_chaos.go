@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -187,7 +186,7 @@ func (a *app) faultClients() (map[string]*fault.Client, error) {
 		return iss.Sign(auth.TokenRequest{Subject: "estate-chaos", Scopes: []string{fault.Scope}, TTL: 5 * time.Minute, BusinessClaim: a.cfg.Auth.BusinessClaim})
 	}
 	for name, u := range surfaces {
-		c, err := fault.NewClient(fault.ClientOptions{URL: u, Token: token})
+		c, err := fault.NewClient(fault.ClientOptions{URL: u, Token: token, HTTPClient: a.httpClient(10 * time.Second)})
 		if err != nil {
 			return nil, fmt.Errorf("chaos.fault_surfaces: %w", err)
 		}
@@ -237,25 +236,25 @@ func (a *app) initChaos(ctx context.Context) (modules.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	prober := &chaos.Prober{HTTP: &http.Client{}, Now: a.now,
+	prober := &chaos.Prober{HTTP: a.httpClient(0), Now: a.now,
 		Services: func(name string) (string, bool) { u, ok := services[name]; return u, ok }}
 	var events chaos.EventSink
 	if collectorURL != "" {
-		cc, err := chaoscollector.New(collectorURL, nil)
+		cc, err := chaoscollector.New(collectorURL, a.httpClient(10*time.Second))
 		if err != nil {
 			return nil, fmt.Errorf("chaos.collector_url: %w", err)
 		}
 		events, prober.SLOs = cc, cc
 	}
 	if cfg.SLOURL != "" {
-		sc, err := chaoscollector.New(cfg.SLOURL, nil)
+		sc, err := chaoscollector.New(cfg.SLOURL, a.httpClient(10*time.Second))
 		if err != nil {
 			return nil, fmt.Errorf("chaos.slo_url: %w", err)
 		}
 		prober.SLOs = sc
 	}
 	if promURL != "" {
-		q, err := promquery.NewHTTP(promquery.HTTPOptions{URL: promURL})
+		q, err := promquery.NewHTTP(promquery.HTTPOptions{URL: promURL, Transport: a.transport()})
 		if err != nil {
 			return nil, fmt.Errorf("chaos.prometheus_url: %w", err)
 		}
@@ -284,7 +283,7 @@ func (a *app) initChaos(ctx context.Context) (modules.Service, error) {
 		return nil, errors.Join(err, closeStore())
 	}
 	srv := server.New(server.Options{
-		Name: "chaos", Addr: cfg.ListenAddr, Logger: logger, Registry: reg,
+		Name: "chaos", Addr: cfg.ListenAddr, Logger: logger, Registry: reg, TLS: a.listenerTLS(reg),
 		Handler: chaoshttp.NewServer(chaoshttp.Options{Controller: ctl, Logger: logger}),
 	})
 	return &serviceTarget{Server: srv, Group: modules.Group{

@@ -61,6 +61,7 @@ func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 		GeneratedRules: slos.rules,
 		Logger:         a.componentLogger("collector"),
 		Registry:       reg,
+		TLS:            a.listenerTLS(reg),
 		Now:            a.now,
 	})
 	if err != nil {
@@ -77,7 +78,12 @@ func (a *app) telemetryConfig() telemetry.Config {
 	cfg := a.cfg.Telemetry
 	if cfg.OTLPEndpoint == "" && a.collector != nil {
 		cfg.OTLPEndpoint = server.LoopbackAddr(a.collector.OTLPGRPCAddr())
-		cfg.OTLPInsecure = true
+		// Over TLS when the collector serves it, verified against the
+		// targets' CA file.
+		cfg.OTLPInsecure = a.certs == nil
+		if cfg.OTLPCAFile == "" {
+			cfg.OTLPCAFile = a.cfg.TLS.CAFile
+		}
 	}
 	return cfg
 }

@@ -76,7 +76,8 @@ func (a *app) invoicingTokens() (invoicingapi.TokenSource, error) {
 		}
 		cc, err := auth.NewClientCredentials(auth.ClientCredentialsConfig{
 			ClientID: cfg.InvoicingClientID, ClientSecret: strings.TrimSpace(string(secret)), TokenURL: cfg.InvoicingTokenURL,
-			Scopes: []string{contracts.HistoryScope, contracts.FinancingScope},
+			Scopes:     []string{contracts.HistoryScope, contracts.FinancingScope},
+			HTTPClient: a.httpClient(10 * time.Second),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("credit: invoicing client credentials: %w", err)
@@ -126,7 +127,7 @@ func (a *app) initCredit(ctx context.Context) (modules.Service, error) {
 		return fail(err)
 	}
 	client, err := invoicingapi.New(invoicingapi.Options{
-		BaseURL: invoicingURL, Token: tokens, Timeout: cfg.InvoicingTimeout, Now: a.now,
+		BaseURL: invoicingURL, Token: tokens, Timeout: cfg.InvoicingTimeout, Now: a.now, Transport: a.invoicingTransport(),
 		TracerProvider: tel.TracerProvider, Propagator: tel.Propagator,
 	})
 	if err != nil {
@@ -151,7 +152,7 @@ func (a *app) initCredit(ctx context.Context) (modules.Service, error) {
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Faults: faults,
 	})
 	srv := server.New(server.Options{
-		Name: "credit", Addr: cfg.ListenAddr, Handler: handler, Logger: logger, Registry: reg,
+		Name: "credit", Addr: cfg.ListenAddr, Handler: handler, Logger: logger, Registry: reg, TLS: a.listenerTLS(reg),
 		Ready: []server.ReadyCheck{{Name: "store", Check: store.Ping}},
 	})
 	reconciler := credit.NewReconciler(credit.ReconcilerOptions{

@@ -52,7 +52,7 @@ func (a *app) verifier() (*auth.Verifier, error) {
 			return nil, err
 		}
 	}
-	return auth.NewFromConfig(a.cfg.Auth, dev, nil, a.now), nil
+	return auth.NewFromConfig(a.cfg.Auth, dev, a.httpClient(5*time.Second), a.now), nil
 }
 
 // initDevIssuer creates the development issuer's key before the services
@@ -163,7 +163,7 @@ func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
 		return fail(errors.Join(err, store.Close()))
 	}
 	srv := server.New(server.Options{
-		Name: "invoicing", Addr: cfg.ListenAddr, Handler: handler, Logger: logger, Registry: reg,
+		Name: "invoicing", Addr: cfg.ListenAddr, Handler: handler, Logger: logger, Registry: reg, TLS: a.listenerTLS(reg),
 		Ready: []server.ReadyCheck{{Name: "store", Check: store.Ping}},
 	})
 	purger := idempotency.NewPurger(idempotency.PurgerOptions{
@@ -186,7 +186,7 @@ func (a *app) faultInjector(name, addr string, reg *prometheus.Registry, verifie
 	logger := a.componentLogger(name).With("part", "faults")
 	inj := fault.New(fault.Options{Now: a.now, Registerer: reg, Logger: logger})
 	srv := server.New(server.Options{
-		Name: name + "-faults", Addr: addr, Logger: logger, Registry: prometheus.NewRegistry(),
+		Name: name + "-faults", Addr: addr, Logger: logger, Registry: prometheus.NewRegistry(), TLS: a.listenerTLS(reg),
 		Handler: fault.NewControlHandler(fault.ControlOptions{Injector: inj, Verifier: verifier, Now: a.now, Logger: logger}),
 	})
 	a.faultSurfaces[name] = srv

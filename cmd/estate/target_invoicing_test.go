@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -65,18 +64,7 @@ func TestInvoicingWithDevTokens(t *testing.T) {
 		done <- run(ctx, []string{"estate", "invoicing", "--data-dir", dir, "--auth.dev", "--invoicing.listen-addr", "127.0.0.1:0", "--log.level=warn"},
 			noEnv, strings.NewReader(""), &out, &errOut)
 	}()
-	var base string
-	deadline := time.Now().Add(30 * time.Second)
-	for base == "" {
-		require.True(t, time.Now().Before(deadline), "no URL printed: %s", errOut.String())
-		sc := bufio.NewScanner(strings.NewReader(out.String()))
-		for sc.Scan() {
-			if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "invoicing" {
-				base = f[1]
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	base := waitForURL(t, "invoicing", &out, &errOut)
 	tok, _, err := runCmd(t, "token", "--data-dir", dir, "--sub", "alice")
 	require.NoError(t, err)
 	client := &http.Client{Timeout: 5 * time.Second}

@@ -44,11 +44,11 @@ func (a *app) initReportServer(ctx context.Context) (modules.Service, error) {
 	backend := func() (promquery.Querier, error) {
 		switch {
 		case a.cfg.SLO.PrometheusURL != "":
-			return promquery.NewHTTP(promquery.HTTPOptions{URL: a.cfg.SLO.PrometheusURL})
+			return promquery.NewHTTP(promquery.HTTPOptions{URL: a.cfg.SLO.PrometheusURL, Transport: a.transport()})
 		case a.collector != nil:
 			return a.collector.TSDB().Querier(), nil
 		}
-		return promquery.NewHTTP(promquery.HTTPOptions{URL: cfg.CollectorURL})
+		return promquery.NewHTTP(promquery.HTTPOptions{URL: cfg.CollectorURL, Transport: a.transport()})
 	}
 	slos, err := reportEvaluator(a.cfg.SLO, &lazyQuerier{backend: backend}, a.now)
 	if err != nil {
@@ -86,7 +86,7 @@ func (a *app) initReportServer(ctx context.Context) (modules.Service, error) {
 		return fail(err)
 	}
 	srv = server.New(server.Options{
-		Name: "report-server", Addr: cfg.ListenAddr, Handler: rs.Handler(), Logger: logger, Registry: reg,
+		Name: "report-server", Addr: cfg.ListenAddr, Handler: rs.Handler(), Logger: logger, Registry: reg, TLS: a.listenerTLS(reg),
 		Ready: []server.ReadyCheck{{Name: "archive", Check: func(context.Context) error {
 			_, err := os.Stat(archive.Dir())
 			return err

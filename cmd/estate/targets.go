@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -160,6 +161,12 @@ type app struct {
 	// restartables are the targets the chaos controller may stop and
 	// start again.
 	restartables map[string]*restartable
+	// certs serves the listeners' certificate; nil when they serve plain
+	// text.
+	certs *server.CertReloader
+	// clientTLS is what the targets' clients of one another verify
+	// servers with: the system roots and tls.ca_file.
+	clientTLS *tls.Config
 	// platformApp holds the other targets running in this process.
 	platformApp
 }

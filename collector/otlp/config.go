@@ -3,6 +3,8 @@ package otlp
 import (
 	"errors"
 	"flag"
+	"fmt"
+	"os"
 	"time"
 
 	"github.com/estatehq/estate/internal/config"
@@ -24,6 +26,10 @@ type Config struct {
 	HTTPListenAddr string `yaml:"http_listen_addr"`
 	// MaxRequestBytes bounds one request after decompression.
 	MaxRequestBytes int64 `yaml:"max_request_bytes"`
+	// ClientCAFile, when set, makes both receivers accept only clients
+	// presenting a certificate signed by one of its CAs (mutual TLS);
+	// it needs the listeners' TLS certificate.
+	ClientCAFile string `yaml:"client_ca_file"`
 }
 
 // RegisterFlags sets the defaults and binds the flags, named prefix +
@@ -31,6 +37,7 @@ type Config struct {
 func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.StringVar(&c.GRPCListenAddr, prefix+"grpc-listen-addr", ":4317", "OTLP/gRPC receiver address")
 	fs.StringVar(&c.HTTPListenAddr, prefix+"http-listen-addr", ":4318", "OTLP/HTTP receiver address (POST /v1/traces, /v1/logs, /v1/metrics; protobuf or JSON, gzip)")
+	fs.StringVar(&c.ClientCAFile, prefix+"client-ca-file", "", "PEM CAs of the client certificates the OTLP receivers require (mutual TLS; needs --tls.cert-file); no client certificate is asked for when empty")
 	fs.Int64Var(&c.MaxRequestBytes, prefix+"max-request-bytes", DefaultMaxRequestBytes, "largest OTLP request accepted, in bytes, after decompression; larger ones get 413 / INVALID_ARGUMENT")
 }
 
@@ -39,6 +46,11 @@ func (c *Config) Validate() error {
 	var errs []error
 	errs = append(errs, config.ListenAddr("grpc_listen_addr", c.GRPCListenAddr), config.ListenAddr("http_listen_addr", c.HTTPListenAddr))
 	errs = append(errs, config.Positive("max_request_bytes", c.MaxRequestBytes))
+	if c.ClientCAFile != "" {
+		if _, err := os.Stat(c.ClientCAFile); err != nil {
+			errs = append(errs, fmt.Errorf("client_ca_file: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 

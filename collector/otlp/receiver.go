@@ -8,6 +8,7 @@ package otlp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	_ "google.golang.org/grpc/encoding/gzip" // gzip-compressed OTLP/gRPC requests
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
@@ -57,6 +59,11 @@ type Options struct {
 	// Redactor scrubs every request before it is queued; nil queues
 	// requests as received.
 	Redactor *redact.Redactor
+
+	// TLS, when set, serves both transports over TLS (with ClientCAs set,
+	// only to clients presenting a certificate they sign); nil serves
+	// plain text.
+	TLS *tls.Config
 
 	Logger *slog.Logger
 	// Registry serves /metrics on the HTTP port and receives the receiver's
@@ -116,11 +123,15 @@ func New(opts Options) (*Receiver, error) {
 	if opts.HTTPAddr != "" {
 		r.http = server.New(server.Options{
 			Name: "collector-otlp-http", Addr: opts.HTTPAddr, Handler: r.Handler(),
-			Logger: opts.Logger, Registry: opts.Registry,
+			Logger: opts.Logger, Registry: opts.Registry, TLS: opts.TLS,
 		})
 	}
 	if opts.GRPCAddr != "" {
-		r.grpc = grpc.NewServer(
+		var creds []grpc.ServerOption
+		if opts.TLS != nil {
+			creds = append(creds, grpc.Creds(credentials.NewTLS(opts.TLS)))
+		}
+		r.grpc = grpc.NewServer(append(creds,
 			grpc.MaxRecvMsgSize(int(opts.MaxRequestBytes)),
 			grpc.InTapHandle(r.tap),
 			// A connection that never completes its handshake, or sits
@@ -131,7 +142,7 @@ func New(opts Options) (*Receiver, error) {
 				MaxConnectionIdle: grpcIdleTimeout, Time: grpcPingAfter, Timeout: grpcPingTimeout,
 			}),
 			grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: grpcMinPingInterval, PermitWithoutStream: true}),
-		)
+		)...)
 		registerGRPC(r.grpc, r)
 	}
 	return r, nil
@@ -146,7 +157,7 @@ func (r *Receiver) Start(ctx context.Context) error {
 		}
 		r.grpcLn = ln
 		go func() { r.grpcErr <- r.grpc.Serve(ln) }()
-		r.opts.Logger.Info("listening", "target", "collector-otlp-grpc", "addr", ln.Addr().String())
+		r.opts.Logger.Info("listening", "target", "collector-otlp-grpc", "addr", ln.Addr().String(), "tls", r.opts.TLS != nil)
 	}
 	if r.http != nil {
 		if err := r.http.Start(ctx); err != nil {

@@ -98,6 +98,9 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 		return nil, err
 	}
 	e := &Exporter{cfg: cfg, log: tel.Logger.With("exporter", "otlp", "protocol", cfg.Protocol), now: tel.Now, metrics: m}
+	if cfg.InsecureSkipVerify {
+		e.log.Warn("otlp.insecure_skip_verify is on: the OTLP receiver's certificate is NOT verified, and anyone on the path can read and change the telemetry; use otlp.ca_file instead outside a lab")
+	}
 	e.retry = cfg.Retry()
 	e.retry.Sleep = opts.Sleep
 	e.retry.OnRetry = func(attempt int, err error, delay time.Duration) {

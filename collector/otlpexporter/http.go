@@ -31,16 +31,10 @@ func (e *Exporter) buildHTTP(rt http.RoundTripper) error {
 	}
 	e.base = strings.TrimRight(u.String(), "/")
 	if rt == nil {
-		tc, err := e.cfg.tls().ClientConfig("otlp.")
+		t, err := e.cfg.tls().Transport("otlp.")
 		if err != nil {
 			return err
 		}
-		t, ok := http.DefaultTransport.(*http.Transport)
-		if !ok {
-			t = &http.Transport{Proxy: http.ProxyFromEnvironment}
-		}
-		t = t.Clone()
-		t.TLSClientConfig = tc
 		rt, e.ownsConn = t, true
 	}
 	e.client = &http.Client{Transport: rt}

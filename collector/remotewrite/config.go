@@ -32,6 +32,9 @@ type Config struct {
 	// Username and Password select basic authentication.
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+	// CAFile is a PEM file of CAs trusted, beside the system roots, to
+	// verify an https endpoint.
+	CAFile string `yaml:"ca_file"`
 }
 
 // Enabled reports whether metrics are pushed.
@@ -52,6 +55,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.StringVar(&c.Instance, p+"instance", "", "instance label of pushed series; the host name when empty")
 	fs.StringVar(&c.Username, p+"username", "", "basic-auth user for the remote_write endpoint")
 	fs.StringVar(&c.Password, p+"password", "", "basic-auth password for the remote_write endpoint")
+	fs.StringVar(&c.CAFile, p+"ca-file", "", "PEM CAs trusted, beside the system roots, to verify an https remote_write endpoint")
 }
 
 // Validate names every field at fault. It checks nothing when the exporter
@@ -79,7 +83,16 @@ func (c *Config) Validate() error {
 	if c.Password != "" && c.Username == "" {
 		errs = append(errs, errors.New("prometheus_remote_write.username: must be set with password"))
 	}
+	if err := c.tls().Validate("prometheus_remote_write."); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// tls is on for an https endpoint.
+func (c *Config) tls() delivery.TLS {
+	u, err := url.Parse(c.URL)
+	return delivery.TLS{Enabled: err == nil && u.Scheme == "https", CAFile: c.CAFile}
 }
 
 // retry is the retry policy the configuration sets.

@@ -95,11 +95,11 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 	opts.Now = tel.Now
 	e := &Exporter{cfg: cfg, opts: opts, log: tel.Logger.With("exporter", "remote_write"), client: opts.Client}
 	if e.client == nil {
-		t, ok := http.DefaultTransport.(*http.Transport)
-		if !ok {
-			t = &http.Transport{Proxy: http.ProxyFromEnvironment}
+		t, err := cfg.tls().Transport("prometheus_remote_write.")
+		if err != nil {
+			return nil, err
 		}
-		e.client = &http.Client{Transport: t.Clone()}
+		e.client = &http.Client{Transport: t}
 		e.ownsConn = true
 	}
 	e.instance = cfg.Instance

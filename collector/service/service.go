@@ -11,6 +11,7 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,6 +53,10 @@ type Options struct {
 	// Routes mounts more handlers on the API port's router, such as the
 	// events API; its error fails New. Mount does the same after New.
 	Routes func(chi.Router) error
+	// TLS, when set, serves the API and OTLP ports over TLS; the OTLP
+	// ports then also require client certificates when
+	// collector.otlp.client_ca_file is set. nil serves plain text.
+	TLS *tls.Config
 	// WrapSink, when set, wraps every sink; tests use it to stop delivery.
 	WrapSink func(collector.Sink) collector.Sink
 	// Incidents, when set, is the estate's incident intake: the alerts of
@@ -157,7 +162,14 @@ func New(ctx context.Context, opts Options) (s *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
+	ingestTLS := opts.TLS
+	if cfg.OTLP.ClientCAFile != "" {
+		if ingestTLS, err = server.RequireClientCerts(opts.TLS, cfg.OTLP.ClientCAFile, "collector.otlp."); err != nil {
+			return nil, err
+		}
+	}
 	s.receiver, err = otlp.New(otlp.Options{
+		TLS:             ingestTLS,
 		GRPCAddr:        cfg.OTLP.GRPCListenAddr,
 		HTTPAddr:        cfg.OTLP.HTTPListenAddr,
 		MaxRequestBytes: cfg.OTLP.MaxRequestBytes,
@@ -185,7 +197,7 @@ func New(ctx context.Context, opts Options) (s *Service, err error) {
 	}
 	s.router = router
 	s.api = server.New(server.Options{
-		Name: "collector", Addr: cfg.ListenAddr, Handler: router, Logger: opts.Logger, Registry: opts.Registry,
+		Name: "collector", Addr: cfg.ListenAddr, Handler: router, Logger: opts.Logger, Registry: opts.Registry, TLS: opts.TLS,
 		Ready: []server.ReadyCheck{{Name: "store", Check: s.store.Ping}, {Name: "tsdb", Check: s.tsdb.Ping}},
 	})
 	return s, nil

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 )
 
@@ -61,4 +62,20 @@ func (t TLS) ClientConfig(keyPrefix string) (*tls.Config, error) {
 	}
 	tc.RootCAs = pool
 	return tc, nil
+}
+
+// Transport is http.DefaultTransport's settings with the client's TLS
+// configuration (ClientConfig's): nil TLS settings when TLS is off.
+func (t TLS) Transport(keyPrefix string) (*http.Transport, error) {
+	tc, err := t.ClientConfig(keyPrefix)
+	if err != nil {
+		return nil, err
+	}
+	tr, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		tr = &http.Transport{Proxy: http.ProxyFromEnvironment}
+	}
+	tr = tr.Clone()
+	tr.TLSClientConfig = tc
+	return tr, nil
 }

@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,6 +51,10 @@ type Options struct {
 	// IdleTimeout bounds a kept-alive connection waiting for its next
 	// request; the default is 2 min.
 	IdleTimeout time.Duration
+	// TLS, when set, serves every connection over TLS; nil serves plain
+	// text. A CertReloader's ServerConfig rotates the certificate without
+	// a restart.
+	TLS *tls.Config
 }
 
 // Server is one target's HTTP server.
@@ -159,6 +164,13 @@ func (s *Server) Start(context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s for %s: %w", s.opts.Addr, s.opts.Name, err)
 	}
+	if s.opts.TLS != nil {
+		tc := s.opts.TLS.Clone()
+		if len(tc.NextProtos) == 0 {
+			tc.NextProtos = []string{"h2", "http/1.1"}
+		}
+		ln = tls.NewListener(ln, tc)
+	}
 	s.ln = ln
 	go func() {
 		err := s.srv.Serve(ln)
@@ -168,7 +180,7 @@ func (s *Server) Start(context.Context) error {
 		s.done <- err
 		close(s.done)
 	}()
-	s.opts.Logger.Info("listening", "target", s.opts.Name, "addr", ln.Addr().String())
+	s.opts.Logger.Info("listening", "target", s.opts.Name, "addr", ln.Addr().String(), "tls", s.opts.TLS != nil)
 	return nil
 }
 
@@ -180,8 +192,14 @@ func (s *Server) Addr() string {
 	return s.ln.Addr().String()
 }
 
-// URL is the base URL clients on this machine use.
-func (s *Server) URL() string { return "http://" + LoopbackAddr(s.Addr()) }
+// URL is the base URL clients on this machine use: https when the server
+// serves TLS.
+func (s *Server) URL() string {
+	if s.opts.TLS != nil {
+		return "https://" + LoopbackAddr(s.Addr())
+	}
+	return "http://" + LoopbackAddr(s.Addr())
+}
 
 // Done reports the server stopping on its own; it yields nil after a clean
 // Shutdown.

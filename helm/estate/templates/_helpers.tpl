@@ -127,7 +127,17 @@ a float64, which toString would write in exponent form.
 
 {{/* In-cluster URL of a target's Service. (dict "root" $ "name" "invoicing" "port" 8081) */}}
 {{- define "estate.serviceURL" -}}
-{{- printf "http://%s.%s.svc:%v" (include "estate.componentName" .) .root.Release.Namespace .port -}}
+{{- printf "%s://%s.%s.svc:%v" (include "estate.scheme" .) (include "estate.componentName" .) .root.Release.Namespace .port -}}
+{{- end -}}
+
+{{/* The TLS Secret of a target, or nothing. (dict "root" $ "name" "invoicing") */}}
+{{- define "estate.tlsSecret" -}}
+{{- index (default (dict) .root.Values.tls.secrets) .name | default "" -}}
+{{- end -}}
+
+{{/* https when the target serves TLS, else http. (dict "root" $ "name" "invoicing") */}}
+{{- define "estate.scheme" -}}
+{{- if include "estate.tlsSecret" . }}https{{ else }}http{{ end -}}
 {{- end -}}
 
 {{/* The query API that SLOs, probes and reports read: prometheus.url, or the collector's. */}}
@@ -167,7 +177,7 @@ a float64, which toString would write in exponent form.
 - name: ESTATE_TELEMETRY_OTLP_ENDPOINT
   value: {{ include "estate.otlpEndpoint" . | quote }}
 - name: ESTATE_TELEMETRY_OTLP_INSECURE
-  value: {{ .Values.telemetry.insecure | quote }}
+  value: {{ and .Values.telemetry.insecure (or .Values.telemetry.otlpEndpoint (not (include "estate.tlsSecret" (dict "root" . "name" "collector")))) | quote }}
 {{- end -}}
 
 {{/*
@@ -223,6 +233,8 @@ estate.pod is the pod template of every target, Job and CronJob.
 {{- define "estate.pod" -}}
 {{- $root := .root -}}
 {{- $v := .values -}}
+{{- $tlsSecret := "" -}}
+{{- if .probePort }}{{ $tlsSecret = include "estate.tlsSecret" . }}{{ end -}}
 metadata:
   labels:
     {{- include "estate.labels" (dict "root" $root "name" .name) | nindent 4 }}
@@ -292,6 +304,12 @@ spec:
         - name: SSL_CERT_DIR
           value: /etc/ssl/certs:/etc/estate/ca
         {{- end }}
+        {{- if $tlsSecret }}
+        - name: ESTATE_TLS_CERT_FILE
+          value: /etc/estate/tls/tls.crt
+        - name: ESTATE_TLS_KEY_FILE
+          value: /etc/estate/tls/tls.key
+        {{- end }}
         {{- with .env }}
         {{- . | nindent 8 }}
         {{- end }}
@@ -311,6 +329,7 @@ spec:
         httpGet:
           path: /healthz
           port: {{ .probePort }}
+          scheme: {{ if $tlsSecret }}HTTPS{{ else }}HTTP{{ end }}
         periodSeconds: 2
         timeoutSeconds: 2
         failureThreshold: {{ .startupFailures | default 30 }}
@@ -318,6 +337,7 @@ spec:
         httpGet:
           path: /healthz
           port: {{ .probePort }}
+          scheme: {{ if $tlsSecret }}HTTPS{{ else }}HTTP{{ end }}
         periodSeconds: 10
         timeoutSeconds: 2
         failureThreshold: 3
@@ -325,6 +345,7 @@ spec:
         httpGet:
           path: /readyz
           port: {{ .probePort }}
+          scheme: {{ if $tlsSecret }}HTTPS{{ else }}HTTP{{ end }}
         periodSeconds: 5
         timeoutSeconds: 2
         failureThreshold: 2
@@ -347,6 +368,11 @@ spec:
           mountPath: /etc/estate/ca
           readOnly: true
         {{- end }}
+        {{- if $tlsSecret }}
+        - name: tls
+          mountPath: /etc/estate/tls
+          readOnly: true
+        {{- end }}
   volumes:
     - name: tmp
       emptyDir:
@@ -364,6 +390,11 @@ spec:
     - name: trusted-ca
       configMap:
         name: {{ $root.Values.trustedCA.existingConfigMap }}
+    {{- end }}
+    {{- if $tlsSecret }}
+    - name: tls
+      secret:
+        secretName: {{ $tlsSecret }}
     {{- end }}
 {{- end -}}
 

@@ -24,6 +24,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/estatehq/estate/internal/delivery"
 )
 
 // Config is the telemetry configuration shared by every service.
@@ -34,23 +37,34 @@ type Config struct {
 	// OTLPInsecure sends OTLP without TLS (a collector on the same host or
 	// pod network).
 	OTLPInsecure bool `yaml:"otlp_insecure"`
+	// OTLPCAFile holds CAs trusted, beside the system roots, to verify the
+	// collector when OTLP is sent over TLS.
+	OTLPCAFile string `yaml:"otlp_ca_file"`
 }
 
 // RegisterFlags sets the defaults and binds the flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.OTLPEndpoint, "telemetry.otlp-endpoint", "", "OTLP gRPC endpoint (host:port) that traces and logs are exported to; empty exports nothing")
 	fs.BoolVar(&c.OTLPInsecure, "telemetry.otlp-insecure", true, "export OTLP without TLS")
+	fs.StringVar(&c.OTLPCAFile, "telemetry.otlp-ca-file", "", "PEM CAs trusted, beside the system roots, to verify the collector (with --telemetry.otlp-insecure=false)")
 }
 
 // Validate names the field at fault.
 func (c *Config) Validate() error {
-	if c.OTLPEndpoint == "" {
-		return nil
+	// The CA file is checked even without an endpoint: `estate up` sets
+	// the endpoint itself, to the collector it runs.
+	errs := []error{c.tls().Validate("telemetry.otlp_")}
+	if c.OTLPEndpoint != "" {
+		if _, _, err := net.SplitHostPort(c.OTLPEndpoint); err != nil {
+			errs = append(errs, fmt.Errorf("telemetry.otlp_endpoint: must be host:port, not %q", c.OTLPEndpoint))
+		}
 	}
-	if _, _, err := net.SplitHostPort(c.OTLPEndpoint); err != nil {
-		return fmt.Errorf("telemetry.otlp_endpoint: must be host:port, not %q", c.OTLPEndpoint)
-	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// tls is the exporter's TLS: on unless OTLPInsecure.
+func (c *Config) tls() delivery.TLS {
+	return delivery.TLS{Enabled: !c.OTLPInsecure, CAFile: c.OTLPCAFile}
 }
 
 // Options are what Telemetry is built from.
@@ -90,9 +104,16 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 	if ep := opts.Config.OTLPEndpoint; ep != "" {
 		topts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(ep)}
 		lopts := []otlploggrpc.Option{otlploggrpc.WithEndpoint(ep)}
-		if opts.Config.OTLPInsecure {
+		tc, err := opts.Config.tls().ClientConfig("telemetry.otlp_")
+		if err != nil {
+			return nil, err
+		}
+		if tc == nil {
 			topts = append(topts, otlptracegrpc.WithInsecure())
 			lopts = append(lopts, otlploggrpc.WithInsecure())
+		} else {
+			topts = append(topts, otlptracegrpc.WithTLSCredentials(credentials.NewTLS(tc)))
+			lopts = append(lopts, otlploggrpc.WithTLSCredentials(credentials.NewTLS(tc)))
 		}
 		texp, err := otlptracegrpc.New(ctx, topts...)
 		if err != nil {
