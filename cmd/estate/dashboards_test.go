@@ -26,6 +26,7 @@ import (
 	chaoshttp "github.com/estatehq/estate/chaos/http"
 	"github.com/estatehq/estate/collector/elasticsearch/esdouble"
 	"github.com/estatehq/estate/dashboards"
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/promquery"
 	"github.com/estatehq/estate/internal/promquery/promquerytest"
 	"github.com/estatehq/estate/internal/testenv"
@@ -135,7 +136,7 @@ func TestUpDashboards(t *testing.T) {
 
 	// A chaos run injects 503s into half of invoicing's lookups for three
 	// seconds, and passes.
-	c := chaoshttp.NewClient(e.urls["chaos"], nil)
+	c := chaoshttp.NewClient(e.urls["chaos"], e.as(t, auth.RoleChaosOperate))
 	run, err := c.Submit(t.Context(), experiment("lookup-errors", "invoicing",
 		`{http: {action: error, route: "/v1/businesses/{id}", percentage: 50, status: 503}}`, "3s"))
 	require.NoError(t, err)

@@ -128,6 +128,24 @@ func (e *estate) token(t *testing.T, args ...string) string {
 	return strings.TrimSpace(out)
 }
 
+// roleToken is a development token of a user holding roles, as
+// `estate token --scope ROLE` mints it: the one way the tests here
+// authenticate to the platform's targets.
+func (e *estate) roleToken(t *testing.T, roles ...string) string {
+	t.Helper()
+	args := []string{"--sub", "tester"}
+	for _, r := range roles {
+		args = append(args, "--scope", r)
+	}
+	return e.token(t, args...)
+}
+
+// as is an HTTP client whose calls carry a token of a user holding roles.
+func (e *estate) as(t *testing.T, roles ...string) *http.Client {
+	t.Helper()
+	return tokenClient(e.roleToken(t, roles...), 30*time.Second)
+}
+
 func targetNames() []string {
 	var out []string
 	for _, t := range targets() {

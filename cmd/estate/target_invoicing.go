@@ -177,7 +177,8 @@ func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
 
 // faultInjector builds a service's fault injector and, when its fault
 // listen address is set, the control surface on that address. The
-// surface trusts the issuers the API trusts and needs the chaos scope.
+// surface trusts the issuers the API trusts and needs the role
+// chaos.operate.
 func (a *app) faultInjector(name, addr string, reg *prometheus.Registry, verifier *auth.Verifier) (*fault.Injector, *server.Server) {
 	if addr == "" {
 		return nil, nil
@@ -186,7 +187,10 @@ func (a *app) faultInjector(name, addr string, reg *prometheus.Registry, verifie
 	inj := fault.New(fault.Options{Now: a.now, Registerer: reg, Logger: logger})
 	srv := server.New(server.Options{
 		Name: name + "-faults", Addr: addr, Logger: logger, Registry: prometheus.NewRegistry(),
-		Handler: fault.NewControlHandler(fault.ControlOptions{Injector: inj, Verifier: verifier, Now: a.now, Logger: logger}),
+		Handler: fault.NewControlHandler(fault.ControlOptions{
+			Injector: inj, Authenticator: auth.NewAuthenticator(auth.AuthenticatorOptions{Verifier: verifier, Logger: logger}),
+			Now: a.now, Logger: logger,
+		}),
 	})
 	a.faultSurfaces[name] = srv
 	return inj, srv

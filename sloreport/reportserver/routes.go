@@ -1,8 +1,6 @@
 package reportserver
 
 import (
-	"net/http"
-
 	"github.com/go-chi/chi/v5"
 )
 
@@ -14,7 +12,7 @@ import (
 //	GET /reports/{week}.{ext}   a week's report: .html, .md, .json or .txt; generated on demand when not archived
 //
 // and what Options.Extra mounts.
-func (s *Server) routes() http.Handler {
+func (s *Server) routes() chi.Router {
 	r := chi.NewRouter()
 	r.Get("/", s.handleLatest())
 	r.Get("/reports", s.handleArchive())

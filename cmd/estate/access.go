@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/estatehq/estate/internal/auth"
+	"github.com/estatehq/estate/internal/config"
+	"github.com/estatehq/estate/internal/modules"
+)
+
+// authenticator is the authenticator a target requires roles with: the
+// issuers of the auth group, and the static tokens of auth.static-tokens,
+// kept current by the service returned while the target runs (nil
+// without a file).
+func (a *app) authenticator(logger *slog.Logger, reg prometheus.Registerer) (*auth.Authenticator, modules.Service, error) {
+	v, err := a.verifier()
+	if err != nil {
+		return nil, nil, err
+	}
+	authn, static, err := auth.NewAuthenticatorFromConfig(a.cfg.Auth, v, logger, reg)
+	if err != nil || static == nil {
+		return authn, nil, err
+	}
+	return authn, staticTokens{static}, nil
+}
+
+// staticTokens re-reads the static tokens' file while its target runs.
+type staticTokens struct{ *auth.StaticTokens }
+
+func (s staticTokens) Start(ctx context.Context) error { s.StaticTokens.Start(ctx); return nil }
+
+// withStatic adds the static tokens' service, when there is one, to a
+// target's parts.
+func withStatic(parts []modules.Service, static modules.Service) []modules.Service {
+	if static == nil {
+		return parts
+	}
+	return append(parts, static)
+}
+
+// machineClient is a target's OAuth client of the issuer, whose
+// client-credentials tokens call the other targets' protected routes.
+type machineClient struct {
+	ID, SecretFile, TokenURL string
+}
+
+// validate names the options of prefix at fault: all three or none.
+func (c machineClient) validate(prefix string) error {
+	if c.ID == "" && c.SecretFile == "" && c.TokenURL == "" {
+		return nil
+	}
+	var errs []error
+	if c.ID == "" || c.SecretFile == "" {
+		errs = append(errs, fmt.Errorf("%sclient_id, %sclient_secret_file: both must be set", prefix, prefix))
+	}
+	if !strings.HasPrefix(c.TokenURL, "http://") && !strings.HasPrefix(c.TokenURL, "https://") {
+		errs = append(errs, fmt.Errorf("%stoken_url: must be an http(s) URL, not %q", prefix, c.TokenURL))
+	}
+	return errors.Join(errs...)
+}
+
+// machineTokens is the token source of a target's calls to protected
+// routes, holding roles: client-credentials tokens of c when it is set,
+// else, under auth.dev, tokens of subject the development issuer mints;
+// nil (calls without a token) otherwise.
+func (a *app) machineTokens(subject string, c machineClient, roles ...string) (auth.TokenSource, error) {
+	if c.ID != "" {
+		secret, err := os.ReadFile(c.SecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the client secret: %w", err)
+		}
+		cc, err := auth.NewClientCredentials(auth.ClientCredentialsConfig{
+			ClientID: c.ID, ClientSecret: strings.TrimSpace(string(secret)), TokenURL: c.TokenURL, Scopes: roles,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return cc.Token, nil
+	}
+	if !a.cfg.Auth.Dev {
+		return nil, nil
+	}
+	iss, err := auth.OpenDevIssuer(a.devIssuerDir(), a.now)
+	if err != nil {
+		return nil, err
+	}
+	return func(context.Context) (string, error) {
+		return iss.Sign(auth.TokenRequest{Subject: subject, Scopes: roles, TTL: 5 * time.Minute, BusinessClaim: a.cfg.Auth.BusinessClaim})
+	}, nil
+}
+
+// bearerClient is an HTTP client whose requests carry the tokens of src.
+func bearerClient(src auth.TokenSource, timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &auth.Transport{Token: src}}
+}
+
+// tokenFlag binds --token, the bearer token a command's calls carry (env
+// ESTATE_TOKEN); roles says which roles its calls need.
+func tokenFlag(env *environ, fs *flag.FlagSet, roles string) *string {
+	tok := fs.String("token", "", "bearer token of the calls, e.g. from `estate token` (env ESTATE_TOKEN); "+roles)
+	if v := env.getenv(config.EnvName("token")); v != "" {
+		*tok = v
+	}
+	return tok
+}
+
+// tokenClient is an HTTP client whose requests carry token, when set.
+func tokenClient(token string, timeout time.Duration) *http.Client {
+	if token == "" {
+		return &http.Client{Timeout: timeout}
+	}
+	return bearerClient(func(context.Context) (string, error) { return token, nil }, timeout)
+}
