@@ -37,8 +37,9 @@ func controller(t *testing.T) *chaos.Controller {
 func TestRouteTable(t *testing.T) {
 	iss := authtest.New(t)
 	o := Options{Controller: controller(t), Authenticator: iss.Authenticator}
-	keys, err := auth.Walk(newRouter(o))
+	keys, err := auth.Walk(NewRouter(o))
 	require.NoError(t, err)
+	authtest.CheckTable(t, keys, Access)
 	iss.CheckRoutes(t, NewServer(o), keys, Access)
 }
 

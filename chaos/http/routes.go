@@ -55,11 +55,13 @@ var reader = auth.Need(auth.RoleChaosOperate, auth.RoleChaosHalt, auth.RoleObser
 // NewServer returns the API's handler, which requires of each route what
 // Access says.
 func NewServer(o Options) http.Handler {
-	r := newRouter(o)
+	r := NewRouter(o)
 	return o.Authenticator.Guard(r, Access)(r)
 }
 
-func newRouter(o Options) chi.Router {
+// NewRouter returns the API's routes without their guard, for listing them
+// (auth.Walk); serve NewServer.
+func NewRouter(o Options) chi.Router {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

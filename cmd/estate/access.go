@@ -5,12 +5,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/estatehq/estate/internal/auth"
@@ -33,6 +36,20 @@ func (a *app) authenticator(logger *slog.Logger, reg prometheus.Registerer) (*au
 	}
 	return authn, staticTokens{static}, nil
 }
+
+// guardedListener is a listener whose routes require what table says.
+type guardedListener struct {
+	target string
+	routes chi.Routes
+	table  auth.RouteTable
+	// url is the listener's base URL once it serves.
+	url func() string
+	// methods lists the gRPC methods the table also covers (OTLP/gRPC).
+	methods func() []string
+}
+
+// guard records a guarded listener.
+func (a *app) guard(l guardedListener) { a.guarded = append(a.guarded, l) }
 
 // staticTokens re-reads the static tokens' file while its target runs.
 type staticTokens struct{ *auth.StaticTokens }
@@ -94,8 +111,24 @@ func (a *app) machineTokens(subject string, c machineClient, roles ...string) (a
 	if err != nil {
 		return nil, err
 	}
+	// A token lives 5 minutes and is used for 4, so that a call never
+	// carries one about to expire, and the receiver verifies it once.
+	var (
+		mu      sync.Mutex
+		tok     string
+		renewAt time.Time
+	)
 	return func(context.Context) (string, error) {
-		return iss.Sign(auth.TokenRequest{Subject: subject, Scopes: roles, TTL: 5 * time.Minute, BusinessClaim: a.cfg.Auth.BusinessClaim})
+		mu.Lock()
+		defer mu.Unlock()
+		if now := a.now(); tok == "" || !now.Before(renewAt) {
+			t, err := iss.Sign(auth.TokenRequest{Subject: subject, Scopes: roles, TTL: 5 * time.Minute, BusinessClaim: a.cfg.Auth.BusinessClaim})
+			if err != nil {
+				return "", err
+			}
+			tok, renewAt = t, now.Add(4*time.Minute)
+		}
+		return tok, nil
 	}, nil
 }
 
@@ -120,4 +153,14 @@ func tokenClient(token string, timeout time.Duration) *http.Client {
 		return &http.Client{Timeout: timeout}
 	}
 	return bearerClient(func(context.Context) (string, error) { return token, nil }, timeout)
+}
+
+// printTokenHelp says, beside the URLs `up` prints, how a user gets a
+// token of the development issuer for each role.
+func printTokenHelp(w io.Writer, dataDir string) {
+	fmt.Fprintf(w, "\nEvery API needs a bearer token; for a role, run:\n")
+	for _, r := range auth.Roles {
+		fmt.Fprintf(w, "  estate token --data-dir %s --sub $USER --scope %s\n", dataDir, r)
+	}
+	fmt.Fprintf(w, "and send it as Authorization: Bearer TOKEN (estate chaos, incident and report take --token).\n")
 }

@@ -319,7 +319,7 @@ spec:
 	// The collector counts the incident as a chaos one.
 	from := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 	to := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-	code, body = e.do(t, http.MethodGet, e.urls["collector"]+"/v1/dora?from="+from+"&to="+to+"&service=invoicing&environment=production", "", nil, nil)
+	code, body = e.do(t, http.MethodGet, e.urls["collector"]+"/v1/dora?from="+from+"&to="+to+"&service=invoicing&environment=production", e.reader(t), nil, nil)
 	require.Equal(t, http.StatusOK, code, string(body))
 	var report struct {
 		Services []struct {

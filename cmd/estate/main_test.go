@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/estatehq/estate/internal/auth"
 )
 
 func TestMain(m *testing.M) {
@@ -138,6 +140,13 @@ func (e *estate) roleToken(t *testing.T, roles ...string) string {
 		args = append(args, "--scope", r)
 	}
 	return e.token(t, args...)
+}
+
+// reader is a token holding observability.read, for the collector's
+// query APIs.
+func (e *estate) reader(t *testing.T) string {
+	t.Helper()
+	return e.roleToken(t, auth.RoleObservabilityRead)
 }
 
 // as is an HTTP client whose calls carry a token of a user holding roles.

@@ -53,7 +53,7 @@ func (e *estate) postEvents(t *testing.T, events []metrics.Event) {
 	}
 	body, err := json.Marshal(batch)
 	require.NoError(t, err)
-	resp, err := e.client.Post(e.urls["collector"]+"/v1/events", "application/cloudevents-batch+json", bytes.NewReader(body))
+	resp, err := e.as(t, auth.RoleEventsWrite).Post(e.urls["collector"]+"/v1/events", "application/cloudevents-batch+json", bytes.NewReader(body))
 	require.NoError(t, err)
 	msg, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -74,7 +74,7 @@ func TestUpWeeklyReport(t *testing.T) {
 	e.postEvents(t, append(weekEvents("cur", current.Start(), now), weekEvents("last", last.Start(), last.End())...))
 
 	// The CLI, reading the running collector's store and SLOs.
-	text, stderr, err := runCmd(t, "report", "--week", current.String(), "--data-dir", e.dataDir, "--collector-url", e.urls["collector"])
+	text, stderr, err := runCmd(t, "report", "--week", current.String(), "--data-dir", e.dataDir, "--collector-url", e.urls["collector"], "--token", e.reader(t))
 	require.NoError(t, err, stderr)
 	for _, want := range []string{
 		"WEEKLY RELIABILITY REPORT, " + current.String(),

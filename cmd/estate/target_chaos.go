@@ -304,10 +304,11 @@ func (a *app) initChaos(ctx context.Context) (modules.Service, error) {
 	if err != nil {
 		return nil, errors.Join(err, closeStore())
 	}
+	api := chaoshttp.Options{Controller: ctl, Authenticator: authn, Logger: logger, Now: a.now}
 	srv := server.New(server.Options{
-		Name: "chaos", Addr: cfg.ListenAddr, Logger: logger, Registry: reg,
-		Handler: chaoshttp.NewServer(chaoshttp.Options{Controller: ctl, Authenticator: authn, Logger: logger, Now: a.now}),
+		Name: "chaos", Addr: cfg.ListenAddr, Logger: logger, Registry: reg, Handler: chaoshttp.NewServer(api),
 	})
+	a.guard(guardedListener{target: "chaos", routes: chaoshttp.NewRouter(api), table: chaoshttp.Access, url: srv.URL})
 	return &serviceTarget{Server: srv, Group: modules.Group{
 		Parts: withStatic([]modules.Service{ctl, srv, a.scrapeTarget("chaos", srv)}, static),
 		Closers: []func(context.Context) error{

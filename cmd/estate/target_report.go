@@ -101,6 +101,7 @@ func (a *app) initReportServer(ctx context.Context) (modules.Service, error) {
 			return err
 		}}},
 	})
+	a.guard(guardedListener{target: "report-server", routes: rs.Routes(), table: reportAccess, url: srv.URL})
 	return &serviceTarget{Server: srv, Group: modules.Group{
 		Parts:   withStatic([]modules.Service{srv, rs, a.scrapeTarget("report-server", srv)}, static),
 		Closers: closers,

@@ -160,6 +160,9 @@ type app struct {
 	// restartables are the targets the chaos controller may stop and
 	// start again.
 	restartables map[string]*restartable
+	// guarded lists every listener that requires roles by a route table,
+	// for the route-table test.
+	guarded []guardedListener
 	// platformApp holds the other targets running in this process.
 	platformApp
 }

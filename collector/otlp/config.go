@@ -24,6 +24,10 @@ type Config struct {
 	HTTPListenAddr string `yaml:"http_listen_addr"`
 	// MaxRequestBytes bounds one request after decompression.
 	MaxRequestBytes int64 `yaml:"max_request_bytes"`
+	// GRPCAuth and HTTPAuth make each listener accept only senders
+	// holding the role telemetry.write.
+	GRPCAuth bool `yaml:"grpc_auth"`
+	HTTPAuth bool `yaml:"http_auth"`
 }
 
 // RegisterFlags sets the defaults and binds the flags, named prefix +
@@ -32,6 +36,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.StringVar(&c.GRPCListenAddr, prefix+"grpc-listen-addr", ":4317", "OTLP/gRPC receiver address")
 	fs.StringVar(&c.HTTPListenAddr, prefix+"http-listen-addr", ":4318", "OTLP/HTTP receiver address (POST /v1/traces, /v1/logs, /v1/metrics; protobuf or JSON, gzip)")
 	fs.Int64Var(&c.MaxRequestBytes, prefix+"max-request-bytes", DefaultMaxRequestBytes, "largest OTLP request accepted, in bytes, after decompression; larger ones get 413 / INVALID_ARGUMENT")
+	fs.BoolVar(&c.GRPCAuth, prefix+"grpc-auth", true, "OTLP/gRPC accepts only senders holding the role telemetry.write; off lets anyone send")
+	fs.BoolVar(&c.HTTPAuth, prefix+"http-auth", true, "OTLP/HTTP accepts only senders holding the role telemetry.write; off lets anyone send")
 }
 
 // Validate names every field at fault, by its key in this group.

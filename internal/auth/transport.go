@@ -39,3 +39,23 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r.Header.Set("Authorization", "Bearer "+tok)
 	return base.RoundTrip(r)
 }
+
+// PerRPC is gRPC per-call credentials carrying the tokens of Token, for
+// OTLP/gRPC exporters. Insecure lets them go over a connection without
+// TLS (a collector on loopback).
+type PerRPC struct {
+	Token    TokenSource
+	Insecure bool
+}
+
+// GetRequestMetadata implements credentials.PerRPCCredentials.
+func (p PerRPC) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
+	tok, err := p.Token(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("getting a token: %w", err)
+	}
+	return map[string]string{"authorization": "Bearer " + tok}, nil
+}
+
+// RequireTransportSecurity implements credentials.PerRPCCredentials.
+func (p PerRPC) RequireTransportSecurity() bool { return !p.Insecure }

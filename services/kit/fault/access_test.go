@@ -13,8 +13,9 @@ func TestControlRouteTable(t *testing.T) {
 	iss := authtest.New(t)
 	inj := New(Options{})
 	defer inj.Close()
-	r := newControlRouter(ControlOptions{Injector: inj})
+	r := NewControlRouter(ControlOptions{Injector: inj})
 	keys, err := auth.Walk(r)
 	require.NoError(t, err)
+	authtest.CheckTable(t, keys, Access)
 	iss.CheckRoutes(t, NewControlHandler(ControlOptions{Injector: inj, Authenticator: iss.Authenticator}), keys, Access)
 }

@@ -45,7 +45,7 @@ type ControlOptions struct {
 // token, 403 without the role. Serve it on a listener of its own, never
 // beside the service's API.
 func NewControlHandler(o ControlOptions) http.Handler {
-	r := newControlRouter(o)
+	r := NewControlRouter(o)
 	return o.Authenticator.Guard(r, Access)(r)
 }
 
@@ -57,7 +57,9 @@ var Access = auth.RouteTable{
 	"DELETE /v1/faults":      auth.Need(auth.RoleChaosOperate),
 }
 
-func newControlRouter(o ControlOptions) chi.Router {
+// NewControlRouter returns the control surface's routes without their
+// guard, for listing them (auth.Walk); serve NewControlHandler.
+func NewControlRouter(o ControlOptions) chi.Router {
 	if o.MaxTTL <= 0 {
 		o.MaxTTL = DefaultMaxTTL
 	}
