@@ -61,8 +61,15 @@ type (
 		PagerdutyConfigs []amPagerDuty `yaml:"pagerduty_configs,omitempty"`
 	}
 	amWebhook struct {
-		URL          string `yaml:"url"`
-		SendResolved bool   `yaml:"send_resolved"`
+		URL          string        `yaml:"url"`
+		SendResolved bool          `yaml:"send_resolved"`
+		HTTPConfig   *amHTTPConfig `yaml:"http_config,omitempty"`
+	}
+	amHTTPConfig struct {
+		Authorization struct {
+			Type            string `yaml:"type"`
+			CredentialsFile string `yaml:"credentials_file"`
+		} `yaml:"authorization"`
 	}
 	amPagerDuty struct {
 		RoutingKey   string            `yaml:"routing_key"`
@@ -73,12 +80,24 @@ type (
 	}
 )
 
+// bearer is the HTTP configuration of a webhook carrying the token in
+// file; nil without one.
+func bearer(file string) *amHTTPConfig {
+	if file == "" {
+		return nil
+	}
+	c := &amHTTPConfig{}
+	c.Authorization.Type, c.Authorization.CredentialsFile = "Bearer", file
+	return c
+}
+
 // Alertmanager is an Alertmanager configuration for the estate's alerts:
 // every alert that is an incident (all but those labelled
 // estate_incident="false", as the collector's own rules send them) goes,
 // one notification per alert, to the collector's webhook at
-// e.Collector, so that it opens an incident and its resolution resolves
-// it; pages (severity="page") go to PagerDuty at e.Pager, everything else
+// e.Collector, with the token of e.CollectorTokenFile (the collector
+// requires events.write), so that it opens an incident and its
+// resolution resolves it; pages (severity="page") go to PagerDuty at e.Pager, everything else
 // to the ticket queue's webhook at e.Tickets; a page inhibits the tickets
 // of the same alert and service.
 func Alertmanager(e Endpoints, t Timing) ([]byte, error) {
@@ -103,7 +122,7 @@ func Alertmanager(e Endpoints, t Timing) ([]byte, error) {
 			Equal:          []string{"alertname", "service", "environment", "slo"},
 		}},
 		Receivers: []amReceiver{
-			{Name: "estate-incidents", WebhookConfigs: []amWebhook{{URL: strings.TrimSuffix(e.Collector, "/") + IncidentsPath, SendResolved: true}}},
+			{Name: "estate-incidents", WebhookConfigs: []amWebhook{{URL: strings.TrimSuffix(e.Collector, "/") + IncidentsPath, SendResolved: true, HTTPConfig: bearer(e.CollectorTokenFile)}}},
 			{Name: "pager", PagerdutyConfigs: []amPagerDuty{{
 				RoutingKey:   "REPLACE-WITH-THE-PAGERDUTY-INTEGRATION-KEY",
 				URL:          e.Pager,

@@ -70,6 +70,10 @@ type Endpoints struct {
 	Pager string
 	// Tickets is the webhook of the ticket queue that tickets go to.
 	Tickets string
+	// CollectorTokenFile is the file, on Alertmanager's host, of the
+	// bearer token (a static token with events.write) its webhook to the
+	// collector carries; empty sends none.
+	CollectorTokenFile string
 }
 
 // Default returns the options of the checked-in files: the example SLOs
@@ -92,6 +96,8 @@ func Default() (Options, error) {
 			Elasticsearch: "http://elasticsearch:9200",
 			Pager:         "https://events.pagerduty.com/v2/enqueue",
 			Tickets:       "http://tickets.example.internal/alertmanager",
+
+			CollectorTokenFile: "/etc/alertmanager/secrets/estate-events-token",
 		},
 	}, nil
 }

@@ -2,6 +2,7 @@ package chaoshttp_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -17,6 +18,8 @@ import (
 	chaoshttp "github.com/estatehq/estate/chaos/http"
 	"github.com/estatehq/estate/chaos/sqlite"
 	"github.com/estatehq/estate/internal/problem/problemtest"
+	"github.com/estatehq/estate/internal/auth"
+	"github.com/estatehq/estate/internal/auth/authtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -25,6 +28,15 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // whose hypothesis is an HTTP probe of a healthy endpoint.
 func api(t *testing.T) (*chaoshttp.Client, *chaostest.Executor, string) {
 	t.Helper()
+	c, ex, healthy, _ := apiAs(t, nil, auth.RoleChaosOperate)
+	return c, ex, healthy
+}
+
+// apiAs is api with a client holding roles, the controller's log to
+// logger, and the issuer of its tokens.
+func apiAs(t *testing.T, logger *slog.Logger, roles ...string) (*chaoshttp.Client, *chaostest.Executor, string, *authtest.Issuer) {
+	t.Helper()
+	iss := authtest.New(t)
 	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
 	t.Cleanup(healthy.Close)
 	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "chaos.db"), nil)
@@ -33,13 +45,15 @@ func api(t *testing.T) (*chaoshttp.Client, *chaostest.Executor, string) {
 	ctl, err := chaos.New(chaos.Options{Store: store, Executors: []chaos.Executor{ex}, Prober: &chaos.Prober{HTTP: healthy.Client()}})
 	require.NoError(t, err)
 	require.NoError(t, ctl.Start(context.Background()))
-	srv := httptest.NewServer(chaoshttp.NewServer(chaoshttp.Options{Controller: ctl}))
+	srv := httptest.NewServer(chaoshttp.NewServer(chaoshttp.Options{Controller: ctl, Authenticator: iss.Authenticator, Logger: logger}))
 	t.Cleanup(func() {
 		srv.Close()
 		require.NoError(t, ctl.Shutdown(context.Background()))
 		require.NoError(t, store.Close())
 	})
-	return chaoshttp.NewClient(srv.URL, nil), ex, healthy.URL
+	tok := iss.Token(t, "alice", roles...)
+	hc := &http.Client{Transport: &auth.Transport{Token: func(context.Context) (string, error) { return tok, nil }}}
+	return chaoshttp.NewClient(srv.URL, hc), ex, healthy.URL, iss
 }
 
 func doc(probeURL, duration string) []byte {

@@ -21,7 +21,7 @@ import (
 
 	"github.com/estatehq/estate/chaos"
 	"github.com/estatehq/estate/chaos/local"
-	"github.com/estatehq/estate/internal/auth"
+	"github.com/estatehq/estate/internal/auth/authtest"
 	"github.com/estatehq/estate/services/kit/fault"
 )
 
@@ -47,13 +47,11 @@ func newService(t *testing.T) service {
 	api := httptest.NewServer(r)
 	t.Cleanup(api.Close)
 
-	iss, err := auth.OpenDevIssuer(t.TempDir(), nil)
-	require.NoError(t, err)
-	v := auth.NewVerifier(auth.Options{Trusted: []auth.Trusted{iss.Trusted()}})
-	surface := httptest.NewServer(fault.NewControlHandler(fault.ControlOptions{Injector: inj, Verifier: v}))
+	iss := authtest.New(t)
+	surface := httptest.NewServer(fault.NewControlHandler(fault.ControlOptions{Injector: inj, Authenticator: iss.Authenticator}))
 	t.Cleanup(surface.Close)
 	c, err := fault.NewClient(fault.ClientOptions{URL: surface.URL, Token: func(context.Context) (string, error) {
-		return iss.Sign(auth.TokenRequest{Subject: "estate-chaos", Scopes: []string{fault.Scope}, TTL: time.Minute})
+		return iss.Token(t, "estate-chaos", fault.Scope), nil
 	}})
 	require.NoError(t, err)
 	return service{api: api, faults: inj, client: c}

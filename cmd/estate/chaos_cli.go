@@ -37,8 +37,8 @@ func chaosSubcommands() []command {
 // printed already.
 var errVerdict = errors.New("the run did not pass")
 
-// chaosFlags parses a subcommand's flags: --url of the controller, and
-// the subcommand's own.
+// chaosFlags parses a subcommand's flags: --url of the controller, the
+// --token its calls carry, and the subcommand's own.
 func chaosFlags(env *environ, name string, args []string, more func(fs *flag.FlagSet)) (*chaoshttp.Client, []string, error) {
 	fs := flag.NewFlagSet("estate chaos "+name, flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
@@ -46,6 +46,7 @@ func chaosFlags(env *environ, name string, args []string, more func(fs *flag.Fla
 	if v := env.getenv(config.EnvName("chaos-url")); v != "" {
 		*u = v
 	}
+	token := tokenFlag(env, fs, "chaos.halt halts; chaos.operate does everything")
 	if more != nil {
 		more(fs)
 	}
@@ -55,7 +56,7 @@ func chaosFlags(env *environ, name string, args []string, more func(fs *flag.Fla
 		}
 		return nil, nil, errUsage
 	}
-	return chaoshttp.NewClient(*u, nil), fs.Args(), nil
+	return chaoshttp.NewClient(*u, tokenClient(*token, 30*time.Second)), fs.Args(), nil
 }
 
 func oneArg(env *environ, name, what string, rest []string) (string, error) {

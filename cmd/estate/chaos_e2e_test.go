@@ -29,6 +29,7 @@ import (
 
 	"github.com/estatehq/estate/chaos"
 	chaoshttp "github.com/estatehq/estate/chaos/http"
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/kubetest"
 	"github.com/estatehq/estate/internal/pgtest"
 	"github.com/estatehq/estate/services/kit/fault"
@@ -130,8 +131,9 @@ func TestUpChaosLatencyRaisesP99(t *testing.T) {
 		err         error
 	}
 	done := make(chan result, 1)
+	sre := e.roleToken(t, auth.RoleChaosOperate)
 	go func() {
-		out, errOut, err := runCmd(t, "chaos", "run", "--url", e.urls["chaos"], "--poll", "200ms", "../../chaos/examples/invoicing-latency.yaml")
+		out, errOut, err := runCmd(t, "chaos", "run", "--url", e.urls["chaos"], "--token", sre, "--poll", "200ms", "../../chaos/examples/invoicing-latency.yaml")
 		done <- result{out, errOut, err}
 	}()
 	// Wait for the fault, then look up under it.
@@ -286,7 +288,7 @@ spec:
         slo: {name: invoicing-availability, window: 5m, maxBurnRate: 14.4}
   expectedOutcome: {hypothesis: holds, recoverWithin: 20s}
 `
-	c := chaoshttp.NewClient(e.urls["chaos"], nil)
+	c := chaoshttp.NewClient(e.urls["chaos"], e.as(t, auth.RoleChaosOperate))
 	run, err := c.Submit(context.Background(), []byte(doc))
 	require.NoError(t, err)
 	d := waitVerdict(t, c, run.ID, nil)
@@ -317,7 +319,7 @@ spec:
 	// The collector counts the incident as a chaos one.
 	from := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 	to := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-	code, body = e.do(t, http.MethodGet, e.urls["collector"]+"/v1/dora?from="+from+"&to="+to+"&service=invoicing&environment=production", "", nil, nil)
+	code, body = e.do(t, http.MethodGet, e.urls["collector"]+"/v1/dora?from="+from+"&to="+to+"&service=invoicing&environment=production", e.reader(t), nil, nil)
 	require.Equal(t, http.StatusOK, code, string(body))
 	var report struct {
 		Services []struct {
@@ -344,7 +346,7 @@ func TestUpFaultSurfaceIsApartAndScoped(t *testing.T) {
 	}
 
 	// Where the surface is, the controller's dry run says.
-	plan, err := chaoshttp.NewClient(e.urls["chaos"], nil).DryRun(context.Background(), []byte(`apiVersion: chaos.estate.dev/v1
+	plan, err := chaoshttp.NewClient(e.urls["chaos"], e.as(t, auth.RoleChaosOperate)).DryRun(context.Background(), []byte(`apiVersion: chaos.estate.dev/v1
 kind: Experiment
 metadata: {name: where}
 spec:
@@ -425,7 +427,7 @@ spec:
 // credit, which is started again on its address at the end.
 func TestUpChaosKillAndTCPFaults(t *testing.T) {
 	e := startUp(t, "--invoicing.postgres-dsn="+pgtest.NewDatabase(t))
-	c := chaoshttp.NewClient(e.urls["chaos"], nil)
+	c := chaoshttp.NewClient(e.urls["chaos"], e.as(t, auth.RoleChaosOperate))
 	ctx := context.Background()
 	tok := e.token(t, "--sub", "owner")
 	code, body := e.do(t, http.MethodPost, e.urls["invoicing"]+"/v1/businesses", tok, nil, map[string]any{
@@ -505,7 +507,7 @@ func TestUpChaosOnKubernetes(t *testing.T) {
 	require.NoError(t, kube.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "estate"}}))
 	e := startUp(t, "--chaos.kubernetes", "--chaos.kubeconfig="+writeKubeconfig(t, kube.Config))
 
-	out, errOut, err := runCmd(t, "chaos", "run", "--url", e.urls["chaos"], "--dry-run", "../../chaos/examples/kubernetes-pod-kill.yaml")
+	out, errOut, err := runCmd(t, "chaos", "run", "--url", e.urls["chaos"], "--token", e.roleToken(t, auth.RoleChaosOperate), "--dry-run", "../../chaos/examples/kubernetes-pod-kill.yaml")
 	require.NoError(t, err, errOut)
 	var plan chaos.Plan
 	require.NoError(t, json.Unmarshal([]byte(out), &plan), out)
@@ -517,7 +519,7 @@ func TestUpChaosOnKubernetes(t *testing.T) {
 	require.NoError(t, kube.Client.List(ctx, &pods, client.InNamespace("estate")))
 	require.Empty(t, pods.Items, "a dry run creates nothing")
 
-	c := chaoshttp.NewClient(e.urls["chaos"], nil)
+	c := chaoshttp.NewClient(e.urls["chaos"], e.as(t, auth.RoleChaosOperate))
 	run, err := c.Submit(ctx, []byte(`apiVersion: chaos.estate.dev/v1
 kind: Experiment
 metadata: {name: credit-delay}

@@ -27,6 +27,7 @@ import (
 	chaoshttp "github.com/estatehq/estate/chaos/http"
 	"github.com/estatehq/estate/collector/elasticsearch/esdouble"
 	"github.com/estatehq/estate/dashboards"
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/promquery"
 	"github.com/estatehq/estate/internal/promquery/promquerytest"
 	"github.com/estatehq/estate/internal/testenv"
@@ -134,11 +135,11 @@ func TestUpDashboards(t *testing.T) {
 	for _, svc := range []string{"invoicing", "credit"} {
 		e.postEvents(t, eventsOf(svc, weekEvents("dash-"+svc, now.Add(-24*time.Hour), now.Add(-time.Minute))))
 	}
-	refuseOneRequest(t, otlpHTTP)
+	refuseOneRequest(t, otlpHTTP, e.roleToken(t, auth.RoleTelemetryWrite))
 
 	// A chaos run injects 503s into half of invoicing's lookups for three
 	// seconds, and passes.
-	c := chaoshttp.NewClient(e.urls["chaos"], nil)
+	c := chaoshttp.NewClient(e.urls["chaos"], e.as(t, auth.RoleChaosOperate))
 	run, err := c.Submit(t.Context(), experiment("lookup-errors", "invoicing",
 		`{http: {action: error, route: "/v1/businesses/{id}", percentage: 50, status: 503}}`, "3s"))
 	require.NoError(t, err)
@@ -150,8 +151,9 @@ func TestUpDashboards(t *testing.T) {
 	// series stale for a moment, and that is no fault of a query.
 	backends := map[string]promquery.Querier{}
 	pending := map[string][]dashboards.Expression{}
+	reader := e.reader(t)
 	for name, url := range map[string]string{"Prometheus": prom, "the embedded API": e.urls["collector"]} {
-		q, err := promquery.NewHTTP(promquery.HTTPOptions{URL: url})
+		q, err := promquery.NewHTTP(promquery.HTTPOptions{URL: url, Transport: &auth.Transport{Token: func(context.Context) (string, error) { return reader, nil }}})
 		require.NoError(t, err)
 		backends[name], pending[name] = q, exprs
 	}
@@ -345,9 +347,9 @@ func (r *refusingReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // while its body is slow to come, and a small request meanwhile is refused
 // with 429. The large one is itself refused when it arrives as a
 // service's export is in flight, and is then sent again.
-func refuseOneRequest(t *testing.T, otlpHTTP string) {
+func refuseOneRequest(t *testing.T, otlpHTTP, token string) {
 	t.Helper()
-	client := &http.Client{Timeout: 30 * time.Second}
+	client := tokenClient(token, 30*time.Second)
 	for attempt := 0; attempt < 20; attempt++ {
 		if holdAndRefuse(t, client, "http://"+otlpHTTP+"/v1/logs") {
 			return
@@ -424,10 +426,12 @@ func alertmanagerRoutesToIncidents(t *testing.T, e *estate) {
 	pagerSrv, ticketSrv := httptest.NewServer(pager), httptest.NewServer(tickets)
 	defer pagerSrv.Close()
 	defer ticketSrv.Close()
-	cfg, err := dashboards.Alertmanager(dashboards.Endpoints{Collector: e.urls["collector"], Pager: pagerSrv.URL, Tickets: ticketSrv.URL},
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "events-token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte(e.roleToken(t, auth.RoleEventsWrite)), 0o600))
+	cfg, err := dashboards.Alertmanager(dashboards.Endpoints{Collector: e.urls["collector"], Pager: pagerSrv.URL, Tickets: ticketSrv.URL, CollectorTokenFile: tokenFile},
 		dashboards.Timing{GroupWait: 100 * time.Millisecond, GroupInterval: 500 * time.Millisecond, RepeatInterval: time.Hour})
 	require.NoError(t, err)
-	dir := t.TempDir()
 	path := filepath.Join(dir, "alertmanager.yml")
 	require.NoError(t, os.WriteFile(path, cfg, 0o600))
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
@@ -463,7 +467,7 @@ func alertmanagerRoutesToIncidents(t *testing.T, e *estate) {
 	// report of the collector.
 	incidents := func() map[string][2]any {
 		from, to := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-		code, body := e.do(t, http.MethodGet, e.urls["collector"]+"/v1/dora?from="+from+"&to="+to, "", nil, nil)
+		code, body := e.do(t, http.MethodGet, e.urls["collector"]+"/v1/dora?from="+from+"&to="+to, e.reader(t), nil, nil)
 		require.Equal(t, http.StatusOK, code, string(body))
 		var report struct {
 			Services []struct {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/estatehq/estate/internal/auth"
 )
 
 // TestUpTraceFromServiceToCollector follows one request of the invoicing
@@ -33,10 +35,10 @@ func TestUpTraceFromServiceToCollector(t *testing.T) {
 	deadline := time.Now().Add(45 * time.Second)
 	for time.Now().Before(deadline) && (spans == 0 || logs == 0) {
 		time.Sleep(250 * time.Millisecond)
-		if code, body := e.do(t, http.MethodGet, e.urls["collector"]+"/v1/traces/"+traceID, "", nil, nil); code == http.StatusOK {
+		if code, body := e.do(t, http.MethodGet, e.urls["collector"]+"/v1/traces/"+traceID, e.reader(t), nil, nil); code == http.StatusOK {
 			spans = strings.Count(string(body), `"span_id"`)
 		}
-		if code, body := e.do(t, http.MethodGet, e.urls["collector"]+"/v1/logs?service=invoicing&trace_id="+traceID, "", nil, nil); code == http.StatusOK {
+		if code, body := e.do(t, http.MethodGet, e.urls["collector"]+"/v1/logs?service=invoicing&trace_id="+traceID, e.reader(t), nil, nil); code == http.StatusOK {
 			logs = strings.Count(string(body), traceID)
 		}
 	}
@@ -58,7 +60,7 @@ func TestUpEventsToDORA(t *testing.T) {
 	}
 	b, err := json.Marshal(batch)
 	require.NoError(t, err)
-	resp, err := e.client.Post(e.urls["collector"]+"/v1/events", "application/cloudevents-batch+json", bytes.NewReader(b))
+	resp, err := e.as(t, auth.RoleEventsWrite).Post(e.urls["collector"]+"/v1/events", "application/cloudevents-batch+json", bytes.NewReader(b))
 	require.NoError(t, err)
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
@@ -66,7 +68,7 @@ func TestUpEventsToDORA(t *testing.T) {
 
 	want, err := os.ReadFile("../../metrics/testdata/issue_example.json")
 	require.NoError(t, err)
-	code, got := e.do(t, http.MethodGet, e.urls["collector"]+"/v1/dora?from=2026-11-02T00:00:00Z&to=2026-11-09T00:00:00Z", "", nil, nil)
+	code, got := e.do(t, http.MethodGet, e.urls["collector"]+"/v1/dora?from=2026-11-02T00:00:00Z&to=2026-11-09T00:00:00Z", e.reader(t), nil, nil)
 	require.Equal(t, http.StatusOK, code, string(got))
 	require.JSONEq(t, string(want), string(got))
 
@@ -75,7 +77,7 @@ func TestUpEventsToDORA(t *testing.T) {
 	require.Contains(t, string(metricsText), `estate_deployments_total{environment="production",service="invoicing"}`)
 
 	// A malformed event gets a problem and changes nothing.
-	resp, err = e.client.Post(e.urls["collector"]+"/v1/events", "application/cloudevents+json", strings.NewReader(`{"specversion":"1.0","id":"x","source":"s","type":"dev.estate.deployment.started","data":{}}`))
+	resp, err = e.as(t, auth.RoleEventsWrite).Post(e.urls["collector"]+"/v1/events", "application/cloudevents+json", strings.NewReader(`{"specversion":"1.0","id":"x","source":"s","type":"dev.estate.deployment.started","data":{}}`))
 	require.NoError(t, err)
 	pb, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -105,7 +107,7 @@ func TestUpAlertOnAServiceOpensAnIncident(t *testing.T) {
 	deadline := time.Now().Add(45 * time.Second)
 	for time.Now().Before(deadline) && incidents == 0 {
 		time.Sleep(250 * time.Millisecond)
-		code, body := e.do(t, http.MethodGet, e.urls["collector"]+"/v1/dora?from="+from+"&to="+to, "", nil, nil)
+		code, body := e.do(t, http.MethodGet, e.urls["collector"]+"/v1/dora?from="+from+"&to="+to, e.reader(t), nil, nil)
 		require.Equal(t, http.StatusOK, code, string(body))
 		var report struct {
 			Services []struct {

@@ -23,11 +23,11 @@ import (
 // targets lists the public targets in the order `up` starts them.
 func targets() []target {
 	return slices.Concat(
-		[]target{{name: "collector", summary: "receive OTLP and reliability events into a durable queue; ship to Elasticsearch, Jaeger, Prometheus or the embedded stores; serve the SLOs", groups: []string{"collector", "events", "slo"}}},
+		[]target{{name: "collector", summary: "receive OTLP and reliability events into a durable queue; ship to Elasticsearch, Jaeger, Prometheus or the embedded stores; serve the SLOs", groups: []string{"collector", "events", "slo", "auth"}}},
 		serviceTargets(),
 		[]target{
 			{name: "chaos", summary: "the chaos controller (port 8089): experiments with a steady-state hypothesis, abort and a kill switch; `estate chaos run|validate|ls|show|abort|halt|resume`", groups: []string{"chaos", "auth"}, subcommands: chaosSubcommands()},
-			{name: "report-server", summary: "the weekly reliability report (port 8090): the latest, the archive, each week as HTML, Markdown or JSON; archived on a schedule and posted to a webhook", groups: []string{"report", "events", "slo"}, subcommands: reportServerSubcommands()},
+			{name: "report-server", summary: "the weekly reliability report (port 8090): the latest, the archive, each week as HTML, Markdown or JSON; archived on a schedule and posted to a webhook", groups: []string{"report", "events", "slo", "auth"}, subcommands: reportServerSubcommands()},
 		})
 }
 

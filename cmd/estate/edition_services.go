@@ -7,6 +7,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/modules"
 	"github.com/estatehq/estate/internal/server"
 	"github.com/estatehq/estate/services/kit/telemetry"
@@ -52,6 +53,9 @@ func (a *app) modules() []modules.Module {
 // telemetryConfig is the services' telemetry configuration: as configured,
 // since no collector runs in this process.
 func (a *app) telemetryConfig() telemetry.Config { return a.cfg.Telemetry }
+
+// telemetryToken is none: the exports carry telemetry.otlp-token-file's.
+func (*app) telemetryToken(string) (auth.TokenSource, error) { return nil, nil }
 
 // scrapeTarget does nothing: no collector runs in this process to scrape
 // the service; one elsewhere is told of it.

@@ -45,6 +45,7 @@ func runIncidentShow(ctx context.Context, env *environ, args []string) error {
 	var (
 		format    = fs.String("format", "text", "output: text, markdown (a blameless postmortem draft) or json")
 		collector = fs.String("collector", defaultCollectorURL, "the collector's API, which serves the reviews")
+		token     = tokenFlag(env, fs, "the reviews need observability.read")
 	)
 	// The id may come before the options or after them.
 	var ids []string
@@ -74,11 +75,11 @@ func runIncidentShow(ctx context.Context, env *environ, args []string) error {
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return fmt.Errorf("incident show: --collector must be an http or https URL such as %s, not %q", defaultCollectorURL, *collector)
 	}
-	return showIncident(ctx, env.stdout, base, ids[0], *format)
+	return showIncident(ctx, env.stdout, tokenClient(*token, 0), base, ids[0], *format)
 }
 
 // showIncident copies the collector's review of the incident id to w.
-func showIncident(ctx context.Context, w io.Writer, base *url.URL, id, format string) error {
+func showIncident(ctx context.Context, w io.Writer, client *http.Client, base *url.URL, id, format string) error {
 	ctx, cancel := context.WithTimeout(ctx, incidentTimeout)
 	defer cancel()
 	// The id is one path segment, escaped: it may hold a slash.
@@ -87,7 +88,7 @@ func showIncident(ctx context.Context, w io.Writer, base *url.URL, id, format st
 	if err != nil {
 		return fmt.Errorf("incident show: %w", err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {

@@ -8,23 +8,28 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/estatehq/estate/internal/auth"
+	"github.com/estatehq/estate/internal/auth/authtest"
 	"github.com/estatehq/estate/metrics"
 	"github.com/estatehq/estate/sloreport/review"
 )
 
-// startCollector runs `estate collector` in process on loopback ports and
-// returns its API's URL; it stops when the test ends.
-func startCollector(t *testing.T) string {
+// startCollector runs `estate collector` in process on loopback ports,
+// trusting the development issuer, and returns its API's URL and the
+// issuer; it stops when the test ends.
+func startCollector(t *testing.T) (string, *authtest.Issuer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut syncBuffer
-	args := []string{"estate", "collector", "--data-dir", t.TempDir(), "--log.level=warn"}
+	dataDir := t.TempDir()
+	args := []string{"estate", "collector", "--data-dir", dataDir, "--log.level=warn", "--auth.dev"}
 	for _, a := range loopbackArgs() {
 		if strings.HasPrefix(a, "--collector.") {
 			args = append(args, a)
@@ -46,7 +51,7 @@ func startCollector(t *testing.T) string {
 		sc := bufio.NewScanner(strings.NewReader(out.String()))
 		for sc.Scan() {
 			if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "collector" {
-				return f[1]
+				return f[1], authtest.Open(t, filepath.Join(dataDir, "dev-issuer"))
 			}
 		}
 		select {
@@ -59,13 +64,14 @@ func startCollector(t *testing.T) string {
 }
 
 // postEvents sends events to the collector's events API as one batch.
-func postEvents(t *testing.T, api string, events ...metrics.Event) {
+func postEvents(t *testing.T, api, token string, events ...metrics.Event) {
 	t.Helper()
 	body, err := json.Marshal(events)
 	require.NoError(t, err)
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, api+"/v1/events", bytes.NewReader(body))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/cloudevents-batch+json")
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -75,13 +81,14 @@ func postEvents(t *testing.T, api string, events ...metrics.Event) {
 // TestIncidentShow asks a collector running in process for the review of
 // an incident, in each format, through `estate incident show`.
 func TestIncidentShow(t *testing.T) {
-	api := startCollector(t)
+	api, iss := startCollector(t)
+	reader := iss.Token(t, "oncall", auth.RoleObservabilityRead)
 	base := time.Now().UTC().Truncate(time.Second).Add(-3 * time.Hour)
 	ev := func(id string, offset time.Duration, data metrics.Data) metrics.Event {
 		return metrics.Event{ID: id, Source: "https://ci.example.com", Time: base.Add(offset), Data: data}
 	}
 	const incident = "inc/cli-1" // a slash, escaped on the way
-	postEvents(t, api,
+	postEvents(t, api, iss.Token(t, "ci", auth.RoleEventsWrite),
 		ev("d-1-started", 0, metrics.DeploymentStarted{DeploymentID: "d-1", Service: "invoicing", Environment: "production", Version: "1.0.0"}),
 		ev("d-1-succeeded", 4*time.Minute, metrics.DeploymentSucceeded{DeploymentID: "d-1"}),
 		ev("inc-opened", 30*time.Minute, metrics.IncidentOpened{IncidentID: incident, Service: "invoicing", Environment: "production", Severity: "critical", CauseDeploymentID: "d-1"}),
@@ -93,7 +100,7 @@ func TestIncidentShow(t *testing.T) {
 	)
 
 	t.Run("json", func(t *testing.T) {
-		out, errOut, err := runCmd(t, "incident", "show", incident, "--collector", api, "--format", "json")
+		out, errOut, err := runCmd(t, "incident", "show", incident, "--collector", api, "--token", reader, "--format", "json")
 		require.NoError(t, err, errOut)
 		var got struct {
 			Incident struct {
@@ -129,7 +136,7 @@ func TestIncidentShow(t *testing.T) {
 	})
 	t.Run("markdown", func(t *testing.T) {
 		// The id after the options, as the usage line allows too.
-		out, errOut, err := runCmd(t, "incident", "show", "--format=markdown", "--collector", api, incident)
+		out, errOut, err := runCmd(t, "incident", "show", "--format=markdown", "--collector", api, "--token", reader, incident)
 		require.NoError(t, err, errOut)
 		require.True(t, strings.HasPrefix(out, "# Postmortem: critical incident on invoicing in production, "), out)
 		for _, section := range []string{"## Summary", "## Impact", "## Root causes and trigger", "## Detection", "## Resolution", "## Action items", "## Lessons learned", "## Timeline"} {
@@ -139,13 +146,13 @@ func TestIncidentShow(t *testing.T) {
 		require.Contains(t, out, "| invoicing-availability | 99.9% | 30d rolling |", "the example SLO's burn, read from the embedded store")
 	})
 	t.Run("text", func(t *testing.T) {
-		out, errOut, err := runCmd(t, "incident", "show", incident, "--collector", api)
+		out, errOut, err := runCmd(t, "incident", "show", incident, "--collector", api, "--token", reader)
 		require.NoError(t, err, errOut)
 		require.True(t, strings.HasPrefix(out, "Incident "+incident+"\n"), out)
 		require.Contains(t, out, "deployment d-1 (invoicing 1.0.0) rolled back to 0.9.0 [event d-1-rolled-back]")
 	})
 	t.Run("unknown incident", func(t *testing.T) {
-		_, _, err := runCmd(t, "incident", "show", "inc-404", "--collector", api)
+		_, _, err := runCmd(t, "incident", "show", "inc-404", "--collector", api, "--token", reader)
 		require.EqualError(t, err, `incident show: no incident has the id "inc-404" (404 Not Found)`)
 	})
 }

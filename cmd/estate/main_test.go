@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/estatehq/estate/internal/auth"
 )
 
 func TestMain(m *testing.M) {
@@ -126,6 +128,31 @@ func (e *estate) token(t *testing.T, args ...string) string {
 	out, errOut, err := runCmd(t, append([]string{"token", "--data-dir", e.dataDir}, args...)...)
 	require.NoError(t, err, errOut)
 	return strings.TrimSpace(out)
+}
+
+// roleToken is a development token of a user holding roles, as
+// `estate token --scope ROLE` mints it: the one way the tests here
+// authenticate to the platform's targets.
+func (e *estate) roleToken(t *testing.T, roles ...string) string {
+	t.Helper()
+	args := []string{"--sub", "tester"}
+	for _, r := range roles {
+		args = append(args, "--scope", r)
+	}
+	return e.token(t, args...)
+}
+
+// reader is a token holding observability.read, for the collector's
+// query APIs.
+func (e *estate) reader(t *testing.T) string {
+	t.Helper()
+	return e.roleToken(t, auth.RoleObservabilityRead)
+}
+
+// as is an HTTP client whose calls carry a token of a user holding roles.
+func (e *estate) as(t *testing.T, roles ...string) *http.Client {
+	t.Helper()
+	return tokenClient(e.roleToken(t, roles...), 30*time.Second)
 }
 
 func targetNames() []string {

@@ -36,6 +36,7 @@ type reportOptions struct {
 	dataDir        string
 	postgresDSN    string
 	collectorURL   string
+	token          string
 	includeChaos   bool
 	slo            sloreport.Config
 	thresholds     sloreport.Thresholds
@@ -51,6 +52,7 @@ func (o *reportOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.dataDir, "data-dir", "./.estate", "data folder of the collector whose event store (events.db) the report reads")
 	fs.StringVar(&o.postgresDSN, "events.postgres-dsn", "", "PostgreSQL DSN of the collector's event store, instead of the SQLite one under --data-dir")
 	fs.StringVar(&o.collectorURL, "collector-url", defaultCollectorURL, "the collector's API: it answers the SLOs' queries unless --slo.prometheus-url is set, and the report links each incident to its timeline there")
+	fs.StringVar(&o.token, "token", "", "bearer token of the calls to the collector's API, which need observability.read, e.g. from `estate token` (env ESTATE_TOKEN)")
 	fs.BoolVar(&o.includeChaos, "include-chaos", false, "count incidents caused by chaos experiments in incidents, downtime, MTTR and MTBF")
 	o.slo.RegisterFlags(fs, "slo.")
 	o.thresholds.RegisterFlags(fs, "thresholds.")
@@ -62,7 +64,7 @@ func (o *reportOptions) register(fs *flag.FlagSet) {
 func fromEnv(fs *flag.FlagSet, getenv func(string) string) error {
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
-		if !strings.Contains(f.Name, ".") && f.Name != "data-dir" && f.Name != "collector-url" {
+		if !strings.Contains(f.Name, ".") && f.Name != "data-dir" && f.Name != "collector-url" && f.Name != "token" {
 			return
 		}
 		if v := getenv(config.EnvName(f.Name)); v != "" {
@@ -215,7 +217,7 @@ func (o *reportOptions) evaluator(env *environ) (*sloreport.Evaluator, error) {
 	if u == "" {
 		u = o.collectorURL
 	}
-	q, err := promquery.NewHTTP(promquery.HTTPOptions{URL: u})
+	q, err := promquery.NewHTTP(promquery.HTTPOptions{URL: u, Transport: tokenClient(o.token, 0).Transport})
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/metrics"
 	"github.com/estatehq/estate/sloreport"
 )
@@ -52,7 +53,7 @@ func (e *estate) postEvents(t *testing.T, events []metrics.Event) {
 	}
 	body, err := json.Marshal(batch)
 	require.NoError(t, err)
-	resp, err := e.client.Post(e.urls["collector"]+"/v1/events", "application/cloudevents-batch+json", bytes.NewReader(body))
+	resp, err := e.as(t, auth.RoleEventsWrite).Post(e.urls["collector"]+"/v1/events", "application/cloudevents-batch+json", bytes.NewReader(body))
 	require.NoError(t, err)
 	msg, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -73,7 +74,7 @@ func TestUpWeeklyReport(t *testing.T) {
 	e.postEvents(t, append(weekEvents("cur", current.Start(), now), weekEvents("last", last.Start(), last.End())...))
 
 	// The CLI, reading the running collector's store and SLOs.
-	text, stderr, err := runCmd(t, "report", "--week", current.String(), "--data-dir", e.dataDir, "--collector-url", e.urls["collector"])
+	text, stderr, err := runCmd(t, "report", "--week", current.String(), "--data-dir", e.dataDir, "--collector-url", e.urls["collector"], "--token", e.reader(t))
 	require.NoError(t, err, stderr)
 	for _, want := range []string{
 		"WEEKLY RELIABILITY REPORT, " + current.String(),
@@ -92,7 +93,10 @@ func TestUpWeeklyReport(t *testing.T) {
 	// The report server: the latest report is last week's, in HTML with
 	// its charts.
 	base := e.urls["report-server"]
-	code, body := e.do(t, http.MethodGet, base+"/", "", nil, nil)
+	code, _ := e.do(t, http.MethodGet, base+"/", "", nil, nil)
+	require.Equal(t, http.StatusUnauthorized, code, "the report server needs reports.read")
+	reader := e.roleToken(t, auth.RoleReportsRead)
+	code, body := e.do(t, http.MethodGet, base+"/", reader, nil, nil)
 	require.Equal(t, http.StatusOK, code)
 	html := string(body)
 	require.Contains(t, html, "Weekly reliability report, "+last.String())
@@ -102,7 +106,7 @@ func TestUpWeeklyReport(t *testing.T) {
 	require.Contains(t, html, "50.0% (1 of 2 deployments)")
 
 	// The JSON: every figure with its sample size, ratios with both terms.
-	code, body = e.do(t, http.MethodGet, base+"/reports/"+current.String()+".json", "", nil, nil)
+	code, body = e.do(t, http.MethodGet, base+"/reports/"+current.String()+".json", reader, nil, nil)
 	require.Equal(t, http.StatusOK, code, string(body))
 	var doc map[string]any
 	require.NoError(t, json.Unmarshal(body, &doc))
@@ -147,20 +151,20 @@ func TestUpWeeklyReport(t *testing.T) {
 	require.Equal(t, 0.5, rr["previous"], "last week had the same")
 	require.Equal(t, "flat", rr["direction"])
 
-	code, body = e.do(t, http.MethodGet, base+"/reports/2025-W53.html", "", nil, nil)
+	code, body = e.do(t, http.MethodGet, base+"/reports/2025-W53.html", reader, nil, nil)
 	require.Equal(t, http.StatusBadRequest, code)
 	require.Contains(t, string(body), "2025-W53")
 }
 
 // TestReportServerOptions: the report-server target reads its own group,
-// the event store's and the SLOs', and checks them by key.
+// the event store's, the SLOs' and the auth group, and checks them by key.
 func TestReportServerOptions(t *testing.T) {
 	out, _, err := runCmd(t, "report-server", "--help")
 	require.ErrorIs(t, err, flag.ErrHelp)
-	for _, want := range []string{"--report.listen-addr", "--report.schedule", "--report.webhook.url", "--report.thresholds.budget-amber", "--report.collector-url", "--events.postgres-dsn", "--slo.prometheus-url"} {
+	for _, want := range []string{"--report.listen-addr", "--report.schedule", "--report.webhook.url", "--report.thresholds.budget-amber", "--report.collector-url", "--events.postgres-dsn", "--slo.prometheus-url", "--auth.issuer"} {
 		require.Contains(t, out, want)
 	}
-	for _, not := range []string{"--collector.", "--invoicing.", "--credit.", "--auth."} {
+	for _, not := range []string{"--collector.", "--invoicing.", "--credit."} {
 		require.NotContains(t, out, not)
 	}
 	_, _, err = runCmd(t, "report-server", "--data-dir", t.TempDir(), "--report.schedule=sometimes", "--report.webhook.url=ftp://chat")

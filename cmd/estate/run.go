@@ -258,6 +258,9 @@ func serve(ctx context.Context, env *environ, cmd string, targetNames, args []st
 		}
 	}
 	_ = tw.Flush()
+	if cmd == "up" && cfg.Auth.Dev {
+		printTokenHelp(env.stdout, cfg.DataDir)
+	}
 	logger.Info("estate started", "command", cmd, "version", buildVersion(), "data_dir", cfg.DataDir)
 
 	waitErr := mgr.Wait(ctx)

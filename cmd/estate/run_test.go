@@ -59,8 +59,8 @@ func TestCommandHelpListsEveryOption(t *testing.T) {
 func TestEachCommandShowsItsOwnOptions(t *testing.T) {
 	tests := map[string]struct{ shown, hidden []string }{
 		"collector": {
-			shown:  []string{"--collector.queue.max-bytes", "--events.postgres-dsn", "--elasticsearch-url", "--jaeger-endpoint", "--prometheus-remote-write-url"},
-			hidden: []string{"--invoicing.", "--credit.", "--auth.", "--telemetry."},
+			shown:  []string{"--collector.queue.max-bytes", "--events.postgres-dsn", "--elasticsearch-url", "--jaeger-endpoint", "--prometheus-remote-write-url", "--auth.issuer", "--collector.otlp.grpc-auth"},
+			hidden: []string{"--invoicing.", "--credit.", "--telemetry."},
 		},
 		"invoicing": {
 			shown:  []string{"--invoicing.listen-addr", "--auth.issuer", "--telemetry.otlp-endpoint"},

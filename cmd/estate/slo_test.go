@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	neturl "net/url"
 	"os"
 	"os/exec"
@@ -21,6 +22,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/require"
 
+	"github.com/estatehq/estate/internal/auth/authtest"
 	"github.com/estatehq/estate/internal/testenv"
 )
 
@@ -102,6 +104,14 @@ func TestUpSLOsOverTheEmbeddedStore(t *testing.T) {
 	var business struct{ ID string }
 	require.NoError(t, json.Unmarshal(body, &business))
 	bizToken := e.token(t, "--sub", "slo-user", "--business", business.ID)
+	reader := e.reader(t)
+	// promtool's instant queries send no token: it asks through a proxy
+	// that adds one.
+	withToken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Set("Authorization", "Bearer "+reader)
+		authtest.Forward(api).ServeHTTP(w, r)
+	}))
+	defer withToken.Close()
 
 	type events struct{ Total, Good, Bad float64 }
 	type status struct {
@@ -131,7 +141,7 @@ func TestUpSLOsOverTheEmbeddedStore(t *testing.T) {
 				return fmt.Errorf("GET %s: %d %s", url, code, body)
 			}
 		}
-		code, body := e.do(t, http.MethodGet, api+"/v1/slos", "", nil, nil)
+		code, body := e.do(t, http.MethodGet, api+"/v1/slos", reader, nil, nil)
 		if code != http.StatusOK {
 			return fmt.Errorf("GET /v1/slos: %d %s", code, body)
 		}
@@ -148,7 +158,7 @@ func TestUpSLOsOverTheEmbeddedStore(t *testing.T) {
 				return fmt.Errorf("%s has no events yet: %s", n, body)
 			}
 		}
-		out, err := exec.CommandContext(ctx, promtool, "query", "instant", "-o", "json", api, `sum(rate(estate_red_requests_total[1m]))`).CombinedOutput()
+		out, err := exec.CommandContext(ctx, promtool, "query", "instant", "-o", "json", withToken.URL, `sum(rate(estate_red_requests_total[1m]))`).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("promtool query instant: %w: %s", err, out)
 		}
@@ -157,7 +167,7 @@ func TestUpSLOsOverTheEmbeddedStore(t *testing.T) {
 		} else if rate <= 0 {
 			return fmt.Errorf("promtool query instant: no positive rate yet: %s", out)
 		}
-		code, body = e.do(t, http.MethodGet, api+`/api/v1/query?query=`+neturl.QueryEscape(`estate_slo:sli_events:increase5m{slo="invoicing-availability",service="invoicing"}`), "", nil, nil)
+		code, body = e.do(t, http.MethodGet, api+`/api/v1/query?query=`+neturl.QueryEscape(`estate_slo:sli_events:increase5m{slo="invoicing-availability",service="invoicing"}`), reader, nil, nil)
 		if code != http.StatusOK {
 			return fmt.Errorf("querying the recorded events: %d %s", code, body)
 		}
@@ -192,7 +202,7 @@ func TestUpSLOsOverTheEmbeddedStore(t *testing.T) {
 
 	// The SLOs' rule groups are those the collector's rules evaluator
 	// runs, with the rule files.
-	code, body = e.do(t, http.MethodGet, api+"/api/v1/rules?type=alert", "", nil, nil)
+	code, body = e.do(t, http.MethodGet, api+"/api/v1/rules?type=alert", reader, nil, nil)
 	require.Equal(t, http.StatusOK, code, string(body))
 	for _, n := range names {
 		require.Contains(t, string(body), `"name":"slo-`+n+`"`)

@@ -38,9 +38,8 @@ import (
 
 // chaosConfig configures the chaos controller target.
 type chaosConfig struct {
-	// ListenAddr serves the controller's API. The API has no
-	// authentication of its own: keep it on loopback or behind a proxy
-	// that authenticates.
+	// ListenAddr serves the controller's API, whose routes need the roles
+	// of chaoshttp.Access.
 	ListenAddr string `yaml:"listen_addr"`
 	// PostgresDSN selects PostgreSQL for the journal; empty keeps it in
 	// SQLite at <data-dir>/chaos.db.
@@ -72,10 +71,21 @@ type chaosConfig struct {
 	// KubernetesNamespace holds the Chaos Mesh objects; empty puts each in
 	// the first namespace its experiment selects.
 	KubernetesNamespace string `yaml:"kubernetes_namespace"`
+	// ClientID, ClientSecretFile and TokenURL name the controller's OAuth
+	// client, whose client-credentials tokens command the fault surfaces,
+	// send events and read SLOs and PromQL; all three or none (under
+	// auth.dev the development issuer mints them).
+	ClientID         string `yaml:"client_id"`
+	ClientSecretFile string `yaml:"client_secret_file"`
+	TokenURL         string `yaml:"token_url"`
+}
+
+func (c *chaosConfig) client() machineClient {
+	return machineClient{ID: c.ClientID, SecretFile: c.ClientSecretFile, TokenURL: c.TokenURL}
 }
 
 func (c *chaosConfig) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.ListenAddr, "chaos.listen-addr", "127.0.0.1:8089", "chaos controller API address (no authentication of its own: keep it on loopback)")
+	fs.StringVar(&c.ListenAddr, "chaos.listen-addr", "127.0.0.1:8089", "chaos controller API address (chaos.operate starts and resumes, chaos.halt halts)")
 	fs.StringVar(&c.PostgresDSN, "chaos.postgres-dsn", "", "PostgreSQL DSN of the chaos journal; empty uses SQLite at DATA_DIR/chaos.db")
 	fs.StringVar(&c.CollectorURL, "chaos.collector-url", "", "collector URL for events and the SLO API; under up, the collector of the process")
 	fs.StringVar(&c.PrometheusURL, "chaos.prometheus-url", "", "Prometheus API URL for PromQL probes; under up, the collector of the process")
@@ -86,6 +96,9 @@ func (c *chaosConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Kubernetes, "chaos.kubernetes", false, "run Chaos Mesh faults (podChaos, networkChaos, httpChaos, stressChaos) in a Kubernetes cluster")
 	fs.StringVar(&c.Kubeconfig, "chaos.kubeconfig", "", "kubeconfig of the cluster; empty uses $KUBECONFIG, ~/.kube/config or the pod's service account")
 	fs.StringVar(&c.KubernetesNamespace, "chaos.kubernetes-namespace", "", "namespace of the Chaos Mesh objects; empty puts each in the first namespace its experiment selects")
+	fs.StringVar(&c.ClientID, "chaos.client-id", "", "OAuth client id whose client-credentials tokens command the fault surfaces and call the collector; empty mints them with the development issuer (auth.dev)")
+	fs.StringVar(&c.ClientSecretFile, "chaos.client-secret-file", "", "file holding the secret of chaos.client-id")
+	fs.StringVar(&c.TokenURL, "chaos.token-url", "", "token endpoint of the issuer, e.g. https://DOMAIN.auth.REGION.amazoncognito.com/oauth2/token")
 }
 
 func (c *chaosConfig) Validate() error {
@@ -110,6 +123,7 @@ func (c *chaosConfig) Validate() error {
 	if _, err := parsePairs("chaos.fault_surfaces", c.FaultSurfaces); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.client().validate("chaos."))
 	if c.Kubernetes {
 		if len(validation.IsValidLabelValue(c.Environment)) > 0 {
 			errs = append(errs, fmt.Errorf("chaos.environment: must be a Kubernetes label value with chaos.kubernetes (it labels the Chaos Mesh objects), not %q", c.Environment))
@@ -159,9 +173,13 @@ func (a *app) chaosServiceURLs() (map[string]string, error) {
 	return urls, nil
 }
 
-// faultClients are the clients of the services' fault surfaces, with
-// tokens of the development issuer carrying the chaos scope.
-func (a *app) faultClients() (map[string]*fault.Client, error) {
+// chaosRoles are the roles of the controller's own tokens: commanding
+// faults, sending its events, reading SLOs and PromQL.
+var chaosRoles = []string{auth.RoleChaosOperate, auth.RoleEventsWrite, auth.RoleObservabilityRead}
+
+// faultClients are the clients of the services' fault surfaces, with the
+// controller's tokens.
+func (a *app) faultClients(tokens auth.TokenSource) (map[string]*fault.Client, error) {
 	surfaces, err := parsePairs("chaos.fault_surfaces", a.cfg.Chaos.FaultSurfaces)
 	if err != nil {
 		return nil, err
@@ -175,18 +193,11 @@ func (a *app) faultClients() (map[string]*fault.Client, error) {
 	if len(surfaces) == 0 {
 		return out, nil
 	}
-	if !a.cfg.Auth.Dev {
-		return nil, errors.New("chaos: commanding faults needs tokens with the chaos scope, which only the development issuer mints for now: set --auth.dev")
-	}
-	iss, err := auth.OpenDevIssuer(a.devIssuerDir(), a.now)
-	if err != nil {
-		return nil, err
-	}
-	token := func(context.Context) (string, error) {
-		return iss.Sign(auth.TokenRequest{Subject: "estate-chaos", Scopes: []string{fault.Scope}, TTL: 5 * time.Minute, BusinessClaim: a.cfg.Auth.BusinessClaim})
+	if tokens == nil {
+		return nil, errors.New("chaos: commanding faults needs tokens with the role chaos.operate: set --chaos.client-id, -client-secret-file and -token-url, or --auth.dev")
 	}
 	for name, u := range surfaces {
-		c, err := fault.NewClient(fault.ClientOptions{URL: u, Token: token, HTTPClient: a.httpClient(10 * time.Second)})
+		c, err := fault.NewClient(fault.ClientOptions{URL: u, Token: tokens, HTTPClient: a.httpClient(10 * time.Second)})
 		if err != nil {
 			return nil, fmt.Errorf("chaos.fault_surfaces: %w", err)
 		}
@@ -232,29 +243,34 @@ func (a *app) initChaos(ctx context.Context) (modules.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	clients, err := a.faultClients()
+	tokens, err := a.machineTokens("estate-chaos", cfg.client(), chaosRoles...)
+	if err != nil {
+		return nil, fmt.Errorf("chaos: %w", err)
+	}
+	clients, err := a.faultClients(tokens)
 	if err != nil {
 		return nil, err
 	}
+	collectorClient := a.bearerClient(tokens, 10*time.Second)
 	prober := &chaos.Prober{HTTP: a.httpClient(0), Now: a.now,
 		Services: func(name string) (string, bool) { u, ok := services[name]; return u, ok }}
 	var events chaos.EventSink
 	if collectorURL != "" {
-		cc, err := chaoscollector.New(collectorURL, a.httpClient(10*time.Second))
+		cc, err := chaoscollector.New(collectorURL, collectorClient)
 		if err != nil {
 			return nil, fmt.Errorf("chaos.collector_url: %w", err)
 		}
 		events, prober.SLOs = cc, cc
 	}
 	if cfg.SLOURL != "" {
-		sc, err := chaoscollector.New(cfg.SLOURL, a.httpClient(10*time.Second))
+		sc, err := chaoscollector.New(cfg.SLOURL, collectorClient)
 		if err != nil {
 			return nil, fmt.Errorf("chaos.slo_url: %w", err)
 		}
 		prober.SLOs = sc
 	}
 	if promURL != "" {
-		q, err := promquery.NewHTTP(promquery.HTTPOptions{URL: promURL, Transport: a.transport()})
+		q, err := promquery.NewHTTP(promquery.HTTPOptions{URL: promURL, Transport: &auth.Transport{Base: a.transport(), Token: tokens}})
 		if err != nil {
 			return nil, fmt.Errorf("chaos.prometheus_url: %w", err)
 		}
@@ -275,6 +291,11 @@ func (a *app) initChaos(ctx context.Context) (modules.Service, error) {
 		executors = append(executors, kube)
 	}
 	reg := server.NewRegistry()
+	authn, static, err := a.authenticator(logger, reg)
+	if err != nil {
+		executor.Close()
+		return nil, errors.Join(err, closeStore())
+	}
 	ctl, err := chaos.New(chaos.Options{
 		Store: store, Executors: executors, Prober: prober, Events: events,
 		Environment: cfg.Environment, Now: a.now, Logger: logger, Registerer: reg,
@@ -282,12 +303,14 @@ func (a *app) initChaos(ctx context.Context) (modules.Service, error) {
 	if err != nil {
 		return nil, errors.Join(err, closeStore())
 	}
+	api := chaoshttp.Options{Controller: ctl, Authenticator: authn, Logger: logger, Now: a.now}
 	srv := server.New(server.Options{
 		Name: "chaos", Addr: cfg.ListenAddr, Logger: logger, Registry: reg, TLS: a.listenerTLS(reg),
-		Handler: chaoshttp.NewServer(chaoshttp.Options{Controller: ctl, Logger: logger}),
+		Handler: chaoshttp.NewServer(api),
 	})
+	a.guard(guardedListener{target: "chaos", routes: chaoshttp.NewRouter(api), table: chaoshttp.Access, url: srv.URL})
 	return &serviceTarget{Server: srv, Group: modules.Group{
-		Parts: []modules.Service{ctl, srv, a.scrapeTarget("chaos", srv)},
+		Parts: withStatic([]modules.Service{ctl, srv, a.scrapeTarget("chaos", srv)}, static),
 		Closers: []func(context.Context) error{
 			modules.Closer(closeStore),
 			func(context.Context) error { executor.Close(); return nil },

@@ -16,7 +16,9 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/estatehq/estate/collector/otlp"
 	collectorsvc "github.com/estatehq/estate/collector/service"
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/delivery"
 	"github.com/estatehq/estate/internal/modules"
 	"github.com/estatehq/estate/internal/server"
@@ -53,8 +55,14 @@ func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	authn, static, err := a.authenticator(a.componentLogger("collector"), reg)
+	if err != nil {
+		return nil, err
+	}
 	svc, err := collectorsvc.New(ctx, collectorsvc.Options{
 		Config:         a.cfg.Collector,
+		Authenticator:  authn,
+		Access:         collectorAccess(),
 		Dir:            dir,
 		Routes:         func(r chi.Router) error { return errors.Join(events(r), slos.routes(r), a.reviewAPI(store, slos)(r)) },
 		Incidents:      alertIntake{store: store, opts: a.cfg.Events.alertmanager()},
@@ -68,7 +76,34 @@ func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 		return nil, err
 	}
 	a.collector = svc
+	a.guard(guardedListener{target: "collector", routes: svc.Routes(), table: collectorAccess(), url: svc.URL})
+	a.guard(guardedListener{
+		target: "collector-otlp", routes: svc.Receiver().Routes(), table: otlp.Access,
+		url:     func() string { return "http://" + server.LoopbackAddr(svc.OTLPHTTPAddr()) },
+		methods: func() []string { return auth.GRPCMethods(svc.Receiver().GRPCServer()) },
+	})
+	if static != nil {
+		return &collectorTarget{Service: svc, static: static}, nil
+	}
 	return svc, nil
+}
+
+// collectorTarget is the collector with the static tokens it re-reads
+// while it runs.
+type collectorTarget struct {
+	*collectorsvc.Service
+	static modules.Service
+}
+
+func (t *collectorTarget) Start(ctx context.Context) error {
+	if err := t.static.Start(ctx); err != nil {
+		return err
+	}
+	return t.Service.Start(ctx)
+}
+
+func (t *collectorTarget) Shutdown(ctx context.Context) error {
+	return errors.Join(t.Service.Shutdown(ctx), t.static.Shutdown(ctx))
 }
 
 // telemetryConfig is the services' telemetry configuration. With no OTLP
@@ -86,6 +121,17 @@ func (a *app) telemetryConfig() telemetry.Config {
 		}
 	}
 	return cfg
+}
+
+// telemetryToken is the token source of a service's exports to the
+// collector of this process (under `up`), which requires
+// telemetry.write: tokens the development issuer mints (auth.dev), unless
+// telemetry.otlp-token-file names one.
+func (a *app) telemetryToken(service string) (auth.TokenSource, error) {
+	if a.collector == nil || a.cfg.Telemetry.OTLPEndpoint != "" || a.cfg.Telemetry.OTLPTokenFile != "" {
+		return nil, nil
+	}
+	return a.machineTokens("estate-"+service, machineClient{}, auth.RoleTelemetryWrite)
 }
 
 // eventsConfig configures the reliability events API that the collector

@@ -104,7 +104,12 @@ func (a *app) invoicingTokens() (invoicingapi.TokenSource, error) {
 // the invoicing API, the API on credit.listen-addr and the reconcile loop.
 func (a *app) initCredit(ctx context.Context) (modules.Service, error) {
 	cfg := a.cfg.Credit
+	exportToken, err := a.telemetryToken("credit")
+	if err != nil {
+		return nil, err
+	}
 	tel, err := telemetry.New(ctx, telemetry.Options{
+		Token:  exportToken,
 		Config: a.telemetryConfig(), ServiceName: "credit", ServiceVersion: buildVersion(), Logger: a.componentLogger("credit"),
 	})
 	if err != nil {

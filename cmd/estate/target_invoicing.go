@@ -104,7 +104,12 @@ func openInvoicingStore(ctx context.Context, cfg invoicing.Config, dataDir strin
 // on invoicing.listen-addr, and the outbox relay.
 func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
 	cfg := a.cfg.Invoicing
+	exportToken, err := a.telemetryToken("invoicing")
+	if err != nil {
+		return nil, err
+	}
 	tel, err := telemetry.New(ctx, telemetry.Options{
+		Token:  exportToken,
 		Config: a.telemetryConfig(), ServiceName: "invoicing", ServiceVersion: buildVersion(), Logger: a.componentLogger("invoicing"),
 	})
 	if err != nil {
@@ -178,17 +183,23 @@ func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
 
 // faultInjector builds a service's fault injector and, when its fault
 // listen address is set, the control surface on that address. The
-// surface trusts the issuers the API trusts and needs the chaos scope.
+// surface trusts the issuers the API trusts and needs the role
+// chaos.operate.
 func (a *app) faultInjector(name, addr string, reg *prometheus.Registry, verifier *auth.Verifier) (*fault.Injector, *server.Server) {
 	if addr == "" {
 		return nil, nil
 	}
 	logger := a.componentLogger(name).With("part", "faults")
 	inj := fault.New(fault.Options{Now: a.now, Registerer: reg, Logger: logger})
+	opts := fault.ControlOptions{
+		Injector: inj, Authenticator: auth.NewAuthenticator(auth.AuthenticatorOptions{Verifier: verifier, Logger: logger}),
+		Now: a.now, Logger: logger,
+	}
 	srv := server.New(server.Options{
 		Name: name + "-faults", Addr: addr, Logger: logger, Registry: prometheus.NewRegistry(), TLS: a.listenerTLS(reg),
-		Handler: fault.NewControlHandler(fault.ControlOptions{Injector: inj, Verifier: verifier, Now: a.now, Logger: logger}),
+		Handler: fault.NewControlHandler(opts),
 	})
+	a.guard(guardedListener{target: name + "-faults", routes: fault.NewControlRouter(opts), table: fault.Access, url: srv.URL})
 	a.faultSurfaces[name] = srv
 	return inj, srv
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/modules"
 	"github.com/estatehq/estate/internal/promquery"
 	"github.com/estatehq/estate/internal/server"
@@ -48,7 +49,11 @@ func (a *app) initReportServer(ctx context.Context) (modules.Service, error) {
 		case a.collector != nil:
 			return a.collector.TSDB().Querier(), nil
 		}
-		return promquery.NewHTTP(promquery.HTTPOptions{URL: cfg.CollectorURL, Transport: a.transport()})
+		tokens, err := a.machineTokens("estate-report-server", machineClient{}, auth.RoleObservabilityRead)
+		if err != nil {
+			return nil, err
+		}
+		return promquery.NewHTTP(promquery.HTTPOptions{URL: cfg.CollectorURL, Transport: &auth.Transport{Base: a.transport(), Token: tokens}})
 	}
 	slos, err := reportEvaluator(a.cfg.SLO, &lazyQuerier{backend: backend}, a.now)
 	if err != nil {
@@ -85,15 +90,20 @@ func (a *app) initReportServer(ctx context.Context) (modules.Service, error) {
 	if err != nil {
 		return fail(err)
 	}
+	authn, static, err := a.authenticator(logger, reg)
+	if err != nil {
+		return fail(err)
+	}
 	srv = server.New(server.Options{
-		Name: "report-server", Addr: cfg.ListenAddr, Handler: rs.Handler(), Logger: logger, Registry: reg, TLS: a.listenerTLS(reg),
+		Name: "report-server", Addr: cfg.ListenAddr, Handler: authn.Guard(rs.Routes(), reportAccess)(rs.Handler()), Logger: logger, Registry: reg, TLS: a.listenerTLS(reg),
 		Ready: []server.ReadyCheck{{Name: "archive", Check: func(context.Context) error {
 			_, err := os.Stat(archive.Dir())
 			return err
 		}}},
 	})
+	a.guard(guardedListener{target: "report-server", routes: rs.Routes(), table: reportAccess, url: srv.URL})
 	return &serviceTarget{Server: srv, Group: modules.Group{
-		Parts:   []modules.Service{srv, rs, a.scrapeTarget("report-server", srv)},
+		Parts:   withStatic([]modules.Service{srv, rs, a.scrapeTarget("report-server", srv)}, static),
 		Closers: closers,
 	}}, nil
 }

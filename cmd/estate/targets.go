@@ -167,6 +167,9 @@ type app struct {
 	// clientTLS is what the targets' clients of one another verify
 	// servers with: the system roots and tls.ca_file.
 	clientTLS *tls.Config
+	// guarded lists every listener that requires roles by a route table,
+	// for the route-table test.
+	guarded []guardedListener
 	// platformApp holds the other targets running in this process.
 	platformApp
 }

@@ -30,6 +30,10 @@ type Config struct {
 	// presenting a certificate signed by one of its CAs (mutual TLS);
 	// it needs the listeners' TLS certificate.
 	ClientCAFile string `yaml:"client_ca_file"`
+	// GRPCAuth and HTTPAuth make each listener accept only senders
+	// holding the role telemetry.write.
+	GRPCAuth bool `yaml:"grpc_auth"`
+	HTTPAuth bool `yaml:"http_auth"`
 }
 
 // RegisterFlags sets the defaults and binds the flags, named prefix +
@@ -39,6 +43,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.StringVar(&c.HTTPListenAddr, prefix+"http-listen-addr", ":4318", "OTLP/HTTP receiver address (POST /v1/traces, /v1/logs, /v1/metrics; protobuf or JSON, gzip)")
 	fs.StringVar(&c.ClientCAFile, prefix+"client-ca-file", "", "PEM CAs of the client certificates the OTLP receivers require (mutual TLS; needs --tls.cert-file); no client certificate is asked for when empty")
 	fs.Int64Var(&c.MaxRequestBytes, prefix+"max-request-bytes", DefaultMaxRequestBytes, "largest OTLP request accepted, in bytes, after decompression; larger ones get 413 / INVALID_ARGUMENT")
+	fs.BoolVar(&c.GRPCAuth, prefix+"grpc-auth", true, "OTLP/gRPC accepts only senders holding the role telemetry.write; off lets anyone send")
+	fs.BoolVar(&c.HTTPAuth, prefix+"http-auth", true, "OTLP/HTTP accepts only senders holding the role telemetry.write; off lets anyone send")
 }
 
 // Validate names every field at fault, by its key in this group.

@@ -11,12 +11,15 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/estatehq/estate/internal/problem"
+	"github.com/estatehq/estate/internal/auth"
 )
 
 const (
@@ -26,15 +29,33 @@ const (
 
 // Handler serves POST /v1/traces, /v1/logs and /v1/metrics, and answers
 // other paths and methods with problem details.
-func (r *Receiver) Handler() http.Handler {
-	mux := http.NewServeMux()
-	for path, c := range map[string]codec{"/v1/traces": tracesCodec, "/v1/logs": logsCodec, "/v1/metrics": metricsCodec} {
-		mux.Handle("POST "+path, r.handleHTTP(c))
-		mux.Handle(path, problem.MethodNotAllowed(http.MethodPost))
-	}
-	mux.HandleFunc("/", problem.NotFound)
+func (r *Receiver) Handler() http.Handler { return r.routes }
+
+func (r *Receiver) newRoutes() chi.Router {
+	mux := chi.NewRouter()
+	problem.Route(mux)
+	mux.Method(http.MethodPost, "/v1/traces", r.handleHTTP(tracesCodec))
+	mux.Method(http.MethodPost, "/v1/logs", r.handleHTTP(logsCodec))
+	mux.Method(http.MethodPost, "/v1/metrics", r.handleHTTP(metricsCodec))
 	return mux
 }
+
+// Access is what each OTLP route and gRPC method requires: the role
+// telemetry.write, on the listeners whose authentication is on.
+var Access = auth.RouteTable{
+	"POST /v1/traces":  auth.Need(auth.RoleTelemetryWrite),
+	"POST /v1/logs":    auth.Need(auth.RoleTelemetryWrite),
+	"POST /v1/metrics": auth.Need(auth.RoleTelemetryWrite),
+	"/opentelemetry.proto.collector.trace.v1.TraceService/Export":     auth.Need(auth.RoleTelemetryWrite),
+	"/opentelemetry.proto.collector.logs.v1.LogsService/Export":       auth.Need(auth.RoleTelemetryWrite),
+	"/opentelemetry.proto.collector.metrics.v1.MetricsService/Export": auth.Need(auth.RoleTelemetryWrite),
+}
+
+// Routes are the OTLP/HTTP routes, for the route table's check.
+func (r *Receiver) Routes() chi.Routes { return r.routes }
+
+// GRPCServer is the OTLP/gRPC server; nil when its listener is off.
+func (r *Receiver) GRPCServer() *grpc.Server { return r.grpc }
 
 var (
 	errTooLarge    = errors.New("request body too large")

@@ -15,6 +15,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/estatehq/estate/collector"
 	"github.com/estatehq/estate/collector/redact"
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/delivery"
 	"github.com/estatehq/estate/internal/server"
 )
@@ -50,9 +52,14 @@ type Options struct {
 	// least what one request of MaxRequestBytes may hold (four times it:
 	// compressed, decompressed, decoded).
 	MaxSenderBytes int64
-	// Sender names an OTLP/HTTP request's sender; RemoteIP by default.
-	// Once senders authenticate, their principal names them.
+	// Sender names an OTLP/HTTP request's sender; by default its
+	// principal (Principal) when it authenticated, else RemoteIP.
 	Sender SenderOf
+	// Authenticator, when set, requires of the listeners GRPCAuth and
+	// HTTPAuth turn on what Access says: the role telemetry.write.
+	Authenticator *auth.Authenticator
+	GRPCAuth      bool
+	HTTPAuth      bool
 	// RetryAfter is the delay suggested when the limiter refuses.
 	RetryAfter time.Duration
 	Queue      Appender
@@ -90,6 +97,8 @@ type Receiver struct {
 	grpcErr chan error
 	// shares bounds each OTLP/HTTP sender's part of the memory budget.
 	shares *shares
+	// routes are the OTLP/HTTP routes.
+	routes chi.Router
 }
 
 // New returns a receiver; nothing listens until Start.
@@ -113,25 +122,38 @@ func New(opts Options) (*Receiver, error) {
 		opts.MaxSenderBytes = max(opts.Limiter.max/4, 4*opts.MaxRequestBytes)
 	}
 	if opts.Sender == nil {
-		opts.Sender = RemoteIP
+		opts.Sender = Principal
 	}
 	if opts.RetryAfter <= 0 {
 		opts.RetryAfter = DefaultRetryAfter
 	}
 	r := &Receiver{opts: opts, m: newMetrics(opts.Registry, opts.Limiter), grpcErr: make(chan error, 1),
 		shares: newShares(opts.MaxSenderBytes)}
+	r.routes = r.newRoutes()
 	if opts.HTTPAddr != "" {
+		h := r.Handler()
+		if opts.Authenticator != nil && opts.HTTPAuth {
+			h = opts.Authenticator.Guard(r.routes, Access)(h)
+		} else {
+			opts.Logger.Warn("OTLP/HTTP accepts telemetry from anyone: authentication is off (collector.otlp.http_auth)", "addr", opts.HTTPAddr)
+		}
 		r.http = server.New(server.Options{
-			Name: "collector-otlp-http", Addr: opts.HTTPAddr, Handler: r.Handler(),
+			Name: "collector-otlp-http", Addr: opts.HTTPAddr, Handler: h,
 			Logger: opts.Logger, Registry: opts.Registry, TLS: opts.TLS,
 		})
 	}
 	if opts.GRPCAddr != "" {
-		var creds []grpc.ServerOption
+		var guard []grpc.ServerOption
 		if opts.TLS != nil {
-			creds = append(creds, grpc.Creds(credentials.NewTLS(opts.TLS)))
+			guard = append(guard, grpc.Creds(credentials.NewTLS(opts.TLS)))
 		}
-		r.grpc = grpc.NewServer(append(creds,
+		if opts.Authenticator != nil && opts.GRPCAuth {
+			guard = append(guard, grpc.ChainUnaryInterceptor(opts.Authenticator.UnaryGuard(Access)),
+				grpc.ChainStreamInterceptor(opts.Authenticator.StreamGuard(Access)))
+		} else {
+			opts.Logger.Warn("OTLP/gRPC accepts telemetry from anyone: authentication is off (collector.otlp.grpc_auth)", "addr", opts.GRPCAddr)
+		}
+		r.grpc = grpc.NewServer(append(guard,
 			grpc.MaxRecvMsgSize(int(opts.MaxRequestBytes)),
 			grpc.InTapHandle(r.tap),
 			// A connection that never completes its handshake, or sits

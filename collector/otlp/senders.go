@@ -4,14 +4,25 @@ import (
 	"net"
 	"net/http"
 	"sync"
+
+	"github.com/estatehq/estate/internal/auth"
 )
 
 // SenderOf names the sender of an OTLP/HTTP request, the key of its share
 // of the memory budget.
 type SenderOf func(*http.Request) string
 
-// RemoteIP names a request's sender by its remote IP address: until
-// senders authenticate, the only name a sender cannot choose for itself.
+// Principal names a request's sender by the principal it authenticated as
+// (auth.Principal.Who), or, without one, by RemoteIP.
+func Principal(r *http.Request) string {
+	if p, ok := auth.FromContext(r.Context()); ok {
+		return p.Who()
+	}
+	return RemoteIP(r)
+}
+
+// RemoteIP names a request's sender by its remote IP address: without
+// authentication, the only name a sender cannot choose for itself.
 func RemoteIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -39,6 +39,7 @@ import (
 	"github.com/estatehq/estate/collector/remotewrite"
 	"github.com/estatehq/estate/collector/rules"
 	"github.com/estatehq/estate/collector/sqlite"
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/delivery"
 	"github.com/estatehq/estate/internal/problem"
 	"github.com/estatehq/estate/internal/server"
@@ -65,6 +66,12 @@ type Options struct {
 	// GeneratedRules, when set, returns rule files made in process (the
 	// SLOs' rules), evaluated beside collector.rules.files.
 	GeneratedRules func() (map[string][]byte, error)
+	// Authenticator, when set, requires of each route of the API port
+	// what Access says, and of the OTLP listeners whose authentication is
+	// on (collector.otlp.grpc_auth, http_auth) what otlp.Access says; nil
+	// lets anyone in.
+	Authenticator *auth.Authenticator
+	Access        auth.RouteTable
 
 	Logger *slog.Logger
 	// Registry receives every metric and is served on /metrics of the API
@@ -177,6 +184,9 @@ func New(ctx context.Context, opts Options) (s *Service, err error) {
 		RetryAfter:      cfg.Memory.RetryAfter,
 		Queue:           queueAppender{q: s.queue, retryAfter: cfg.Memory.RetryAfter},
 		Redactor:        redactor,
+		Authenticator:   opts.Authenticator,
+		GRPCAuth:        cfg.OTLP.GRPCAuth,
+		HTTPAuth:        cfg.OTLP.HTTPAuth,
 		Logger:          opts.Logger.With("part", "otlp"),
 		Registry:        opts.Registry,
 	})
@@ -196,8 +206,12 @@ func New(ctx context.Context, opts Options) (s *Service, err error) {
 		}
 	}
 	s.router = router
+	var api http.Handler = router
+	if opts.Authenticator != nil {
+		api = opts.Authenticator.Guard(router, opts.Access)(router)
+	}
 	s.api = server.New(server.Options{
-		Name: "collector", Addr: cfg.ListenAddr, Handler: router, Logger: opts.Logger, Registry: opts.Registry, TLS: opts.TLS,
+		Name: "collector", Addr: cfg.ListenAddr, Handler: api, Logger: opts.Logger, Registry: opts.Registry, TLS: opts.TLS,
 		Ready: []server.ReadyCheck{{Name: "store", Check: s.store.Ping}, {Name: "tsdb", Check: s.tsdb.Ping}},
 	})
 	return s, nil
@@ -295,6 +309,13 @@ func (s *Service) openQueue(sinks []collector.Sink) error {
 // Mount serves h under pattern on the API port (chi patterns, such as
 // "/v1/events" or "/v1/events/*"). Call it before Start.
 func (s *Service) Mount(pattern string, h http.Handler) { s.router.Mount(pattern, h) }
+
+// Routes are the API port's routes, and Receiver the OTLP receiver, for
+// the route table's check.
+func (s *Service) Routes() chi.Routes { return s.router }
+
+// Receiver is the OTLP receiver.
+func (s *Service) Receiver() *otlp.Receiver { return s.receiver }
 
 // TSDB is the embedded metrics store: where feeds append, and what rules,
 // SLOs and the Prometheus API query.

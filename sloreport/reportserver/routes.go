@@ -1,8 +1,6 @@
 package reportserver
 
 import (
-	"net/http"
-
 	"github.com/go-chi/chi/v5"
 
 	"github.com/estatehq/estate/internal/problem"
@@ -18,7 +16,7 @@ import (
 //
 // and what Options.Extra mounts; other paths and methods are answered
 // with problem details.
-func (s *Server) routes() http.Handler {
+func (s *Server) routes() chi.Router {
 	r := chi.NewRouter()
 	problem.Route(r)
 	r.Get("/", s.handleLatest())

@@ -65,7 +65,7 @@ type Webhook struct {
 type Server struct {
 	o        Options
 	schedule cron.Schedule
-	handler  http.Handler
+	handler  chi.Router
 	metrics  *serverMetrics
 
 	cancel context.CancelFunc
@@ -120,8 +120,12 @@ func New(o Options) (*Server, error) {
 	return s, nil
 }
 
-// Handler serves the report server's routes (routes.go).
+// Handler serves the report server's routes (routes.go). It requires no
+// credentials: the target guards it (Routes lists what to guard).
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// Routes are the report server's routes, for a guard and its route table.
+func (s *Server) Routes() chi.Routes { return s.handler }
 
 // Start runs the schedule in the background until Shutdown.
 func (s *Server) Start(context.Context) error {

@@ -25,8 +25,9 @@ const DefaultMaxTTL = time.Hour
 // ControlOptions are what the control surface is built from.
 type ControlOptions struct {
 	Injector *Injector
-	// Verifier checks the controller's tokens; a token must carry Scope.
-	Verifier *auth.Verifier
+	// Authenticator checks the controller's credentials; every route
+	// requires what Access says.
+	Authenticator *auth.Authenticator
 	// MaxTTL bounds a fault's deadline from now; DefaultMaxTTL when zero.
 	MaxTTL time.Duration
 	Now    func() time.Time
@@ -40,10 +41,25 @@ type ControlOptions struct {
 //	DELETE /v1/faults/{id}   end a fault
 //	DELETE /v1/faults        end every fault
 //
-// Every route needs a bearer token of a trusted issuer with the chaos
-// scope: 401 without a valid token, 403 without the scope. Serve it on a
-// listener of its own, never beside the service's API.
+// Every route needs the role chaos.operate (Access): 401 without a valid
+// token, 403 without the role. Serve it on a listener of its own, never
+// beside the service's API.
 func NewControlHandler(o ControlOptions) http.Handler {
+	r := NewControlRouter(o)
+	return o.Authenticator.Guard(r, Access)(r)
+}
+
+// Access is what each route of the control surface requires.
+var Access = auth.RouteTable{
+	"GET /v1/faults":         auth.Need(auth.RoleChaosOperate),
+	"PUT /v1/faults/{id}":    auth.Need(auth.RoleChaosOperate),
+	"DELETE /v1/faults/{id}": auth.Need(auth.RoleChaosOperate),
+	"DELETE /v1/faults":      auth.Need(auth.RoleChaosOperate),
+}
+
+// NewControlRouter returns the control surface's routes without their
+// guard, for listing them (auth.Walk); serve NewControlHandler.
+func NewControlRouter(o ControlOptions) chi.Router {
 	if o.MaxTTL <= 0 {
 		o.MaxTTL = DefaultMaxTTL
 	}
@@ -55,32 +71,19 @@ func NewControlHandler(o ControlOptions) http.Handler {
 	}
 	r := chi.NewRouter()
 	problem.Route(r)
-	r.Group(func(r chi.Router) {
-		r.Use(auth.Middleware(o.Verifier, o.Logger), requireScope)
-		r.Get("/v1/faults", func(w http.ResponseWriter, _ *http.Request) {
-			writeJSON(w, http.StatusOK, o.Injector.Active())
-		})
-		r.Put("/v1/faults/{id}", handleSet(o))
-		r.Delete("/v1/faults/{id}", func(w http.ResponseWriter, r *http.Request) {
-			o.Injector.Remove(chi.URLParam(r, "id"))
-			w.WriteHeader(http.StatusNoContent)
-		})
-		r.Delete("/v1/faults", func(w http.ResponseWriter, _ *http.Request) {
-			o.Injector.Clear()
-			w.WriteHeader(http.StatusNoContent)
-		})
+	r.Get("/v1/faults", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, o.Injector.Active())
+	})
+	r.Put("/v1/faults/{id}", handleSet(o))
+	r.Delete("/v1/faults/{id}", func(w http.ResponseWriter, r *http.Request) {
+		o.Injector.Remove(chi.URLParam(r, "id"))
+		w.WriteHeader(http.StatusNoContent)
+	})
+	r.Delete("/v1/faults", func(w http.ResponseWriter, _ *http.Request) {
+		o.Injector.Clear()
+		w.WriteHeader(http.StatusNoContent)
 	})
 	return r
-}
-
-func requireScope(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p, ok := auth.FromContext(r.Context()); !ok || !p.HasScope(Scope) {
-			problem.Write(w, r, problem.New(http.StatusForbidden, "the token lacks the "+Scope+" scope"))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 func handleSet(o ControlOptions) http.HandlerFunc {
@@ -111,7 +114,7 @@ func handleSet(o ControlOptions) http.HandlerFunc {
 			return
 		}
 		if p, ok := auth.FromContext(r.Context()); ok {
-			o.Logger.Info("fault commanded", "id", f.ID, "by", p.Subject)
+			o.Logger.Info("fault commanded", "id", f.ID, "by", p.Who())
 		}
 		writeJSON(w, http.StatusOK, f)
 	}
@@ -134,7 +137,7 @@ type Client struct {
 type ClientOptions struct {
 	// URL is the control surface's base URL.
 	URL string
-	// Token returns a bearer token with the chaos scope.
+	// Token returns a bearer token of a principal holding chaos.operate.
 	Token func(ctx context.Context) (string, error)
 	// HTTPClient sends the requests; a client with a 10 s timeout when nil.
 	HTTPClient *http.Client

@@ -5,8 +5,8 @@
 //
 // The Injector holds the active faults and its Middleware applies them; the
 // control surface (NewControlHandler) that sets them is served on a
-// listener of its own, never on the API's port, and accepts only tokens of
-// a trusted issuer carrying the chaos scope. Every fault carries its own
+// listener of its own, never on the API's port, and accepts only principals
+// holding the role chaos.operate. Every fault carries its own
 // deadline, enforced here: it expires even if the controller that set it
 // is gone.
 package fault
@@ -26,11 +26,13 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/problem"
 )
 
-// Scope is the scope a token needs to command faults.
-const Scope = "chaos"
+// Scope is the scope a machine token asks for to command faults: the role
+// chaos.operate, which the control surface requires.
+const Scope = auth.RoleChaosOperate
 
 // Action is what a fault does to a request.
 type Action string

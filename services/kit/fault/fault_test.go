@@ -16,6 +16,7 @@ import (
 
 	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/problem/problemtest"
+	"github.com/estatehq/estate/internal/auth/authtest"
 	"github.com/estatehq/estate/services/kit/fault"
 )
 
@@ -130,19 +131,13 @@ func TestSetRefusesInvalidAndExpired(t *testing.T) {
 // source for a subject with the given scopes.
 func control(t *testing.T, i *fault.Injector) (*httptest.Server, func(scopes ...string) string) {
 	t.Helper()
-	iss, err := auth.OpenDevIssuer(t.TempDir(), nil)
-	require.NoError(t, err)
-	v := auth.NewVerifier(auth.Options{Trusted: []auth.Trusted{iss.Trusted()}})
-	srv := httptest.NewServer(fault.NewControlHandler(fault.ControlOptions{Injector: i, Verifier: v, MaxTTL: 10 * time.Minute}))
+	iss := authtest.New(t)
+	srv := httptest.NewServer(fault.NewControlHandler(fault.ControlOptions{Injector: i, Authenticator: iss.Authenticator, MaxTTL: 10 * time.Minute}))
 	t.Cleanup(srv.Close)
-	return srv, func(scopes ...string) string {
-		tok, err := iss.Sign(auth.TokenRequest{Subject: "estate-chaos", Scopes: scopes, TTL: time.Hour})
-		require.NoError(t, err)
-		return tok
-	}
+	return srv, func(scopes ...string) string { return iss.Token(t, "estate-chaos", scopes...) }
 }
 
-func TestControlNeedsTheChaosScope(t *testing.T) {
+func TestControlNeedsChaosOperate(t *testing.T) {
 	i := fault.New(fault.Options{})
 	defer i.Close()
 	srv, token := control(t, i)
@@ -151,9 +146,10 @@ func TestControlNeedsTheChaosScope(t *testing.T) {
 		token  string
 		status int
 	}{
-		"no token":       {"", http.StatusUnauthorized},
-		"forged token":   {"abc.def.ghi", http.StatusUnauthorized},
-		"no chaos scope": {token("invoicing/history.read"), http.StatusForbidden},
+		"no token":        {"", http.StatusUnauthorized},
+		"forged token":    {"abc.def.ghi", http.StatusUnauthorized},
+		"no chaos scope":  {token("invoicing/history.read"), http.StatusForbidden},
+		"chaos.halt only": {token(auth.RoleChaosHalt), http.StatusForbidden},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c, err := fault.NewClient(fault.ClientOptions{URL: srv.URL, Token: func(context.Context) (string, error) { return tc.token, nil }})

@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"strings"
 
 	"go.opentelemetry.io/contrib/bridges/otelslog"
 	"go.opentelemetry.io/otel/attribute"
@@ -27,6 +29,9 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/estatehq/estate/internal/delivery"
+	"google.golang.org/grpc"
+
+	"github.com/estatehq/estate/internal/auth"
 )
 
 // Config is the telemetry configuration shared by every service.
@@ -40,6 +45,10 @@ type Config struct {
 	// OTLPCAFile holds CAs trusted, beside the system roots, to verify the
 	// collector when OTLP is sent over TLS.
 	OTLPCAFile string `yaml:"otlp_ca_file"`
+	// OTLPTokenFile holds the bearer token the exports carry (a static
+	// token of the collector's auth.static_tokens); empty sends none but
+	// Options.Token's.
+	OTLPTokenFile string `yaml:"otlp_token_file"`
 }
 
 // RegisterFlags sets the defaults and binds the flags.
@@ -47,6 +56,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.OTLPEndpoint, "telemetry.otlp-endpoint", "", "OTLP gRPC endpoint (host:port) that traces and logs are exported to; empty exports nothing")
 	fs.BoolVar(&c.OTLPInsecure, "telemetry.otlp-insecure", true, "export OTLP without TLS")
 	fs.StringVar(&c.OTLPCAFile, "telemetry.otlp-ca-file", "", "PEM CAs trusted, beside the system roots, to verify the collector (with --telemetry.otlp-insecure=false)")
+	fs.StringVar(&c.OTLPTokenFile, "telemetry.otlp-token-file", "", "file holding the bearer token OTLP exports carry (the collector requires telemetry.write); empty sends none")
 }
 
 // Validate names the field at fault.
@@ -78,6 +88,23 @@ type Options struct {
 	// SpanProcessors receive every span beside the OTLP exporter, for an
 	// embedded trace store or a test.
 	SpanProcessors []sdktrace.SpanProcessor
+	// Token, when set, is the bearer token of every export (client
+	// credentials, say); else Config.OTLPTokenFile's.
+	Token auth.TokenSource
+}
+
+// exportToken is the token source of the exports: Options.Token, else
+// the token in Config.OTLPTokenFile, else none.
+func exportToken(opts Options) (auth.TokenSource, error) {
+	if opts.Token != nil || opts.Config.OTLPTokenFile == "" {
+		return opts.Token, nil
+	}
+	b, err := os.ReadFile(opts.Config.OTLPTokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry.otlp_token_file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	return func(context.Context) (string, error) { return tok, nil }, nil
 }
 
 // Telemetry is one service's telemetry pipeline.
@@ -114,6 +141,15 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 		} else {
 			topts = append(topts, otlptracegrpc.WithTLSCredentials(credentials.NewTLS(tc)))
 			lopts = append(lopts, otlploggrpc.WithTLSCredentials(credentials.NewTLS(tc)))
+		}
+		token, err := exportToken(opts)
+		if err != nil {
+			return nil, err
+		}
+		if token != nil {
+			creds := grpc.WithPerRPCCredentials(auth.PerRPC{Token: token, Insecure: opts.Config.OTLPInsecure})
+			topts = append(topts, otlptracegrpc.WithDialOption(creds))
+			lopts = append(lopts, otlploggrpc.WithDialOption(creds))
 		}
 		texp, err := otlptracegrpc.New(ctx, topts...)
 		if err != nil {
