@@ -26,6 +26,9 @@ type Config struct {
 	Log             logging.Config `yaml:"log"`
 	// TLS is the listeners' certificate and the CAs the targets trust.
 	TLS tlsConfig `yaml:"tls"`
+	// Env is development or production; production refuses to start
+	// with development settings (productionFaults).
+	Env string `yaml:"env"`
 
 	targetConfigs `yaml:",inline"`
 }
@@ -38,6 +41,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, targetNames []string) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long a graceful stop may take")
 	c.Log.RegisterFlags(fs)
 	c.TLS.RegisterFlags(fs)
+	fs.StringVar(&c.Env, "env", envDevelopment, "development, or production: refuse to start with the development issuer, authentication off, a weak secret or a plain-text listener beyond loopback")
 	c.targetConfigs.registerFlags(fs, targetNames)
 }
 
@@ -59,6 +63,13 @@ func (c *Config) Validate(targetNames []string) error {
 	}
 	if err := c.TLS.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	switch c.Env {
+	case envDevelopment:
+	case envProduction:
+		errs = append(errs, c.productionFaults(targetNames)...)
+	default:
+		errs = append(errs, fmt.Errorf("env: must be %s or %s, not %q", envDevelopment, envProduction, c.Env))
 	}
 	errs = append(errs, c.targetConfigs.validate(targetNames)...)
 	return errors.Join(errs...)

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"slices"
 
@@ -114,4 +115,51 @@ func (a *app) modules() []modules.Module {
 			{Name: "chaos", Deps: []string{"datadir", "devissuer"}, Init: a.initChaos, Public: true},
 			{Name: "report-server", Deps: []string{"datadir"}, Init: a.initReportServer, Public: true},
 		})
+}
+
+// productionFaults are the platform targets' settings that --env
+// production refuses beside the shared ones: ingest open to anyone.
+func (c *platformConfigs) productionFaults(targetNames []string) []error {
+	if !slices.Contains(targetNames, "collector") {
+		return nil
+	}
+	var faults []error
+	otlp := c.Collector.Collector.OTLP
+	if !otlp.GRPCAuth && otlp.GRPCListenAddr != "" {
+		faults = append(faults, errors.New("collector.otlp.grpc_auth: OTLP/gRPC would accept telemetry from anyone; turn it on"))
+	}
+	if !otlp.HTTPAuth && otlp.HTTPListenAddr != "" {
+		faults = append(faults, errors.New("collector.otlp.http_auth: OTLP/HTTP would accept telemetry from anyone; turn it on"))
+	}
+	return faults
+}
+
+// secrets are the platform targets' secrets, by the key of their option.
+func (c *platformConfigs) secrets(targetNames []string) []namedSecret {
+	if !slices.Contains(targetNames, "collector") {
+		return nil
+	}
+	return []namedSecret{
+		{"events.github_secret", c.Events.GitHubSecret},
+		{"events.circleci_secret", c.Events.CircleCISecret},
+		{"collector.redact.hash_key", c.Collector.Collector.Redact.HashKey},
+	}
+}
+
+// namedListenAddrs are the platform targets' listen addresses.
+func (c *platformConfigs) namedListenAddrs(targetNames []string) []namedAddr {
+	var out []namedAddr
+	if slices.Contains(targetNames, "collector") {
+		core := c.Collector.Collector
+		out = append(out, namedAddr{"collector.listen_addr", core.ListenAddr},
+			namedAddr{"collector.otlp.grpc_listen_addr", core.OTLP.GRPCListenAddr},
+			namedAddr{"collector.otlp.http_listen_addr", core.OTLP.HTTPListenAddr})
+	}
+	if slices.Contains(targetNames, "chaos") {
+		out = append(out, namedAddr{"chaos.listen_addr", c.Chaos.ListenAddr})
+	}
+	if slices.Contains(targetNames, "report-server") {
+		out = append(out, namedAddr{"report.listen_addr", c.Report.ListenAddr})
+	}
+	return out
 }

@@ -73,3 +73,9 @@ type noService struct{}
 
 func (noService) Start(context.Context) error    { return nil }
 func (noService) Shutdown(context.Context) error { return nil }
+
+func (*platformConfigs) productionFaults([]string) []error { return nil }
+
+func (*platformConfigs) secrets([]string) []namedSecret { return nil }
+
+func (*platformConfigs) namedListenAddrs([]string) []namedAddr { return nil }
