@@ -16,6 +16,11 @@ const (
 	DefaultMaxRequestBytes  = 16 << 20
 	DefaultMaxInflightBytes = 256 << 20
 	DefaultRetryAfter       = time.Second
+	// DefaultRateLimit is far above what an SDK's batching exporters send
+	// (a request per signal every few seconds), even for many pods that
+	// share one static token, and below what one sender can flood with.
+	DefaultRateLimit = 500
+	DefaultRateBurst = 1000
 )
 
 // Config is the receiver's part of the collector's configuration (the
@@ -34,6 +39,10 @@ type Config struct {
 	// holding the role telemetry.write.
 	GRPCAuth bool `yaml:"grpc_auth"`
 	HTTPAuth bool `yaml:"http_auth"`
+	// RateLimit and RateBurst bound each sender's export requests a
+	// second (RateLimit); zero turns the bound off.
+	RateLimit float64 `yaml:"rate_limit"`
+	RateBurst int     `yaml:"rate_burst"`
 }
 
 // RegisterFlags sets the defaults and binds the flags, named prefix +
@@ -45,6 +54,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.Int64Var(&c.MaxRequestBytes, prefix+"max-request-bytes", DefaultMaxRequestBytes, "largest OTLP request accepted, in bytes, after decompression; larger ones get 413 / INVALID_ARGUMENT")
 	fs.BoolVar(&c.GRPCAuth, prefix+"grpc-auth", true, "OTLP/gRPC accepts only senders holding the role telemetry.write; off lets anyone send")
 	fs.BoolVar(&c.HTTPAuth, prefix+"http-auth", true, "OTLP/HTTP accepts only senders holding the role telemetry.write; off lets anyone send")
+	fs.Float64Var(&c.RateLimit, prefix+"rate-limit", DefaultRateLimit, "export requests a second each sender (its principal, else its address) may make; more get 429 / RESOURCE_EXHAUSTED with a retry delay; 0 turns the limit off")
+	fs.IntVar(&c.RateBurst, prefix+"rate-burst", DefaultRateBurst, "requests a sender may make at once above collector.otlp.rate-limit")
 }
 
 // Validate names every field at fault, by its key in this group.
@@ -52,6 +63,12 @@ func (c *Config) Validate() error {
 	var errs []error
 	errs = append(errs, config.ListenAddr("grpc_listen_addr", c.GRPCListenAddr), config.ListenAddr("http_listen_addr", c.HTTPListenAddr))
 	errs = append(errs, config.Positive("max_request_bytes", c.MaxRequestBytes))
+	if c.RateLimit < 0 {
+		errs = append(errs, fmt.Errorf("rate_limit: must be 0 (off) or positive, not %v", c.RateLimit))
+	}
+	if c.RateLimit > 0 && c.RateBurst < 1 {
+		errs = append(errs, fmt.Errorf("rate_burst: must be at least 1, not %d", c.RateBurst))
+	}
 	if c.ClientCAFile != "" {
 		if _, err := os.Stat(c.ClientCAFile); err != nil {
 			errs = append(errs, fmt.Errorf("client_ca_file: %w", err))

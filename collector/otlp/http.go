@@ -18,8 +18,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/estatehq/estate/internal/problem"
 	"github.com/estatehq/estate/internal/auth"
+	"github.com/estatehq/estate/internal/problem"
 )
 
 const (
@@ -60,6 +60,7 @@ func (r *Receiver) GRPCServer() *grpc.Server { return r.grpc }
 var (
 	errTooLarge    = errors.New("request body too large")
 	errMemoryLimit = errors.New("memory limit reached; retry later")
+	errRateLimit   = errors.New("this sender's rate limit is reached; retry later")
 )
 
 // handleHTTP is one signal's OTLP/HTTP endpoint. Errors are answered the
@@ -79,6 +80,11 @@ func (r *Receiver) handleHTTP(c codec) http.Handler {
 		}
 		var reserved int64
 		sender := r.opts.Sender(req)
+		if ok, wait := r.rates.allow(sender); !ok {
+			r.m.requests.WithLabelValues("http", sig, outcomeRate).Inc()
+			writeStatus(w, http.StatusTooManyRequests, isJSON, codes.ResourceExhausted, errRateLimit.Error(), wait)
+			return
+		}
 		defer func() {
 			r.opts.Limiter.Release(reserved)
 			r.shares.release(sender, reserved)

@@ -12,7 +12,7 @@ func newMetrics(reg prometheus.Registerer, l *Limiter) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "estate_collector_ingest_requests_total",
-			Help: "OTLP requests by transport, signal and outcome (accepted, partial, invalid, refused_memory, refused_queue_full, too_large, error).",
+			Help: "OTLP requests by transport, signal and outcome (accepted, partial, invalid, refused_memory, refused_rate, refused_queue_full, too_large, error).",
 		}, []string{"transport", "signal", "outcome"}),
 		items: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "estate_collector_ingest_items_total",

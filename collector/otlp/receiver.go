@@ -60,6 +60,10 @@ type Options struct {
 	Authenticator *auth.Authenticator
 	GRPCAuth      bool
 	HTTPAuth      bool
+	// RateLimit bounds the export requests of each sender (named as
+	// Sender names them, or by its principal or peer over gRPC); none
+	// by default.
+	RateLimit RateLimit
 	// RetryAfter is the delay suggested when the limiter refuses.
 	RetryAfter time.Duration
 	Queue      Appender
@@ -97,6 +101,7 @@ type Receiver struct {
 	grpcErr chan error
 	// shares bounds each OTLP/HTTP sender's part of the memory budget.
 	shares *shares
+	rates  *rateLimits
 	// routes are the OTLP/HTTP routes.
 	routes chi.Router
 }
@@ -128,7 +133,7 @@ func New(opts Options) (*Receiver, error) {
 		opts.RetryAfter = DefaultRetryAfter
 	}
 	r := &Receiver{opts: opts, m: newMetrics(opts.Registry, opts.Limiter), grpcErr: make(chan error, 1),
-		shares: newShares(opts.MaxSenderBytes)}
+		shares: newShares(opts.MaxSenderBytes), rates: newRateLimits(opts.RateLimit)}
 	r.routes = r.newRoutes()
 	if opts.HTTPAddr != "" {
 		h := r.Handler()
@@ -239,6 +244,7 @@ const (
 	outcomePartial  = "partial"
 	outcomeInvalid  = "invalid"
 	outcomeMemory   = "refused_memory"
+	outcomeRate     = "refused_rate"
 	outcomeFull     = "refused_queue_full"
 	outcomeTooLarge = "too_large"
 	outcomeError    = "error"

@@ -187,6 +187,7 @@ func New(ctx context.Context, opts Options) (s *Service, err error) {
 		Authenticator:   opts.Authenticator,
 		GRPCAuth:        cfg.OTLP.GRPCAuth,
 		HTTPAuth:        cfg.OTLP.HTTPAuth,
+		RateLimit:       otlp.RateLimit{Rate: cfg.OTLP.RateLimit, Burst: cfg.OTLP.RateBurst},
 		Logger:          opts.Logger.With("part", "otlp"),
 		Registry:        opts.Registry,
 	})
