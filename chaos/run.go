@@ -211,6 +211,8 @@ const (
 	EventChaosFinished    EventType = "dev.estate.chaos.finished"
 	EventIncidentOpened   EventType = "dev.estate.incident.opened"
 	EventIncidentResolved EventType = "dev.estate.incident.resolved"
+	// EventChaosAction is the audit trail of the API: who did what.
+	EventChaosAction EventType = "dev.estate.chaos.action"
 )
 
 // Event is a reliability event of a run.
@@ -226,6 +228,9 @@ type Event struct {
 	// IncidentID, Service, Environment and Severity describe an incident.
 	IncidentID, Service, Environment, Severity string
 	StartedAt                                  time.Time
+	// Action, Actor, Status, Remote and ForwardedFor describe an action
+	// on the controller's API (EventChaosAction).
+	Action, Actor, Status, Remote, ForwardedFor string
 }
 
 // EventSink receives the run's events: the collector's events API.

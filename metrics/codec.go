@@ -574,6 +574,27 @@ func decodeData(v *validator, t Type, raw []byte) Data {
 			x.IncidentID = r.str("data.incident_id")
 		})
 		d = x
+	case TypeChaosAction:
+		var x ChaosAction
+		ok = r.object("data", func(k string) {
+			switch k {
+			case "action":
+				x.Action = r.str("data.action")
+			case "actor":
+				x.Actor = r.str("data.actor")
+			case "status":
+				x.Status = r.str("data.status")
+			case "experiment_id":
+				x.ExperimentID = r.optStr("data.experiment_id")
+			case "remote":
+				x.Remote = r.str("data.remote")
+			case "forwarded_for":
+				x.ForwardedFor = r.optStr("data.forwarded_for")
+			default:
+				r.unknown("data." + k)
+			}
+		})
+		d = x
 	case TypeChaosStarted, TypeChaosFinished:
 		var x ChaosFinished
 		ok = r.object("data", func(k string) {

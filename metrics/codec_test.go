@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,7 +132,7 @@ func TestParseEventNamesTheFieldAtFault(t *testing.T) {
 		{"no source, no id", `{"specversion":"1.0","type":"dev.estate.deployment.failed","time":"2026-11-02T09:30:00Z","data":{"deployment_id":"d"}}`,
 			[]metrics.FieldError{{"id", "is required"}, {"source", "is required"}}},
 		{"unknown type", `{` + ok + `,"type":"com.example.deploy","data":{}}`,
-			[]metrics.FieldError{{"type", `"com.example.deploy" is not an Estate event type (want one of dev.estate.deployment.started, dev.estate.deployment.succeeded, dev.estate.deployment.failed, dev.estate.deployment.rolled_back, dev.estate.incident.opened, dev.estate.incident.resolved, dev.estate.chaos.started, dev.estate.chaos.finished)`}}},
+			[]metrics.FieldError{{"type", `"com.example.deploy" is not an Estate event type (want one of dev.estate.deployment.started, dev.estate.deployment.succeeded, dev.estate.deployment.failed, dev.estate.deployment.rolled_back, dev.estate.incident.opened, dev.estate.incident.resolved, dev.estate.chaos.started, dev.estate.chaos.finished, dev.estate.chaos.action)`}}},
 		{"no time", `{"specversion":"1.0","id":"e1","source":"ci","type":"dev.estate.deployment.failed","data":{"deployment_id":"d"}}`,
 			[]metrics.FieldError{{"time", "is required"}}},
 		{"bad time", `{"specversion":"1.0","id":"e1","source":"ci","type":"dev.estate.deployment.failed","time":"yesterday","data":{"deployment_id":"d"}}`,
@@ -231,4 +232,20 @@ func TestReadJSONL(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, cmp.Diff(evs, again))
 	})
+}
+
+// TestChaosActionRoundTrips: the audit event of a chaos action is encoded
+// as CloudEvents and parsed back whole; it needs its actor.
+func TestChaosActionRoundTrips(t *testing.T) {
+	e := metrics.Event{ID: "action-1", Source: "urn:estate:chaos", Time: time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC),
+		Data: metrics.ChaosAction{Action: "halt", Actor: "subject:bob", Status: "200", Remote: "192.0.2.7:5000", ForwardedFor: "198.51.100.1"}}
+	b, err := json.Marshal(e)
+	require.NoError(t, err)
+	got, err := metrics.ParseEvent(b)
+	require.NoError(t, err)
+	require.Equal(t, e, got)
+	require.Equal(t, metrics.TypeChaosAction, got.Type())
+
+	e.Data = metrics.ChaosAction{Action: "halt", Status: "200", Remote: "192.0.2.7:5000"}
+	require.ErrorContains(t, e.Validate(), "data.actor")
 }

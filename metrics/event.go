@@ -22,6 +22,7 @@ const (
 	TypeIncidentResolved     Type = "dev.estate.incident.resolved"
 	TypeChaosStarted         Type = "dev.estate.chaos.started"
 	TypeChaosFinished        Type = "dev.estate.chaos.finished"
+	TypeChaosAction          Type = "dev.estate.chaos.action"
 )
 
 // Types lists every event type, in the order of the design brief.
@@ -29,6 +30,7 @@ func Types() []Type {
 	return []Type{
 		TypeDeploymentStarted, TypeDeploymentSucceeded, TypeDeploymentFailed, TypeDeploymentRolledBack,
 		TypeIncidentOpened, TypeIncidentResolved, TypeChaosStarted, TypeChaosFinished,
+		TypeChaosAction,
 	}
 }
 
@@ -48,7 +50,8 @@ type Event struct {
 	Time time.Time
 	// Data is one of DeploymentStarted, DeploymentSucceeded,
 	// DeploymentFailed, DeploymentRolledBack, IncidentOpened,
-	// IncidentResolved, ChaosStarted or ChaosFinished; it sets the type.
+	// IncidentResolved, ChaosStarted, ChaosFinished or ChaosAction; it
+	// sets the type.
 	Data Data
 }
 
@@ -137,6 +140,21 @@ type ChaosFinished struct {
 	Outcome      string `json:"outcome"`
 }
 
+// ChaosAction records what someone did to the chaos controller (the audit
+// trail of the power to break things on purpose): the action (submit,
+// dry_run, abort, halt, resume), who did it (the principal), the status it
+// was answered, the run it was about, and where the request came from (the
+// remote address; ForwardedFor is X-Forwarded-For as given, unverified).
+// The figures ignore it.
+type ChaosAction struct {
+	Action       string `json:"action"`
+	Actor        string `json:"actor"`
+	Status       string `json:"status"`
+	ExperimentID string `json:"experiment_id,omitempty"`
+	Remote       string `json:"remote"`
+	ForwardedFor string `json:"forwarded_for,omitempty"`
+}
+
 // EventType implements Data.
 func (DeploymentStarted) EventType() Type { return TypeDeploymentStarted }
 
@@ -160,6 +178,9 @@ func (ChaosStarted) EventType() Type { return TypeChaosStarted }
 
 // EventType implements Data.
 func (ChaosFinished) EventType() Type { return TypeChaosFinished }
+
+// EventType implements Data.
+func (ChaosAction) EventType() Type { return TypeChaosAction }
 
 // ErrInvalid is matched (errors.Is) by every error that reports an invalid
 // event; errors.As gives the *InvalidError with the fields at fault.
@@ -402,6 +423,15 @@ func (d ChaosFinished) validate(v *validator) {
 	v.required("data.kind", d.Kind)
 	v.required("data.target", d.Target)
 	v.required("data.outcome", d.Outcome)
+}
+
+func (d ChaosAction) validate(v *validator) {
+	v.required("data.action", d.Action)
+	v.required("data.actor", d.Actor)
+	v.required("data.status", d.Status)
+	v.optional("data.experiment_id", d.ExperimentID)
+	v.required("data.remote", d.Remote)
+	v.optional("data.forwarded_for", d.ForwardedFor)
 }
 
 // Index holds what stores index an event by: the deployment or incident it

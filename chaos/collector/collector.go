@@ -60,6 +60,9 @@ func Event(e chaos.Event) (metrics.Event, error) {
 			Severity: e.Severity, StartedAt: e.StartedAt.UTC(), ChaosExperimentID: e.ExperimentID}
 	case chaos.EventIncidentResolved:
 		me.Data = metrics.IncidentResolved{IncidentID: e.IncidentID}
+	case chaos.EventChaosAction:
+		me.Data = metrics.ChaosAction{Action: e.Action, Actor: e.Actor, Status: e.Status, ExperimentID: e.ExperimentID,
+			Remote: e.Remote, ForwardedFor: e.ForwardedFor}
 	default:
 		return metrics.Event{}, fmt.Errorf("unknown event type %q", e.Type)
 	}

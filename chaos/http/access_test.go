@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -15,9 +16,11 @@ import (
 
 	"github.com/estatehq/estate/chaos"
 	"github.com/estatehq/estate/chaos/chaostest"
+	chaoscollector "github.com/estatehq/estate/chaos/collector"
 	"github.com/estatehq/estate/chaos/sqlite"
 	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/auth/authtest"
+	"github.com/estatehq/estate/metrics"
 )
 
 func controller(t *testing.T) *chaos.Controller {
@@ -47,7 +50,8 @@ func TestEveryActionIsAudited(t *testing.T) {
 	iss := authtest.New(t)
 	var logs bytes.Buffer
 	at := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
-	h := NewServer(Options{Controller: controller(t), Authenticator: iss.Authenticator,
+	sink := &recordingSink{}
+	h := NewServer(Options{Controller: controller(t), Authenticator: iss.Authenticator, Events: sink,
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Now: func() time.Time { return at }})
 	oncall := iss.Token(t, "bob", auth.RoleChaosHalt)
 	sre := iss.Token(t, "alice", auth.RoleChaosOperate)
@@ -62,7 +66,7 @@ func TestEveryActionIsAudited(t *testing.T) {
 		{"POST", "/v1/experiments", sre, http.StatusUnprocessableEntity, map[string]any{"who": "subject:alice", "action": "submit"}},
 		{"POST", "/v1/experiments/run-1/abort", sre, http.StatusNotFound, map[string]any{"who": "subject:alice", "action": "abort", "run": "run-1"}},
 	}
-	for _, c := range calls {
+	for i, c := range calls {
 		logs.Reset()
 		req := httptest.NewRequest(c.method, c.path, bytes.NewReader([]byte("{}")))
 		req.RemoteAddr = "192.0.2.7:5000"
@@ -82,7 +86,20 @@ func TestEveryActionIsAudited(t *testing.T) {
 		require.Equal(t, []any{"198.51.100.1"}, got["x_forwarded_for"])
 		require.Equal(t, false, got["x_forwarded_for_verified"])
 		require.EqualValues(t, c.status, got["status"])
+
+		// The same, as an event the events API accepts.
+		require.Len(t, sink.events, i+1, "one event per action")
+		e := sink.events[i]
+		me, err := chaoscollector.Event(e)
+		require.NoError(t, err)
+		require.Equal(t, metrics.ChaosAction{Action: c.want["action"].(string), Actor: c.want["who"].(string), Status: strconv.Itoa(c.status),
+			ExperimentID: e.ExperimentID, Remote: "192.0.2.7:5000", ForwardedFor: "198.51.100.1"}, me.Data)
+		require.Equal(t, at, me.Time)
+		if run, ok := c.want["run"]; ok {
+			require.Equal(t, run, e.ExperimentID)
+		}
 	}
+	require.Len(t, map[string]bool{sink.events[0].ID: true, sink.events[1].ID: true, sink.events[2].ID: true}, 3, "each event has an id of its own")
 
 	logs.Reset()
 	req := httptest.NewRequest("POST", "/v1/resume", nil)
@@ -91,4 +108,13 @@ func TestEveryActionIsAudited(t *testing.T) {
 	h.ServeHTTP(rec, req)
 	require.Equal(t, http.StatusForbidden, rec.Code, "chaos.halt may not resume")
 	require.NotContains(t, logs.String(), "chaos action")
+	require.Len(t, sink.events, len(calls), "a refused request is no action")
+}
+
+// recordingSink keeps the events sent to it.
+type recordingSink struct{ events []chaos.Event }
+
+func (s *recordingSink) Send(_ context.Context, e chaos.Event) error {
+	s.events = append(s.events, e)
+	return nil
 }

@@ -17,9 +17,9 @@ import (
 	"github.com/estatehq/estate/chaos/chaostest"
 	chaoshttp "github.com/estatehq/estate/chaos/http"
 	"github.com/estatehq/estate/chaos/sqlite"
-	"github.com/estatehq/estate/internal/problem/problemtest"
 	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/auth/authtest"
+	"github.com/estatehq/estate/internal/problem/problemtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -33,6 +33,9 @@ type Options struct {
 	Authenticator *auth.Authenticator
 	// Logger receives the audit log of every action.
 	Logger *slog.Logger
+	// Events, when set, receives every action as a
+	// dev.estate.chaos.action event: the collector's events API.
+	Events chaos.EventSink
 	Now    func() time.Time
 }
 

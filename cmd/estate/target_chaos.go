@@ -303,7 +303,7 @@ func (a *app) initChaos(ctx context.Context) (modules.Service, error) {
 	if err != nil {
 		return nil, errors.Join(err, closeStore())
 	}
-	api := chaoshttp.Options{Controller: ctl, Authenticator: authn, Logger: logger, Now: a.now}
+	api := chaoshttp.Options{Controller: ctl, Authenticator: authn, Logger: logger, Now: a.now, Events: events}
 	srv := server.New(server.Options{
 		Name: "chaos", Addr: cfg.ListenAddr, Logger: logger, Registry: reg, TLS: a.listenerTLS(reg),
 		Handler: chaoshttp.NewServer(api),

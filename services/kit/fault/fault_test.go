@@ -15,8 +15,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/estatehq/estate/internal/auth"
-	"github.com/estatehq/estate/internal/problem/problemtest"
 	"github.com/estatehq/estate/internal/auth/authtest"
+	"github.com/estatehq/estate/internal/problem/problemtest"
 	"github.com/estatehq/estate/services/kit/fault"
 )
 

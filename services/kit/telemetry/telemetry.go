@@ -26,12 +26,11 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
-	"github.com/estatehq/estate/internal/delivery"
-	"google.golang.org/grpc"
-
 	"github.com/estatehq/estate/internal/auth"
+	"github.com/estatehq/estate/internal/delivery"
 )
 
 // Config is the telemetry configuration shared by every service.
