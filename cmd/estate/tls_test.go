@@ -157,10 +157,11 @@ func TestUpOverTLS(t *testing.T) {
 		map[string]string{"traceparent": "00-" + traceID + "-00f067aa0ba902b7-01"},
 		map[string]any{"legal_name": "Acme Ltd", "country": "GB", "registration_number": "01234567", "billing_email": "billing@acme.test"})
 	require.Equal(t, http.StatusCreated, code, string(body))
+	reader := e.reader(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 45*time.Second)
 	defer cancel()
 	require.NoError(t, testenv.WaitFor(ctx, 250*time.Millisecond, func() error {
-		if code, body := e.do(t, http.MethodGet, e.urls["collector"]+"/v1/traces/"+traceID, "", nil, nil); code != http.StatusOK {
+		if code, body := e.do(t, http.MethodGet, e.urls["collector"]+"/v1/traces/"+traceID, reader, nil, nil); code != http.StatusOK {
 			return fmt.Errorf("GET /v1/traces: %d %s", code, body)
 		}
 		return nil
