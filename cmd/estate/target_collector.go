@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/delivery"
 	"github.com/estatehq/estate/internal/modules"
+	"github.com/estatehq/estate/internal/ratelimit"
 	"github.com/estatehq/estate/internal/server"
 	"github.com/estatehq/estate/metrics"
 	metricshttp "github.com/estatehq/estate/metrics/http"
@@ -151,6 +153,11 @@ type eventsConfig struct {
 	// MetricsTTL is how long the DORA series on /metrics are cached between
 	// scrapes.
 	MetricsTTL time.Duration `yaml:"metrics_ttl"`
+	// RateLimit and RateBurst bound the requests a second of each sender
+	// with a token (the signed GitHub and CircleCI webhooks have none);
+	// zero turns the bound off.
+	RateLimit float64 `yaml:"rate_limit"`
+	RateBurst int     `yaml:"rate_burst"`
 }
 
 func (c *eventsConfig) RegisterFlags(fs *flag.FlagSet) {
@@ -162,6 +169,8 @@ func (c *eventsConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AlertmanagerEnvironment, "events.alertmanager-environment", alertmanager.DefaultEnvironment, "environment of the incidents of Alertmanager alerts without an environment label")
 	fs.Int64Var(&c.MaxBodyBytes, "events.max-body-bytes", metricshttp.DefaultMaxBodyBytes, "largest accepted event request body, in bytes (413 beyond)")
 	fs.DurationVar(&c.MetricsTTL, "events.metrics-ttl", 15*time.Second, "how long the DORA series on /metrics are cached between scrapes")
+	fs.Float64Var(&c.RateLimit, "events.rate-limit", 100, "requests a second each sender of events (its principal) may make; more get 429 with Retry-After; 0 turns the limit off")
+	fs.IntVar(&c.RateBurst, "events.rate-burst", 200, "requests a sender of events may make at once above events.rate-limit")
 }
 
 func (c *eventsConfig) Validate() error {
@@ -177,6 +186,12 @@ func (c *eventsConfig) Validate() error {
 	}
 	if c.MetricsTTL < 0 {
 		errs = append(errs, fmt.Errorf("events.metrics_ttl: must not be negative, not %s", c.MetricsTTL))
+	}
+	if c.RateLimit < 0 {
+		errs = append(errs, fmt.Errorf("events.rate_limit: must be 0 (off) or positive, not %v", c.RateLimit))
+	}
+	if c.RateLimit > 0 && c.RateBurst < 1 {
+		errs = append(errs, fmt.Errorf("events.rate_burst: must be at least 1, not %d", c.RateBurst))
 	}
 	return errors.Join(errs...)
 }
@@ -243,8 +258,23 @@ func (a *app) eventsAPI(store metrics.Store, reg *prometheus.Registry, deadLette
 	if err := reg.Register(dora); err != nil {
 		return nil, fmt.Errorf("registering DORA series: %w", err)
 	}
+	var limit func(http.Handler) http.Handler
+	if a.cfg.Events.RateLimit > 0 {
+		limit = ratelimit.New(ratelimit.Options{Rate: a.cfg.Events.RateLimit, Burst: a.cfg.Events.RateBurst, Now: a.now, Registerer: reg,
+			Key: func(r *http.Request) (string, bool) {
+				p, ok := auth.FromContext(r.Context())
+				return p.Who(), ok
+			}}).Middleware
+	}
 	return func(r chi.Router) error {
-		if err := metricshttp.Routes(r, opts); err != nil {
+		var err error
+		r.Group(func(r chi.Router) {
+			if limit != nil {
+				r.Use(limit)
+			}
+			err = metricshttp.Routes(r, opts)
+		})
+		if err != nil {
 			return fmt.Errorf("events API: %w", err)
 		}
 		return nil

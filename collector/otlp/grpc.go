@@ -44,7 +44,7 @@ func retryStatus(code codes.Code, msg string, delay time.Duration) error {
 
 // handleGRPC is the shared path of the three services.
 func (r *Receiver) handleGRPC(ctx context.Context, c codec, marshal func() (decoded, error)) (int, string, error) {
-	if ok, wait := r.rates.allow(grpcSender(ctx)); !ok {
+	if ok, wait := r.allow(grpcSender(ctx)); !ok {
 		r.m.requests.WithLabelValues("grpc", c.signal.String(), outcomeRate).Inc()
 		return 0, "", retryStatus(codes.ResourceExhausted, errRateLimit.Error(), wait)
 	}

@@ -80,7 +80,7 @@ func (r *Receiver) handleHTTP(c codec) http.Handler {
 		}
 		var reserved int64
 		sender := r.opts.Sender(req)
-		if ok, wait := r.rates.allow(sender); !ok {
+		if ok, wait := r.allow(sender); !ok {
 			r.m.requests.WithLabelValues("http", sig, outcomeRate).Inc()
 			writeStatus(w, http.StatusTooManyRequests, isJSON, codes.ResourceExhausted, errRateLimit.Error(), wait)
 			return

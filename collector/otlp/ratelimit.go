@@ -3,103 +3,44 @@ package otlp
 import (
 	"context"
 	"net"
-	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
 	"google.golang.org/grpc/peer"
 
 	"github.com/estatehq/estate/internal/auth"
+	"github.com/estatehq/estate/internal/ratelimit"
 )
 
-// DefaultMaxRateSenders bounds the senders whose rate is tracked at once.
-const DefaultMaxRateSenders = 10_000
-
 // RateLimit bounds the export requests each sender makes: a token bucket
-// per sender (golang.org/x/time/rate), Rate requests a second with bursts
-// of Burst. A request is one export, whatever it holds: the memory share
-// bounds its size. Senders are forgotten when idle, so that a stream of
-// new names (addresses, when ingest is open) holds at most MaxSenders
-// buckets; a sender forgotten and back starts with a full bucket.
+// per sender (internal/ratelimit), Rate requests a second with bursts of
+// Burst. A request is one export, whatever it holds: the memory share
+// bounds its size. At most 10,000 senders are tracked; idle ones are
+// forgotten first, so a stream of new names (addresses, when ingest is
+// open) cannot grow the map.
 type RateLimit struct {
 	// Rate is the requests a second each sender may make; zero or less
 	// lets every request through.
 	Rate  float64
 	Burst int
-	// MaxSenders bounds the buckets kept; DefaultMaxRateSenders when zero.
-	MaxSenders int
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
 
-type rateLimits struct {
-	o  RateLimit
-	mu sync.Mutex
-	// buckets by sender, and when each was last used.
-	buckets map[string]*bucket
-}
-
-type bucket struct {
-	l    *rate.Limiter
-	used time.Time
-}
-
-func newRateLimits(o RateLimit) *rateLimits {
-	if o.Now == nil {
-		o.Now = time.Now
+// limiter is the limit's buckets, nil when there is no limit.
+func (o RateLimit) limiter() *ratelimit.Limiter {
+	if o.Rate <= 0 {
+		return nil
 	}
-	if o.MaxSenders <= 0 {
-		o.MaxSenders = DefaultMaxRateSenders
-	}
-	if o.Burst <= 0 {
-		o.Burst = max(1, int(o.Rate))
-	}
-	return &rateLimits{o: o, buckets: map[string]*bucket{}}
+	return ratelimit.New(ratelimit.Options{Rate: o.Rate, Burst: max(o.Burst, 1), Now: o.Now})
 }
 
 // allow takes a request of sender from its bucket, or says how long until
 // one is there.
-func (l *rateLimits) allow(sender string) (bool, time.Duration) {
-	if l.o.Rate <= 0 {
+func (r *Receiver) allow(sender string) (bool, time.Duration) {
+	if r.rates == nil {
 		return true, 0
 	}
-	now := l.o.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buckets[sender]
-	if b == nil {
-		if len(l.buckets) >= l.o.MaxSenders {
-			l.evict(now)
-		}
-		b = &bucket{l: rate.NewLimiter(rate.Limit(l.o.Rate), l.o.Burst)}
-		l.buckets[sender] = b
-	}
-	b.used = now
-	r := b.l.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return false, d
-	}
-	return true, 0
-}
-
-// evict forgets the senders whose buckets are full again (idle for the
-// time a bucket takes to refill), or else the least recently used one.
-func (l *rateLimits) evict(now time.Time) {
-	refill := time.Duration(float64(l.o.Burst) / l.o.Rate * float64(time.Second))
-	var oldest string
-	for s, b := range l.buckets {
-		if now.Sub(b.used) >= refill {
-			delete(l.buckets, s)
-			continue
-		}
-		if oldest == "" || b.used.Before(l.buckets[oldest].used) {
-			oldest = s
-		}
-	}
-	if len(l.buckets) >= l.o.MaxSenders && oldest != "" {
-		delete(l.buckets, oldest)
-	}
+	return r.rates.Reserve(sender)
 }
 
 // grpcSender names a gRPC request's sender as Principal does an HTTP

@@ -17,42 +17,6 @@ import (
 	"github.com/estatehq/estate/internal/auth/authtest"
 )
 
-// TestRateLimitsEachSender: a sender's bucket holds Burst requests and
-// refills at Rate, saying how long until the next; other senders have
-// buckets of their own; at MaxSenders an idle sender, else the least
-// recently used, is forgotten.
-func TestRateLimitsEachSender(t *testing.T) {
-	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
-	l := newRateLimits(RateLimit{Rate: 2, Burst: 2, MaxSenders: 2, Now: func() time.Time { return now }})
-	for range 2 {
-		ok, _ := l.allow("a")
-		require.True(t, ok)
-	}
-	ok, wait := l.allow("a")
-	require.False(t, ok, "the burst is spent")
-	require.Equal(t, 500*time.Millisecond, wait, "a request refills every 1/Rate")
-	ok, _ = l.allow("b")
-	require.True(t, ok, "another sender has its own bucket")
-
-	now = now.Add(500 * time.Millisecond)
-	ok, _ = l.allow("a")
-	require.True(t, ok, "refilled")
-	ok, _ = l.allow("a")
-	require.False(t, ok, "a refused request takes nothing from the bucket, and the next waits")
-
-	ok, _ = l.allow("c")
-	require.True(t, ok, "a third sender: the least recently used (b) is forgotten")
-	require.Len(t, l.buckets, 2)
-	require.Contains(t, l.buckets, "a")
-	require.Contains(t, l.buckets, "c")
-
-	off := newRateLimits(RateLimit{})
-	for range 1000 {
-		ok, _ := off.allow("a")
-		require.True(t, ok, "no rate: no limit")
-	}
-}
-
 // TestRateLimitedSenderGetsRetryAfter: over HTTP and gRPC, a sender past
 // its rate is refused with a retry delay (429 and Retry-After, and
 // RESOURCE_EXHAUSTED with RetryInfo) and counted, while another sender

@@ -28,6 +28,7 @@ import (
 	"github.com/estatehq/estate/collector/redact"
 	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/delivery"
+	"github.com/estatehq/estate/internal/ratelimit"
 	"github.com/estatehq/estate/internal/server"
 )
 
@@ -101,7 +102,7 @@ type Receiver struct {
 	grpcErr chan error
 	// shares bounds each OTLP/HTTP sender's part of the memory budget.
 	shares *shares
-	rates  *rateLimits
+	rates  *ratelimit.Limiter
 	// routes are the OTLP/HTTP routes.
 	routes chi.Router
 }
@@ -133,7 +134,7 @@ func New(opts Options) (*Receiver, error) {
 		opts.RetryAfter = DefaultRetryAfter
 	}
 	r := &Receiver{opts: opts, m: newMetrics(opts.Registry, opts.Limiter), grpcErr: make(chan error, 1),
-		shares: newShares(opts.MaxSenderBytes), rates: newRateLimits(opts.RateLimit)}
+		shares: newShares(opts.MaxSenderBytes), rates: opts.RateLimit.limiter()}
 	r.routes = r.newRoutes()
 	if opts.HTTPAddr != "" {
 		h := r.Handler()

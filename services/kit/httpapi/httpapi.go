@@ -29,7 +29,7 @@ import (
 	"github.com/estatehq/estate/internal/problem"
 	"github.com/estatehq/estate/services/kit/fault"
 	"github.com/estatehq/estate/services/kit/idempotency"
-	"github.com/estatehq/estate/services/kit/ratelimit"
+	"github.com/estatehq/estate/internal/ratelimit"
 	"github.com/estatehq/estate/services/kit/telemetry"
 )
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/estatehq/estate/services/kit/ratelimit"
+	"github.com/estatehq/estate/internal/ratelimit"
 )
 
 func TestReserve(t *testing.T) {
