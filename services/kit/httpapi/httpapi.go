@@ -27,9 +27,9 @@ import (
 
 	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/problem"
+	"github.com/estatehq/estate/internal/ratelimit"
 	"github.com/estatehq/estate/services/kit/fault"
 	"github.com/estatehq/estate/services/kit/idempotency"
-	"github.com/estatehq/estate/internal/ratelimit"
 	"github.com/estatehq/estate/services/kit/telemetry"
 )
 
