@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -33,7 +35,34 @@ var build struct {
 	out  []byte
 }
 
+// collectorToken is the bearer token every request of these tests
+// carries, unless it sets its own: the collector lists it as a static
+// token with the admin role (collectorTokens), as an operator lists an OTel
+// SDK's or Alertmanager's.
+const collectorToken = "e2e-collector-token-5b0f00a08f86d0"
+
+// bearer adds collectorToken to the requests that carry no Authorization.
+type bearer struct{ base http.RoundTripper }
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("Authorization") == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+collectorToken)
+	}
+	return b.base.RoundTrip(r)
+}
+
+// collectorTokens writes the collector's static tokens file into dir.
+func collectorTokens(t *testing.T, dir string) string {
+	t.Helper()
+	sum := sha256.Sum256([]byte(collectorToken))
+	path := filepath.Join(dir, "tokens.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("tokens:\n  - name: e2e\n    sha256: "+hex.EncodeToString(sum[:])+"\n    roles: [admin]\n"), 0o600))
+	return path
+}
+
 func TestMain(m *testing.M) {
+	http.DefaultTransport = bearer{base: http.DefaultTransport}
 	code := m.Run()
 	if build.dir != "" {
 		_ = os.RemoveAll(build.dir)
@@ -104,6 +133,9 @@ func newCollector(t *testing.T, extra ...string) *collectorProc {
 		"--collector.otlp.http-listen-addr", fmt.Sprintf("127.0.0.1:%d", ports[2]),
 		"--log.format", "json",
 		"--log.level", "warn",
+		// Its clients carry a static token; the development issuer
+		// stands in for the OIDC issuer that a deployment names.
+		"--auth.dev=true", "--auth.static-tokens", collectorTokens(t, dir),
 	}, extra...)
 	c.ready = readyz(c.API)
 	c.cleanup(t)
