@@ -35,6 +35,16 @@ type DB struct {
 	// Dialect is the backend's.
 	Dialect Dialect
 
+	// turn, on SQLite, is the writer's turn: a slot taken by every
+	// transaction and write of InTx, Write and a Unit before it asks the
+	// writer pool for its one connection, and given back when it ends.
+	// Waiters on a channel are served in the order they came, which
+	// database/sql's pool does not promise (it hands a freed connection to
+	// a waiter picked at random), so that under load no write waits for
+	// many that came after it. Nil on PostgreSQL, whose pool has many
+	// connections.
+	turn chan struct{}
+
 	// stmts caches prepared statements by pool and query (Exec, Query,
 	// QueryRow).
 	stmts sync.Map // stmtKey → *sql.Stmt
@@ -51,7 +61,45 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if u := db.unit(ctx); u != nil {
 		return u.run(fn)
 	}
+	done, err := db.writerTurn(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	return InTx(ctx, db.W, fn)
+}
+
+// OnWriter runs fn on the writer pool, in the writer's turn on SQLite
+// (see DB.turn), whatever unit ctx carries: a statement that commits
+// alone.
+func (db *DB) OnWriter(ctx context.Context, fn func(q Querier) error) error {
+	done, err := db.writerTurn(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return fn(db.W)
+}
+
+// waitingForTurn, when set (by tests), is called before a wait for the
+// writer's turn.
+var waitingForTurn func()
+
+// writerTurn waits for the writer's turn on SQLite, or until ctx ends,
+// and returns the function that gives it back.
+func (db *DB) writerTurn(ctx context.Context) (func(), error) {
+	if db.turn == nil {
+		return func() {}, nil
+	}
+	if waitingForTurn != nil {
+		waitingForTurn()
+	}
+	select {
+	case db.turn <- struct{}{}:
+		return func() { <-db.turn }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for the writer: %w", context.Cause(ctx))
+	}
 }
 
 // Ping checks the database answers.

@@ -84,7 +84,7 @@ func OpenSQLite(ctx context.Context, path string, o SQLiteOptions) (*DB, error) 
 	if err != nil {
 		return nil, fmt.Errorf("opening sqlite database %s: %w", path, err)
 	}
-	db := &DB{W: w, Dialect: SQLite}
+	db := &DB{W: w, Dialect: SQLite, turn: make(chan struct{}, 1)}
 	if err := Migrate(ctx, w, SQLite, o.Migrations, o.Logger); err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("opening sqlite database %s: %w", path, err)
@@ -108,6 +108,20 @@ const backstopCheckpointPages = 10_000
 // goroutine lets the next transaction restart the log.
 const restartPages = 4096
 
+// restartTailPages is how few pages of the log may be left for the
+// writer to copy when it restarts the log.
+const restartTailPages = 64
+
+// checkpointPassive checkpoints on q without waiting for the writer and
+// returns the log's length and how many of its pages are not yet copied.
+func checkpointPassive(ctx context.Context, q Querier) (logPages, left int, err error) {
+	var busy, done int
+	if err := q.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logPages, &done); err != nil {
+		return 0, 0, err
+	}
+	return logPages, logPages - done, nil
+}
+
 // checkpoints checkpoints db every interval until the returned function is
 // called, which waits for the goroutine to end.
 func checkpoints(db *DB, interval time.Duration) func() {
@@ -125,14 +139,25 @@ func checkpoints(db *DB, interval time.Duration) func() {
 			}
 			// A failure (the database busy, the disk full) is the next
 			// tick's to retry, and the commits' backstop's to cover.
-			var busy, logPages, done int
-			if err := db.R.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logPages, &done); err != nil || logPages < restartPages {
+			logPages, left, err := checkpointPassive(ctx, db.R)
+			if err != nil || logPages < restartPages {
 				continue
 			}
 			// The log restarts only when a transaction begins with every
 			// page of it copied, which a checkpoint beside the writer never
-			// reaches: new pages come in while it copies.
-			_, _ = db.W.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+			// reaches: new pages come in while it copies. So the writer
+			// copies the rest between two transactions, and every writer
+			// waits meanwhile: first, checkpoints beside it copy what came
+			// in during the last, until little is left.
+			for i := 0; i < 3 && left > restartTailPages; i++ {
+				if _, left, err = checkpointPassive(ctx, db.R); err != nil {
+					break
+				}
+			}
+			_ = db.OnWriter(ctx, func(q Querier) error {
+				_, err := q.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+				return err
+			})
 		}
 	}()
 	return func() {

@@ -28,6 +28,8 @@ type Unit struct {
 	db  *DB
 	ctx context.Context
 	tx  *sql.Tx
+	// endTurn gives back the writer's turn the transaction holds.
+	endTurn func()
 	// err is why the unit can only roll back: a write in it failed.
 	err  error
 	done bool
@@ -62,7 +64,7 @@ func (db *DB) Write(ctx context.Context, fn func(q Querier) error) error {
 	if u := db.unit(ctx); u != nil {
 		return u.run(func(tx *sql.Tx) error { return fn(tx) })
 	}
-	return fn(db.W)
+	return db.OnWriter(ctx, fn)
 }
 
 // run runs fn in the unit's transaction, beginning it first if need be.
@@ -77,12 +79,18 @@ func (u *Unit) run(fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("an earlier write of the unit of work failed: %w", u.err)
 	}
 	if u.tx == nil {
+		endTurn, err := u.db.writerTurn(u.ctx)
+		if err != nil {
+			u.err = err
+			return err
+		}
 		tx, err := u.db.W.BeginTx(u.ctx, nil)
 		if err != nil {
+			endTurn()
 			u.err = err
 			return fmt.Errorf("beginning transaction: %w", err)
 		}
-		u.tx = tx
+		u.tx, u.endTurn = tx, endTurn
 	}
 	if err := fn(u.tx); err != nil {
 		u.err = err
@@ -111,6 +119,7 @@ func (u *Unit) Commit() error {
 	if u.tx == nil {
 		return nil
 	}
+	defer u.endTurn()
 	if err := u.tx.Commit(); err != nil {
 		return fmt.Errorf("committing: %w", err)
 	}
@@ -127,6 +136,7 @@ func (u *Unit) Rollback() error {
 	if u.tx == nil {
 		return nil
 	}
+	defer u.endTurn()
 	if err := u.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
 		return fmt.Errorf("rolling back: %w", err)
 	}

@@ -326,7 +326,11 @@ func (s *Store) Unchecked(ctx context.Context, before time.Time, limit int) (out
 func (s *Store) MarkChecked(ctx context.Context, id string, at time.Time) (err error) {
 	ctx, end := s.spans.Start(ctx, "MarkChecked")
 	defer end(&err)
-	if _, err := s.db.Exec(ctx, s.db.W, `UPDATE drawdowns SET checked_at = ? WHERE id = ?`, s.d.Time(at), id); err != nil {
+	err = s.db.OnWriter(ctx, func(q sqldb.Querier) error {
+		_, err := s.db.Exec(ctx, q, `UPDATE drawdowns SET checked_at = ? WHERE id = ?`, s.d.Time(at), id)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("marking drawdown checked: %w", err)
 	}
 	return nil
@@ -351,7 +355,7 @@ func (s *Store) oweRelease(ctx context.Context, q execer, r credit.Release) erro
 func (s *Store) OweRelease(ctx context.Context, r credit.Release) (err error) {
 	ctx, end := s.spans.Start(ctx, "OweRelease")
 	defer end(&err)
-	return s.oweRelease(ctx, s.db.W, r)
+	return s.db.OnWriter(ctx, func(q sqldb.Querier) error { return s.oweRelease(ctx, q, r) })
 }
 
 // OwedReleases implements credit.Store.
@@ -378,7 +382,11 @@ func (s *Store) OwedReleases(ctx context.Context, before time.Time, limit int) (
 func (s *Store) Released(ctx context.Context, drawdownID string) (err error) {
 	ctx, end := s.spans.Start(ctx, "Released")
 	defer end(&err)
-	if _, err := s.db.W.ExecContext(ctx, s.d.Rebind(`DELETE FROM releases WHERE drawdown_id = ?`), drawdownID); err != nil {
+	err = s.db.OnWriter(ctx, func(q sqldb.Querier) error {
+		_, err := q.ExecContext(ctx, s.d.Rebind(`DELETE FROM releases WHERE drawdown_id = ?`), drawdownID)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("forgetting release: %w", err)
 	}
 	return nil

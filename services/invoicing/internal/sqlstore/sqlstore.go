@@ -679,10 +679,13 @@ func (s *Store) Pending(ctx context.Context, subscriber string, now time.Time, l
 func (s *Store) MarkDelivered(ctx context.Context, subscriber, eventID string, at time.Time) (err error) {
 	ctx, end := s.spans.Start(ctx, "OutboxDelivered")
 	defer end(&err)
-	_, err = s.exec(ctx, s.db.W, `INSERT INTO outbox_deliveries (subscriber, event_id, attempts, next_attempt_at, delivered_at, last_error)
-		VALUES (?, ?, 0, NULL, ?, '')
-		ON CONFLICT (subscriber, event_id) DO UPDATE SET delivered_at = excluded.delivered_at, next_attempt_at = NULL`,
-		subscriber, eventID, s.d.Time(at))
+	err = s.db.OnWriter(ctx, func(q sqldb.Querier) error {
+		_, err := s.exec(ctx, q, `INSERT INTO outbox_deliveries (subscriber, event_id, attempts, next_attempt_at, delivered_at, last_error)
+			VALUES (?, ?, 0, NULL, ?, '')
+			ON CONFLICT (subscriber, event_id) DO UPDATE SET delivered_at = excluded.delivered_at, next_attempt_at = NULL`,
+			subscriber, eventID, s.d.Time(at))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("marking event delivered: %w", err)
 	}
@@ -696,10 +699,13 @@ func (s *Store) MarkFailed(ctx context.Context, subscriber, eventID string, atte
 	if len(reason) > 500 {
 		reason = reason[:500]
 	}
-	_, err = s.exec(ctx, s.db.W, `INSERT INTO outbox_deliveries (subscriber, event_id, attempts, next_attempt_at, delivered_at, last_error)
-		VALUES (?, ?, ?, ?, NULL, ?)
-		ON CONFLICT (subscriber, event_id) DO UPDATE SET attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at, last_error = excluded.last_error`,
-		subscriber, eventID, attempts, s.d.Time(next), reason)
+	err = s.db.OnWriter(ctx, func(q sqldb.Querier) error {
+		_, err := s.exec(ctx, q, `INSERT INTO outbox_deliveries (subscriber, event_id, attempts, next_attempt_at, delivered_at, last_error)
+			VALUES (?, ?, ?, ?, NULL, ?)
+			ON CONFLICT (subscriber, event_id) DO UPDATE SET attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at, last_error = excluded.last_error`,
+			subscriber, eventID, attempts, s.d.Time(next), reason)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("marking event failed: %w", err)
 	}

@@ -79,7 +79,14 @@ func (t *txn) Commit(ctx context.Context, c idempotency.Claim, rec idempotency.R
 		// Nothing to commit with the key: one statement on the writer
 		// pool, committed alone.
 		_ = t.u.Rollback()
-		return t.s.put(ctx, t.s.db.W, c, rec)
+		var o idempotency.Outcome
+		var got *idempotency.Record
+		err := t.s.db.OnWriter(ctx, func(q sqldb.Querier) error {
+			var err error
+			o, got, err = t.s.put(ctx, q, c, rec)
+			return err
+		})
+		return o, got, err
 	}
 	var o idempotency.Outcome
 	var got *idempotency.Record
@@ -159,7 +166,12 @@ func (s *Store) put(ctx context.Context, q sqldb.Querier, c idempotency.Claim, r
 
 // PurgeIdempotencyKeys deletes keys created before t.
 func (s *Store) PurgeIdempotencyKeys(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.W.ExecContext(ctx, s.db.Dialect.Rebind(`DELETE FROM idempotency_keys WHERE created_at < ?`), s.db.Dialect.Time(before))
+	var res sql.Result
+	err := s.db.OnWriter(ctx, func(q sqldb.Querier) error {
+		var err error
+		res, err = q.ExecContext(ctx, s.db.Dialect.Rebind(`DELETE FROM idempotency_keys WHERE created_at < ?`), s.db.Dialect.Time(before))
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("purging idempotency keys: %w", err)
 	}
