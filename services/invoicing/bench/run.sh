@@ -17,8 +17,23 @@
 # servicesonly), as their images do; ESTATE_BENCH_TAGS= (empty) measures
 # the binary of every target instead.
 #
+# ESTATE_BENCH_PRIORITY=1 runs the servers and the load generator (not the
+# builds) at the highest scheduling priority, which needs root or
+# CAP_SYS_NICE: on a host shared with other work, that work then gets
+# about 1/88 of the benchmark's share of the cores, which approaches the
+# figures of a quiet host. With the kernel's autogroups on
+# (/proc/sys/kernel/sched_autogroup_enabled), the share is per session,
+# so the script runs in a session of its own (setsid) whose group it
+# gives nice -20, and the PostgreSQL server's group the same while it
+# runs. (Real-time scheduling is not used: it starves the kernel's own I/O
+# threads, and the servers' fsyncs with them.)
+# ESTATE_BENCH_SCENARIOS limits the scenarios (e.g. "create-invoice").
+#
 #   services/invoicing/bench/run.sh [RATE] [DURATION]
 set -euo pipefail
+if [[ -n ${ESTATE_BENCH_PRIORITY:-} && -z ${ESTATE_BENCH_SESSION:-} ]]; then
+	ESTATE_BENCH_SESSION=1 exec setsid --wait "$0" "$@"
+fi
 RATE=${1:-2000}
 DURATION=${2:-20s}
 PG=${ESTATE_BENCH_POSTGRES_DSN:-${ESTATE_TEST_POSTGRES_DSN:-}}
@@ -26,18 +41,27 @@ cd "$(dirname "$0")/../../.."
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 TAGS=${ESTATE_BENCH_TAGS-servicesonly}
+PRIO=()
+if [[ -n ${ESTATE_BENCH_PRIORITY:-} ]]; then
+	PRIO=(nice -n -20)
+	[[ $("${PRIO[@]}" nice) == -20 ]] || { echo "ESTATE_BENCH_PRIORITY needs root or CAP_SYS_NICE" >&2; exit 1; }
+	# This session's group, from here on (the builds above ran without).
+	if [[ -w /proc/self/autogroup ]]; then echo -20 > /proc/self/autogroup; fi
+fi
+SCENARIOS=${ESTATE_BENCH_SCENARIOS:-get-invoice create-invoice create-payment create-drawdown}
+want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 go build -tags "$TAGS" -o "$OUT/estate" ./cmd/estate
 go build -o "$OUT/bench" ./services/invoicing/bench
 go build -o "$OUT/estate-all" ./cmd/estate
-BENCH="$OUT/bench -rate $RATE -duration $DURATION"
+BENCH="${PRIO[*]} $OUT/bench -rate $RATE -duration $DURATION"
 
-echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); build tags: ${TAGS:-none}"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); build tags: ${TAGS:-none}; priority: $([[ -n ${ESTATE_BENCH_PRIORITY:-} ]] && echo 'nice -20' || echo default)"
 echo
 echo "| scenario | rate (req/s) | p50 | p99 | p99.9 | errors (by status) | RssAnon peak | RssFile peak | RSS peak |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 STARTS=()
 
-"$OUT/bench" -serve-hello 127.0.0.1:18099 & HELLO=$!
+"${PRIO[@]}" "$OUT/bench" -serve-hello 127.0.0.1:18099 & HELLO=$!
 sleep 0.5
 $BENCH -url http://127.0.0.1:18099 -pid $HELLO -scenario hello -label "chi hello world"
 kill -INT $HELLO; wait $HELLO || true
@@ -50,18 +74,19 @@ run_backend() { # backend [invoicing-dsn credit-dsn]
 	if [[ $# -eq 3 ]]; then
 		invflags=(--invoicing.postgres-dsn "$2") credflags=(--credit.postgres-dsn "$3") creditdb=$3
 	fi
-	"$OUT/estate" invoicing --data-dir "$dir" --auth.dev --invoicing.listen-addr 127.0.0.1:18081 \
+	"${PRIO[@]}" "$OUT/estate" invoicing --data-dir "$dir" --auth.dev --invoicing.listen-addr 127.0.0.1:18081 \
 		--invoicing.rate-limit 0 --log.level warn "${invflags[@]}" > "$OUT/$backend-invoicing.log" 2>&1 & local ipid=$!
 	ready $inv
-	"$OUT/estate" credit --data-dir "$dir" --auth.dev --credit.listen-addr 127.0.0.1:18082 --credit.invoicing-url $inv \
+	"${PRIO[@]}" "$OUT/estate" credit --data-dir "$dir" --auth.dev --credit.listen-addr 127.0.0.1:18082 --credit.invoicing-url $inv \
 		--credit.rate-limit 0 --log.level warn "${credflags[@]}" > "$OUT/$backend-credit.log" 2>&1 & local cpid=$!
 	ready $cred
 	STARTS+=("invoicing ($backend) at start: $("$OUT/bench" -memory -pid $ipid)")
 	STARTS+=("credit ($backend) at start: $("$OUT/bench" -memory -pid $cpid)")
 	for sc in get-invoice create-invoice create-payment; do
+		want $sc || continue
 		$BENCH -url $inv -data-dir "$dir" -pid $ipid -scenario $sc -label "$sc ($backend)"
 	done
-	$BENCH -url $inv -credit-url $cred -credit-db "$creditdb" -data-dir "$dir" -pid $cpid -scenario create-drawdown -label "create-drawdown ($backend)"
+	! want create-drawdown || $BENCH -url $inv -credit-url $cred -credit-db "$creditdb" -data-dir "$dir" -pid $cpid -scenario create-drawdown -label "create-drawdown ($backend)"
 	kill -INT $cpid $ipid; wait $cpid $ipid || true
 }
 
@@ -69,6 +94,16 @@ run_backend sqlite
 if [[ -n "$PG" ]]; then
 	dsn() { python3 -c "import sys,urllib.parse as u;p=u.urlparse(sys.argv[1]);print(p._replace(path='/'+sys.argv[2]).geturl())" "$PG" "$1"; }
 	DB="estate_bench_$$"
+	if [[ ${#PRIO[@]} -gt 0 ]]; then
+		# The PostgreSQL server shares the host too: its postmaster and the
+		# backends it forks (which inherit its priority) run at the
+		# benchmark's priority while it runs, and at their own afterwards.
+		PGPID=$(head -1 "$(psql "$PG" -Atc 'SHOW data_directory')/postmaster.pid")
+		PGNICE=$(awk '{print $NF}' "/proc/$PGPID/autogroup" 2>/dev/null || echo 0)
+		renice -n -20 -p "$PGPID" $(pgrep -P "$PGPID") > /dev/null
+		[[ ! -w /proc/$PGPID/autogroup ]] || echo -20 > "/proc/$PGPID/autogroup"
+		trap 'renice -n 0 -p "$PGPID" $(pgrep -P "$PGPID") > /dev/null; [[ ! -w /proc/$PGPID/autogroup ]] || echo "$PGNICE" > "/proc/$PGPID/autogroup"; rm -rf "$OUT"' EXIT
+	fi
 	psql "$PG" -qc "CREATE DATABASE ${DB}_invoicing" -c "CREATE DATABASE ${DB}_credit" > /dev/null
 	run_backend postgres "$(dsn ${DB}_invoicing)" "$(dsn ${DB}_credit)"
 	psql "$PG" -qc "DROP DATABASE ${DB}_invoicing WITH (FORCE)" -c "DROP DATABASE ${DB}_credit WITH (FORCE)" > /dev/null
