@@ -103,9 +103,10 @@ type collectorProc struct {
 	// ready reports whether a started collector serves.
 	ready func() error
 	// API is the base URL of the events and query API (with /metrics),
-	// OTLPHTTP the base URL of the OTLP/HTTP receiver.
-	API, OTLPHTTP string
-	logPath       string
+	// OTLPHTTP the base URL of the OTLP/HTTP receiver, OTLPGRPC the
+	// host:port of the OTLP/gRPC receiver.
+	API, OTLPHTTP, OTLPGRPC string
+	logPath                 string
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -124,6 +125,7 @@ func newCollector(t *testing.T, extra ...string) *collectorProc {
 		dataDir:  filepath.Join(dir, "data"),
 		API:      fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
 		OTLPHTTP: fmt.Sprintf("http://127.0.0.1:%d", ports[2]),
+		OTLPGRPC: fmt.Sprintf("127.0.0.1:%d", ports[1]),
 		logPath:  filepath.Join(dir, "collector.log"),
 	}
 	c.args = append([]string{"collector",

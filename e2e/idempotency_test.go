@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,21 +60,28 @@ type services struct {
 }
 
 func startServices(t *testing.T, backend string) *services {
+	var invDSN, creditDSN string
+	if backend == "postgres" {
+		invDSN, creditDSN = pgtest.NewDatabase(t), pgtest.NewDatabase(t)
+	}
+	return runServices(t, invDSN, creditDSN)
+}
+
+// runServices starts invoicing and credit on the given databases (SQLite
+// under the data dir when empty); extra flags go to both.
+func runServices(t *testing.T, invDSN, creditDSN string, extra ...string) *services {
 	bin := estateBinary(t)
 	ports := jaegertest.FreePorts(t, 2)
 	dir := t.TempDir()
-	s := &services{dataDir: filepath.Join(dir, "data")}
-	if backend == "postgres" {
-		s.invDSN, s.creditDSN = pgtest.NewDatabase(t), pgtest.NewDatabase(t)
-	}
-	proc := func(target string, port int, extra ...string) *collectorProc {
+	s := &services{dataDir: filepath.Join(dir, "data"), invDSN: invDSN, creditDSN: creditDSN}
+	proc := func(target string, port int, own ...string) *collectorProc {
 		p := &collectorProc{
 			name: target, bin: bin, dataDir: s.dataDir,
 			API:     fmt.Sprintf("http://127.0.0.1:%d", port),
 			logPath: filepath.Join(dir, target+".log"),
-			args: append([]string{target, "--data-dir", s.dataDir, "--auth.dev",
+			args: slices.Concat([]string{target, "--data-dir", s.dataDir, "--auth.dev",
 				"--" + target + ".listen-addr", fmt.Sprintf("127.0.0.1:%d", port), "--" + target + ".rate-limit", "0",
-				"--log.format", "json", "--log.level", "warn"}, extra...),
+				"--log.format", "json", "--log.level", "warn"}, extra, own),
 		}
 		p.ready = readyz(p.API)
 		p.cleanup(t)
@@ -81,8 +89,10 @@ func startServices(t *testing.T, backend string) *services {
 	}
 	var invExtra, creditExtra []string
 	if s.invDSN != "" {
-		invExtra = []string{"--invoicing.postgres-dsn", s.invDSN}
-		creditExtra = []string{"--credit.postgres-dsn", s.creditDSN}
+		invExtra = postgresFlags("invoicing", s.invDSN)
+	}
+	if s.creditDSN != "" {
+		creditExtra = postgresFlags("credit", s.creditDSN)
 	}
 	s.invoicing = proc("invoicing", ports[0], invExtra...)
 	s.credit = proc("credit", ports[1], append(creditExtra, "--credit.invoicing-url", fmt.Sprintf("http://127.0.0.1:%d", ports[0]))...)
@@ -90,6 +100,23 @@ func startServices(t *testing.T, backend string) *services {
 	require.NoError(t, s.invoicing.start(ctx))
 	require.NoError(t, s.credit.start(ctx))
 	return s
+}
+
+// register registers the business of subject sub at invoicing, and
+// returns its id and a token of sub for it, signed by the services'
+// development issuer.
+func (s *services) register(ctx context.Context, t *testing.T, c *crashClient, sub string) (id, token string) {
+	t.Helper()
+	iss, err := auth.OpenDevIssuer(filepath.Join(s.dataDir, "dev-issuer"), nil)
+	require.NoError(t, err)
+	sign := func(business string) string {
+		tok, err := iss.Sign(auth.TokenRequest{Subject: sub, BusinessID: business, TTL: time.Hour})
+		require.NoError(t, err)
+		return tok
+	}
+	a := c.created(ctx, t, s.invoicing.API+"/v1/businesses", sign(""), "register-"+sub, map[string]any{
+		"legal_name": sub, "country": "FR", "registration_number": "RCS " + sub, "billing_email": sub + "@example.com"})
+	return a.id(), sign(a.id())
 }
 
 // open opens a service's database, for the test to read.
@@ -187,21 +214,9 @@ func crashServices(t *testing.T, backend string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	c := &crashClient{http: &http.Client{Timeout: 5 * time.Second}}
-	iss, err := auth.OpenDevIssuer(filepath.Join(s.dataDir, "dev-issuer"), nil)
-	require.NoError(t, err)
-	sign := func(sub, business string) string {
-		tok, err := iss.Sign(auth.TokenRequest{Subject: sub, BusinessID: business, TTL: time.Hour})
-		require.NoError(t, err)
-		return tok
-	}
 	inv := s.invoicing.API
-	register := func(sub string) (string, string) {
-		a := c.created(ctx, t, inv+"/v1/businesses", sign(sub, ""), "register-"+sub, map[string]any{
-			"legal_name": sub, "country": "FR", "registration_number": "RCS " + sub, "billing_email": sub + "@example.com"})
-		return a.id(), sign(sub, a.id())
-	}
-	alice, aliceTok := register("alice")
-	bob, _ := register("bob")
+	alice, aliceTok := s.register(ctx, t, c, "alice")
+	bob, _ := s.register(ctx, t, c, "bob")
 	open := func(key string, amount int64) (string, string) {
 		a := c.created(ctx, t, inv+"/v1/invoices", aliceTok, key, crashInvoice(bob, key, amount))
 		sent, err := c.call(ctx, inv+"/v1/invoices/"+a.id()+"/send", aliceTok, key+"-send", struct{}{})
@@ -224,9 +239,7 @@ func crashServices(t *testing.T, backend string) {
 	// The credit line is written straight into credit's database: this test
 	// is about keys, not about what the credit policy approves.
 	creditDB := s.open(t, "credit")
-	_, err = creditDB.W.ExecContext(ctx, creditDB.Dialect.Rebind(`INSERT INTO lines (business_id, currency, credit_limit, drawn, updated_at) VALUES (?, ?, ?, 0, ?)`),
-		alice, currency, int64(1_000_000_000), creditDB.Dialect.Time(time.Now()))
-	require.NoError(t, err)
+	grantLine(ctx, t, creditDB, alice, currency, 1_000_000_000)
 
 	// The workload: each op is one key, retried until answered.
 	type op struct {
@@ -336,6 +349,15 @@ func crashServices(t *testing.T, backend string) {
 	require.NoError(t, creditDB.R.QueryRowContext(ctx, creditDB.Dialect.Rebind(`SELECT drawn, (SELECT COALESCE(SUM(amount), 0) FROM drawdowns WHERE business_id = ?) FROM lines WHERE business_id = ?`), alice, alice).Scan(&drawn, &drawnSum))
 	require.Equal(t, int64(counts["draw"]*100), drawn)
 	require.Equal(t, drawnSum, drawn)
+}
+
+// grantLine writes a credit line of business straight into credit's
+// database: the tests are not about what the credit policy approves.
+func grantLine(ctx context.Context, t *testing.T, db *sqldb.DB, business, currency string, limit int64) {
+	t.Helper()
+	_, err := db.W.ExecContext(ctx, db.Dialect.Rebind(`INSERT INTO lines (business_id, currency, credit_limit, drawn, updated_at) VALUES (?, ?, ?, 0, ?)`),
+		business, currency, limit, db.Dialect.Time(time.Now()))
+	require.NoError(t, err)
 }
 
 // rowsByKey reads (key, id) rows into the ids of each key.

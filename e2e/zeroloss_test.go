@@ -139,13 +139,13 @@ func spansBatch(batch, from, to int) []byte {
 // sendUntilAcked posts body until the collector answers 2xx: a record counts
 // as sent only once acknowledged. Connection errors (the collector is being
 // killed) and 429/5xx are retried.
-func sendUntilAcked(ctx context.Context, client *http.Client, url string, body []byte, retries *atomic.Int64) error {
+func sendUntilAcked(ctx context.Context, client *http.Client, url, contentType string, body []byte, retries *atomic.Int64) error {
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 		if err != nil {
 			return err
 		}
-		req.Header.Set("Content-Type", "application/x-protobuf")
+		req.Header.Set("Content-Type", contentType)
 		res, err := client.Do(req)
 		if err == nil {
 			_, _ = io.Copy(io.Discard, res.Body)
@@ -425,11 +425,11 @@ func stream(ctx context.Context, t *testing.T, n int, col *collectorProc, extra 
 		g.Go(func() error {
 			for b := range work {
 				from, to := b*zeroLossBatch, min((b+1)*zeroLossBatch, n)
-				if err := sendUntilAcked(gctx, client, col.OTLPHTTP+"/v1/logs", logsBatch(from, to), &retries); err != nil {
+				if err := sendUntilAcked(gctx, client, col.OTLPHTTP+"/v1/logs", "application/x-protobuf", logsBatch(from, to), &retries); err != nil {
 					return err
 				}
 				acked.Add(1)
-				if err := sendUntilAcked(gctx, client, col.OTLPHTTP+"/v1/traces", spansBatch(b, from, to), &retries); err != nil {
+				if err := sendUntilAcked(gctx, client, col.OTLPHTTP+"/v1/traces", "application/x-protobuf", spansBatch(b, from, to), &retries); err != nil {
 					return err
 				}
 				acked.Add(1)

@@ -151,6 +151,7 @@ func (a *app) initCredit(ctx context.Context) (modules.Service, error) {
 	}
 	svc := credit.New(credit.Options{Store: store, Invoicing: client, Trust: trust, Now: a.now, Logger: logger})
 	reg := server.NewRegistry()
+	reg.MustRegister(tel.Collector())
 	faults, faultSrv := a.faultInjector("credit", cfg.FaultListenAddr, reg, verifier)
 	handler := credithttp.NewServer(credithttp.Options{
 		Service: svc, Verifier: verifier, Idempotency: store, Telemetry: tel, Registry: reg, Logger: logger, Now: a.now,

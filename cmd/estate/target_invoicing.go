@@ -138,6 +138,7 @@ func (a *app) initInvoicing(ctx context.Context) (modules.Service, error) {
 		return fail(fmt.Errorf("opening invoicing store: %w", err))
 	}
 	reg := server.NewRegistry()
+	reg.MustRegister(tel.Collector())
 	faults, faultSrv := a.faultInjector("invoicing", cfg.FaultListenAddr, reg, verifier)
 	var osubs []outbox.Subscriber
 	for _, s := range subs {

@@ -12,7 +12,9 @@ import (
 
 	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/problem"
+	"github.com/estatehq/estate/internal/sqldb"
 	"github.com/estatehq/estate/services/credit"
+	"github.com/estatehq/estate/services/kit/httpapi"
 )
 
 type handlers struct {
@@ -195,6 +197,10 @@ func (h *handlers) handleEvent() http.HandlerFunc {
 			problem.Write(w, r, problem.New(http.StatusServiceUnavailable, de.Message))
 		case errors.As(err, &de) && de.Code == credit.EINVALID:
 			problem.Write(w, r, problem.New(http.StatusUnprocessableEntity, de.Message))
+		case sqldb.Unavailable(err):
+			h.logger.WarnContext(r.Context(), "event deferred: database unavailable", "event_id", paid.EventID, "err", err)
+			problem.RetryAfter(w, httpapi.DatabaseRetryAfter)
+			problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "the database is unavailable; retry after Retry-After"))
 		default:
 			h.logger.ErrorContext(r.Context(), "handling event", "event_id", paid.EventID, "err", err)
 			problem.Write(w, r, problem.New(http.StatusInternalServerError, "internal error"))

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -28,6 +29,7 @@ import (
 	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/problem"
 	"github.com/estatehq/estate/internal/ratelimit"
+	"github.com/estatehq/estate/internal/sqldb"
 	"github.com/estatehq/estate/services/kit/fault"
 	"github.com/estatehq/estate/services/kit/idempotency"
 	"github.com/estatehq/estate/services/kit/telemetry"
@@ -137,12 +139,23 @@ func OpenAPI(cfg huma.Config, register func(huma.API)) *huma.OpenAPI {
 	return api.OpenAPI()
 }
 
+// DatabaseRetryAfter is the Retry-After of a 503 answered because the
+// service's database is unavailable: about how long a restarting
+// PostgreSQL takes to accept connections again.
+const DatabaseRetryAfter = 2 * time.Second
+
 // InternalError is the problem of an error with no domain code: 499 when
-// the client went away, else 500 with a generic text, the error itself
-// logged and never shown.
+// the client went away; 503 with Retry-After when the database could not
+// be reached or is going away (sqldb.Unavailable), which passes by itself;
+// else 500 with a generic text. The error itself is logged and never shown.
 func InternalError(ctx context.Context, logger *slog.Logger, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return huma.NewError(499, "the client closed the request")
+	}
+	if sqldb.Unavailable(err) {
+		logger.WarnContext(ctx, "database unavailable", "err", err)
+		return huma.ErrorWithHeaders(huma.Error503ServiceUnavailable("the database is unavailable; retry after Retry-After"),
+			http.Header{"Retry-After": {strconv.Itoa(int(DatabaseRetryAfter / time.Second))}})
 	}
 	logger.ErrorContext(ctx, "internal error", "err", err)
 	return huma.Error500InternalServerError("internal error")

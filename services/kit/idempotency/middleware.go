@@ -126,6 +126,7 @@ func Middleware(opts Options) func(http.Handler) http.Handler {
 				Record{Status: rw.status, Header: hdr, Body: rw.body.Bytes()})
 			if err != nil {
 				opts.Logger.ErrorContext(ctx, "committing an idempotent request", "err", err)
+				problem.RetryAfter(w, time.Second)
 				problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "the request could not be processed; retry with the same Idempotency-Key"))
 				return
 			}

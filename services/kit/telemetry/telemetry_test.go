@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -61,4 +62,32 @@ func TestConfigValidate(t *testing.T) {
 	require.NoError(t, (&telemetry.Config{}).Validate())
 	require.NoError(t, (&telemetry.Config{OTLPEndpoint: "collector:4317"}).Validate())
 	require.ErrorContains(t, (&telemetry.Config{OTLPEndpoint: "collector"}).Validate(), "telemetry.otlp_endpoint")
+	require.ErrorContains(t, (&telemetry.Config{OTLPRetryFor: -time.Second}).Validate(), "telemetry.otlp_retry_for")
+}
+
+// An export that fails for otlp_retry_for is dropped, and its spans and
+// log records are counted.
+func TestFailedExportsAreCounted(t *testing.T) {
+	tel, err := telemetry.New(context.Background(), telemetry.Options{ServiceName: "test",
+		Config: telemetry.Config{OTLPEndpoint: "127.0.0.1:1", OTLPInsecure: true, OTLPRetryFor: 300 * time.Millisecond}})
+	require.NoError(t, err)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(tel.Collector())
+	ctx, span := tel.TracerProvider.Tracer("t").Start(context.Background(), "op")
+	tel.Logger().InfoContext(ctx, "inside")
+	span.End()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = tel.Shutdown(sctx) // flushes: each export fails after 300 ms of retries
+
+	got := map[string]float64{}
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		require.Equal(t, "estate_telemetry_export_dropped_total", f.GetName())
+		for _, m := range f.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	require.Equal(t, map[string]float64{"traces": 1, "logs": 1}, got)
 }
