@@ -71,7 +71,7 @@ func New(o Options) (*Page, error) {
 	if o.Events == nil {
 		errs = append(errs, errors.New("events is required"))
 	}
-	if u, err := url.Parse(o.CollectorURL); err != nil || u.Host == "" {
+	if u, err := url.Parse(o.CollectorURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("collector url must be an http(s) URL, not %q", o.CollectorURL))
 	}
 	if o.Timeout < 0 || o.Deployments < 0 || o.Refresh < 0 {

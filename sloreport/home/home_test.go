@@ -3,6 +3,9 @@ package home_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,7 +17,9 @@ import (
 
 	"github.com/estatehq/estate/internal/promquery"
 	"github.com/estatehq/estate/metrics/sqlite"
+	"github.com/estatehq/estate/sloreport"
 	"github.com/estatehq/estate/sloreport/home"
+	"github.com/estatehq/estate/sloreport/reportserver"
 )
 
 const collectorURL = "http://127.0.0.1:8088"
@@ -183,4 +188,46 @@ func TestNewRefusesWhatCannotWork(t *testing.T) {
 	require.ErrorContains(t, err, "events is required")
 	require.ErrorContains(t, err, `collector url must be an http(s) URL, not "collector:8088"`)
 	require.ErrorContains(t, err, "must not be negative")
+}
+
+// TestStatusJSON: the report server answers the page's figures as JSON at
+// /v1/status, and at / for a client that accepts JSON and not HTML.
+func TestStatusJSON(t *testing.T) {
+	q := querier(t)
+	p := page(t, home.Options{Events: eventStore(t), Querier: q, SLOs: evaluator(t, q)})
+	archive, err := reportserver.OpenArchive(filepath.Join(t.TempDir(), "reports"))
+	require.NoError(t, err)
+	rs, err := reportserver.New(reportserver.Options{
+		Generate: func(context.Context, sloreport.ISOWeek) (*sloreport.Report, error) {
+			return nil, errors.New("not asked")
+		},
+		Archive: archive, Home: p, Schedule: reportserver.ScheduleOff,
+	})
+	require.NoError(t, err)
+	srv := httptest.NewServer(rs.Handler())
+	defer srv.Close()
+
+	want, err := json.Marshal(p.Status(context.Background()))
+	require.NoError(t, err)
+	for _, tc := range []struct{ path, accept string }{
+		{"/v1/status", ""},
+		{"/", "application/json"},
+	} {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+tc.path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Accept", tc.accept)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode, tc.path)
+		require.Equal(t, "application/json", resp.Header.Get("Content-Type"), tc.path)
+		require.JSONEq(t, string(want), string(body), tc.path)
+	}
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(want, &doc))
+	for _, key := range []string{"at", "services", "deployments", "open_incidents", "recently_resolved_incidents", "experiments", "links"} {
+		require.Contains(t, doc, key)
+	}
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/common/model"
 
-	"github.com/estatehq/estate/collector"
 	"github.com/estatehq/estate/metrics"
 	"github.com/estatehq/estate/sloreport"
 )
@@ -27,10 +26,12 @@ const REDWindow = 5 * time.Minute
 const recentWindow = 24 * time.Hour
 
 // The RED queries, over the collector's span-derived series (collector/red)
-// of every service but the overflow series, by service: the same
-// expressions as the overview dashboard's panels.
+// of every service but the overflow series (collector.REDOverflow, named
+// here as the dashboards name it: sloreport imports no collector
+// package), by service: the same expressions as the overview dashboard's
+// panels.
 var (
-	redSelector = `{service!="` + collector.REDOverflow + `"}`
+	redSelector = `{service!="__overflow__"}`
 	redWindow   = "[" + sloreport.FormatDuration(REDWindow) + "]"
 	redQueries  = map[string]string{
 		"rate":   `sum by (service) (rate(estate_red_requests_total` + redSelector + redWindow + `))`,
