@@ -23,8 +23,8 @@ import (
 )
 
 // initReportServer builds the report-server target: the report server on
-// report.listen-addr (8090), its home page, its archive under <data-dir>/reports and its
-// schedule. Its reports read the event store of the collector in this
+// report.listen-addr (8090), its home page, its archive under
+// <data-dir>/reports and its schedule. Its reports read the event store of the collector in this
 // process (under `up`), else the one the events group names, and the
 // SLOs of the slo group, queried at slo.prometheus-url, else in process
 // from the collector's embedded store, else through report.collector-url.

@@ -20,7 +20,7 @@ import (
 var templates embed.FS
 
 var page = template.Must(template.New("home.html.tmpl").Funcs(template.FuncMap{
-	"pct":     optPercent,
+	"pct":     sloreport.FormatOptPercent,
 	"perSec":  perSecond,
 	"secs":    optSeconds,
 	"when":    sloreport.FormatTime,
@@ -72,18 +72,11 @@ func (p *Page) ServeJSON(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(st)
 }
 
-// optPercent writes a ratio as a percentage, "–" when there is none.
-func optPercent(r *float64) string {
-	if r == nil {
-		return "–"
-	}
-	return sloreport.FormatPercent(*r)
-}
-
-// perSecond writes a rate: "12.4/s", "0.05/s", "–" when there is none.
+// perSecond writes a rate: "12.4/s", "0.050/s", sloreport.NoDataText
+// when there is none.
 func perSecond(r *float64) string {
 	if r == nil {
-		return "–"
+		return sloreport.NoDataText
 	}
 	digits := 1
 	if *r < 1 {
@@ -92,7 +85,8 @@ func perSecond(r *float64) string {
 	return strconv.FormatFloat(*r, 'f', digits, 64) + "/s"
 }
 
-// optSeconds writes a duration in seconds, "–" when there is none.
+// optSeconds writes a duration in seconds, "–" when there is none (a
+// deployment that did not reach production has no lead time).
 func optSeconds(s *float64) string {
 	if s == nil {
 		return "–"
@@ -100,10 +94,11 @@ func optSeconds(s *float64) string {
 	return sloreport.FormatSeconds(*s)
 }
 
-// burnRate writes a burn rate: "×0.42", "–" when there is none.
+// burnRate writes a burn rate: "×0.42", sloreport.NoDataText when
+// there is none.
 func burnRate(r *float64) string {
 	if r == nil {
-		return "–"
+		return sloreport.NoDataText
 	}
 	return "×" + strconv.FormatFloat(math.Round(*r*100)/100, 'f', 2, 64)
 }
