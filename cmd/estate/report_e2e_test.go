@@ -102,6 +102,16 @@ func TestUpWeeklyReport(t *testing.T) {
 	require.Contains(t, string(body), "<title>Estate status</title>")
 	require.Contains(t, string(body), `<a href="/reports/latest">`)
 	require.Regexp(t, `<tr id="deployment-cur-d2">(?s:.)*?rolled back`, string(body), "this week's rollback is among the recent deployments")
+	require.NotContains(t, string(body), `class="unavailable"`, "every source of the home page answers under up")
+	require.Contains(t, string(body), `<tr id="slo-invoicing-availability">`, "the example SLOs, through the collector in process")
+	require.Contains(t, string(body), `href="`+e.urls["collector"]+`/v1/logs?`, "the logs of the collector in process")
+	code, body = e.do(t, http.MethodGet, base+"/v1/status", reader, nil, nil)
+	require.Equal(t, http.StatusOK, code, string(body))
+	var status struct {
+		Deployments []struct{ ID, Fate string } `json:"deployments"`
+	}
+	require.NoError(t, json.Unmarshal(body, &status))
+	require.Contains(t, status.Deployments, struct{ ID, Fate string }{"cur-d2", "rolled_back"})
 	code, body = e.do(t, http.MethodGet, base+"/reports/latest", reader, nil, nil)
 	require.Equal(t, http.StatusOK, code)
 	html := string(body)
