@@ -7,60 +7,22 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
-	"github.com/estatehq/estate/internal/testenv"
+	"github.com/estatehq/estate/internal/testenv/chromium"
 )
 
 // A4 at 96 dpi: 210 mm wide, and the 186 mm between the page's 12 mm
 // margins that the style sheet's @page sets.
 const (
-	a4Width       = 794 // 210 mm
-	a4PrintWidth  = 703 // 186 mm
-	a4Height      = 1123
-	chromiumHint  = "apt-get install chromium (make test installs it)"
-	envArtifacts  = "ESTATE_TEST_ARTIFACTS"
-	envChromium   = "ESTATE_CHROMIUM_BIN"
-	pageLoadLimit = time.Minute
+	a4Width      = 794 // 210 mm
+	a4PrintWidth = 703 // 186 mm
+	a4Height     = 1123
 )
-
-// chromium opens a headless Chromium for the test and returns a context
-// of its tab, which the test's end closes.
-func chromium(t *testing.T) context.Context {
-	t.Helper()
-	bin := testenv.Binary(t, "chromium", envChromium, chromiumHint)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.Flag("headless", true),
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	// The first run starts the browser, which lives as long as its
-	// context: the limit is on what runs in it, not on that first run.
-	require.NoError(t, chromedp.Do(ctx), "starting chromium")
-	ctx, cancelTimeout := context.WithTimeout(ctx, pageLoadLimit)
-	t.Cleanup(cancelTimeout)
-	return ctx
-}
-
-// artifactDir is where a test keeps what a person may want to look at:
-// $ESTATE_TEST_ARTIFACTS when set, else the test's artifact directory
-// (kept with go test -artifacts).
-func artifactDir(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv(envArtifacts); d != "" {
-		dir := filepath.Join(d, testenv.SanitizeName(t.Name()))
-		require.NoError(t, os.MkdirAll(dir, 0o750))
-		return dir
-	}
-	return t.ArtifactDir()
-}
 
 // chartCheck is what the page says of one chart.
 type chartCheck struct {
@@ -122,11 +84,11 @@ func TestReportHTMLInChromium(t *testing.T) {
 	for _, fetch := range []string{"<link", "<script", "src=", "@import", "url("} {
 		require.NotContains(t, html.String(), fetch, "the page fetches nothing")
 	}
-	dir := artifactDir(t)
+	dir := chromium.ArtifactDir(t)
 	page := filepath.Join(dir, "report.html")
 	require.NoError(t, os.WriteFile(page, html.Bytes(), 0o600))
 
-	ctx := chromium(t)
+	ctx := chromium.Start(t)
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.EmulateViewport(a4Width, a4Height),
 		chromedp.Navigate("file://"+page),

@@ -11,6 +11,8 @@ import (
 // (internal/server serves /healthz, /readyz and /metrics to anyone).
 var reportAccess = auth.RouteTable{
 	"GET /":               auth.Need(auth.RoleReportsRead),
+	"GET /v1/status":      auth.Need(auth.RoleReportsRead),
+	"GET /reports/latest": auth.Need(auth.RoleReportsRead),
 	"GET /reports":        auth.Need(auth.RoleReportsRead),
 	"GET /reports/{file}": auth.Need(auth.RoleReportsRead),
 	// Publishing archives and posts to the webhook: only the weekly

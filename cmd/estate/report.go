@@ -234,7 +234,9 @@ func reportEvaluator(cfg sloreport.Config, q promquery.Querier, now func() time.
 	if len(slos) == 0 {
 		return nil, nil
 	}
-	return sloreport.New(sloreport.Options{Querier: q, SLOs: slos, Policy: cfg.Policy(), Chunk: sloreport.ReportChunk, Now: now})
+	// The cache serves the statuses now (the report server's home page);
+	// a report's periods are computed anew.
+	return sloreport.New(sloreport.Options{Querier: q, SLOs: slos, Policy: cfg.Policy(), Chunk: sloreport.ReportChunk, CacheTTL: cfg.CacheTTL, Now: now})
 }
 
 // hint adds what to do to an error of the SLOs' queries.

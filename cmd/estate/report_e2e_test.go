@@ -63,8 +63,9 @@ func (e *estate) postEvents(t *testing.T, events []metrics.Event) {
 // TestUpWeeklyReport: under `estate up`, with reliability events of this
 // week and the last posted to the collector, `estate report --week
 // <current>` prints the text report from the collector's store with the
-// SLOs through its API; the report server at / shows the last week's HTML
-// report with its charts; and the JSON carries every figure with its
+// SLOs through its API; the report server's home page at / lists the
+// week's rollback, and /reports/latest shows the last week's HTML report
+// with its charts; and the JSON carries every figure with its
 // sample size.
 func TestUpWeeklyReport(t *testing.T) {
 	e := startUp(t)
@@ -90,13 +91,28 @@ func TestUpWeeklyReport(t *testing.T) {
 		require.Contains(t, text, want)
 	}
 
-	// The report server: the latest report is last week's, in HTML with
-	// its charts.
+	// The report server: its home page links the latest report, last
+	// week's, in HTML with its charts.
 	base := e.urls["report-server"]
 	code, _ := e.do(t, http.MethodGet, base+"/", "", nil, nil)
 	require.Equal(t, http.StatusUnauthorized, code, "the report server needs reports.read")
 	reader := e.roleToken(t, auth.RoleReportsRead)
 	code, body := e.do(t, http.MethodGet, base+"/", reader, nil, nil)
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, string(body), "<title>Estate status</title>")
+	require.Contains(t, string(body), `<a href="/reports/latest">`)
+	require.Regexp(t, `<tr id="deployment-cur-d2">(?s:.)*?rolled back`, string(body), "this week's rollback is among the recent deployments")
+	require.NotContains(t, string(body), `class="unavailable"`, "every source of the home page answers under up")
+	require.Contains(t, string(body), `<tr id="slo-invoicing-availability">`, "the example SLOs, through the collector in process")
+	require.Contains(t, string(body), `href="`+e.urls["collector"]+`/v1/logs?`, "the logs of the collector in process")
+	code, body = e.do(t, http.MethodGet, base+"/v1/status", reader, nil, nil)
+	require.Equal(t, http.StatusOK, code, string(body))
+	var status struct {
+		Deployments []struct{ ID, Fate string } `json:"deployments"`
+	}
+	require.NoError(t, json.Unmarshal(body, &status))
+	require.Contains(t, status.Deployments, struct{ ID, Fate string }{"cur-d2", "rolled_back"})
+	code, body = e.do(t, http.MethodGet, base+"/reports/latest", reader, nil, nil)
 	require.Equal(t, http.StatusOK, code)
 	html := string(body)
 	require.Contains(t, html, "Weekly reliability report, "+last.String())

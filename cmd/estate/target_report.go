@@ -5,22 +5,26 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/estatehq/estate/dashboards"
 	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/modules"
 	"github.com/estatehq/estate/internal/promquery"
 	"github.com/estatehq/estate/internal/server"
+	"github.com/estatehq/estate/metrics"
 	"github.com/estatehq/estate/sloreport"
+	"github.com/estatehq/estate/sloreport/home"
 	"github.com/estatehq/estate/sloreport/reportserver"
 )
 
 // initReportServer builds the report-server target: the report server on
-// report.listen-addr (8090), its archive under <data-dir>/reports and its
-// schedule. Its reports read the event store of the collector in this
+// report.listen-addr (8090), its home page, its archive under
+// <data-dir>/reports and its schedule. Its reports read the event store of the collector in this
 // process (under `up`), else the one the events group names, and the
 // SLOs of the slo group, queried at slo.prometheus-url, else in process
 // from the collector's embedded store, else through report.collector-url.
@@ -55,7 +59,10 @@ func (a *app) initReportServer(ctx context.Context) (modules.Service, error) {
 		}
 		return promquery.NewHTTP(promquery.HTTPOptions{URL: cfg.CollectorURL, Transport: &auth.Transport{Base: a.transport(), Token: tokens}})
 	}
-	slos, err := reportEvaluator(a.cfg.SLO, &lazyQuerier{backend: backend}, a.now)
+	// One querier for the reports' SLOs and the home page's RED figures
+	// and SLO statuses.
+	querier := &lazyQuerier{backend: backend}
+	slos, err := reportEvaluator(a.cfg.SLO, querier, a.now)
 	if err != nil {
 		return fail(err)
 	}
@@ -64,6 +71,10 @@ func (a *app) initReportServer(ctx context.Context) (modules.Service, error) {
 		return fail(err)
 	}
 	reviews := strings.TrimRight(cfg.CollectorURL, "/")
+	page, err := a.homePage(store, querier, slos, logger)
+	if err != nil {
+		return fail(err)
+	}
 	var srv *server.Server
 	retry := cfg.Webhook.Retry()
 	reg := server.NewRegistry()
@@ -75,6 +86,7 @@ func (a *app) initReportServer(ctx context.Context) (modules.Service, error) {
 			})
 		},
 		Archive:  archive,
+		Home:     page,
 		Schedule: cfg.Schedule,
 		Webhook:  reportserver.Webhook{URL: cfg.Webhook.URL, Timeout: cfg.Webhook.Timeout, Retry: retry},
 		PublicURL: func() string {
@@ -106,4 +118,25 @@ func (a *app) initReportServer(ctx context.Context) (modules.Service, error) {
 		Parts:   withStatic([]modules.Service{srv, rs, a.scrapeTarget("report-server", srv)}, static),
 		Closers: closers,
 	}}, nil
+}
+
+// homePage is the report server's home page: the RED figures and SLO
+// statuses through the reports' querier and evaluator, the deployments,
+// incidents and chaos runs from their event store, and links to the
+// collector's query API (the collector of this process under `up`) and
+// to Grafana's overview dashboard when report.grafana-url is set.
+func (a *app) homePage(store metrics.Store, q promquery.Querier, slos *sloreport.Evaluator, logger *slog.Logger) (*home.Page, error) {
+	cfg := a.cfg.Report
+	collectorURL := cfg.CollectorURL
+	if a.collector != nil {
+		collectorURL = a.collector.URL()
+	}
+	grafana := ""
+	if cfg.GrafanaURL != "" {
+		grafana = strings.TrimRight(cfg.GrafanaURL, "/") + "/d/" + dashboards.UIDOverview
+	}
+	return home.New(home.Options{
+		Events: store, Querier: q, SLOs: slos, CollectorURL: collectorURL, GrafanaURL: grafana,
+		Timeout: cfg.HomeTimeout, Now: a.now, Logger: logger.With("part", "home"),
+	})
 }

@@ -125,7 +125,7 @@ a { color: #2b6cb0; }
 </head>
 <body>
 <h1>Reliability reports</h1>
-<p><a href="/">The latest report</a> ({{.Latest}}) · <a href="/reports/{{.Current}}.html">this week so far</a> ({{.Current}})</p>
+<p><a href="/">Status now</a> · <a href="/reports/latest">the latest report</a> ({{.Latest}}) · <a href="/reports/{{.Current}}.html">this week so far</a> ({{.Current}})</p>
 <h2>Archive</h2>
 {{if .Weeks}}<ul>
 {{range .Weeks}}<li><a href="/reports/{{.}}.html">{{.}}</a> <span class="muted">(<a href="/reports/{{.}}.md">Markdown</a>, <a href="/reports/{{.}}.json">JSON</a>, <a href="/reports/{{.}}.txt">text</a>)</span></li>

@@ -1,6 +1,8 @@
 package reportserver
 
 import (
+	"net/http"
+
 	"github.com/go-chi/chi/v5"
 
 	"github.com/estatehq/estate/internal/problem"
@@ -9,7 +11,9 @@ import (
 // routes lists the whole surface of the report server (internal/server
 // adds /healthz, /readyz and /metrics):
 //
-//	GET /                       the latest report, in HTML: the last complete week's
+//	GET /                       the home page: the estate now (JSON for Accept: application/json); without Options.Home, a redirect to /reports/latest
+//	GET /v1/status              the home page's figures as JSON (with Options.Home)
+//	GET /reports/latest         the latest report, in HTML: the last complete week's
 //	GET /reports                the archive: every archived week, newest first (HTML, or JSON for Accept: application/json)
 //	GET /reports/{week}.{ext}   a week's report: .html, .md, .json or .txt; generated on demand when not archived
 //	POST /reports/{week}/publish generate and archive a week's report now, and post its summary to the webhook (what the schedule does)
@@ -19,7 +23,13 @@ import (
 func (s *Server) routes() chi.Router {
 	r := chi.NewRouter()
 	problem.Route(r)
-	r.Get("/", s.handleLatest())
+	if s.o.Home != nil {
+		r.Get("/", s.o.Home.ServeHTTP)
+		r.Get("/v1/status", s.o.Home.ServeJSON)
+	} else {
+		r.Get("/", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/reports/latest", http.StatusFound) })
+	}
+	r.Get("/reports/latest", s.handleLatest())
 	r.Get("/reports", s.handleArchive())
 	r.Get("/reports/{file}", s.handleReport())
 	r.Post("/reports/{week}/publish", s.handlePublish())

@@ -1,6 +1,7 @@
-// Package reportserver serves the weekly reliability report: the latest
-// report, the archive, and each week's report in HTML, Markdown or JSON,
-// generated on demand when it is not archived. On a schedule (Monday 06:00
+// Package reportserver serves the home page (package home: the estate
+// now) and the weekly reliability report: the latest report, the
+// archive, and each week's report in HTML, Markdown or JSON, generated on
+// demand when it is not archived. On a schedule (Monday 06:00
 // UTC by default) it archives the last complete week's report and posts
 // its summary to a chat webhook, retried without holding the archive up.
 package reportserver
@@ -21,6 +22,7 @@ import (
 
 	"github.com/estatehq/estate/internal/delivery"
 	"github.com/estatehq/estate/sloreport"
+	"github.com/estatehq/estate/sloreport/home"
 )
 
 // Options are what a Server is built from.
@@ -41,6 +43,9 @@ type Options struct {
 	// PublicURL is the server's URL as readers reach it, for the link of
 	// the webhook's summary; none when nil or empty.
 	PublicURL func() string
+	// Home is the home page, served at /; without it / redirects to the
+	// latest report.
+	Home *home.Page
 	// Extra mounts more routes, such as the incidents' reviews.
 	Extra func(chi.Router)
 	// Now is the clock; time.Now when nil.

@@ -104,7 +104,7 @@ func TestRoutes(t *testing.T) {
 	defer srv.Close()
 
 	// Nothing archived: the latest report, 2026-W45, is generated.
-	code, h, body := get(t, srv.URL+"/")
+	code, h, body := get(t, srv.URL+"/reports/latest")
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, "text/html; charset=utf-8", h.Get("Content-Type"))
 	for _, want := range []string{"Weekly reliability report, 2026-W45", `<svg id="overall-daily"`, "1 of 1 deployment rolled back"} {
@@ -146,8 +146,12 @@ func TestRoutes(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, string(want), body, ext)
 	}
-	_, _, _ = get(t, srv.URL+"/")
+	_, _, _ = get(t, srv.URL+"/reports/latest")
 	require.Equal(t, int32(3), g.calls.Load(), "served from the archive")
+	// Without a home page, / is the latest report.
+	code, _, body = get(t, srv.URL+"/")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "Weekly reliability report, 2026-W45")
 	code, _, body = get(t, srv.URL+"/reports")
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, `<a href="/reports/2026-W45.html">2026-W45</a>`)
@@ -357,6 +361,8 @@ func TestConfig(t *testing.T) {
 		{[]string{"--report.webhook.url=hooks.slack.com/x"}, "webhook.url: must be an http or https URL"},
 		{[]string{"--report.webhook.url=https://hooks.example/x", "--report.webhook.max-attempts=0"}, "webhook.max_attempts: must be positive"},
 		{[]string{"--report.thresholds.mttr-red=30m"}, "thresholds.mttr_red: must be at least mttr_amber"},
+		{[]string{"--report.grafana-url=grafana:3000"}, "grafana_url: must be an http or https URL"},
+		{[]string{"--report.home-timeout=0s"}, "home_timeout: must be positive"},
 	} {
 		var c Config
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
