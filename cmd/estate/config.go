@@ -30,6 +30,9 @@ type Config struct {
 	// with development settings (productionFaults).
 	Env string `yaml:"env"`
 
+	// Up holds the options of `estate up` alone: --postgres and --demo.
+	Up upConfig `yaml:",inline"`
+
 	targetConfigs `yaml:",inline"`
 }
 

@@ -111,10 +111,7 @@ func buildVersion() string {
 
 // runUp starts every public target.
 func runUp(ctx context.Context, env *environ, args []string) error {
-	var names []string
-	for _, t := range targets() {
-		names = append(names, t.name)
-	}
+	names := upTargetNames()
 	// One machine: services trust the development issuer of `estate token`
 	// (a later --auth.dev=false turns it off); every listener is on
 	// loopback (see loopbackDefaults).
@@ -168,6 +165,7 @@ func parseConfig(env *environ, cmd string, targetNames, args []string) (*Config,
 	fs.SetOutput(io.Discard)
 	cfg.RegisterFlags(fs, targetNames)
 	if cmd == "up" {
+		cfg.Up.registerFlags(fs)
 		loopbackDefaults(fs)
 	}
 	if err := refuseForeignFlags(fs, cmd, args); err != nil {
@@ -190,7 +188,11 @@ func loadConfig(env *environ, cmd string, targetNames, args []string) (*Config, 
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := cfg.Validate(targetNames); err != nil {
+	err = cfg.Validate(targetNames)
+	if cmd == "up" {
+		err = errors.Join(err, cfg.Up.validate())
+	}
+	if err != nil {
 		return nil, nil, fmt.Errorf("invalid configuration: %w", err)
 	}
 	cfg.applyPortOffset(targetNames)
@@ -239,6 +241,11 @@ func serve(ctx context.Context, env *environ, cmd string, targetNames, args []st
 	if err != nil {
 		return err
 	}
+	if cmd == "up" {
+		if err := cfg.applyPostgres(ctx, targetNames); err != nil {
+			return err
+		}
+	}
 	a := newApp(cfg, logger, env)
 	defer a.close()
 	if err := a.loadTLS(); err != nil {
@@ -252,8 +259,10 @@ func serve(ctx context.Context, env *environ, cmd string, targetNames, args []st
 		return err
 	}
 	tw := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
+	urls := map[string]string{}
 	for _, s := range mgr.Services() {
 		if e, ok := s.Service.(modules.Endpoint); ok {
+			urls[s.Name] = e.URL()
 			fmt.Fprintf(tw, "%s\t%s\n", s.Name, e.URL())
 		}
 	}
@@ -261,11 +270,28 @@ func serve(ctx context.Context, env *environ, cmd string, targetNames, args []st
 	if cmd == "up" && cfg.Auth.Dev {
 		printTokenHelp(env.stdout, cfg.DataDir)
 	}
+	stop := func(first error, more ...modules.Service) error {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+		defer cancel()
+		logger.Info("stopping", "command", cmd)
+		errs := []error{first}
+		for _, s := range more {
+			errs = append(errs, s.Shutdown(stopCtx))
+		}
+		return errors.Join(append(errs, mgr.Shutdown(stopCtx))...)
+	}
+	var extra []modules.Service
+	if cmd == "up" {
+		// The demo is a client of the targets: it starts once they serve,
+		// and stops before them.
+		d, err := a.startDemo(ctx, urls)
+		if err != nil {
+			return stop(err)
+		}
+		if d != nil {
+			extra = append(extra, d)
+		}
+	}
 	logger.Info("estate started", "command", cmd, "version", buildVersion(), "data_dir", cfg.DataDir)
-
-	waitErr := mgr.Wait(ctx)
-	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
-	defer cancel()
-	logger.Info("stopping", "command", cmd)
-	return errors.Join(waitErr, mgr.Shutdown(stopCtx))
+	return stop(mgr.Wait(ctx), extra...)
 }
