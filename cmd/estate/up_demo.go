@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -60,13 +61,16 @@ func (a *app) startDemo(ctx context.Context, urls map[string]string) (modules.Se
 	d, err := demo.New(demo.Options{
 		Config:       cfg,
 		InvoicingURL: urls["invoicing"], CreditURL: urls["credit"], CollectorURL: urls["collector"], ChaosURL: urls["chaos"],
-		Issuer: iss, BusinessClaim: a.cfg.Auth.BusinessClaim,
+		Issuer: iss, BusinessClaim: a.cfg.Auth.BusinessClaim, Dir: filepath.Join(a.cfg.DataDir, "demo"),
 		Transport: a.transport(), Logger: a.componentLogger("demo"), Now: a.now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
 	if err := d.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil, nil //nolint:nilerr // stopped while starting: not the demo's fault
+		}
 		return nil, err
 	}
 	printDemoGuide(a.env.stdout, cfg, urls, a.cfg.DataDir, d.Businesses(), a.now())
@@ -94,7 +98,7 @@ func printDemoGuide(w io.Writer, cfg demo.Config, urls map[string]string, dataDi
 	}
 	collector, report, chaosURL := urls["collector"], urls["report-server"], urls["chaos"]
 	from, to := now.AddDate(0, 0, -7*cfg.Weeks).UTC().Format(time.DateOnly), now.AddDate(0, 0, 1).UTC().Format(time.DateOnly)
-	red := url.QueryEscape(`sum by (service) (rate(estate_red_request_duration_seconds_count[5m]))`)
+	red := url.QueryEscape(`sum by (service) (rate(estate_red_requests_total[5m]))`)
 	fmt.Fprintf(w, "\nWhat to look at (with a token, below):\n")
 	for _, l := range [][2]string{
 		{"home page and this week's report", report + "/"},

@@ -96,12 +96,16 @@ func postgresPrefix(raw string) (*url.URL, string, error) {
 	return u, prefix, nil
 }
 
-// redactURL hides a URL's password, for error messages.
+// redactURL hides a URL's password, for error messages; a keyword DSN
+// that may hold one is not shown.
 func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
 		return u.Redacted()
 	}
-	return "(not a URL)"
+	if strings.Contains(strings.ToLower(raw), "password") {
+		return "(a DSN with a password)"
+	}
+	return raw
 }
 
 // applyPostgres gives every store of targetNames that has no DSN of its

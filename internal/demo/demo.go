@@ -35,6 +35,9 @@ type Options struct {
 	// Issuer signs the tokens of the businesses' users and of the demo's
 	// own calls to the collector and the chaos controller.
 	Issuer Issuer
+	// Dir keeps the demo's state: the day of its first start, the
+	// history's present. Empty keeps none: the history ends today.
+	Dir string
 	// BusinessClaim is the claim of a token's business id (auth.business-claim).
 	BusinessClaim string
 	// Transport carries the requests; nil is http.DefaultTransport.
@@ -74,7 +77,7 @@ func New(o Options) (*Demo, error) {
 		*u = strings.TrimRight(*u, "/")
 	}
 	d := &Demo{o: o, tokens: &tokenCache{issuer: o.Issuer, claim: o.BusinessClaim, now: o.Now, cache: map[string]cachedToken{}}}
-	d.w = &workload{o: &d.o, hc: &http.Client{Timeout: 30 * time.Second, Transport: o.Transport}, tokens: d.tokens,
+	d.w = &workload{o: &d.o, hc: &http.Client{Timeout: 30 * time.Second, Transport: o.Transport}, tokens: d.tokens, sent: map[string]int64{},
 		rng: rand.New(rand.NewPCG(o.Config.Seed, uint64(o.Now().UnixNano())))} //nolint:gosec // traffic, not a secret
 	return d, nil
 }
@@ -85,7 +88,11 @@ func (d *Demo) Start(ctx context.Context) error {
 	c := d.o.Config
 	if c.History {
 		hc := d.client(auth.RoleEventsWrite)
-		events := History(c.Seed, c.Weeks, d.o.Now())
+		anchor, err := Anchor(d.o.Dir, d.o.Now())
+		if err != nil {
+			return fmt.Errorf("demo history: %w", err)
+		}
+		events := History(c.Seed, c.Weeks, anchor, d.o.Now())
 		n, err := PostHistory(ctx, hc, d.o.CollectorURL, events)
 		if err != nil {
 			return fmt.Errorf("demo history: %w", err)

@@ -6,12 +6,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/estatehq/estate/metrics"
@@ -28,24 +33,25 @@ const historySource = "urn:estate:demo:delivery"
 // environment is the environment of everything the history tells.
 const environment = "production"
 
-// History is the delivery history of the weeks before now: for each
-// calendar day and service, deployments (some failed, some rolled back)
-// with their commits, incidents caused by some of them or by nothing
-// known, and on Thursdays a game day against credit whose incident is
-// chaos's. Each day is drawn from the seed and the day alone, and each
-// event's id from the day, so a later call draws the days it shares with
-// an earlier one identically: posting both stores each event once. Events
+// History is the delivery history of the weeks before anchor, and of the
+// days from anchor to now: for each calendar day and service, deployments
+// (some failed, some rolled back) with their commits, incidents caused by
+// some of them or by nothing known, and on Thursdays a game day against
+// credit whose incident is chaos's. Each day is drawn from the seed, the
+// day and its distance to anchor alone, and each event's id from the day,
+// so a later call with the same anchor draws the days it shares with an
+// earlier one identically: posting both stores each event once. Events
 // after now are left out (a later call adds them). The past is worse than
-// the present, so the report shows trends: fewer deployments, more of them
-// failing, longer lead times.
-func History(seed uint64, weeks int, now time.Time) []metrics.Event {
+// the anchor's present, so the report shows trends: fewer deployments,
+// more of them failing, longer lead times.
+func History(seed uint64, weeks int, anchor, now time.Time) []metrics.Event {
 	now = now.UTC()
-	today := now.Truncate(24 * time.Hour)
-	first := today.AddDate(0, 0, -7*weeks)
+	anchor = anchor.UTC().Truncate(24 * time.Hour)
+	first := anchor.AddDate(0, 0, -7*weeks)
 	var out []metrics.Event
-	for day := first; !day.After(today); day = day.AddDate(0, 0, 1) {
-		// age is 1 at the start of the history and 0 today.
-		age := float64(today.Sub(day)) / float64(today.Sub(first))
+	for day := first; !day.After(now); day = day.AddDate(0, 0, 1) {
+		// age is 1 at the start of the history and 0 from anchor on.
+		age := max(0, float64(anchor.Sub(day))/float64(anchor.Sub(first)))
 		for i, svc := range HistoryServices {
 			out = append(out, historyDay(seed, svc, i, day, age)...)
 		}
@@ -54,6 +60,38 @@ func History(seed uint64, weeks int, now time.Time) []metrics.Event {
 	out = slices.DeleteFunc(out, func(e metrics.Event) bool { return e.Time.After(now) })
 	metrics.SortEvents(out)
 	return out
+}
+
+// anchorFile keeps, under the demo's directory, the day of the first
+// start: the history's present.
+const anchorFile = "history-anchor"
+
+// Anchor is the day the demo first started in dir, recorded there on the
+// first call; today when dir is empty.
+func Anchor(dir string, now time.Time) (time.Time, error) {
+	today := now.UTC().Truncate(24 * time.Hour)
+	if dir == "" {
+		return today, nil
+	}
+	path := filepath.Join(dir, anchorFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		t, err := time.Parse(time.DateOnly, strings.TrimSpace(string(b)))
+		if err != nil {
+			return time.Time{}, fmt.Errorf("reading %s: %w", path, err)
+		}
+		return t, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return time.Time{}, fmt.Errorf("reading the history's anchor: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return time.Time{}, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	if err := os.WriteFile(path, []byte(today.Format(time.DateOnly)+"\n"), 0o600); err != nil {
+		return time.Time{}, fmt.Errorf("writing the history's anchor: %w", err)
+	}
+	return today, nil
 }
 
 // historyDay draws one service's day.

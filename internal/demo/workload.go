@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -85,7 +86,7 @@ type workload struct {
 	payments pool[paymentRef]
 
 	// sent counts requests by status class ("2xx", "4xx", "5xx", "error").
-	sent    sync.Map
+	sent    map[string]int64
 	skipped atomic.Int64
 }
 
@@ -511,18 +512,16 @@ func (w *workload) call(ctx context.Context, method, url, token, ifMatch string,
 }
 
 func (w *workload) count(class string) {
-	v, _ := w.sent.LoadOrStore(class, new(atomic.Int64))
-	v.(*atomic.Int64).Add(1) //nolint:forcetypeassert // only *atomic.Int64 is stored
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.sent[class]++
 }
 
 // Sent counts the requests sent, by status class.
 func (w *workload) Sent() map[string]int64 {
-	out := map[string]int64{}
-	w.sent.Range(func(k, v any) bool {
-		out[k.(string)] = v.(*atomic.Int64).Load() //nolint:forcetypeassert // only these are stored
-		return true
-	})
-	return out
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return maps.Clone(w.sent)
 }
 
 var errNoIssuer = errors.New("the demo needs the development issuer (auth.dev)")

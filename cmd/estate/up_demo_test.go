@@ -1,0 +1,109 @@
+//go:build !servicesonly
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+
+	"github.com/estatehq/estate/chaos"
+	chaoshttp "github.com/estatehq/estate/chaos/http"
+	"github.com/estatehq/estate/internal/auth"
+	"github.com/estatehq/estate/internal/demo"
+	"github.com/estatehq/estate/internal/promquery"
+)
+
+// TestUpDemo runs `estate up --demo` with fast traffic and a short game
+// day: both services' requests reach the collector's RED series, the
+// scripted history is in the event store (rollbacks and lead times in
+// /v1/dora, and posting it again adds nothing), and a scheduled chaos run
+// breaks its hypothesis and opens an incident.
+func TestUpDemo(t *testing.T) {
+	before := time.Now()
+	e := startUp(t, "--demo", "--demo.rate=60", "--demo.chaos-every=10s", "--demo.businesses=3",
+		"--collector.scrape.interval=1s", "--collector.scrape.timeout=1s")
+
+	// The history: every service's figures over its weeks, once the demo
+	// has posted them.
+	from, to := before.AddDate(0, 0, -7*demo.DefaultWeeks-1).UTC().Format(time.RFC3339), before.Add(time.Hour).UTC().Format(time.RFC3339)
+	var dora struct {
+		Services []struct {
+			Service     string `json:"service"`
+			Deployments int    `json:"deployments"`
+			Rollbacks   int    `json:"rollbacks"`
+			LeadTime    struct {
+				P50 float64 `json:"p50"`
+			} `json:"lead_time_seconds"`
+		} `json:"services"`
+	}
+	var body []byte
+	require.Eventually(t, func() bool {
+		var code int
+		code, body = e.do(t, http.MethodGet, e.urls["collector"]+"/v1/dora?from="+from+"&to="+to, e.reader(t), nil, nil)
+		require.Equal(t, http.StatusOK, code, string(body))
+		require.NoError(t, json.Unmarshal(body, &dora))
+		return len(dora.Services) == len(demo.HistoryServices)
+	}, 30*time.Second, 200*time.Millisecond, "the history's services in /v1/dora")
+	rollbacks := 0
+	for _, s := range dora.Services {
+		rollbacks += s.Rollbacks
+		require.Positive(t, s.Deployments, "the deployments of %s", s.Service)
+		require.Positive(t, s.LeadTime.P50, "the lead time of %s", s.Service)
+	}
+	require.Positive(t, rollbacks, string(body))
+
+	// Posting the history again, as a second start does, adds nothing.
+	n, err := demo.PostHistory(context.Background(), e.as(t, auth.RoleEventsWrite), e.urls["collector"], demo.History(20261202, demo.DefaultWeeks, before, before))
+	require.NoError(t, err)
+	require.Zero(t, n, "events of the history stored twice")
+
+	// The traffic: requests of both services in the collector's RED
+	// series, through its PromQL API.
+	q, err := promquery.NewHTTP(promquery.HTTPOptions{URL: e.urls["collector"], Transport: &auth.Transport{
+		Token: func(context.Context) (string, error) { return e.reader(t), nil }}})
+	require.NoError(t, err)
+	requests := map[string]float64{}
+	require.Eventually(t, func() bool {
+		v, err := q.Query(context.Background(), `sum by (service) (estate_red_requests_total)`, time.Now())
+		require.NoError(t, err)
+		vec, ok := v.(model.Vector)
+		require.True(t, ok, "a vector, not %s", v.Type())
+		for _, s := range vec {
+			requests[string(s.Metric["service"])] = float64(s.Value)
+		}
+		return requests["invoicing"] >= 50 && requests["credit"] >= 5
+	}, 60*time.Second, 500*time.Millisecond, "requests by service: %v", requests)
+
+	// The game day: a scheduled run of the credit experiment broke its
+	// hypothesis and opened an incident.
+	c := chaoshttp.NewClient(e.urls["chaos"], e.as(t, auth.RoleChaosOperate))
+	var runs []chaos.Run
+	require.Eventually(t, func() bool {
+		runs, err = c.Runs(context.Background(), chaos.RunFilter{States: []chaos.State{chaos.StateFinished}})
+		require.NoError(t, err)
+		for _, r := range runs {
+			if r.Experiment.Metadata.Name == "demo-credit-errors" && r.ParentID != "" {
+				require.Equal(t, chaos.VerdictFailed, r.Verdict, r.Reason)
+				require.NotEmpty(t, r.IncidentID)
+				return true
+			}
+		}
+		return false
+	}, 60*time.Second, 500*time.Millisecond, "no finished run of the game day: %+v", runs)
+}
+
+// TestUpDemoRefusesBadOptions: the demo's options are checked at start,
+// each named.
+func TestUpDemoRefusesBadOptions(t *testing.T) {
+	_, _, err := runCmd(t, "up", "--data-dir", t.TempDir(), "--demo", "--demo.rate=-1", "--demo.chaos-every=1s")
+	require.ErrorContains(t, err, "demo.rate: must be between 0 and 5000, not -1")
+	require.ErrorContains(t, err, "demo.chaos_every: must be at least 10s, not 1s")
+	_, _, err = runCmd(t, "up", "--data-dir", t.TempDir(), "--postgres", "mysql://db/x")
+	require.ErrorContains(t, err, `postgres: must be a URL postgres://USER:PASSWORD@HOST:PORT/PREFIX, not "mysql://db/x"`)
+}
