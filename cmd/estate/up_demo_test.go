@@ -96,6 +96,25 @@ func TestUpDemo(t *testing.T) {
 		}
 		return false
 	}, 60*time.Second, 500*time.Millisecond, "no finished run of the game day: %+v", runs)
+
+	// Scheduling again, as a second start does, keeps the schedules; of
+	// another period, replaces them.
+	schedules := func() map[string]string {
+		runs, err := c.Runs(context.Background(), chaos.RunFilter{States: []chaos.State{chaos.StateScheduled}})
+		require.NoError(t, err)
+		out := map[string]string{}
+		for _, r := range runs {
+			require.NotContains(t, out, r.Experiment.Metadata.Name, "two schedules of one experiment")
+			out[r.Experiment.Metadata.Name] = r.Experiment.Spec.Schedule.Cron
+		}
+		return out
+	}
+	want := map[string]string{"demo-invoicing-latency": "@every 10s", "demo-credit-errors": "@every 10s"}
+	require.Equal(t, want, schedules())
+	require.NoError(t, demo.ScheduleChaos(context.Background(), c, 10*time.Second))
+	require.Equal(t, want, schedules())
+	require.NoError(t, demo.ScheduleChaos(context.Background(), c, time.Hour))
+	require.Equal(t, map[string]string{"demo-invoicing-latency": "@every 1h0m0s", "demo-credit-errors": "@every 1h0m0s"}, schedules())
 }
 
 // TestUpDemoRefusesBadOptions: the demo's options are checked at start,

@@ -100,7 +100,7 @@ func (d *Demo) Start(ctx context.Context) error {
 		d.o.Logger.Info("demo history posted", "events", len(events), "new", n, "weeks", c.Weeks)
 	}
 	if c.Chaos {
-		if err := scheduleChaos(ctx, chaoshttp.NewClient(d.o.ChaosURL, d.client(auth.RoleChaosOperate)), c.ChaosEvery); err != nil {
+		if err := ScheduleChaos(ctx, chaoshttp.NewClient(d.o.ChaosURL, d.client(auth.RoleChaosOperate)), c.ChaosEvery); err != nil {
 			return fmt.Errorf("demo chaos: %w", err)
 		}
 		d.o.Logger.Info("demo game day scheduled", "every", c.ChaosEvery)

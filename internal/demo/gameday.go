@@ -60,10 +60,10 @@ spec:
 	}
 }
 
-// scheduleChaos submits the game day's experiments, unless the chaos
+// ScheduleChaos submits the game day's experiments, unless the chaos
 // journal already holds their schedule from an earlier start (a schedule
 // survives a restart); a schedule of another period is replaced.
-func scheduleChaos(ctx context.Context, c *chaoshttp.Client, every time.Duration) error {
+func ScheduleChaos(ctx context.Context, c *chaoshttp.Client, every time.Duration) error {
 	scheduled, err := c.Runs(ctx, chaos.RunFilter{States: []chaos.State{chaos.StateScheduled}, Limit: 1000})
 	if err != nil {
 		return fmt.Errorf("listing chaos schedules: %w", err)
