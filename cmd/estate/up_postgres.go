@@ -129,19 +129,40 @@ func (c *Config) applyPostgres(ctx context.Context, targetNames []string) error 
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := connectMaintenance(ctx, base)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	for _, s := range missing {
-		name := prefix + "_" + s.name
-		if err := createDatabase(ctx, conn, name); err != nil {
-			return fmt.Errorf("postgres: creating database %s: %w", name, err)
-		}
+	dsn := func(name string) string {
 		u := *base
 		u.Path = "/" + name
-		*s.dsn = u.String()
+		return u.String()
+	}
+	conn, err := connectMaintenance(ctx, base)
+	if err != nil {
+		// A user who may not create databases may still have been given
+		// them.
+		if errExist := databasesExist(ctx, missing, prefix, dsn); errExist != nil {
+			return errors.Join(err, errExist)
+		}
+	} else {
+		defer conn.Close(context.WithoutCancel(ctx))
+		for _, s := range missing {
+			if err := createDatabase(ctx, conn, prefix+"_"+s.name); err != nil {
+				return fmt.Errorf("postgres: creating database %s: %w", prefix+"_"+s.name, err)
+			}
+		}
+	}
+	for _, s := range missing {
+		*s.dsn = dsn(prefix + "_" + s.name)
+	}
+	return nil
+}
+
+// databasesExist checks that each store's database can be connected to.
+func databasesExist(ctx context.Context, stores []relationalStore, prefix string, dsn func(string) string) error {
+	for _, s := range stores {
+		c, err := pgx.Connect(ctx, dsn(prefix+"_"+s.name))
+		if err != nil {
+			return fmt.Errorf("postgres: database %s: %w", prefix+"_"+s.name, err)
+		}
+		_ = c.Close(ctx)
 	}
 	return nil
 }

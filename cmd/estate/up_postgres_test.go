@@ -95,3 +95,12 @@ func TestPostgresPrefix(t *testing.T) {
 		})
 	}
 }
+
+// TestUpPostgresUnreachable: a server that does not answer stops `up`
+// before any target starts, with the URL without its password.
+func TestUpPostgresUnreachable(t *testing.T) {
+	_, _, err := runCmd(t, "up", "--data-dir", t.TempDir(), "--postgres", "postgres://u:secret@127.0.0.1:1/acme?connect_timeout=2")
+	require.ErrorContains(t, err, "postgres: database acme_invoicing: ")
+	require.ErrorContains(t, err, "postgres: connecting to postgres://u:xxxxx@127.0.0.1:1/acme?connect_timeout=2")
+	require.NotContains(t, err.Error(), "secret")
+}
