@@ -16,9 +16,11 @@ import (
 // route anonymously: it answers 401 while the service is well, and the
 // fault's answer (late, or 503) when it is not.
 func Experiments(every time.Duration) map[string][]byte {
-	// The fault lasts a quarter of the period, from 5 seconds to a
-	// minute, and leaves the rest for the recovery.
-	d := min(max(every/4, 5*time.Second), time.Minute)
+	// The fault lasts a tenth of the period, from 5 seconds to half a
+	// minute: the latency fault then costs the latency SLOs less than
+	// their budget (a quarter of one route's lookups, a tenth of the
+	// time), and the error fault is removed at the first probe anyway.
+	d := min(max(every/10, 5*time.Second), 30*time.Second)
 	cron := "@every " + every.String()
 	return map[string][]byte{
 		"demo-invoicing-latency": []byte(`apiVersion: chaos.estate.dev/v1
@@ -29,7 +31,7 @@ metadata:
 spec:
   target: {service: invoicing}
   fault:
-    http: {action: latency, route: "/v1/invoices/{id}", method: GET, percentage: 50, delay: 250ms}
+    http: {action: latency, route: "/v1/invoices/{id}", method: GET, percentage: 25, delay: 250ms}
   duration: ` + d.String() + `
   schedule: {cron: "` + cron + `"}
   steadyStateHypothesis:
