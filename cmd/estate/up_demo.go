@@ -101,7 +101,8 @@ func printDemoGuide(w io.Writer, cfg demo.Config, urls map[string]string, dataDi
 	red := url.QueryEscape(`sum by (service) (rate(estate_red_requests_total[5m]))`)
 	fmt.Fprintf(w, "\nWhat to look at (with a token, below):\n")
 	for _, l := range [][2]string{
-		{"home page and this week's report", report + "/"},
+		{"home page: the estate now", report + "/"},
+		{"the latest weekly report", report + "/reports/latest"},
 		{"the weekly reports, archived", report + "/reports"},
 		{"DORA figures of the history", collector + "/v1/dora?from=" + from + "T00:00:00Z&to=" + to + "T00:00:00Z"},
 		{"SLOs and their error budgets", collector + "/v1/slos"},
