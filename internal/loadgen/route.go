@@ -104,7 +104,7 @@ func (sp Spec) Route(o RouteOptions) (Route, error) {
 	}
 	if !o.AllowRemote {
 		if err := CheckLoopback(u.Hostname()); err != nil {
-			return Route{}, err
+			return Route{}, fmt.Errorf("url: %w (--allow-remote sends it elsewhere)", err)
 		}
 	}
 	if sp.Weight < 0 {
@@ -165,17 +165,17 @@ func CheckLoopback(host string) error {
 		if ip.IsLoopback() {
 			return nil
 		}
-		return fmt.Errorf("url: %s is %w (load goes to loopback only; --allow-remote to send it elsewhere)", host, ErrNotLoopback)
+		return fmt.Errorf("%s is %w; load goes to loopback only", host, ErrNotLoopback)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
 	if err != nil || len(addrs) == 0 {
-		return fmt.Errorf("url: cannot tell whether %s is loopback (load goes to loopback only; --allow-remote to send it elsewhere)", host)
+		return fmt.Errorf("%s: cannot tell whether it is loopback; load goes to loopback only", host)
 	}
 	for _, a := range addrs {
 		if !a.IP.IsLoopback() {
-			return fmt.Errorf("url: %s resolves to %s, %w (load goes to loopback only; --allow-remote to send it elsewhere)", host, a.IP, ErrNotLoopback)
+			return fmt.Errorf("%s resolves to %s, %w; load goes to loopback only", host, a.IP, ErrNotLoopback)
 		}
 	}
 	return nil
