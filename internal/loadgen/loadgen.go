@@ -64,9 +64,6 @@ type Options struct {
 	PID int
 	// SampleEvery is how often the memory of PID is read; 1 s when zero.
 	SampleEvery time.Duration
-	// Progress, when set, is called with the requests sent so far about
-	// every 100 ms while a run lasts, and with the total at its end.
-	Progress func(sent, total int64)
 }
 
 // Validate names the first option that is wrong.
@@ -147,12 +144,23 @@ func (g *Generator) route(n int64) int {
 	return i
 }
 
+// Requests is the number of requests a run of d sends.
+func (g *Generator) Requests(d time.Duration) int64 { return int64(d / g.interval()) }
+
+func (g *Generator) interval() time.Duration { return time.Second / time.Duration(g.o.Rate) }
+
 // Run sends the load for d, waits for the answers of what it sent and
 // returns the figures. It stops sending early when ctx ends, and then
 // returns what it measured with ctx's error.
 func (g *Generator) Run(ctx context.Context, d time.Duration) (*Result, error) {
-	interval := time.Second / time.Duration(g.o.Rate)
-	n := int64(d / interval)
+	return g.RunProgress(ctx, d, nil)
+}
+
+// RunProgress is Run, calling progress (when not nil) with the requests
+// due so far about every 100 ms, and once more at the end.
+func (g *Generator) RunProgress(ctx context.Context, d time.Duration, progress func(due int64)) (*Result, error) {
+	interval := g.interval()
+	n := g.Requests(d)
 	res := newResult(g.o)
 	sampler := startSampler(g.o.PID, g.o.SampleEvery)
 	slots := make(chan struct{}, g.o.MaxInFlight)
@@ -175,9 +183,9 @@ func (g *Generator) Run(ctx context.Context, d time.Duration) (*Result, error) {
 		if err = ctx.Err(); err != nil {
 			break
 		}
-		if p := g.o.Progress; p != nil && time.Since(lastProgress) >= 100*time.Millisecond {
+		if progress != nil && time.Since(lastProgress) >= 100*time.Millisecond {
 			lastProgress = time.Now()
-			p(i, n)
+			progress(i)
 		}
 		route := g.route(i)
 		select {
@@ -196,8 +204,8 @@ func (g *Generator) Run(ctx context.Context, d time.Duration) (*Result, error) {
 	res.Elapsed = time.Since(start)
 	wg.Wait()
 	res.Memory = sampler.stop()
-	if p := g.o.Progress; p != nil {
-		p(i, n)
+	if progress != nil {
+		progress(i)
 	}
 	return res, err
 }

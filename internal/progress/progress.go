@@ -123,6 +123,11 @@ func (r *Reporter) set(done int64) {
 	}
 	r.done = done
 	if r.bar != nil {
+		if r.o.Total > 0 {
+			// The bar completes itself on reaching its total; Finish
+			// does that, once the work is really over.
+			done = min(done, r.o.Total-1)
+		}
 		_ = r.bar.Set64(done)
 		return
 	}
