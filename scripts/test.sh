@@ -9,6 +9,9 @@
 #   GOTESTFLAGS          extra go test flags, split on spaces (e.g. "-run TestX -v")
 #   ESTATE_TEST_PG_PORT  port of the test cluster (default 55432)
 #   ESTATE_STRICT        1 (default): a test whose component is missing fails
+#   ESTATE_SOAK          how long the load and soak test of `estate up` runs
+#                        (default 60s; 0 leaves it out); it runs after the
+#                        other tests, without the race detector
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -30,4 +33,13 @@ log "setup took $((SECONDS - setup_started))s; running go test -race -timeout 30
 
 # go test's own summary is the last output of this script; its exit status is
 # the script's (set -e plus the EXIT trap, which keeps the status).
-go test -race -timeout 30m "${extra_flags[@]}" "${packages[@]}"
+soak=${ESTATE_SOAK:-60s}
+ESTATE_SOAK= go test -race -timeout 30m "${extra_flags[@]}" "${packages[@]}"
+
+# The load and soak test (cmd/estate TestLoadSoak): 1,000 req/s against
+# `estate up` for $ESTATE_SOAK. Not under -race, whose slowdown would be
+# what it measured; run when every package is tested, or when asked for.
+if [[ "$soak" != 0 && ( -z "${PKG:-}" || "${PKG}" == "./..." || -n "${ESTATE_SOAK:-}" ) ]]; then
+	log "load and soak test of estate up for $soak (without -race)"
+	ESTATE_SOAK=$soak go test -count=1 -timeout 30m -run '^TestLoadSoak$' -v ./cmd/estate/ | grep -v '^=== \(RUN\|PAUSE\|CONT\)'
+fi

@@ -17,6 +17,7 @@ import (
 	"github.com/estatehq/estate/chaos"
 	chaoshttp "github.com/estatehq/estate/chaos/http"
 	"github.com/estatehq/estate/internal/config"
+	"github.com/estatehq/estate/internal/progress"
 )
 
 // chaosSubcommands are the commands under `estate chaos`; all but validate
@@ -154,9 +155,12 @@ func runChaosRun(ctx context.Context, env *environ, args []string) error {
 	return followRun(ctx, env, c, run.ID, poll)
 }
 
-// followRun prints a run's journal as it grows, until its verdict.
+// followRun prints a run's journal as it grows, until its verdict, and
+// on stderr how far into the fault's duration the run is.
 func followRun(ctx context.Context, env *environ, c *chaoshttp.Client, id string, poll time.Duration) error {
 	seq := 0
+	var p *progress.Reporter
+	defer func() { p.Finish() }()
 	for {
 		entries, err := c.Journal(ctx, id, seq)
 		if err != nil {
@@ -169,6 +173,18 @@ func followRun(ctx context.Context, env *environ, c *chaoshttp.Client, id string
 		run, err := c.Run(ctx, id)
 		if err != nil {
 			return err
+		}
+		if run.StartedAt != nil {
+			if p == nil {
+				// A game day's faults come in windows of their own: its
+				// length is not known ahead, and only the time is shown.
+				var total int64
+				if run.Experiment.Spec.GameDay == nil {
+					total = int64(run.Experiment.Spec.Duration.D().Seconds())
+				}
+				p = progress.New(env.stderr, progress.Options{Description: "run " + id, Total: total, Unit: "s"})
+			}
+			p.Set(int64(env.now().Sub(*run.StartedAt).Seconds()))
 		}
 		if run.State == chaos.StateFinished && len(run.Journal) <= seq {
 			fmt.Fprintf(env.stdout, "verdict: %s (%s)\n", run.Verdict, run.Reason)

@@ -159,6 +159,10 @@ func TestUpChaosLatencyRaisesP99(t *testing.T) {
 	require.Contains(t, res.out, "http-latency injected into invoicing")
 	require.Contains(t, res.out, "dev.estate.chaos.started sent")
 	require.Contains(t, res.out, "dev.estate.chaos.finished sent")
+	// Its progress, against the fault's 20 s, goes to stderr.
+	require.Regexp(t, `(?m)^run \S+: \d+ s of 20 s \(\d+%\), `, res.errOut)
+	require.Regexp(t, `(?m)^run \S+: done, \d+ s in `, res.errOut)
+	require.NotContains(t, res.out, "% ")
 
 	after := waitCount(t, e, route, before.count+21)
 	p99 := quantile(0.99, before, after)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+
+	"github.com/estatehq/estate/internal/progress"
+	"github.com/estatehq/estate/internal/sqldb"
 )
 
 // migrator applies one service's migrations to PostgreSQL or SQLite.
@@ -30,6 +33,16 @@ func (m migrator) run(ctx context.Context, env *environ, args []string) error {
 	if len(rest) > 0 {
 		return fmt.Errorf("%s: unexpected argument %q", name, rest[0])
 	}
+	// The migrations report on stderr as they apply; stdout keeps its one
+	// line.
+	var p *progress.Reporter
+	ctx = sqldb.WithMigrationTrace(ctx, &sqldb.MigrationTrace{Applied: func(done, total int) {
+		if p == nil {
+			p = progress.New(env.stderr, progress.Options{Description: "migrating " + m.target, Total: int64(total), Unit: "migrations"})
+		}
+		p.Set(int64(done))
+	}})
+	defer func() { p.Finish() }()
 	if dsn := m.dsn(cfg); dsn != "" {
 		if err := m.postgres(ctx, dsn); err != nil {
 			return err

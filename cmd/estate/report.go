@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/estatehq/estate/internal/config"
+	"github.com/estatehq/estate/internal/progress"
 	"github.com/estatehq/estate/internal/promquery"
 	"github.com/estatehq/estate/internal/timebound"
 	"github.com/estatehq/estate/metrics"
@@ -176,7 +177,14 @@ func (o *reportOptions) source(ctx context.Context, env *environ, in *sloreport.
 			return err
 		}
 		defer f.Close()
-		events, err := metrics.ReadJSONL(f)
+		// A large file takes a while: its bytes read show on stderr.
+		var size int64
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			size = st.Size()
+		}
+		p := progress.New(env.stderr, progress.Options{Description: "reading " + filepath.Base(o.events), Total: size, Bytes: true})
+		events, err := metrics.ReadJSONL(p.Reader(f))
+		p.Finish()
 		if err != nil {
 			return fmt.Errorf("%s: %w", o.events, err)
 		}

@@ -92,6 +92,12 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, m Migrations, logger *s
 			return fmt.Errorf("adopting %s version table %s: %w", m.Schema, m.LegacyTable, err)
 		}
 	}
+	if t := migrationTraceOf(ctx); t != nil && m.UpTo == 0 {
+		if err := upByOne(ctx, p, t); err != nil {
+			return fmt.Errorf("migrating %s database: %w", m.Schema, err)
+		}
+		return nil
+	}
 	up := p.Up
 	if m.UpTo > 0 {
 		up = func(ctx context.Context) ([]*goose.MigrationResult, error) { return p.UpTo(ctx, m.UpTo) }
@@ -100,6 +106,59 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, m Migrations, logger *s
 		return fmt.Errorf("migrating %s database: %w", m.Schema, err)
 	}
 	return nil
+}
+
+// MigrationTrace is told how the migrations run under a context that
+// carries it (WithMigrationTrace) progress. A context hook, as
+// net/http/httptrace's, because the migrations run inside the stores'
+// Open, which a command showing progress reaches through a service's
+// Migrate(ctx, dsn) and that have no other use for an option of it.
+type MigrationTrace struct {
+	// Applied is called before the first migration with 0 and after each
+	// one with the number applied; total is the number pending when the
+	// migrations began.
+	Applied func(done, total int)
+}
+
+type migrationTraceKey struct{}
+
+// WithMigrationTrace returns a context whose migrations report to t.
+func WithMigrationTrace(ctx context.Context, t *MigrationTrace) context.Context {
+	return context.WithValue(ctx, migrationTraceKey{}, t)
+}
+
+func migrationTraceOf(ctx context.Context) *MigrationTrace {
+	t, _ := ctx.Value(migrationTraceKey{}).(*MigrationTrace)
+	if t == nil || t.Applied == nil {
+		return nil
+	}
+	return t
+}
+
+// upByOne applies the pending migrations one at a time, telling t of each.
+// Each holds the lock for itself, so another process may apply one in
+// between; goose then finds it applied, and the count stops short.
+func upByOne(ctx context.Context, p *goose.Provider, t *MigrationTrace) error {
+	status, err := p.Status(ctx)
+	if err != nil {
+		return err
+	}
+	total := 0
+	for _, s := range status {
+		if s.State == goose.StatePending {
+			total++
+		}
+	}
+	t.Applied(0, total)
+	for done := 1; ; done++ {
+		if _, err := p.UpByOne(ctx); err != nil {
+			if errors.Is(err, goose.ErrNoNextVersion) {
+				return nil
+			}
+			return err
+		}
+		t.Applied(min(done, total), total)
+	}
 }
 
 // adoptLegacyTable renames m.LegacyTable to the schema's version table

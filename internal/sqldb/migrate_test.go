@@ -190,3 +190,37 @@ func TestLockIDPerSchema(t *testing.T) {
 	require.NotEqual(t, a.LockID(), b.LockID())
 	require.Equal(t, "credit_goose_db_version", b.VersionTable())
 }
+
+// TestMigrationTrace: a context carrying a trace hears of each migration
+// applied, on both databases; with nothing pending, of none.
+func TestMigrationTrace(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			var calls [][2]int
+			ctx := sqldb.WithMigrationTrace(context.Background(), &sqldb.MigrationTrace{
+				Applied: func(done, total int) { calls = append(calls, [2]int{done, total}) }})
+			open := func() *sqldb.DB {
+				if backend == "sqlite" {
+					db, err := sqldb.OpenSQLite(ctx, filepath.Join(t.TempDir(), "x.db"), sqldb.SQLiteOptions{Synchronous: sqldb.SyncNormal})
+					require.NoError(t, err)
+					return db
+				}
+				db, err := sqldb.OpenPostgres(ctx, pgtest.NewDatabase(t), sqldb.PostgresOptions{})
+				require.NoError(t, err)
+				return db
+			}
+			db := open()
+			defer db.Close()
+			d := sqldb.SQLite
+			if backend == "postgres" {
+				d = sqldb.Postgres
+			}
+			require.NoError(t, sqldb.Migrate(ctx, db.W, d, testMigrations("a", ""), nil))
+			require.Equal(t, [][2]int{{0, 2}, {1, 2}, {2, 2}}, calls)
+			require.Equal(t, []int{1, 2}, runs(t, db.R, "a"))
+			calls = nil
+			require.NoError(t, sqldb.Migrate(ctx, db.W, d, testMigrations("a", ""), nil))
+			require.Equal(t, [][2]int{{0, 0}}, calls)
+		})
+	}
+}

@@ -1,10 +1,12 @@
-// Command bench is the load generator of the service benchmarks in
-// docs/benchmarks.md. It sends requests at a fixed rate (open loop: a slow
-// answer does not delay the next request, and latency is measured from when
-// the request was due, so queueing is not hidden), then prints p50, p99,
-// errors and the server's memory, sampled from /proc while the load runs:
-// its anonymous memory (RssAnon: heap, stacks, SQLite's caches) and its
-// file pages (RssFile: the binary's pages it has touched) apart.
+// Command bench runs the service benchmarks of docs/benchmarks.md: it sets
+// up each scenario's data through the APIs and sends its requests with
+// internal/loadgen, the engine of `estate loadgen`, at a fixed rate (open
+// loop: a slow answer does not delay the next request, and latency is
+// measured from when the request was due, so queueing is not hidden), then
+// prints p50, p99, errors and the server's memory, sampled from /proc while
+// the load runs: its anonymous memory (RssAnon: heap, stacks, SQLite's
+// caches) and its file pages (RssFile: the binary's pages it has touched)
+// apart.
 //
 //	bench -serve-hello 127.0.0.1:18099             # a bare chi hello world
 //	bench -url URL -data-dir DIR -pid PID -scenario get-invoice -rate 2000 -duration 20s
@@ -20,12 +22,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/estatehq/estate/internal/auth"
+	"github.com/estatehq/estate/internal/loadgen"
 	"github.com/estatehq/estate/internal/sqldb"
 )
 
@@ -65,14 +67,24 @@ func run(args []string) error {
 	case *hello != "":
 		return serveHello(*hello)
 	case *memory:
-		m, err := readMemory(*pid)
+		m, err := loadgen.ReadMemory(*pid)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("RssAnon %s, RssFile %s, RSS %s\n", mib(m.anon), mib(m.file), mib(m.rss))
+		fmt.Printf("RssAnon %s, RssFile %s, RSS %s\n", mib(m.Anon), mib(m.File), mib(m.RSS))
 		return nil
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: time.Minute}, Timeout: 10 * time.Second}
+	if *base != "" {
+		if err := loopbackURL(*base); err != nil {
+			return err
+		}
+	}
+	if *creditURL != "" {
+		if err := loopbackURL(*creditURL); err != nil {
+			return err
+		}
+	}
+	client := loadgen.NewClient(512, 10*time.Second)
 	// Enough invoices to draw on, one drawdown each: every request of the
 	// warm-up and the run, and some to spare.
 	requests := int(float64(*rate)*(warmup.Seconds()+duration.Seconds())*1.05) + 100
@@ -81,22 +93,46 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	if *warmup > 0 {
-		load(client, req, *rate, *warmup, 0)
+	// One generator for the warm-up and the run: the requests are numbered
+	// across both, so each POST has a key of its own, never a replay of
+	// the warm-up's. The memory's peaks are the run's, sampled every 100 ms.
+	// In flight at most what the client's timeout lets be: the bound
+	// never drops a request before the timeout would fail it.
+	g, err := loadgen.New(loadgen.Options{Routes: []loadgen.Route{{Name: *scenario, Build: req}},
+		Rate: *rate, MaxInFlight: *rate * 10, Client: client, PID: *pid, SampleEvery: 100 * time.Millisecond})
+	if err != nil {
+		return err
 	}
-	res := load(client, req, *rate, *duration, *pid)
+	ctx := context.Background()
+	if *warmup > 0 {
+		if _, err := g.Run(ctx, *warmup); err != nil {
+			return err
+		}
+	}
+	res, err := g.Run(ctx, *duration)
+	if err != nil {
+		return err
+	}
 	if *label == "" {
 		*label = *scenario
 	}
+	peak := loadgen.Peak(res.Memory)
 	fmt.Printf("| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", *label, *rate,
-		ms(res.pct(50)), ms(res.pct(99)), ms(res.pct(99.9)), res.errorText(), mib(res.mem.anon), mib(res.mem.file), mib(res.mem.rss))
+		ms(res.Percentile(50)), ms(res.Percentile(99)), ms(res.Percentile(99.9)), res.ErrorText(), mib(peak.Anon), mib(peak.File), mib(peak.RSS))
 	return nil
 }
 
-func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+// loopbackURL refuses a URL whose host is not on this machine: the bench
+// sends load to loopback only.
+func loopbackURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("url %q: must be an http URL with a host", raw)
+	}
+	return loadgen.CheckLoopback(u.Hostname())
+}
 
-// request builds the i-th request of a scenario.
-type request func(i int64) (*http.Request, error)
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
 
 // preparer sets up what a scenario needs through the APIs: two businesses,
 // and the invoices to read, pay or draw against.
@@ -109,7 +145,7 @@ type preparer struct {
 	suffix                   string
 }
 
-func (p *preparer) prepare(scenario string, requests int) (request, error) {
+func (p *preparer) prepare(scenario string, requests int) (loadgen.Build, error) {
 	if scenario == "hello" {
 		return func(int64) (*http.Request, error) { return http.NewRequest("GET", p.base+"/", nil) }, nil
 	}
@@ -174,7 +210,7 @@ func (p *preparer) prepare(scenario string, requests int) (request, error) {
 }
 
 // post returns the requests of a POST with a fresh Idempotency-Key each.
-func (p *preparer) post(url func(i int64) string, body func(i int64) []byte) request {
+func (p *preparer) post(url func(i int64) string, body func(i int64) []byte) loadgen.Build {
 	return func(i int64) (*http.Request, error) {
 		r, err := http.NewRequest("POST", url(i), bytes.NewReader(body(i)))
 		if err != nil {
@@ -277,145 +313,6 @@ func (p *preparer) creditLine(business string) error {
 		return fmt.Errorf("writing the credit line: %w", err)
 	}
 	return nil
-}
-
-type result struct {
-	lat      []time.Duration
-	sent     int64
-	errors   int64
-	byStatus map[int]int64 // failed requests by status; 0 is a transport error or timeout
-	mem      memory        // the peaks while the load ran
-}
-
-func (r *result) errorText() string {
-	if r.errors == 0 {
-		return "0"
-	}
-	var parts []string
-	for _, code := range slices.Sorted(maps.Keys(r.byStatus)) {
-		name := fmt.Sprint(code)
-		if code == 0 {
-			name = "timeout/conn"
-		}
-		parts = append(parts, fmt.Sprintf("%s: %d", name, r.byStatus[code]))
-	}
-	return fmt.Sprintf("%d (%s)", r.errors, strings.Join(parts, ", "))
-}
-
-func (r *result) pct(p float64) time.Duration {
-	if len(r.lat) == 0 {
-		return 0
-	}
-	i := int(float64(len(r.lat))*p/100+0.5) - 1
-	return r.lat[max(0, min(i, len(r.lat)-1))]
-}
-
-// seq numbers the requests of the warm-up and the run alike: each POST
-// has a key of its own, never a replay of the warm-up's.
-var seq atomic.Int64
-
-// load sends requests at rate for d and waits for the answers, sampling
-// the memory of pid (when not 0) every 100 ms meanwhile.
-func load(client *http.Client, build request, rate int, d time.Duration, pid int) *result {
-	interval := time.Second / time.Duration(rate)
-	n := int64(d / interval)
-	res := &result{lat: make([]time.Duration, 0, n), byStatus: map[int]int64{}}
-	stop := make(chan struct{})
-	sampled := make(chan memory)
-	go func() { sampled <- sampleMemory(pid, stop) }()
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	start := time.Now()
-	for i := int64(0); i < n; i++ {
-		due := start.Add(time.Duration(i) * interval)
-		if w := time.Until(due); w > 0 {
-			time.Sleep(w)
-		}
-		wg.Go(func() {
-			status := send(client, build, seq.Add(1))
-			lat := time.Since(due)
-			mu.Lock()
-			res.sent++
-			if status == 0 || status >= 300 {
-				res.errors++
-				res.byStatus[status]++
-			}
-			res.lat = append(res.lat, lat)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	close(stop)
-	res.mem = <-sampled
-	slices.Sort(res.lat)
-	return res
-}
-
-// send returns the status, or 0 when no answer came.
-func send(client *http.Client, build request, i int64) int {
-	r, err := build(i)
-	if err != nil {
-		return 0
-	}
-	resp, err := client.Do(r)
-	if err != nil {
-		return 0
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-// memory is a process's resident memory in kB: anonymous, file-backed
-// (its binary's pages, mostly) and in all.
-type memory struct{ anon, file, rss int64 }
-
-// sampleMemory returns the peaks of pid's memory, sampled every 100 ms
-// until stop is closed.
-func sampleMemory(pid int, stop <-chan struct{}) memory {
-	var peak memory
-	if pid == 0 {
-		<-stop
-		return peak
-	}
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if m, err := readMemory(pid); err == nil {
-			peak = memory{max(peak.anon, m.anon), max(peak.file, m.file), max(peak.rss, m.rss)}
-		}
-		select {
-		case <-stop:
-			return peak
-		case <-t.C:
-		}
-	}
-}
-
-// readMemory reads pid's memory from /proc.
-func readMemory(pid int) (memory, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return memory{}, err
-	}
-	var m memory
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		var kb int64
-		_, _ = fmt.Sscan(f[1], &kb)
-		switch f[0] {
-		case "RssAnon:":
-			m.anon = kb
-		case "RssFile:":
-			m.file = kb
-		case "VmRSS:":
-			m.rss = kb
-		}
-	}
-	return m, nil
 }
 
 func mib(kb int64) string {
