@@ -42,6 +42,16 @@ type SQLiteOptions struct {
 	// ForeignKeys enforces the schema's REFERENCES clauses, which SQLite
 	// leaves unchecked by default.
 	ForeignKeys bool
+	// CacheKiB bounds the page cache of each reader connection, in KiB;
+	// DefaultReaderCacheKiB when zero. The writer's is WriterCacheKiB.
+	// SQLite's own default, 2 MiB a connection, makes a process with many
+	// stores and pools hold tens of MiB of pages that the operating
+	// system's file cache holds anyway, and grow for minutes as they fill.
+	CacheKiB int
+	// WriterCacheKiB bounds the writer connection's page cache, in KiB;
+	// DefaultWriterCacheKiB when zero: the pages of the indexes every
+	// insert walks stay in it.
+	WriterCacheKiB int
 	// MmapSize is how many bytes of the file are read through a memory
 	// map, sparing a copy per page read; zero leaves it off.
 	MmapSize int64
@@ -64,6 +74,12 @@ type SQLiteOptions struct {
 	Logger *slog.Logger
 }
 
+// The page caches of a connection, when the options leave them zero.
+const (
+	DefaultReaderCacheKiB = 256
+	DefaultWriterCacheKiB = 1024
+)
+
 // OpenSQLite opens (creating it if missing) the database file at path and
 // applies o.Migrations. Path must name a file: an in-memory database
 // (":memory:") would be a different, empty database on each connection,
@@ -80,7 +96,14 @@ func OpenSQLite(ctx context.Context, path string, o SQLiteOptions) (*DB, error) 
 	if readers <= 0 {
 		readers = 4
 	}
-	w, err := openSQLitePool(dsn, 1)
+	rcache, wcache := o.CacheKiB, o.WriterCacheKiB
+	if rcache == 0 {
+		rcache = DefaultReaderCacheKiB
+	}
+	if wcache == 0 {
+		wcache = DefaultWriterCacheKiB
+	}
+	w, err := openSQLitePool(withCache(dsn, wcache), 1)
 	if err != nil {
 		return nil, fmt.Errorf("opening sqlite database %s: %w", path, err)
 	}
@@ -89,7 +112,7 @@ func OpenSQLite(ctx context.Context, path string, o SQLiteOptions) (*DB, error) 
 		_ = w.Close()
 		return nil, fmt.Errorf("opening sqlite database %s: %w", path, err)
 	}
-	if db.R, err = openSQLitePool(dsn, readers); err != nil {
+	if db.R, err = openSQLitePool(withCache(dsn, rcache), readers); err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("opening sqlite database %s: %w", path, err)
 	}
@@ -176,8 +199,8 @@ func (o SQLiteOptions) dsn(path string) (string, error) {
 	default:
 		return "", fmt.Errorf("synchronous must be FULL or NORMAL, not %q", o.Synchronous)
 	}
-	if o.BusyTimeout < 0 || o.MmapSize < 0 {
-		return "", errors.New("busy timeout and mmap size must not be negative")
+	if o.BusyTimeout < 0 || o.MmapSize < 0 || o.CacheKiB < 0 || o.WriterCacheKiB < 0 {
+		return "", errors.New("busy timeout, mmap size and cache sizes must not be negative")
 	}
 	busy := o.BusyTimeout
 	if busy == 0 {
@@ -198,6 +221,12 @@ func (o SQLiteOptions) dsn(path string) (string, error) {
 	}
 	q.Set("_txlock", "immediate")
 	return "file:" + path + "?" + q.Encode(), nil
+}
+
+// withCache adds to dsn the pragma that bounds each connection's page
+// cache to kib KiB (a negative cache_size is a size in KiB).
+func withCache(dsn string, kib int) string {
+	return dsn + "&" + url.Values{"_pragma": {"cache_size(-" + strconv.Itoa(kib) + ")"}}.Encode()
 }
 
 func openSQLitePool(dsn string, conns int) (*sql.DB, error) {

@@ -82,6 +82,23 @@ func TestOpenSQLitePragmas(t *testing.T) {
 	}
 }
 
+// TestOpenSQLitePageCaches: each pool's connections have the page cache
+// asked for (SQLite reports a size in KiB as its negative), the defaults
+// when none is.
+func TestOpenSQLitePageCaches(t *testing.T) {
+	cacheKiB := func(db *sql.DB) int {
+		var n int
+		require.NoError(t, db.QueryRowContext(context.Background(), "PRAGMA cache_size").Scan(&n))
+		return -n
+	}
+	db := openSQLite(t, filepath.Join(t.TempDir(), "x.db"), sqldb.SQLiteOptions{Synchronous: sqldb.SyncNormal})
+	require.Equal(t, sqldb.DefaultWriterCacheKiB, cacheKiB(db.W))
+	require.Equal(t, sqldb.DefaultReaderCacheKiB, cacheKiB(db.R))
+	db = openSQLite(t, filepath.Join(t.TempDir(), "y.db"), sqldb.SQLiteOptions{Synchronous: sqldb.SyncNormal, CacheKiB: 100, WriterCacheKiB: 3000})
+	require.Equal(t, 3000, cacheKiB(db.W))
+	require.Equal(t, 100, cacheKiB(db.R))
+}
+
 func TestOpenSQLitePools(t *testing.T) {
 	db := openSQLite(t, filepath.Join(t.TempDir(), "x.db"), sqldb.SQLiteOptions{Synchronous: sqldb.SyncNormal, Readers: 3})
 	require.Equal(t, 1, db.W.Stats().MaxOpenConnections)
@@ -106,6 +123,7 @@ func TestOpenSQLiteRejects(t *testing.T) {
 		{"no synchronous", filepath.Join(dir, "x.db"), sqldb.SQLiteOptions{}, "synchronous must be chosen"},
 		{"bad synchronous", filepath.Join(dir, "x.db"), sqldb.SQLiteOptions{Synchronous: "OFF"}, `not "OFF"`},
 		{"negative busy timeout", filepath.Join(dir, "x.db"), sqldb.SQLiteOptions{Synchronous: sqldb.SyncFull, BusyTimeout: -time.Second}, "must not be negative"},
+		{"negative cache", filepath.Join(dir, "x.db"), sqldb.SQLiteOptions{Synchronous: sqldb.SyncFull, CacheKiB: -1}, "must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := sqldb.OpenSQLite(context.Background(), tc.path, tc.o)
