@@ -14,16 +14,21 @@ import (
 
 	"github.com/estatehq/estate/chaos"
 	chaoshttp "github.com/estatehq/estate/chaos/http"
+	"github.com/estatehq/estate/collector"
 	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/demo"
 	"github.com/estatehq/estate/internal/promquery"
+	"github.com/estatehq/estate/sloreport"
 )
 
 // TestUpDemo runs `estate up --demo` with fast traffic and a short game
-// day: both services' requests reach the collector's RED series, the
-// scripted history is in the event store (rollbacks and lead times in
-// /v1/dora, and posting it again adds nothing), and a scheduled chaos run
-// breaks its hypothesis and opens an incident.
+// day, and follows the joins end to end: both services' requests reach the
+// collector's RED series; a trace id taken from a service's log line finds
+// its trace and its logs; the scripted history is in the event store
+// (rollbacks and lead times in /v1/dora, and posting it again adds
+// nothing); a scheduled chaos run breaks its hypothesis and opens an
+// incident that resolves; and the report of the last days holds that
+// incident as chaos's, with its MTTR, and the scripted rollback.
 func TestUpDemo(t *testing.T) {
 	before := time.Now()
 	e := startUp(t, "--demo", "--demo.rate=60", "--demo.chaos-every=10s", "--demo.businesses=3",
@@ -96,6 +101,93 @@ func TestUpDemo(t *testing.T) {
 		}
 		return false
 	}, 60*time.Second, 500*time.Millisecond, "no finished run of the game day: %+v", runs)
+
+	// A request, from its log line to its trace and back to its logs.
+	traceID := ""
+	require.Eventually(t, func() bool {
+		code, b := e.do(t, http.MethodGet, e.urls["collector"]+"/v1/logs?service=invoicing&limit=100", e.reader(t), nil, nil)
+		require.Equal(t, http.StatusOK, code, string(b))
+		var logs struct{ Logs []collector.LogRecord }
+		require.NoError(t, json.Unmarshal(b, &logs))
+		for _, l := range logs.Logs {
+			if l.TraceID != "" {
+				traceID = l.TraceID
+				return true
+			}
+		}
+		return false
+	}, 30*time.Second, 500*time.Millisecond, "no log line of invoicing with a trace id")
+	var trace struct{ Spans []collector.Span }
+	require.Eventually(t, func() bool {
+		code, b := e.do(t, http.MethodGet, e.urls["collector"]+"/v1/traces/"+traceID, e.reader(t), nil, nil)
+		if code == http.StatusNotFound {
+			return false // the spans are still in the exporter's batch
+		}
+		require.Equal(t, http.StatusOK, code, string(b))
+		require.NoError(t, json.Unmarshal(b, &trace))
+		return len(trace.Spans) > 0
+	}, 30*time.Second, 500*time.Millisecond, "the trace %s of a log line", traceID)
+	require.Equal(t, "invoicing", trace.Spans[0].Service, "the root span is the service's")
+	code, b := e.do(t, http.MethodGet, e.urls["collector"]+"/v1/logs?trace_id="+traceID, e.reader(t), nil, nil)
+	require.Equal(t, http.StatusOK, code, string(b))
+	var traceLogs struct{ Logs []collector.LogRecord }
+	require.NoError(t, json.Unmarshal(b, &traceLogs))
+	require.NotEmpty(t, traceLogs.Logs, "the logs of trace %s", traceID)
+	for _, l := range traceLogs.Logs {
+		require.Equal(t, traceID, l.TraceID)
+	}
+
+	// The report of the last eight days: the game day's incident, as
+	// chaos's and resolved, with an MTTR; the scripted bad deployment
+	// rolled back.
+	var incidentID string
+	for _, r := range runs {
+		if r.Experiment.Metadata.Name == "demo-credit-errors" && r.IncidentID != "" {
+			incidentID = r.IncidentID
+		}
+	}
+	var report struct {
+		Incidents []sloreport.IncidentEntry `json:"incidents"`
+		Services  []sloreport.ServiceReport `json:"services"`
+		Overall   sloreport.ServiceReport   `json:"overall"`
+	}
+	var chaosIncident *sloreport.IncidentEntry
+	require.Eventually(t, func() bool {
+		out, stderr, err := runCmd(t, "report", "--format", "json", "--include-chaos", "--data-dir", e.dataDir,
+			"--collector-url", e.urls["collector"], "--token", e.reader(t),
+			"--from", time.Now().AddDate(0, 0, -8).UTC().Format(time.RFC3339), "--to", time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+		require.NoError(t, err, stderr)
+		require.NoError(t, json.Unmarshal([]byte(out), &report))
+		for i, inc := range report.Incidents {
+			if inc.ID == incidentID && inc.ResolvedAt != nil {
+				chaosIncident = &report.Incidents[i]
+				return true
+			}
+		}
+		return false
+	}, 60*time.Second, time.Second, "the game day's incident %s, resolved, in the report", incidentID)
+	require.Equal(t, sloreport.CauseChaos, chaosIncident.Cause.Kind)
+	require.NotNil(t, chaosIncident.DurationSeconds)
+	bad := demo.BadDeploymentID(before)
+	var credit, invoicing *sloreport.ServiceReport
+	for i, s := range report.Services {
+		switch s.Service {
+		case "credit":
+			credit = &report.Services[i]
+		case "invoicing":
+			invoicing = &report.Services[i]
+		}
+	}
+	require.NotNil(t, credit, "credit in the report")
+	require.NotNil(t, credit.Figures.MTTRMean.Value, "credit's MTTR, chaos included")
+	require.NotNil(t, invoicing, "invoicing in the report")
+	require.NotNil(t, invoicing.Figures.RollbackRate.Numerator)
+	require.GreaterOrEqual(t, *invoicing.Figures.RollbackRate.Numerator, 1.0, "the rollback of %s", bad)
+	found := false
+	for _, inc := range report.Incidents {
+		found = found || (inc.Cause.Kind == sloreport.CauseDeployment && inc.Cause.ID == bad)
+	}
+	require.True(t, found, "the incident of %s in the report", bad)
 
 	// Scheduling again, as a second start does, keeps the schedules; of
 	// another period, replaces them.

@@ -57,6 +57,7 @@ func History(seed uint64, weeks int, anchor, now time.Time) []metrics.Event {
 		}
 		out = append(out, gameDay(day)...)
 	}
+	out = append(out, badDeployment(anchor.AddDate(0, 0, -1))...)
 	out = slices.DeleteFunc(out, func(e metrics.Event) bool { return e.Time.After(now) })
 	metrics.SortEvents(out)
 	return out
@@ -154,6 +155,36 @@ func historyDay(seed uint64, svc string, index int, day time.Time, age float64) 
 		ev(inc+"-resolved", opened.Add(time.Duration(20+rng.IntN(200))*time.Minute), metrics.IncidentResolved{IncidentID: inc})
 	}
 	return out
+}
+
+// BadDeploymentID is the deployment of the day before the anchor that
+// the history always holds: invoicing's release at 10:00 that raised its
+// errors, opened a critical incident and was rolled back. Whatever the
+// day, a report of the last seven days shows a rollback, its incident and
+// their MTTR.
+func BadDeploymentID(anchor time.Time) string {
+	return "invoicing-" + anchor.UTC().Truncate(24*time.Hour).AddDate(0, 0, -1).Format("20060102") + "-bad"
+}
+
+// badDeployment is BadDeploymentID's events, on day.
+func badDeployment(day time.Time) []metrics.Event {
+	id := "invoicing-" + day.Format("20060102") + "-bad"
+	start := day.Add(10 * time.Hour)
+	sum := sha256.Sum256([]byte(id))
+	inc := "inc-" + id
+	ev := func(suffix string, at time.Time, d metrics.Data) metrics.Event {
+		return metrics.Event{ID: id + suffix, Source: historySource, Time: at.UTC(), Data: d}
+	}
+	return []metrics.Event{
+		ev("-started", start, metrics.DeploymentStarted{DeploymentID: id, Service: "invoicing", Environment: environment,
+			Version: day.Format("2006.01.02") + ".9",
+			Commits: []metrics.Commit{{SHA: hex.EncodeToString(sum[:20]), CommittedAt: start.Add(-5 * time.Hour).UTC()}}}),
+		ev("-succeeded", start.Add(7*time.Minute), metrics.DeploymentSucceeded{DeploymentID: id}),
+		{ID: inc + "-opened", Source: historySource, Time: start.Add(12 * time.Minute).UTC(), Data: metrics.IncidentOpened{
+			IncidentID: inc, Service: "invoicing", Environment: environment, Severity: "critical", CauseDeploymentID: id}},
+		ev("-rolled-back", start.Add(31*time.Minute), metrics.DeploymentRolledBack{DeploymentID: id, ToVersion: day.Format("2006.01.02") + ".1"}),
+		{ID: inc + "-resolved", Source: historySource, Time: start.Add(40 * time.Minute).UTC(), Data: metrics.IncidentResolved{IncidentID: inc}},
+	}
 }
 
 // gameDay is Thursday's game day against credit: a latency fault at 14:00
