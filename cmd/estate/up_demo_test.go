@@ -26,8 +26,8 @@ import (
 // collector's RED series; a trace id taken from a service's log line finds
 // its trace and its logs; the scripted history is in the event store
 // (rollbacks and lead times in /v1/dora, and posting it again adds
-// nothing); a scheduled chaos run breaks its hypothesis and opens an
-// incident that resolves; and the report of the last days holds that
+// nothing); the game day's opening run and a scheduled one break their
+// hypothesis and open incidents that resolve; and the report of the last days holds that
 // incident as chaos's, with its MTTR, and the scripted rollback.
 func TestUpDemo(t *testing.T) {
 	before := time.Now()
@@ -88,19 +88,26 @@ func TestUpDemo(t *testing.T) {
 	// The game day: a scheduled run of the credit experiment broke its
 	// hypothesis and opened an incident.
 	c := chaoshttp.NewClient(e.urls["chaos"], e.as(t, auth.RoleChaosOperate))
+	// So did its opening run, at start, without waiting for the period.
 	var runs []chaos.Run
 	require.Eventually(t, func() bool {
 		runs, err = c.Runs(context.Background(), chaos.RunFilter{States: []chaos.State{chaos.StateFinished}})
 		require.NoError(t, err)
+		scheduled, opening := false, false
 		for _, r := range runs {
-			if r.Experiment.Metadata.Name == "demo-credit-errors" && r.ParentID != "" {
-				require.Equal(t, chaos.VerdictFailed, r.Verdict, r.Reason)
-				require.NotEmpty(t, r.IncidentID)
-				return true
+			if r.Experiment.Metadata.Name != "demo-credit-errors" {
+				continue
+			}
+			require.Equal(t, chaos.VerdictFailed, r.Verdict, r.Reason)
+			require.NotEmpty(t, r.IncidentID)
+			if r.ParentID != "" {
+				scheduled = true
+			} else if r.Experiment.Spec.Schedule == nil {
+				opening = true
 			}
 		}
-		return false
-	}, 60*time.Second, 500*time.Millisecond, "no finished run of the game day: %+v", runs)
+		return scheduled && opening
+	}, 60*time.Second, 500*time.Millisecond, "no finished scheduled and opening runs of the game day: %+v", runs)
 
 	// A request, from its log line to its trace and back to its logs.
 	traceID := ""

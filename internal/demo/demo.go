@@ -104,6 +104,9 @@ func (d *Demo) Start(ctx context.Context) error {
 			return fmt.Errorf("demo chaos: %w", err)
 		}
 		d.o.Logger.Info("demo game day scheduled", "every", c.ChaosEvery)
+		if _, err := OpeningRun(ctx, chaoshttp.NewClient(d.o.ChaosURL, d.client(auth.RoleChaosOperate)), c.ChaosEvery); err != nil {
+			return fmt.Errorf("demo chaos: %w", err)
+		}
 	}
 	if c.Rate > 0 {
 		if err := d.w.setup(ctx); err != nil {

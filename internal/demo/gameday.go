@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -92,4 +93,18 @@ func ScheduleChaos(ctx context.Context, c *chaoshttp.Client, every time.Duration
 		}
 	}
 	return nil
+}
+
+// OpeningRun runs the game day's breaking experiment once, now, without
+// its schedule: the first scheduled run is a period away, and a newcomer
+// should see a chaos incident open and resolve within the demo's first
+// minutes.
+func OpeningRun(ctx context.Context, c *chaoshttp.Client, every time.Duration) (chaos.Run, error) {
+	doc := Experiments(every)["demo-credit-errors"]
+	doc = bytes.Replace(doc, []byte("  schedule: {cron: \"@every "+every.String()+"\"}\n"), nil, 1)
+	r, err := c.Submit(ctx, doc)
+	if err != nil {
+		return chaos.Run{}, fmt.Errorf("running the game day's opening experiment: %w", err)
+	}
+	return r, nil
 }
