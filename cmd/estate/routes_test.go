@@ -120,11 +120,13 @@ func TestRouteTable(t *testing.T) {
 func TestUpSaysHowToGetATokenForEachRole(t *testing.T) {
 	var out strings.Builder
 	dir := t.TempDir()
-	printTokenHelp(&out, dir)
+	printTokenHelp(&out, dir, "http://127.0.0.1:8090")
 	for _, r := range auth.Roles {
 		want := "estate token --data-dir " + dir + " --sub $USER --scope " + r
 		require.Contains(t, out.String(), want)
 	}
+	require.Contains(t, out.String(), "open http://127.0.0.1:8090/signin and paste the output of:\n  estate token --data-dir "+dir+
+		" --sub $USER --scope reports.read --scope observability.read\n")
 	for _, line := range strings.Split(out.String(), "\n") {
 		require.NotEqual(t, 2, len(strings.Fields(line)), "a line of two fields would read as a target and its URL: %q", line)
 	}
