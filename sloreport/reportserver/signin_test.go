@@ -41,14 +41,23 @@ func signInServer(t *testing.T) (*httptest.Server, *authtest.Issuer, http.Handle
 // noRedirects is a client that shows redirects instead of following them.
 var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-func postForm(t *testing.T, u string, form url.Values) (*http.Response, string) {
+// posted is the answer to a form.
+type posted struct {
+	StatusCode int
+	Header     http.Header
+	cookies    []*http.Cookie
+}
+
+func (p posted) Cookies() []*http.Cookie { return p.cookies }
+
+func postForm(t *testing.T, u string, form url.Values) (posted, string) {
 	t.Helper()
 	resp, err := noRedirects.PostForm(u, form)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	return resp, string(b)
+	return posted{StatusCode: resp.StatusCode, Header: resp.Header, cookies: resp.Cookies()}, string(b)
 }
 
 func TestSignIn(t *testing.T) {
