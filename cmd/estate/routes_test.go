@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -84,6 +85,39 @@ func TestRouteTable(t *testing.T) {
 	for _, target := range []string{"collector", "collector-otlp", "chaos", "report-server", "invoicing-faults", "credit-faults"} {
 		require.Contains(t, seen, target, "every platform target and fault surface is guarded")
 	}
+
+	// A browser signs in at the report server; its cookie, per host and
+	// not per port, then reads the collector's pages too, but never
+	// writes.
+	t.Run("browser sign-in", func(t *testing.T) {
+		var report string
+		for _, g := range a.guarded {
+			if g.target == "report-server" {
+				report = g.url()
+			}
+		}
+		noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := noFollow.PostForm(report+"/signin", url.Values{
+			"token": {iss.Token(t, "alice", auth.RoleReportsRead, auth.RoleObservabilityRead)}, "next": {"/reports"},
+		})
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		require.Len(t, resp.Cookies(), 1)
+		session := resp.Cookies()[0]
+		call := func(method, u string) int {
+			req, err := http.NewRequest(method, u, nil)
+			require.NoError(t, err)
+			req.AddCookie(session)
+			resp, err := noFollow.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		require.Equal(t, http.StatusOK, call(http.MethodGet, report+"/reports"))
+		require.Equal(t, http.StatusOK, call(http.MethodGet, a.collector.URL()+"/v1/slos"))
+		require.Equal(t, http.StatusUnauthorized, call(http.MethodPost, a.collector.URL()+"/v1/events"))
+	})
 
 	t.Run("collector OTLP/gRPC", func(t *testing.T) {
 		addr := server.LoopbackAddr(a.collector.OTLPGRPCAddr())
