@@ -136,8 +136,9 @@ func reasonOf(err error) string {
 }
 
 // Require is chi middleware that lets a request through when its bearer
-// token (a JWT or a static token) holds one of roles, with the Principal in
-// its context. Otherwise it answers problem+json: 401 with
+// token (a JWT or a static token; on a GET or HEAD without an
+// Authorization header, the session cookie's) holds one of roles, with
+// the Principal in its context. Otherwise it answers problem+json: 401 with
 // `WWW-Authenticate: Bearer` without valid credentials, 403 naming the
 // roles when they are missing.
 func (a *Authenticator) Require(roles ...string) func(http.Handler) http.Handler {
