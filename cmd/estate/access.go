@@ -156,11 +156,21 @@ func tokenClient(token string, timeout time.Duration) *http.Client {
 }
 
 // printTokenHelp says, beside the URLs `up` prints, how a user gets a
-// token of the development issuer for each role.
-func printTokenHelp(w io.Writer, dataDir string) {
+// token of the development issuer for each role and, when the report
+// server runs (reportURL), how a browser signs in.
+func printTokenHelp(w io.Writer, dataDir, reportURL string) {
 	fmt.Fprintf(w, "\nEvery API needs a bearer token; for a role, run:\n")
 	for _, r := range auth.Roles {
 		fmt.Fprintf(w, "  estate token --data-dir %s --sub $USER --scope %s\n", dataDir, r)
 	}
 	fmt.Fprintf(w, "and send it as Authorization: Bearer TOKEN (estate chaos, incident and report take --token).\n")
+	if reportURL != "" {
+		fmt.Fprintf(w, "In a browser, open %s/signin and paste the output of:\n  %s\n", reportURL, browserTokenCommand(dataDir))
+	}
+}
+
+// browserTokenCommand mints the token a browser signs in with: the home
+// page's and reports' role, and the collector's read links'.
+func browserTokenCommand(dataDir string) string {
+	return fmt.Sprintf("estate token --data-dir %s --sub $USER --scope %s --scope %s", dataDir, auth.RoleReportsRead, auth.RoleObservabilityRead)
 }

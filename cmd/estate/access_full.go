@@ -18,6 +18,12 @@ var reportAccess = auth.RouteTable{
 	// Publishing archives and posts to the webhook: only the weekly
 	// CronJob's token, an admin's.
 	"POST /reports/{week}/publish": auth.Need(auth.RoleAdmin),
+	// The sign-in page: a browser cannot send a bearer token before it
+	// has one. POST /signin sets the session cookie only for a token
+	// that verifies; signing out only clears it.
+	"GET /signin":   auth.Public,
+	"POST /signin":  auth.Public,
+	"POST /signout": auth.Public,
 }
 
 // collectorAccess is what each route of the collector's API port requires

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -85,6 +86,39 @@ func TestRouteTable(t *testing.T) {
 		require.Contains(t, seen, target, "every platform target and fault surface is guarded")
 	}
 
+	// A browser signs in at the report server; its cookie, per host and
+	// not per port, then reads the collector's pages too, but never
+	// writes.
+	t.Run("browser sign-in", func(t *testing.T) {
+		var report string
+		for _, g := range a.guarded {
+			if g.target == "report-server" {
+				report = g.url()
+			}
+		}
+		noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := noFollow.PostForm(report+"/signin", url.Values{
+			"token": {iss.Token(t, "alice", auth.RoleReportsRead, auth.RoleObservabilityRead)}, "next": {"/reports"},
+		})
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		require.Len(t, resp.Cookies(), 1)
+		session := resp.Cookies()[0]
+		call := func(method, u string) int {
+			req, err := http.NewRequest(method, u, nil)
+			require.NoError(t, err)
+			req.AddCookie(session)
+			resp, err := noFollow.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		require.Equal(t, http.StatusOK, call(http.MethodGet, report+"/reports"))
+		require.Equal(t, http.StatusOK, call(http.MethodGet, a.collector.URL()+"/v1/slos"))
+		require.Equal(t, http.StatusUnauthorized, call(http.MethodPost, a.collector.URL()+"/v1/events"))
+	})
+
 	t.Run("collector OTLP/gRPC", func(t *testing.T) {
 		addr := server.LoopbackAddr(a.collector.OTLPGRPCAddr())
 		require.Equal(t, codes.Unauthenticated, status.Code(otlptest.ExportLogs(t, addr, "")))
@@ -120,11 +154,13 @@ func TestRouteTable(t *testing.T) {
 func TestUpSaysHowToGetATokenForEachRole(t *testing.T) {
 	var out strings.Builder
 	dir := t.TempDir()
-	printTokenHelp(&out, dir)
+	printTokenHelp(&out, dir, "http://127.0.0.1:8090")
 	for _, r := range auth.Roles {
 		want := "estate token --data-dir " + dir + " --sub $USER --scope " + r
 		require.Contains(t, out.String(), want)
 	}
+	require.Contains(t, out.String(), "open http://127.0.0.1:8090/signin and paste the output of:\n  estate token --data-dir "+dir+
+		" --sub $USER --scope reports.read --scope observability.read\n")
 	for _, line := range strings.Split(out.String(), "\n") {
 		require.NotEqual(t, 2, len(strings.Fields(line)), "a line of two fields would read as a target and its URL: %q", line)
 	}

@@ -268,7 +268,7 @@ func serve(ctx context.Context, env *environ, cmd string, targetNames, args []st
 	}
 	_ = tw.Flush()
 	if cmd == "up" && cfg.Auth.Dev {
-		printTokenHelp(env.stdout, cfg.DataDir)
+		printTokenHelp(env.stdout, cfg.DataDir, urls["report-server"])
 	}
 	stop := func(first error, more ...modules.Service) error {
 		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)

@@ -78,6 +78,10 @@ func (a *app) initReportServer(ctx context.Context) (modules.Service, error) {
 	var srv *server.Server
 	retry := cfg.Webhook.Retry()
 	reg := server.NewRegistry()
+	authn, static, err := a.authenticator(logger, reg)
+	if err != nil {
+		return fail(err)
+	}
 	rs, err := reportserver.New(reportserver.Options{
 		Generate: func(ctx context.Context, w sloreport.ISOWeek) (*sloreport.Report, error) {
 			return sloreport.Compute(ctx, sloreport.Inputs{
@@ -87,6 +91,7 @@ func (a *app) initReportServer(ctx context.Context) (modules.Service, error) {
 		},
 		Archive:  archive,
 		Home:     page,
+		SignIn:   authn,
 		Schedule: cfg.Schedule,
 		Webhook:  reportserver.Webhook{URL: cfg.Webhook.URL, Timeout: cfg.Webhook.Timeout, Retry: retry},
 		PublicURL: func() string {
@@ -102,12 +107,8 @@ func (a *app) initReportServer(ctx context.Context) (modules.Service, error) {
 	if err != nil {
 		return fail(err)
 	}
-	authn, static, err := a.authenticator(logger, reg)
-	if err != nil {
-		return fail(err)
-	}
 	srv = server.New(server.Options{
-		Name: "report-server", Addr: cfg.ListenAddr, Handler: authn.Guard(rs.Routes(), reportAccess)(rs.Handler()), Logger: logger, Registry: reg, TLS: a.listenerTLS(reg),
+		Name: "report-server", Addr: cfg.ListenAddr, Handler: authn.Guard(rs.Routes(), reportAccess, auth.SignInPage(reportserver.SignInPath))(rs.Handler()), Logger: logger, Registry: reg, TLS: a.listenerTLS(reg),
 		Ready: []server.ReadyCheck{{Name: "archive", Check: func(context.Context) error {
 			_, err := os.Stat(archive.Dir())
 			return err

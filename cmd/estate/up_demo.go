@@ -117,6 +117,7 @@ func printDemoGuide(w io.Writer, cfg demo.Config, urls map[string]string, dataDi
 	fmt.Fprintf(w, "\nA token to read them all:\n  export TOKEN=$(estate token --data-dir %s --sub $USER --scope %s --scope %s --scope %s)\n",
 		dataDir, auth.RoleObservabilityRead, auth.RoleReportsRead, auth.RoleChaosOperate)
 	fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $TOKEN\" URL\n")
+	fmt.Fprintf(w, "In a browser, open %s/signin and paste the output of:\n  %s\n", report, browserTokenCommand(dataDir))
 	if len(biz) > 0 {
 		fmt.Fprintf(w, "Act as a demo business on the APIs:\n  estate token --data-dir %s --sub %s --business %s\n", dataDir, biz[0].Owner, biz[0].ID)
 	}

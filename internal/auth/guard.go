@@ -51,16 +51,21 @@ func (t RouteTable) Of(key string) Access {
 // Guard is middleware in front of routes (a chi router) that requires of
 // each request what table says of the route it reaches, as Require does.
 // A request that reaches no route passes, to be answered 404 or 405 by
-// the router.
-func (a *Authenticator) Guard(routes chi.Routes, table RouteTable) func(http.Handler) http.Handler {
+// the router. A GET or HEAD without an Authorization header may carry the
+// token in the session cookie (SessionCookie).
+func (a *Authenticator) Guard(routes chi.Routes, table RouteTable, opts ...GuardOption) func(http.Handler) http.Handler {
+	var o guardOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	return func(next http.Handler) http.Handler {
 		guarded := map[string]http.Handler{}
 		for key, acc := range table {
 			if !acc.Public {
-				guarded[key] = a.Require(acc.Roles...)(next)
+				guarded[key] = a.require(o, acc.Roles)(next)
 			}
 		}
-		closed := a.Require(RoleAdmin)(next)
+		closed := a.require(o, []string{RoleAdmin})(next)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			path := r.URL.RawPath
 			if path == "" {

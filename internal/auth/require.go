@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -135,15 +136,31 @@ func reasonOf(err error) string {
 }
 
 // Require is chi middleware that lets a request through when its bearer
-// token (a JWT or a static token) holds one of roles, with the Principal in
-// its context. Otherwise it answers problem+json: 401 with
+// token (a JWT or a static token; on a GET or HEAD without an
+// Authorization header, the session cookie's) holds one of roles, with
+// the Principal in its context. Otherwise it answers problem+json: 401 with
 // `WWW-Authenticate: Bearer` without valid credentials, 403 naming the
 // roles when they are missing.
 func (a *Authenticator) Require(roles ...string) func(http.Handler) http.Handler {
+	return a.require(guardOptions{}, roles)
+}
+
+// require is Require; a GET or HEAD may also carry its token in the
+// session cookie, and with o.signIn a browser without valid credentials
+// is sent to the sign-in page.
+func (a *Authenticator) require(o guardOptions, roles []string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p, err := a.authorize(r.Context(), r.Header.Get("Authorization"), roles)
+			header, fromCookie := credentials(r)
+			p, err := a.authorize(r.Context(), header, roles)
 			var re *RoleError
+			if err != nil && !errors.As(err, &re) && o.signIn != "" && safeMethod(r.Method) && wantsHTML(r) {
+				if fromCookie {
+					ClearSession(w, r)
+				}
+				http.Redirect(w, r, o.signIn+"?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
 			switch {
 			case errors.As(err, &re):
 				a.opts.Logger.InfoContext(r.Context(), "access refused", "who", p.Who(), "needs", re.Roles,

@@ -20,6 +20,8 @@ import (
 
 	collectorhttp "github.com/estatehq/estate/collector/http"
 	collectorsqlite "github.com/estatehq/estate/collector/sqlite"
+	"github.com/estatehq/estate/internal/auth"
+	"github.com/estatehq/estate/internal/auth/authtest"
 	"github.com/estatehq/estate/internal/testenv/chromium"
 	"github.com/estatehq/estate/sloreport"
 	"github.com/estatehq/estate/sloreport/home"
@@ -176,4 +178,66 @@ func loopback(t *testing.T, raw string) bool {
 	u, err := url.Parse(raw)
 	require.NoError(t, err, raw)
 	return u.Scheme == "http" && strings.HasPrefix(u.Host, "127.0.0.1:")
+}
+
+// TestSignInInChromium signs in as a newcomer does: headless Chromium
+// opens the guarded home page, is sent to the sign-in form, pastes a
+// token, and lands on the home page; the cookie it now keeps is out of
+// scripts' reach.
+func TestSignInInChromium(t *testing.T) {
+	events, q := eventStore(t), querier(t)
+	iss := authtest.New(t)
+	page, err := home.New(home.Options{Events: events, Querier: q, SLOs: evaluator(t, q), CollectorURL: "http://127.0.0.1:1", Now: func() time.Time { return now }})
+	require.NoError(t, err)
+	archive, err := reportserver.OpenArchive(filepath.Join(t.TempDir(), "reports"))
+	require.NoError(t, err)
+	rs, err := reportserver.New(reportserver.Options{
+		Generate: func(ctx context.Context, w sloreport.ISOWeek) (*sloreport.Report, error) {
+			return sloreport.Compute(ctx, sloreport.Inputs{Store: events, Week: w, Now: now})
+		},
+		Archive: archive, Home: page, Schedule: reportserver.ScheduleOff, SignIn: iss.Authenticator,
+	})
+	require.NoError(t, err)
+	read := auth.Need(auth.RoleReportsRead)
+	table := auth.RouteTable{"GET /": read, "GET /v1/status": read, "GET /signin": auth.Public, "POST /signin": auth.Public}
+	reports := httptest.NewServer(iss.Authenticator.Guard(rs.Routes(), table, auth.SignInPage(reportserver.SignInPath))(rs.Handler()))
+	t.Cleanup(reports.Close)
+
+	browser := chromium.Start(t)
+	require.NoError(t, chromedp.Do(browser,
+		chromedp.EmulateViewport(1024, 900),
+		chromedp.Navigate(reports.URL+"/"),
+		chromedp.WaitVisible("#token"),
+	))
+	at, err := chromedp.Run(browser, chromedp.Location())
+	require.NoError(t, err)
+	require.Equal(t, reports.URL+"/signin?next=%2F", at)
+	shot, err := chromedp.Run(browser, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(chromium.ArtifactDir(t), "signin.png"), shot, 0o600))
+
+	// A token without the reports' role is refused, and said why.
+	require.NoError(t, chromedp.Do(browser,
+		chromedp.SetValue("#token", iss.Token(t, "bob", auth.RoleChaosHalt)),
+		chromedp.Submit("#token"),
+		chromedp.WaitVisible("#signin-error"),
+	))
+	msg, err := chromedp.Run(browser, chromedp.Text("#signin-error"))
+	require.NoError(t, err)
+	require.Contains(t, msg, "lacks the role reports.read")
+
+	require.NoError(t, chromedp.Do(browser,
+		chromedp.SetValue("#token", iss.Token(t, "alice", auth.RoleReportsRead, auth.RoleObservabilityRead)),
+		chromedp.Submit("#token"),
+		chromedp.WaitReady("#experiments"),
+	))
+	title, err := chromedp.Run(browser, chromedp.Title())
+	require.NoError(t, err)
+	require.Equal(t, "Estate status", title)
+	at, err = chromedp.Run(browser, chromedp.Location())
+	require.NoError(t, err)
+	require.Equal(t, reports.URL+"/", at)
+	cookies, err := chromedp.Run(browser, chromedp.Evaluate[string]("document.cookie"))
+	require.NoError(t, err)
+	require.Empty(t, cookies, "the session cookie is HttpOnly")
 }

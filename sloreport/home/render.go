@@ -16,7 +16,7 @@ import (
 	"github.com/estatehq/estate/sloreport"
 )
 
-//go:embed templates/home.html.tmpl
+//go:embed templates/*.html.tmpl
 var templates embed.FS
 
 var page = template.Must(template.New("home.html.tmpl").Funcs(template.FuncMap{
@@ -31,7 +31,37 @@ var page = template.Must(template.New("home.html.tmpl").Funcs(template.FuncMap{
 		return sloreport.FormatSeconds(now.Sub(t).Truncate(time.Minute).Seconds())
 	},
 	"percent": sloreport.FormatPercent,
-}).ParseFS(templates, "templates/home.html.tmpl"))
+}).ParseFS(templates, "templates/home.html.tmpl", "templates/style.html.tmpl"))
+
+// signIn is the sign-in form, in the home page's style.
+var signIn = template.Must(template.ParseFS(templates, "templates/signin.html.tmpl", "templates/style.html.tmpl"))
+
+// SignInForm is what the sign-in form shows.
+type SignInForm struct {
+	// Next is the local path to go to once signed in.
+	Next string
+	// Error says why the last token was refused; empty at first.
+	Error string
+}
+
+// WriteSignIn renders the sign-in form, which posts the token to
+// /signin: server-rendered, without scripts or anything fetched from
+// elsewhere.
+func WriteSignIn(w http.ResponseWriter, status int, f SignInForm) {
+	var buf bytes.Buffer
+	if err := signIn.Execute(&buf, f); err != nil {
+		// The template is fixed and its fields are strings: this cannot
+		// fail but for a broken build.
+		http.Error(w, "the sign-in form could not be rendered", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
 
 // view is what the template reads: the status and the page's settings.
 type view struct {

@@ -17,6 +17,9 @@ import (
 //	GET /reports                the archive: every archived week, newest first (HTML, or JSON for Accept: application/json)
 //	GET /reports/{week}.{ext}   a week's report: .html, .md, .json or .txt; generated on demand when not archived
 //	POST /reports/{week}/publish generate and archive a week's report now, and post its summary to the webhook (what the schedule does)
+//	GET /signin                 the sign-in form, where a browser pastes a token (with Options.SignIn)
+//	POST /signin                set the session cookie to the pasted token when it verifies, and go to the form's next path
+//	POST /signout               clear the session cookie
 //
 // and what Options.Extra mounts; other paths and methods are answered
 // with problem details.
@@ -33,6 +36,11 @@ func (s *Server) routes() chi.Router {
 	r.Get("/reports", s.handleArchive())
 	r.Get("/reports/{file}", s.handleReport())
 	r.Post("/reports/{week}/publish", s.handlePublish())
+	if s.o.SignIn != nil {
+		r.Get(SignInPath, s.handleSignInForm())
+		r.Post(SignInPath, s.handleSignIn())
+		r.Post("/signout", s.handleSignOut())
+	}
 	if s.o.Extra != nil {
 		s.o.Extra(r)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
 
+	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/delivery"
 	"github.com/estatehq/estate/sloreport"
 	"github.com/estatehq/estate/sloreport/home"
@@ -46,6 +47,10 @@ type Options struct {
 	// Home is the home page, served at /; without it / redirects to the
 	// latest report.
 	Home *home.Page
+	// SignIn checks the tokens pasted into the sign-in page (/signin),
+	// which then keeps them in the session cookie (auth.SessionCookie);
+	// without it there is no sign-in page.
+	SignIn *auth.Authenticator
 	// Extra mounts more routes, such as the incidents' reviews.
 	Extra func(chi.Router)
 	// Now is the clock; time.Now when nil.
