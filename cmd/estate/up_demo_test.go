@@ -23,7 +23,7 @@ import (
 
 // TestUpDemo runs `estate up --demo` with fast traffic and a short game
 // day, and follows the joins end to end: both services' requests reach the
-// collector's RED series; a trace id taken from a service's log line finds
+// collector's RED series and their SLOs' events; a trace id taken from a service's log line finds
 // its trace and its logs; the scripted history is in the event store
 // (rollbacks and lead times in /v1/dora, and posting it again adds
 // nothing); the game day's opening run and a scheduled one break their
@@ -84,6 +84,25 @@ func TestUpDemo(t *testing.T) {
 		}
 		return requests["invoicing"] >= 50 && requests["credit"] >= 5
 	}, 60*time.Second, 500*time.Millisecond, "requests by service: %v", requests)
+
+	// The SLOs count the traffic: events, and an error budget, on both
+	// services.
+	var slos struct {
+		SLOs []struct {
+			Name   string
+			Events struct{ Total float64 }
+		}
+	}
+	require.Eventually(t, func() bool {
+		code, b := e.do(t, http.MethodGet, e.urls["collector"]+"/v1/slos", e.reader(t), nil, nil)
+		require.Equal(t, http.StatusOK, code, string(b))
+		require.NoError(t, json.Unmarshal(b, &slos))
+		counted := map[string]bool{}
+		for _, s := range slos.SLOs {
+			counted[s.Name] = s.Events.Total > 0
+		}
+		return counted["invoicing-availability"] && counted["credit-availability"]
+	}, 90*time.Second, time.Second, "the availability SLOs' events: %+v", slos)
 
 	// The game day: a scheduled run of the credit experiment broke its
 	// hypothesis and opened an incident.
