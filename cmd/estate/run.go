@@ -268,7 +268,11 @@ func serve(ctx context.Context, env *environ, cmd string, targetNames, args []st
 	}
 	_ = tw.Flush()
 	if cmd == "up" && cfg.Auth.Dev {
-		printTokenHelp(env.stdout, cfg.DataDir, urls["report-server"])
+		signIn := urls["report-server"]
+		if cfg.Up.guided() {
+			signIn = "" // the demo's guide says it, beside its links
+		}
+		printTokenHelp(env.stdout, cfg.DataDir, signIn)
 	}
 	stop := func(first error, more ...modules.Service) error {
 		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)

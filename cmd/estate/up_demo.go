@@ -25,6 +25,9 @@ type demoOptions struct {
 
 func (c *demoOptions) registerFlags(fs *flag.FlagSet) { c.Demo.RegisterFlags(fs) }
 
+// guided says the demo prints its own guide, browser sign-in included.
+func (c *demoOptions) guided() bool { return c.Demo.Enabled }
+
 func (c *demoOptions) validate() error {
 	if !c.Demo.Enabled {
 		return nil

@@ -21,6 +21,8 @@ func (*demoOptions) registerFlags(*flag.FlagSet) {}
 
 func (*demoOptions) validate() error { return nil }
 
+func (*demoOptions) guided() bool { return false }
+
 // relationalStores is none beyond the services'.
 func (*platformConfigs) relationalStores([]string) []relationalStore { return nil }
 
