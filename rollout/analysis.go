@@ -183,16 +183,20 @@ func Evaluate(ctx context.Context, q promquery.Querier, a Analysis, cfg Config) 
 	if r.After, err = period(ctx, q, a.Service, a.DeployedAt, a.DeployedAt.Add(cfg.Window), &r.Queries); err != nil {
 		return Result{}, fmt.Errorf("after the deploy: %w", err)
 	}
-	decide(&r, a, cfg)
+	if err := decide(&r, a, cfg); err != nil {
+		return Result{}, err
+	}
 	return r, nil
 }
 
-// decide sets r's tests and verdict from its periods.
-func decide(r *Result, a Analysis, cfg Config) {
+// decide sets r's tests and verdict from its periods. Its errors are
+// numbers the tests refuse (a histogram with a bound twice), never a
+// verdict: a defect in the evidence does not fail a deploy.
+func decide(r *Result, a Analysis, cfg Config) error {
 	if r.After.Requests < cfg.MinRequests {
 		r.Verdict = Inconclusive
 		r.Reason = fmt.Sprintf("%.0f requests after the deploy, fewer than the %.0f needed to decide", r.After.Requests, cfg.MinRequests)
-		return
+		return nil
 	}
 	var failures []string
 	if a.Objective > 0 {
@@ -203,22 +207,22 @@ func decide(r *Result, a Analysis, cfg Config) {
 	}
 	baseline := r.Before.Requests >= cfg.MinRequests
 	if baseline {
-		// The periods' counts are checked by period, so neither test can
-		// refuse them; an error here would be a defect, reported as such.
-		if t, err := ErrorRateTest(r.Before.Errors, r.Before.Requests, r.After.Errors, r.After.Requests); err != nil {
-			failures = append(failures, "error test: "+err.Error())
-		} else {
-			r.ErrorTest = &t
-			if t.P < cfg.Alpha && t.Ratio >= cfg.MinErrorRatio && r.After.ErrorRatio >= cfg.MinErrorRate {
-				failures = append(failures, fmt.Sprintf("errors rose from %.3g%% to %.3g%% (p = %.2g)", 100*r.Before.ErrorRatio, 100*r.After.ErrorRatio, t.P))
-			}
+		et, err := ErrorRateTest(r.Before.Errors, r.Before.Requests, r.After.Errors, r.After.Requests)
+		if err != nil {
+			return fmt.Errorf("error test: %w", err)
 		}
-		if t, err := MannWhitney(r.Before.Buckets, r.After.Buckets); err != nil {
-			failures = append(failures, "latency test: "+err.Error())
-		} else if t.Before >= cfg.MinRequests && t.After >= cfg.MinRequests {
-			r.LatencyTest = &t
-			if t.P < cfg.Alpha && t.Effect >= cfg.MinLatencyShift {
-				failures = append(failures, fmt.Sprintf("requests got slower: one after is slower than one before with probability %.2f (p = %.2g)", t.Effect, t.P))
+		r.ErrorTest = &et
+		if et.P < cfg.Alpha && et.Ratio >= cfg.MinErrorRatio && r.After.ErrorRatio >= cfg.MinErrorRate {
+			failures = append(failures, fmt.Sprintf("errors rose from %.3g%% to %.3g%% (p = %.2g)", 100*r.Before.ErrorRatio, 100*r.After.ErrorRatio, et.P))
+		}
+		lt, err := MannWhitney(r.Before.Buckets, r.After.Buckets)
+		if err != nil {
+			return fmt.Errorf("latency test: %w", err)
+		}
+		if lt.Before >= cfg.MinRequests && lt.After >= cfg.MinRequests {
+			r.LatencyTest = &lt
+			if lt.P < cfg.Alpha && lt.Effect >= cfg.MinLatencyShift {
+				failures = append(failures, fmt.Sprintf("requests got slower: one after is slower than one before with probability %.2f (p = %.2g)", lt.Effect, lt.P))
 			}
 		}
 	}
@@ -233,6 +237,7 @@ func decide(r *Result, a Analysis, cfg Config) {
 		r.Verdict = Passed
 		r.Reason = "neither errors nor latency are worse than before the deploy"
 	}
+	return nil
 }
 
 // period reads the RED series of service over (from, to], appending the

@@ -308,3 +308,15 @@ func TestEvaluateReportsQueryErrors(t *testing.T) {
 	require.ErrorAs(t, err, &qe)
 	require.Equal(t, promquery.ErrCanceled, qe.Type)
 }
+
+// TestEvaluateRefusesBadHistograms: a histogram with one bound twice
+// ("+Inf" and "Inf") is an error of the evidence, not a verdict.
+func TestEvaluateRefusesBadHistograms(t *testing.T) {
+	ph := &phase{minReq: 3, maxReq: 7, latency: fast}
+	ss := series(3, "invoicing", ph, ph)
+	dup := ss[len(ss)-1] // the +Inf bucket
+	dup.Labels = map[string]string{"service": "invoicing", "route": "GET /v1/invoices", "status_class": "2xx", "le": "Inf"}
+	q := querier(t, append(ss, dup))
+	_, err := rollout.Evaluate(t.Context(), q, rollout.Analysis{Service: "invoicing", DeployedAt: deployedAt}, rollout.Config{})
+	require.ErrorContains(t, err, "appears twice")
+}

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -160,4 +161,35 @@ func TestMannWhitneyU(t *testing.T) {
 	got, err := MannWhitney(cum(before), cum(after))
 	require.NoError(t, err)
 	require.InDelta(t, u/(n1*n2), got.Effect, 1e-12)
+}
+
+// TestErrorRateTestSizeAndPower draws the errors of low-traffic windows
+// (200 requests each side) many times. With the rate unchanged (1%), the
+// exact test rejects at alpha = 0.01 in at most about 1% of them (it is
+// conservative, discrete); with the rate ×10 after, in nearly all.
+func TestErrorRateTestSizeAndPower(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(19, 1))
+	draw := func(n int, p float64) float64 {
+		var e float64
+		for range n {
+			if rnd.Float64() < p {
+				e++
+			}
+		}
+		return e
+	}
+	const trials, n, alpha = 2000, 200, 0.01
+	rejected := func(after float64) float64 {
+		var r float64
+		for range trials {
+			got, err := ErrorRateTest(draw(n, 0.01), n, draw(n, after), n)
+			require.NoError(t, err)
+			if got.P < alpha {
+				r++
+			}
+		}
+		return r / trials
+	}
+	require.LessOrEqual(t, rejected(0.01), 0.015, "false alarms with the rate unchanged")
+	require.GreaterOrEqual(t, rejected(0.10), 0.9, "misses with the rate ×10")
 }
