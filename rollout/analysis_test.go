@@ -12,11 +12,14 @@ import (
 	"github.com/prometheus/prometheus/promql/promqltest"
 	"github.com/prometheus/prometheus/util/teststorage"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/estatehq/estate/internal/promquery"
 	"github.com/estatehq/estate/internal/promquery/promquerytest"
 	"github.com/estatehq/estate/rollout"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // deployedAt is when the synthetic deployment reached production.
 var deployedAt = time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
