@@ -36,6 +36,7 @@ func targets() []target {
 func tools() []command {
 	return []command{
 		{name: "report", summary: "write the weekly reliability report from the event store or a file of events, with the SLOs (--week 2026-W47 --format text|markdown|html|json --out FILE)", run: runReport},
+		{name: "export", summary: "write the events, deployments, incidents, chaos runs and weekly figures as Parquet tables partitioned by day, for Athena or DuckDB (--from DAY --to DAY --out DIR [--events FILE])", run: runExport},
 		tokenCommand,
 		{name: "slo", summary: "check SLO files (validate FILE...) or write their Prometheus rules (rules FILE... > rules.yaml)", run: runSLO},
 		{name: "dashboards", summary: "write the Grafana dashboards, Prometheus rules, Alertmanager configuration and Grafana provisioning (generate [--out DIR]), or check the checked-in ones are current (check)", run: runDashboards},

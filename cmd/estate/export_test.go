@@ -1,0 +1,177 @@
+//go:build !servicesonly
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/estatehq/estate/analytics"
+	"github.com/estatehq/estate/metrics"
+	"github.com/estatehq/estate/metrics/sqlite"
+)
+
+const exampleEvents = "../../metrics/testdata/issue_example.jsonl"
+
+// exportFiles maps each table file under dir to its content; the
+// manifests are left out.
+func exportFiles(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.Contains(p, analytics.ManifestDir) {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		out[filepath.ToSlash(rel)] = b
+		return err
+	}))
+	return out
+}
+
+func readExample(t *testing.T) []metrics.Event {
+	t.Helper()
+	f, err := os.Open(exampleEvents)
+	require.NoError(t, err)
+	events, err := metrics.ReadJSONL(f)
+	require.NoError(t, errors.Join(err, f.Close()))
+	return events
+}
+
+func TestExportFromFile(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	out, _, err := runCmd(t, "export", "--events", exampleEvents, "--from", "2026-11-01", "--to", "2026-11-10", "--out", a)
+	require.NoError(t, err)
+	require.Contains(t, out, "events: 38 rows in 9 partitions (9 written, 0 unchanged, 0 removed)")
+	require.Contains(t, out, "manifest: "+a+"/_manifests/")
+
+	// Every event of the file is a row, as it was.
+	var rows []analytics.EventRow
+	files, err := filepath.Glob(filepath.Join(a, "events", "dt=*", "part-00000.parquet"))
+	require.NoError(t, err)
+	for _, f := range files {
+		r, err := parquet.ReadFile[analytics.EventRow](f)
+		require.NoError(t, err)
+		rows = append(rows, r...)
+	}
+	events := readExample(t)
+	require.Len(t, rows, 38)
+	for _, e := range events {
+		if e.Time.Before(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)) || !e.Time.Before(time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC)) {
+			continue
+		}
+		i := -1
+		for k, r := range rows {
+			if r.ID == e.ID && r.Source == e.Source {
+				i = k
+			}
+		}
+		require.GreaterOrEqual(t, i, 0, e.ID)
+		data, err := e.DataJSON()
+		require.NoError(t, err)
+		require.Equal(t, string(e.Type()), rows[i].Type)
+		require.True(t, e.Time.Equal(rows[i].Time))
+		require.JSONEq(t, string(data), rows[i].Data)
+	}
+
+	// Again, at another time into another folder: the same bytes.
+	var stdout bytes.Buffer
+	env := &environ{getenv: noEnv, stdin: strings.NewReader(""), stdout: &stdout, stderr: io.Discard,
+		now: func() time.Time { return time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC) }}
+	require.NoError(t, runExport(context.Background(), env, []string{"--events", exampleEvents, "--from", "2026-11-01", "--to", "2026-11-10", "--out", b}))
+	require.Equal(t, exportFiles(t, a), exportFiles(t, b))
+
+	// Again into the first: nothing written.
+	out, _, err = runCmd(t, "export", "--events", exampleEvents, "--from", "2026-11-01", "--to", "2026-11-10", "--out", a)
+	require.NoError(t, err)
+	require.Contains(t, out, "events: 38 rows in 9 partitions (0 written, 9 unchanged, 0 removed)")
+}
+
+// TestExportLateEvent: an event that arrives late rewrites the partitions
+// it changes, and only those.
+func TestExportLateEvent(t *testing.T) {
+	dir, work := t.TempDir(), t.TempDir()
+	file := filepath.Join(work, "events.jsonl")
+	events := readExample(t)
+	var b bytes.Buffer
+	require.NoError(t, metrics.WriteJSONL(&b, events))
+	require.NoError(t, os.WriteFile(file, b.Bytes(), 0o600))
+	args := []string{"export", "--events", file, "--from", "2026-11-02", "--to", "2026-11-09", "--out", dir}
+	_, _, err := runCmd(t, args...)
+	require.NoError(t, err)
+	before := exportFiles(t, dir)
+
+	late := metrics.Event{ID: "late-1", Source: "https://ci.example.com", Time: time.Date(2026, 11, 4, 12, 0, 0, 0, time.UTC),
+		Data: metrics.DeploymentStarted{DeploymentID: "late-dep", Service: "invoicing", Environment: "production", Version: "9.9.9"}}
+	b.Reset()
+	require.NoError(t, metrics.WriteJSONL(&b, append(events, late)))
+	require.NoError(t, os.WriteFile(file, b.Bytes(), 0o600))
+	out, _, err := runCmd(t, args...)
+	require.NoError(t, err)
+	require.Contains(t, out, "events: 35 rows in 7 partitions (1 written, 6 unchanged, 0 removed)")
+	require.Contains(t, out, "deployments: 13 rows in 7 partitions (1 written, 6 unchanged, 0 removed)")
+	require.Contains(t, out, "weekly: 1 rows in 1 partitions (0 written, 1 unchanged, 0 removed)")
+	after := exportFiles(t, dir)
+	var changed []string
+	for k, v := range after {
+		if !bytes.Equal(before[k], v) {
+			changed = append(changed, k)
+		}
+	}
+	require.ElementsMatch(t, []string{"events/dt=2026-11-04/part-00000.parquet", "deployments/dt=2026-11-04/part-00000.parquet"}, changed,
+		"an in-progress deployment changes no weekly figure")
+}
+
+// TestExportFromTheStore reads the collector's SQLite store under
+// --data-dir and writes what the file gives.
+func TestExportFromTheStore(t *testing.T) {
+	data := t.TempDir()
+	st, err := sqlite.Open(context.Background(), filepath.Join(data, "events.db"), sqlite.Options{})
+	require.NoError(t, err)
+	_, err = st.Append(context.Background(), readExample(t))
+	require.NoError(t, errors.Join(err, st.Close()))
+
+	fromStore, fromFile := t.TempDir(), t.TempDir()
+	_, _, err = runCmd(t, "export", "--data-dir", data, "--from", "2026-11-01", "--to", "2026-11-10", "--out", fromStore)
+	require.NoError(t, err)
+	_, _, err = runCmd(t, "export", "--events", exampleEvents, "--from", "2026-11-01", "--to", "2026-11-10", "--out", fromFile)
+	require.NoError(t, err)
+	require.Equal(t, exportFiles(t, fromFile), exportFiles(t, fromStore))
+}
+
+func TestExportErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"no out", []string{"--events", exampleEvents}, "--out is required"},
+		{"bad from", []string{"--events", exampleEvents, "--out", t.TempDir(), "--from", "yesterday"}, `--from must be a day such as 2026-11-02 or an RFC 3339 time, not "yesterday"`},
+		{"bad to", []string{"--events", exampleEvents, "--out", t.TempDir(), "--to", "2026-13-01"}, "--to must be a day"},
+		{"to out of range", []string{"--events", exampleEvents, "--out", t.TempDir(), "--to", "2300-01-01"}, "--to must be between"},
+		{"empty range", []string{"--events", exampleEvents, "--out", t.TempDir(), "--from", "2026-11-09", "--to", "2026-11-02"}, "must be before --to"},
+		{"unknown table", []string{"--events", exampleEvents, "--out", t.TempDir(), "--tables", "events,logs"}, `--tables: unknown table "logs"`},
+		{"row groups", []string{"--events", exampleEvents, "--out", t.TempDir(), "--row-group-rows", "0"}, "--row-group-rows must be positive"},
+		{"no store", []string{"--data-dir", t.TempDir(), "--out", t.TempDir()}, "no event store at"},
+		{"missing file", []string{"--events", "/nonexistent.jsonl", "--out", t.TempDir()}, "no such file"},
+		{"stray argument", []string{"--out", t.TempDir(), "extra"}, `unexpected argument "extra"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := runCmd(t, append([]string{"export"}, tc.args...)...)
+			require.ErrorContains(t, err, tc.wantErr)
+			require.NotContains(t, err.Error(), "\n", "one line")
+		})
+	}
+}
