@@ -8,11 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/estatehq/estate/analytics"
+	analyticss3 "github.com/estatehq/estate/analytics/s3"
 	"github.com/estatehq/estate/internal/config"
 	"github.com/estatehq/estate/internal/progress"
 	"github.com/estatehq/estate/internal/timebound"
@@ -26,6 +28,7 @@ type exportOptions struct {
 	out          string
 	tables       string
 	rowGroupRows int
+	s3           analyticss3.ClientOptions
 	// source holds where the events come from, as `estate report` reads
 	// them.
 	source reportOptions
@@ -34,9 +37,12 @@ type exportOptions struct {
 func (o *exportOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.from, "from", "", "first day to export, YYYY-MM-DD or RFC 3339, UTC (default: the day before --to)")
 	fs.StringVar(&o.to, "to", "", "end of the export, exclusive, YYYY-MM-DD or RFC 3339; a time inside a day exports that day (default: the start of today, UTC)")
-	fs.StringVar(&o.out, "out", "", "folder to write the tables to (required)")
+	fs.StringVar(&o.out, "out", "", "folder, or s3://BUCKET/PREFIX, to write the tables to (required)")
 	fs.StringVar(&o.tables, "tables", "all", "tables to write, comma-separated: "+strings.Join(analytics.Tables(), ", "))
 	fs.IntVar(&o.rowGroupRows, "row-group-rows", analytics.DefaultRowGroupRows, "rows of one Parquet row group: what is held of a table in memory at once")
+	fs.StringVar(&o.s3.Endpoint, "s3.endpoint", "", "URL of an S3-compatible store (MinIO, Ceph, R2) for an s3:// --out; AWS's S3 when empty. Credentials and region come from the AWS SDK's chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, the instance's role)")
+	fs.StringVar(&o.s3.Region, "s3.region", "", "region of the bucket (default: the AWS SDK's, else us-east-1)")
+	fs.BoolVar(&o.s3.PathStyle, "s3.path-style", false, "address the bucket as ENDPOINT/BUCKET, as most S3-compatible stores want")
 	o.source.registerSource(fs)
 }
 
@@ -53,7 +59,7 @@ func runExport(ctx context.Context, env *environ, args []string) error {
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(env.stdout, "Usage: estate export --out DIR [--from DAY] [--to DAY] [--events FILE] [--tables events,deployments,...]")
+			fmt.Fprintln(env.stdout, "Usage: estate export --out DIR|s3://BUCKET/PREFIX [--from DAY] [--to DAY] [--events FILE] [--tables events,deployments,...]")
 			fmt.Fprintln(env.stdout, "\nWrites the reliability events, deployments, incidents, chaos runs and weekly figures as Parquet tables partitioned by day (TABLE/dt=YYYY-MM-DD/part-00000.parquet) for Athena, Glue or DuckDB, with a manifest of the run under _manifests/. Exporting a day again writes the same bytes; only the partitions whose content changed are rewritten. See docs/analytics.md.\n\nOptions:")
 			config.PrintUsage(env.stdout, fs)
 		}
@@ -80,7 +86,7 @@ func (o *exportOptions) run(ctx context.Context, env *environ) error {
 	if o.rowGroupRows < 1 {
 		return fmt.Errorf("--row-group-rows must be positive, not %d", o.rowGroupRows)
 	}
-	out, where, err := exportOutput(o.out)
+	out, where, err := o.output(ctx)
 	if err != nil {
 		return err
 	}
@@ -127,12 +133,29 @@ func (o *reportOptions) readEvents(ctx context.Context, env *environ) ([]metrics
 	}
 }
 
-// exportOutput opens the output that --out names, and says where it is.
-func exportOutput(out string) (analytics.Output, string, error) {
-	if out == "" {
-		return nil, "", errors.New("--out is required: the folder to write the tables to")
+// output opens the output that --out names, and says where it is.
+func (o *exportOptions) output(ctx context.Context) (analytics.Output, string, error) {
+	if o.out == "" {
+		return nil, "", errors.New("--out is required: the folder or s3://BUCKET/PREFIX to write the tables to")
 	}
-	return analytics.Dir{Root: out}, out, nil
+	bucket, prefix, isS3, err := analyticss3.ParseURL(o.out)
+	if err != nil {
+		return nil, "", fmt.Errorf("--out %w", err)
+	}
+	if !isS3 {
+		return analytics.Dir{Root: o.out}, o.out, nil
+	}
+	if o.s3.Endpoint != "" {
+		if u, err := url.Parse(o.s3.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, "", fmt.Errorf("--s3.endpoint must be an http or https URL with a host, not %q", o.s3.Endpoint)
+		}
+	}
+	client, err := analyticss3.NewClient(ctx, o.s3)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := analyticss3.New(analyticss3.Options{Client: client, Bucket: bucket, Prefix: prefix})
+	return out, o.out, err
 }
 
 // exportDays parses --from and --to; a missing end takes its default: to

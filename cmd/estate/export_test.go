@@ -8,16 +8,22 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/parquet-go/parquet-go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/estatehq/estate/analytics"
+	analyticss3 "github.com/estatehq/estate/analytics/s3"
 	"github.com/estatehq/estate/metrics"
 	"github.com/estatehq/estate/metrics/sqlite"
 )
@@ -151,6 +157,37 @@ func TestExportFromTheStore(t *testing.T) {
 	require.Equal(t, exportFiles(t, fromFile), exportFiles(t, fromStore))
 }
 
+// TestExportToS3 writes to an S3-compatible store, in process, through
+// the AWS SDK: the same files as to a folder.
+func TestExportToS3(t *testing.T) {
+	srv := httptest.NewServer(gofakes3.New(s3mem.New(), gofakes3.WithAutoBucket(true)).Server())
+	defer srv.Close()
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_CA_BUNDLE", "")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	args := []string{"export", "--events", exampleEvents, "--from", "2026-11-01", "--to", "2026-11-10"}
+	out, _, err := runCmd(t, append(args, "--out", "s3://lake/estate", "--s3.endpoint", srv.URL, "--s3.path-style")...)
+	require.NoError(t, err)
+	require.Contains(t, out, "events: 38 rows in 9 partitions (9 written, 0 unchanged, 0 removed)")
+	require.Contains(t, out, "manifest: s3://lake/estate/_manifests/")
+
+	local := t.TempDir()
+	_, _, err = runCmd(t, append(args, "--out", local)...)
+	require.NoError(t, err)
+	client, err := analyticss3.NewClient(context.Background(), analyticss3.ClientOptions{Endpoint: srv.URL, PathStyle: true})
+	require.NoError(t, err)
+	for key, want := range exportFiles(t, local) {
+		obj, err := client.GetObject(context.Background(), &awss3.GetObjectInput{Bucket: aws.String("lake"), Key: aws.String("estate/" + key)})
+		require.NoError(t, err, key)
+		got, err := io.ReadAll(obj.Body)
+		require.NoError(t, errors.Join(err, obj.Body.Close()))
+		require.Equal(t, want, got, key)
+	}
+}
+
 func TestExportErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -166,6 +203,8 @@ func TestExportErrors(t *testing.T) {
 		{"row groups", []string{"--events", exampleEvents, "--out", t.TempDir(), "--row-group-rows", "0"}, "--row-group-rows must be positive"},
 		{"no store", []string{"--data-dir", t.TempDir(), "--out", t.TempDir()}, "no event store at"},
 		{"missing file", []string{"--events", "/nonexistent.jsonl", "--out", t.TempDir()}, "no such file"},
+		{"bad s3 url", []string{"--events", exampleEvents, "--out", "s3:///nobucket"}, "--out \"s3:///nobucket\": must be s3://BUCKET"},
+		{"bad s3 endpoint", []string{"--events", exampleEvents, "--out", "s3://lake", "--s3.endpoint", "minio:9000"}, "--s3.endpoint must be an http or https URL"},
 		{"stray argument", []string{"--out", t.TempDir(), "extra"}, `unexpected argument "extra"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
