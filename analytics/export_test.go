@@ -1,10 +1,10 @@
 package analytics_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/estatehq/estate/analytics"
+	"github.com/estatehq/estate/analytics/analyticstest"
 	"github.com/estatehq/estate/metrics"
 	"github.com/estatehq/estate/metrics/metricstest"
 )
@@ -284,22 +285,6 @@ func TestSchema(t *testing.T) {
 	}
 }
 
-// partitionFiles maps each partition file under dir to its content.
-func partitionFiles(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.Contains(p, analytics.ManifestDir) {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(dir, p)
-		out[filepath.ToSlash(rel)] = string(b)
-		return err
-	}))
-	return out
-}
-
 func TestReexportIsByteIdentical(t *testing.T) {
 	events := testEvents()
 	a, b := t.TempDir(), t.TempDir()
@@ -309,9 +294,9 @@ func TestReexportIsByteIdentical(t *testing.T) {
 	reversed := slices.Clone(events)
 	slices.Reverse(reversed)
 	export(t, b, reversed, analytics.Options{Now: func() time.Time { return time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC) }})
-	filesA := partitionFiles(t, a)
+	filesA := analyticstest.Files(t, a)
 	require.Greater(t, len(filesA), 14)
-	require.Equal(t, filesA, partitionFiles(t, b))
+	require.Equal(t, filesA, analyticstest.Files(t, b))
 
 	// Again into the same folder: nothing is written.
 	m := export(t, a, events, analytics.Options{Now: func() time.Time { return time.Date(2027, 1, 2, 0, 0, 0, 0, time.UTC) }})
@@ -320,7 +305,7 @@ func TestReexportIsByteIdentical(t *testing.T) {
 			require.Equal(t, analytics.StatusUnchanged, p.Status, p.Key)
 		}
 	}
-	require.Equal(t, filesA, partitionFiles(t, a))
+	require.Equal(t, filesA, analyticstest.Files(t, a))
 	manifests, err := os.ReadDir(filepath.Join(a, analytics.ManifestDir))
 	require.NoError(t, err)
 	require.Len(t, manifests, 2, "a manifest per run")
@@ -330,7 +315,7 @@ func TestLateEventRewritesOnlyTheDaysItTouches(t *testing.T) {
 	events := testEvents()
 	dir := t.TempDir()
 	export(t, dir, events, analytics.Options{})
-	before := partitionFiles(t, dir)
+	before := analyticstest.Files(t, dir)
 
 	// A late resolution, on day 10, of an incident of the first week that
 	// is still open (and not a chaos one, which the figures leave out).
@@ -359,9 +344,9 @@ func TestLateEventRewritesOnlyTheDaysItTouches(t *testing.T) {
 	slices.Sort(want)
 	slices.Sort(written)
 	require.Equal(t, want, written)
-	after := partitionFiles(t, dir)
+	after := analyticstest.Files(t, dir)
 	for k, v := range before {
-		require.Equal(t, slices.Contains(want, k), after[k] != v, k)
+		require.Equal(t, slices.Contains(want, k), !bytes.Equal(after[k], v), k)
 	}
 }
 

@@ -7,23 +7,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
-	"io/fs"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/stretchr/testify/require"
 
 	"github.com/estatehq/estate/analytics"
+	"github.com/estatehq/estate/analytics/analyticstest"
 	"github.com/estatehq/estate/analytics/s3"
 	"github.com/estatehq/estate/metrics"
 	"github.com/estatehq/estate/metrics/metricstest"
@@ -60,21 +54,14 @@ func (r *requests) take() map[string]int {
 	return c
 }
 
-// fakeS3 starts gofakes3 on loopback and returns a client of the real SDK
-// that talks to it, with a bucket "lake".
+// fakeS3 starts an S3-compatible store and returns a client of the real
+// SDK that talks to it, with a bucket "lake".
 func fakeS3(t *testing.T) (*awss3.Client, *requests) {
 	t.Helper()
-	srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
-	t.Cleanup(srv.Close)
-	// The SDK's chain, with nothing of this machine's in it.
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	url := analyticstest.S3(t)
 	reqs := &requests{counts: map[string]int{}, next: http.DefaultTransport}
 	client, err := s3.NewClient(context.Background(), s3.ClientOptions{
-		Endpoint: srv.URL, PathStyle: true, HTTPClient: &http.Client{Transport: reqs, Timeout: 30 * time.Second},
+		Endpoint: url, PathStyle: true, HTTPClient: &http.Client{Transport: reqs, Timeout: 30 * time.Second},
 	})
 	require.NoError(t, err)
 	_, err = client.CreateBucket(context.Background(), &awss3.CreateBucketInput{Bucket: aws.String("lake")})
@@ -110,17 +97,7 @@ func localFiles(t *testing.T, events []metrics.Event) map[string][]byte {
 	t.Helper()
 	dir := t.TempDir()
 	export(t, analytics.Dir{Root: dir}, events)
-	files := map[string][]byte{}
-	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.Contains(p, analytics.ManifestDir) {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(dir, p)
-		files[filepath.ToSlash(rel)] = b
-		return err
-	}))
-	return files
+	return analyticstest.Files(t, dir)
 }
 
 func TestExportToS3(t *testing.T) {

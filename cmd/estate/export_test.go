@@ -7,8 +7,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"io/fs"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,35 +15,17 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/parquet-go/parquet-go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/estatehq/estate/analytics"
+	"github.com/estatehq/estate/analytics/analyticstest"
 	analyticss3 "github.com/estatehq/estate/analytics/s3"
 	"github.com/estatehq/estate/metrics"
 	"github.com/estatehq/estate/metrics/sqlite"
 )
 
 const exampleEvents = "../../metrics/testdata/issue_example.jsonl"
-
-// exportFiles maps each table file under dir to its content; the
-// manifests are left out.
-func exportFiles(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	out := map[string][]byte{}
-	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.Contains(p, analytics.ManifestDir) {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(dir, p)
-		out[filepath.ToSlash(rel)] = b
-		return err
-	}))
-	return out
-}
 
 func readExample(t *testing.T) []metrics.Event {
 	t.Helper()
@@ -97,7 +77,7 @@ func TestExportFromFile(t *testing.T) {
 	env := &environ{getenv: noEnv, stdin: strings.NewReader(""), stdout: &stdout, stderr: io.Discard,
 		now: func() time.Time { return time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC) }}
 	require.NoError(t, runExport(context.Background(), env, []string{"--events", exampleEvents, "--from", "2026-11-01", "--to", "2026-11-10", "--out", b}))
-	require.Equal(t, exportFiles(t, a), exportFiles(t, b))
+	require.Equal(t, analyticstest.Files(t, a), analyticstest.Files(t, b))
 
 	// Again into the first: nothing written.
 	out, _, err = runCmd(t, "export", "--events", exampleEvents, "--from", "2026-11-01", "--to", "2026-11-10", "--out", a)
@@ -117,7 +97,7 @@ func TestExportLateEvent(t *testing.T) {
 	args := []string{"export", "--events", file, "--from", "2026-11-02", "--to", "2026-11-09", "--out", dir}
 	_, _, err := runCmd(t, args...)
 	require.NoError(t, err)
-	before := exportFiles(t, dir)
+	before := analyticstest.Files(t, dir)
 
 	late := metrics.Event{ID: "late-1", Source: "https://ci.example.com", Time: time.Date(2026, 11, 4, 12, 0, 0, 0, time.UTC),
 		Data: metrics.DeploymentStarted{DeploymentID: "late-dep", Service: "invoicing", Environment: "production", Version: "9.9.9"}}
@@ -129,7 +109,7 @@ func TestExportLateEvent(t *testing.T) {
 	require.Contains(t, out, "events: 35 rows in 7 partitions (1 written, 6 unchanged, 0 removed)")
 	require.Contains(t, out, "deployments: 13 rows in 7 partitions (1 written, 6 unchanged, 0 removed)")
 	require.Contains(t, out, "weekly: 1 rows in 1 partitions (0 written, 1 unchanged, 0 removed)")
-	after := exportFiles(t, dir)
+	after := analyticstest.Files(t, dir)
 	var changed []string
 	for k, v := range after {
 		if !bytes.Equal(before[k], v) {
@@ -154,22 +134,15 @@ func TestExportFromTheStore(t *testing.T) {
 	require.NoError(t, err)
 	_, _, err = runCmd(t, "export", "--events", exampleEvents, "--from", "2026-11-01", "--to", "2026-11-10", "--out", fromFile)
 	require.NoError(t, err)
-	require.Equal(t, exportFiles(t, fromFile), exportFiles(t, fromStore))
+	require.Equal(t, analyticstest.Files(t, fromFile), analyticstest.Files(t, fromStore))
 }
 
 // TestExportToS3 writes to an S3-compatible store, in process, through
 // the AWS SDK: the same files as to a folder.
 func TestExportToS3(t *testing.T) {
-	srv := httptest.NewServer(gofakes3.New(s3mem.New(), gofakes3.WithAutoBucket(true)).Server())
-	defer srv.Close()
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_CA_BUNDLE", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	endpoint := analyticstest.S3(t)
 	args := []string{"export", "--events", exampleEvents, "--from", "2026-11-01", "--to", "2026-11-10"}
-	out, _, err := runCmd(t, append(args, "--out", "s3://lake/estate", "--s3.endpoint", srv.URL, "--s3.path-style")...)
+	out, _, err := runCmd(t, append(args, "--out", "s3://lake/estate", "--s3.endpoint", endpoint, "--s3.path-style")...)
 	require.NoError(t, err)
 	require.Contains(t, out, "events: 38 rows in 9 partitions (9 written, 0 unchanged, 0 removed)")
 	require.Contains(t, out, "manifest: s3://lake/estate/_manifests/")
@@ -177,9 +150,9 @@ func TestExportToS3(t *testing.T) {
 	local := t.TempDir()
 	_, _, err = runCmd(t, append(args, "--out", local)...)
 	require.NoError(t, err)
-	client, err := analyticss3.NewClient(context.Background(), analyticss3.ClientOptions{Endpoint: srv.URL, PathStyle: true})
+	client, err := analyticss3.NewClient(context.Background(), analyticss3.ClientOptions{Endpoint: endpoint, PathStyle: true})
 	require.NoError(t, err)
-	for key, want := range exportFiles(t, local) {
+	for key, want := range analyticstest.Files(t, local) {
 		obj, err := client.GetObject(context.Background(), &awss3.GetObjectInput{Bucket: aws.String("lake"), Key: aws.String("estate/" + key)})
 		require.NoError(t, err, key)
 		got, err := io.ReadAll(obj.Body)
