@@ -344,3 +344,10 @@ func (s *source) weeklyRows(monday time.Time) ([]WeeklyRow, error) {
 	}
 	return rows, nil
 }
+
+// Folded returns the deployments and incidents rows of an event log, as
+// the tables hold them: what the stream publishes as they change.
+func Folded(events []metrics.Event) ([]DeploymentRow, []IncidentRow) {
+	s := newSource(events)
+	return s.deploymentRows(), s.incidentRows()
+}
