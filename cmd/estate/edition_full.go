@@ -24,7 +24,7 @@ import (
 // targets lists the public targets in the order `up` starts them.
 func targets() []target {
 	return slices.Concat(
-		[]target{{name: "collector", summary: "receive OTLP and reliability events into a durable queue; ship to Elasticsearch, Jaeger, Prometheus or the embedded stores; serve the SLOs", groups: []string{"collector", "events", "slo", "auth"}}},
+		[]target{{name: "collector", summary: "receive OTLP and reliability events into a durable queue; ship to Elasticsearch, Jaeger, Prometheus or the embedded stores; serve the SLOs", groups: []string{"collector", "events", "slo", "auth", "export"}}},
 		serviceTargets(),
 		[]target{
 			{name: "chaos", summary: "the chaos controller (port 8089): experiments with a steady-state hypothesis, abort and a kill switch; `estate chaos run|validate|ls|show|abort|halt|resume`", groups: []string{"chaos", "auth"}, subcommands: chaosSubcommands()},
@@ -59,6 +59,8 @@ type platformConfigs struct {
 	// Report is the report server's.
 	Report reportserver.Config `yaml:"report"`
 	Chaos  chaosConfig         `yaml:"chaos"`
+	// Export is the collector's daily export of the analytics tables.
+	Export exportConfig `yaml:"export"`
 }
 
 func platformGroups() []optionGroup {
@@ -68,6 +70,7 @@ func platformGroups() []optionGroup {
 		{"slo", func(c *targetConfigs, fs *flag.FlagSet) { c.SLO.RegisterFlags(fs, "slo.") }, func(c *targetConfigs) error { return config.Under("slo.", c.SLO.Validate()) }},
 		{"report", func(c *targetConfigs, fs *flag.FlagSet) { c.Report.RegisterFlags(fs, "report.") }, func(c *targetConfigs) error { return config.Under("report.", c.Report.Validate()) }},
 		{"chaos", func(c *targetConfigs, fs *flag.FlagSet) { c.Chaos.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Chaos.Validate() }},
+		{"export", func(c *targetConfigs, fs *flag.FlagSet) { c.Export.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Export.Validate() }},
 	}
 }
 

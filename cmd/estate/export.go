@@ -138,24 +138,42 @@ func (o *exportOptions) output(ctx context.Context) (analytics.Output, string, e
 	if o.out == "" {
 		return nil, "", errors.New("--out is required: the folder or s3://BUCKET/PREFIX to write the tables to")
 	}
-	bucket, prefix, isS3, err := analyticss3.ParseURL(o.out)
+	out, err := openExportOutput(ctx, o.out, o.s3)
 	if err != nil {
-		return nil, "", fmt.Errorf("--out %w", err)
+		return nil, "", fmt.Errorf("--%w", err)
+	}
+	return out, o.out, nil
+}
+
+// openExportOutput opens a folder, or an s3://BUCKET/PREFIX with the
+// client options. Errors name the option at fault (out, s3.endpoint).
+func openExportOutput(ctx context.Context, out string, s3 analyticss3.ClientOptions) (analytics.Output, error) {
+	bucket, prefix, isS3, err := analyticss3.ParseURL(out)
+	if err != nil {
+		return nil, fmt.Errorf("out %w", err)
 	}
 	if !isS3 {
-		return analytics.Dir{Root: o.out}, o.out, nil
+		return analytics.Dir{Root: out}, nil
 	}
-	if o.s3.Endpoint != "" {
-		if u, err := url.Parse(o.s3.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, "", fmt.Errorf("--s3.endpoint must be an http or https URL with a host, not %q", o.s3.Endpoint)
-		}
+	if err := checkEndpoint(s3.Endpoint); err != nil {
+		return nil, fmt.Errorf("s3.endpoint %w", err)
 	}
-	client, err := analyticss3.NewClient(ctx, o.s3)
+	client, err := analyticss3.NewClient(ctx, s3)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	out, err := analyticss3.New(analyticss3.Options{Client: client, Bucket: bucket, Prefix: prefix})
-	return out, o.out, err
+	return analyticss3.New(analyticss3.Options{Client: client, Bucket: bucket, Prefix: prefix})
+}
+
+// checkEndpoint checks an S3-compatible store's URL; "" is AWS's.
+func checkEndpoint(endpoint string) error {
+	if endpoint == "" {
+		return nil
+	}
+	if u, err := url.Parse(endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("must be an http or https URL with a host, not %q", endpoint)
+	}
+	return nil
 }
 
 // exportDays parses --from and --to; a missing end takes its default: to

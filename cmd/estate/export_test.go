@@ -187,3 +187,21 @@ func TestExportErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestExportScheduleOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"bad schedule", []string{"--export.schedule", "nightly"}, `export.schedule: "nightly" is not a cron schedule`},
+		{"no days", []string{"--export.days", "0"}, "export.days: must be at least 1, not 0"},
+		{"bad s3 url", []string{"--export.out", "s3://"}, "export.out: "},
+		{"bad s3 endpoint", []string{"--export.out", "s3://lake", "--export.s3.endpoint", "minio:9000"}, "export.s3.endpoint: must be an http or https URL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := runCmd(t, append([]string{"up", "--data-dir", t.TempDir()}, tc.args...)...)
+			require.ErrorContains(t, err, tc.wantErr)
+		})
+	}
+}

@@ -78,34 +78,54 @@ func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 		return nil, err
 	}
 	a.collector = svc
+	export, err := a.exportSchedule(ctx, store)
+	if err != nil {
+		return nil, err
+	}
 	a.guard(guardedListener{target: "collector", routes: svc.Routes(), table: collectorAccess(), url: svc.URL})
 	a.guard(guardedListener{
 		target: "collector-otlp", routes: svc.Receiver().Routes(), table: otlp.Access,
 		url:     func() string { return "http://" + server.LoopbackAddr(svc.OTLPHTTPAddr()) },
 		methods: func() []string { return auth.GRPCMethods(svc.Receiver().GRPCServer()) },
 	})
-	if static != nil {
-		return &collectorTarget{Service: svc, static: static}, nil
+	if static != nil || export != nil {
+		return &collectorTarget{Service: svc, static: static, export: export}, nil
 	}
 	return svc, nil
 }
 
 // collectorTarget is the collector with the static tokens it re-reads
-// while it runs.
+// while it runs, and its export schedule; either may be nil.
 type collectorTarget struct {
 	*collectorsvc.Service
-	static modules.Service
+	static, export modules.Service
 }
 
 func (t *collectorTarget) Start(ctx context.Context) error {
-	if err := t.static.Start(ctx); err != nil {
+	if t.static != nil {
+		if err := t.static.Start(ctx); err != nil {
+			return err
+		}
+	}
+	if err := t.Service.Start(ctx); err != nil {
 		return err
 	}
-	return t.Service.Start(ctx)
+	if t.export != nil {
+		return t.export.Start(ctx)
+	}
+	return nil
 }
 
 func (t *collectorTarget) Shutdown(ctx context.Context) error {
-	return errors.Join(t.Service.Shutdown(ctx), t.static.Shutdown(ctx))
+	var errs []error
+	if t.export != nil {
+		errs = append(errs, t.export.Shutdown(ctx))
+	}
+	errs = append(errs, t.Service.Shutdown(ctx))
+	if t.static != nil {
+		errs = append(errs, t.static.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 // telemetryConfig is the services' telemetry configuration. With no OTLP
