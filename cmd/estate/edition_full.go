@@ -24,7 +24,7 @@ import (
 // targets lists the public targets in the order `up` starts them.
 func targets() []target {
 	return slices.Concat(
-		[]target{{name: "collector", summary: "receive OTLP and reliability events into a durable queue; ship to Elasticsearch, Jaeger, Prometheus or the embedded stores; serve the SLOs", groups: []string{"collector", "events", "slo", "auth", "export"}}},
+		[]target{{name: "collector", summary: "receive OTLP and reliability events into a durable queue; ship to Elasticsearch, Jaeger, Prometheus or the embedded stores; serve the SLOs", groups: []string{"collector", "events", "slo", "auth", "export", "stream"}}},
 		serviceTargets(),
 		[]target{
 			{name: "chaos", summary: "the chaos controller (port 8089): experiments with a steady-state hypothesis, abort and a kill switch; `estate chaos run|validate|ls|show|abort|halt|resume`", groups: []string{"chaos", "auth"}, subcommands: chaosSubcommands()},
@@ -61,6 +61,8 @@ type platformConfigs struct {
 	Chaos  chaosConfig         `yaml:"chaos"`
 	// Export is the collector's daily export of the analytics tables.
 	Export exportConfig `yaml:"export"`
+	// Stream is the collector's stream of the event log to Kafka.
+	Stream streamConfig `yaml:"stream"`
 }
 
 func platformGroups() []optionGroup {
@@ -71,6 +73,7 @@ func platformGroups() []optionGroup {
 		{"report", func(c *targetConfigs, fs *flag.FlagSet) { c.Report.RegisterFlags(fs, "report.") }, func(c *targetConfigs) error { return config.Under("report.", c.Report.Validate()) }},
 		{"chaos", func(c *targetConfigs, fs *flag.FlagSet) { c.Chaos.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Chaos.Validate() }},
 		{"export", func(c *targetConfigs, fs *flag.FlagSet) { c.Export.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Export.Validate() }},
+		{"stream", func(c *targetConfigs, fs *flag.FlagSet) { c.Stream.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Stream.Validate() }},
 	}
 }
 

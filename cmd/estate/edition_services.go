@@ -36,6 +36,8 @@ type platformConfigs struct {
 	SLO           yaml.Node `yaml:"slo"`
 	Report        yaml.Node `yaml:"report"`
 	Chaos         yaml.Node `yaml:"chaos"`
+	Export        yaml.Node `yaml:"export"`
+	Stream        yaml.Node `yaml:"stream"`
 }
 
 func platformGroups() []optionGroup { return nil }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,8 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/parquet-go/parquet-go"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/estatehq/estate/analytics"
 	"github.com/estatehq/estate/analytics/analyticstest"
@@ -198,10 +201,80 @@ func TestExportScheduleOptions(t *testing.T) {
 		{"no days", []string{"--export.days", "0"}, "export.days: must be at least 1, not 0"},
 		{"bad s3 url", []string{"--export.out", "s3://"}, "export.out: "},
 		{"bad s3 endpoint", []string{"--export.out", "s3://lake", "--export.s3.endpoint", "minio:9000"}, "export.s3.endpoint: must be an http or https URL"},
+		{"bad broker", []string{"--stream.brokers", "kafka"}, `stream.brokers: "kafka" must be host:port`},
+		{"bad interval", []string{"--stream.interval", "0s"}, "stream.interval: must be positive"},
+		{"no topic", []string{"--stream.events-topic="}, "stream.events_topic: must not be empty"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := runCmd(t, append([]string{"up", "--data-dir", t.TempDir()}, tc.args...)...)
 			require.ErrorContains(t, err, tc.wantErr)
 		})
 	}
+}
+
+// TestCollectorStreamAndExport wires the collector's stream and export
+// schedule over its event store: the events reach Kafka, and a scheduled
+// run writes the days before it.
+func TestCollectorStreamAndExport(t *testing.T) {
+	now := time.Date(2026, 11, 10, 0, 30, 0, 0, time.UTC)
+	cfg := &Config{DataDir: t.TempDir()}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "estate.events", "estate.deployments", "estate.incidents"))
+	require.NoError(t, err)
+	defer cluster.Close()
+	lake := t.TempDir()
+	cfg.Stream = streamConfig{Brokers: strings.Join(cluster.ListenAddrs(), ","), EventsTopic: "estate.events",
+		DeploymentsTopic: "estate.deployments", IncidentsTopic: "estate.incidents", Interval: 20 * time.Millisecond}
+	cfg.Export = exportConfig{Out: lake, Schedule: "30 0 * * *", Days: 9}
+	require.NoError(t, cfg.Stream.Validate())
+	require.NoError(t, cfg.Export.Validate())
+	a := &app{cfg: cfg, logger: slog.New(slog.DiscardHandler), now: func() time.Time { return now }}
+	store, closeStore, err := openEvents(t.Context(), cfg.DataDir, "", a.logger)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, closeStore()) }()
+	events := readExample(t)
+	_, err = store.Append(t.Context(), events)
+	require.NoError(t, err)
+
+	stream, err := a.stream(store, cfg.DataDir)
+	require.NoError(t, err)
+	require.NoError(t, stream.Start(t.Context()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("estate.events"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	want := map[string]bool{}
+	for _, e := range events {
+		want[e.Source+"/"+e.ID] = true
+	}
+	keys := map[string]bool{}
+	for len(keys) < len(want) {
+		fs := cl.PollFetches(ctx)
+		require.NoError(t, ctx.Err(), "%d of %d events", len(keys), len(want))
+		fs.EachRecord(func(r *kgo.Record) { keys[string(r.Key)] = true })
+	}
+	require.Equal(t, want, keys)
+	require.NoError(t, stream.Shutdown(ctx))
+	require.FileExists(t, filepath.Join(cfg.DataDir, "stream-published"))
+
+	sched, err := a.exportSchedule(t.Context(), store)
+	require.NoError(t, err)
+	m, err := sched.(*analytics.Schedule).Run(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, "2026-11-01", m.From.Format(time.DateOnly))
+	require.Equal(t, "2026-11-10", m.To.Format(time.DateOnly))
+	require.Equal(t, "collector", m.Source)
+	fromCLI := t.TempDir()
+	_, _, err = runCmd(t, "export", "--events", exampleEvents, "--from", "2026-11-01", "--to", "2026-11-10", "--out", fromCLI)
+	require.NoError(t, err)
+	require.Equal(t, analyticstest.Files(t, fromCLI), analyticstest.Files(t, lake))
+
+	off := &app{cfg: &Config{}, logger: a.logger, now: a.now}
+	s, err := off.stream(store, cfg.DataDir)
+	require.NoError(t, err)
+	require.Nil(t, s, "no brokers, no stream")
+	e, err := off.exportSchedule(t.Context(), store)
+	require.NoError(t, err)
+	require.Nil(t, e, "no out, no export")
 }

@@ -82,51 +82,40 @@ func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	stream, err := a.stream(store, dir)
+	if err != nil {
+		return nil, err
+	}
 	a.guard(guardedListener{target: "collector", routes: svc.Routes(), table: collectorAccess(), url: svc.URL})
 	a.guard(guardedListener{
 		target: "collector-otlp", routes: svc.Receiver().Routes(), table: otlp.Access,
 		url:     func() string { return "http://" + server.LoopbackAddr(svc.OTLPHTTPAddr()) },
 		methods: func() []string { return auth.GRPCMethods(svc.Receiver().GRPCServer()) },
 	})
-	if static != nil || export != nil {
-		return &collectorTarget{Service: svc, static: static, export: export}, nil
-	}
-	return svc, nil
-}
-
-// collectorTarget is the collector with the static tokens it re-reads
-// while it runs, and its export schedule; either may be nil.
-type collectorTarget struct {
-	*collectorsvc.Service
-	static, export modules.Service
-}
-
-func (t *collectorTarget) Start(ctx context.Context) error {
-	if t.static != nil {
-		if err := t.static.Start(ctx); err != nil {
-			return err
+	// The static tokens first, then the collector, then what runs over
+	// its event store (the analytics export's schedule, the Kafka
+	// stream); stopped in reverse.
+	var parts []modules.Service
+	for _, p := range []modules.Service{static, svc, export, stream} {
+		if p != nil {
+			parts = append(parts, p)
 		}
 	}
-	if err := t.Service.Start(ctx); err != nil {
-		return err
+	if len(parts) == 1 {
+		return svc, nil
 	}
-	if t.export != nil {
-		return t.export.Start(ctx)
-	}
-	return nil
+	return &collectorTarget{Service: svc, parts: modules.Group{Parts: parts}}, nil
 }
 
-func (t *collectorTarget) Shutdown(ctx context.Context) error {
-	var errs []error
-	if t.export != nil {
-		errs = append(errs, t.export.Shutdown(ctx))
-	}
-	errs = append(errs, t.Service.Shutdown(ctx))
-	if t.static != nil {
-		errs = append(errs, t.static.Shutdown(ctx))
-	}
-	return errors.Join(errs...)
+// collectorTarget is the collector with the parts that run beside it.
+type collectorTarget struct {
+	*collectorsvc.Service
+	parts modules.Group
 }
+
+func (t *collectorTarget) Start(ctx context.Context) error { return t.parts.Start(ctx) }
+
+func (t *collectorTarget) Shutdown(ctx context.Context) error { return t.parts.Shutdown(ctx) }
 
 // telemetryConfig is the services' telemetry configuration. With no OTLP
 // endpoint configured and the collector in this process (as under `up`),
