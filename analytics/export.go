@@ -15,6 +15,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/estatehq/estate/internal/promquery"
 	"github.com/estatehq/estate/metrics"
 )
 
@@ -33,8 +34,12 @@ const createdBy = "estate analytics export"
 type Options struct {
 	// Output receives the files. Required.
 	Output Output
-	// Tables are the tables to write; every table when empty.
+	// Tables are the tables to write; when empty, the event tables, and
+	// the series tables too when Series is set.
 	Tables []string
+	// Series answers the PromQL of the series tables (red, slo): the
+	// collector's metrics store. Required for those tables.
+	Series promquery.Querier
 	// RowGroupRows is the rows of one row group; DefaultRowGroupRows when
 	// zero.
 	RowGroupRows int
@@ -57,8 +62,11 @@ func (o Options) Validate() error {
 		errs = append(errs, errors.New("output is required"))
 	}
 	for _, t := range o.Tables {
-		if !slices.Contains(Tables(), t) {
+		switch {
+		case !slices.Contains(Tables(), t):
 			errs = append(errs, fmt.Errorf("tables: unknown table %q", t))
+		case IsSeries(t) && o.Series == nil:
+			errs = append(errs, fmt.Errorf("tables: %s is read from the metrics store: series is required", t))
 		}
 	}
 	if o.RowGroupRows < 0 {
@@ -82,7 +90,10 @@ func Export(ctx context.Context, events []metrics.Event, from, to time.Time, o O
 		return Manifest{}, err
 	}
 	if len(o.Tables) == 0 {
-		o.Tables = Tables()
+		o.Tables = EventTables()
+		if o.Series != nil {
+			o.Tables = Tables()
+		}
 	}
 	if o.RowGroupRows == 0 {
 		o.RowGroupRows = DefaultRowGroupRows
@@ -150,15 +161,11 @@ func Export(ctx context.Context, events []metrics.Event, from, to time.Time, o O
 		case TableChaosRuns:
 			res, err = exportDays(ctx, e, t, days, byDay(src.chaosRunRows(), runTime))
 		case TableWeekly:
-			res, err = exportDays(ctx, e, t, weeks, func(w time.Time) (int, chunkFunc[WeeklyRow]) {
-				rows, err := src.weeklyRows(w)
-				return len(rows), func(lo, hi int) ([]WeeklyRow, error) {
-					if err != nil {
-						return nil, err
-					}
-					return rows[lo:hi], nil
-				}
-			})
+			res, err = exportDays(ctx, e, t, weeks, computed(src.weeklyRows))
+		case TableRED:
+			res, err = exportDays(ctx, e, t, days, computed(func(d time.Time) ([]REDRow, error) { return redRows(ctx, o.Series, d) }))
+		case TableSLO:
+			res, err = exportDays(ctx, e, t, days, computed(func(d time.Time) ([]SLORow, error) { return sloRows(ctx, o.Series, d) }))
 		}
 		if err != nil {
 			return m, fmt.Errorf("exporting %s: %w", t, err)
@@ -173,6 +180,19 @@ func Export(ctx context.Context, events []metrics.Event, from, to time.Time, o O
 
 // chunkFunc returns the rows [lo, hi) of a partition.
 type chunkFunc[T any] func(lo, hi int) ([]T, error)
+
+// computed turns a partition's rows, computed whole, into its chunks; an
+// error of the computation is the first chunk's.
+func computed[T any](rowsOf func(time.Time) ([]T, error)) func(time.Time) (int, chunkFunc[T]) {
+	return func(d time.Time) (int, chunkFunc[T]) {
+		rows, err := rowsOf(d)
+		if err != nil {
+			// One chunk, to report the error.
+			return 1, func(int, int) ([]T, error) { return nil, err }
+		}
+		return len(rows), func(lo, hi int) ([]T, error) { return rows[lo:hi], nil }
+	}
+}
 
 // byDay partitions rows sorted by the time at(row) into days: sub-slices,
 // not copies.

@@ -18,13 +18,23 @@ const (
 
 // Tables lists every table, in the order an export writes them.
 func Tables() []string {
+	return []string{TableEvents, TableDeployments, TableIncidents, TableChaosRuns, TableWeekly, TableRED, TableSLO}
+}
+
+// EventTables are the tables computed from the event log alone; the
+// others (red, slo) need the metrics store (Options.Series).
+func EventTables() []string {
 	return []string{TableEvents, TableDeployments, TableIncidents, TableChaosRuns, TableWeekly}
 }
 
-// ParseTables reads a comma-separated list of table names; "" or "all"
-// is every table. Errors: an unknown name, naming the known ones.
+// ParseTables reads a comma-separated list of table names; "" is the
+// event tables, "all" every table. Errors: an unknown name, naming the
+// known ones.
 func ParseTables(s string) ([]string, error) {
-	if s == "" || s == "all" {
+	switch s {
+	case "":
+		return EventTables(), nil
+	case "all":
 		return Tables(), nil
 	}
 	var out []string
@@ -41,6 +51,9 @@ func ParseTables(s string) ([]string, error) {
 	slices.SortFunc(out, func(a, b string) int { return slices.Index(Tables(), a) - slices.Index(Tables(), b) })
 	return out, nil
 }
+
+// IsSeries reports whether a table is read from the metrics store.
+func IsSeries(table string) bool { return table == TableRED || table == TableSLO }
 
 // The rows of the tables, which are also the values of the Kafka stream's
 // deployments and incidents topics (as JSON, by the json tags: a NULL is

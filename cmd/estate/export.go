@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	analyticss3 "github.com/estatehq/estate/analytics/s3"
 	"github.com/estatehq/estate/internal/config"
 	"github.com/estatehq/estate/internal/progress"
+	"github.com/estatehq/estate/internal/promquery"
 	"github.com/estatehq/estate/internal/timebound"
 	"github.com/estatehq/estate/metrics"
 	"github.com/estatehq/estate/sloreport"
@@ -38,7 +40,9 @@ func (o *exportOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.from, "from", "", "first day to export, YYYY-MM-DD or RFC 3339, UTC (default: the day before --to)")
 	fs.StringVar(&o.to, "to", "", "end of the export, exclusive, YYYY-MM-DD or RFC 3339; a time inside a day exports that day (default: the start of today, UTC)")
 	fs.StringVar(&o.out, "out", "", "folder, or s3://BUCKET/PREFIX, to write the tables to (required)")
-	fs.StringVar(&o.tables, "tables", "all", "tables to write, comma-separated: "+strings.Join(analytics.Tables(), ", "))
+	fs.StringVar(&o.tables, "tables", "", "tables to write, comma-separated ("+strings.Join(analytics.Tables(), ", ")+"), or all (default: the event tables: "+strings.Join(analytics.EventTables(), ", ")+")")
+	fs.StringVar(&o.source.collectorURL, "collector-url", defaultCollectorURL, "the collector's API, whose Prometheus API answers the queries of the red and slo tables")
+	fs.StringVar(&o.source.token, "token", "", "bearer token of the calls to the collector's API (observability.read), e.g. from `estate token` (env ESTATE_TOKEN)")
 	fs.IntVar(&o.rowGroupRows, "row-group-rows", analytics.DefaultRowGroupRows, "rows of one Parquet row group: what is held of a table in memory at once")
 	fs.StringVar(&o.s3.Endpoint, "s3.endpoint", "", "URL of an S3-compatible store (MinIO, Ceph, R2) for an s3:// --out; AWS's S3 when empty. Credentials and region come from the AWS SDK's chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, the instance's role)")
 	fs.StringVar(&o.s3.Region, "s3.region", "", "region of the bucket (default: the AWS SDK's, else us-east-1)")
@@ -90,6 +94,12 @@ func (o *exportOptions) run(ctx context.Context, env *environ) error {
 	if err != nil {
 		return err
 	}
+	var series promquery.Querier
+	if slices.ContainsFunc(tables, analytics.IsSeries) {
+		if series, err = promquery.NewHTTP(promquery.HTTPOptions{URL: o.source.collectorURL, Transport: tokenClient(o.source.token, 0).Transport}); err != nil {
+			return fmt.Errorf("--collector-url: %w", err)
+		}
+	}
 	events, source, err := o.source.readEvents(ctx, env)
 	if err != nil {
 		return err
@@ -97,7 +107,7 @@ func (o *exportOptions) run(ctx context.Context, env *environ) error {
 	// A nil Reporter does nothing: it is made once the total is known.
 	var p *progress.Reporter
 	m, err := analytics.Export(ctx, events, from, to, analytics.Options{
-		Output: out, Tables: tables, RowGroupRows: o.rowGroupRows, Source: source, Now: env.now,
+		Output: out, Tables: tables, Series: series, RowGroupRows: o.rowGroupRows, Source: source, Now: env.now,
 		Progress: func(done, total int) {
 			if p == nil {
 				p = progress.New(env.stderr, progress.Options{Description: "exporting to " + where, Unit: "partitions", Total: int64(total)})
@@ -107,6 +117,10 @@ func (o *exportOptions) run(ctx context.Context, env *environ) error {
 	})
 	p.Finish()
 	if err != nil {
+		var pe *promquery.Error
+		if errors.As(err, &pe) && pe.Type == promquery.ErrUnavailable {
+			return fmt.Errorf("%w (the red and slo tables are read from the collector at --collector-url: start it, or leave them out of --tables)", err)
+		}
 		return err
 	}
 	printManifest(env.stdout, m, where)

@@ -67,10 +67,15 @@ func (a *app) exportSchedule(ctx context.Context, store metrics.Store) (modules.
 	if err != nil {
 		return nil, fmt.Errorf("export.%w", err)
 	}
+	export := analytics.Options{Output: out, Source: "collector"}
+	if a.collector != nil {
+		// The RED and SLO series too, from the collector's metrics store.
+		export.Series = a.collector.TSDB().Querier()
+	}
 	s, err := analytics.NewSchedule(analytics.ScheduleOptions{
 		Schedule: c.Schedule, Days: c.Days,
 		Events: func(ctx context.Context) ([]metrics.Event, error) { return store.Events(ctx, metrics.Filter{}) },
-		Export: analytics.Options{Output: out, Source: "collector"},
+		Export: export,
 		Logger: a.componentLogger("export"),
 		Now:    a.now,
 	})

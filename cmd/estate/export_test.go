@@ -278,3 +278,13 @@ func TestCollectorStreamAndExport(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, e, "no out, no export")
 }
+
+// TestExportSeriesNeedTheCollector: the red and slo tables are read from
+// the collector's Prometheus API; without it the export says so.
+func TestExportSeriesNeedTheCollector(t *testing.T) {
+	_, _, err := runCmd(t, "export", "--events", exampleEvents, "--from", "2026-11-01", "--to", "2026-11-02",
+		"--out", t.TempDir(), "--tables", "red", "--collector-url", "http://127.0.0.1:1")
+	require.ErrorContains(t, err, "unavailable")
+	require.ErrorContains(t, err, "leave them out of --tables")
+	require.NotContains(t, err.Error(), "\n")
+}
