@@ -124,11 +124,27 @@ func Export(ctx context.Context, events []metrics.Event, from, to time.Time, o O
 	for w := weekStart(first); w.Before(end); w = w.AddDate(0, 0, 7) {
 		weeks = append(weeks, w)
 	}
+	// The folded rows that an event of the range changes live in the
+	// partition of their start, which may lie before the range: those
+	// days are written too, and the weeks that hold them.
+	touched := src.touchedDays(first, end)
+	daysOf := func(table string) []time.Time { return union(days, touched[table]) }
+	var allTouched []time.Time
+	for _, ds := range touched {
+		for _, d := range ds {
+			allTouched = append(allTouched, weekStart(d))
+		}
+	}
+	weeks = union(weeks, allTouched)
+
 	e := &exporter{o: o}
 	for _, t := range o.Tables {
-		if t == TableWeekly {
+		switch t {
+		case TableWeekly:
 			e.total += len(weeks)
-		} else {
+		case TableDeployments, TableIncidents, TableChaosRuns:
+			e.total += len(daysOf(t))
+		default:
 			e.total += len(days)
 		}
 	}
@@ -155,11 +171,11 @@ func Export(ctx context.Context, events []metrics.Event, from, to time.Time, o O
 				}
 			})
 		case TableDeployments:
-			res, err = exportDays(ctx, e, t, days, byDay(src.deploymentRows(), func(r DeploymentRow) time.Time { return r.StartedAt }))
+			res, err = exportDays(ctx, e, t, daysOf(t), byDay(src.deploymentRows(), func(r DeploymentRow) time.Time { return r.StartedAt }))
 		case TableIncidents:
-			res, err = exportDays(ctx, e, t, days, byDay(src.incidentRows(), func(r IncidentRow) time.Time { return r.StartedAt }))
+			res, err = exportDays(ctx, e, t, daysOf(t), byDay(src.incidentRows(), func(r IncidentRow) time.Time { return r.StartedAt }))
 		case TableChaosRuns:
-			res, err = exportDays(ctx, e, t, days, byDay(src.chaosRunRows(), runTime))
+			res, err = exportDays(ctx, e, t, daysOf(t), byDay(src.chaosRunRows(), runTime))
 		case TableWeekly:
 			res, err = exportDays(ctx, e, t, weeks, computed(src.weeklyRows))
 		case TableRED:
@@ -180,6 +196,13 @@ func Export(ctx context.Context, events []metrics.Event, from, to time.Time, o O
 
 // chunkFunc returns the rows [lo, hi) of a partition.
 type chunkFunc[T any] func(lo, hi int) ([]T, error)
+
+// union is the sorted days of a and b, each once.
+func union(a, b []time.Time) []time.Time {
+	out := slices.Concat(a, b)
+	slices.SortFunc(out, func(x, y time.Time) int { return x.Compare(y) })
+	return slices.CompactFunc(out, func(x, y time.Time) bool { return x.Equal(y) })
+}
 
 // computed turns a partition's rows, computed whole, into its chunks; an
 // error of the computation is the first chunk's.

@@ -350,6 +350,39 @@ func TestLateEventRewritesOnlyTheDaysItTouches(t *testing.T) {
 	}
 }
 
+// TestLateEventRewritesTheStartDay: exporting only the day a late
+// resolution arrives rewrites the incident's row in the partition of the
+// day it started, before the range.
+func TestLateEventRewritesTheStartDay(t *testing.T) {
+	events := testEvents()
+	dir := t.TempDir()
+	export(t, dir, events, analytics.Options{})
+	_, incidents := metrics.Fold(events)
+	open := incidents[slices.IndexFunc(incidents, func(i metrics.Incident) bool { return i.ID == "inc-open" })]
+	lateDay := from.AddDate(0, 0, 10)
+	late := metrics.Event{ID: "inc-open/resolved", Source: "https://alertmanager.example.com", Time: lateDay.Add(time.Hour),
+		Data: metrics.IncidentResolved{IncidentID: "inc-open"}}
+	m, err := analytics.Export(context.Background(), append(events, late), lateDay, lateDay.AddDate(0, 0, 1),
+		analytics.Options{Output: analytics.Dir{Root: dir}, TempDir: t.TempDir()})
+	require.NoError(t, err)
+	status := map[string]string{}
+	for _, tr := range m.Tables {
+		for _, p := range tr.Partitions {
+			status[p.Key] = p.Status
+		}
+	}
+	startKey := analytics.PartitionKey("incidents", open.StartedAt.Truncate(24*time.Hour))
+	require.Equal(t, analytics.StatusWritten, status[startKey], "the incident's start day, before the range")
+	require.Equal(t, analytics.StatusWritten, status[analytics.PartitionKey("events", lateDay)])
+	require.Equal(t, analytics.StatusWritten, status[analytics.PartitionKey("weekly", from.AddDate(0, 0, 7))])
+	require.Equal(t, analytics.StatusUnchanged, status[analytics.PartitionKey("weekly", from)], "its start week, looked at, unchanged")
+	rows, err := parquet.ReadFile[analytics.IncidentRow](filepath.Join(dir, startKey))
+	require.NoError(t, err)
+	i := slices.IndexFunc(rows, func(r analytics.IncidentRow) bool { return r.IncidentID == "inc-open" })
+	require.NotNil(t, rows[i].ResolvedAt)
+	require.InDelta(t, late.Time.Sub(open.StartedAt).Seconds(), *rows[i].DurationSeconds, 1e-9)
+}
+
 func TestRowGroupsAreBounded(t *testing.T) {
 	dir := t.TempDir()
 	events := testEvents()

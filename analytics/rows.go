@@ -351,3 +351,66 @@ func Folded(events []metrics.Event) ([]DeploymentRow, []IncidentRow) {
 	s := newSource(events)
 	return s.deploymentRows(), s.incidentRows()
 }
+
+// touchedDays are, by folded table, the days before from of the rows that
+// the events of [from, to) change: the start day of a deployment followed
+// up in the range (or named as an incident's cause), of an incident
+// opened or resolved in it, of a chaos run finished in it or that an incident of the
+// range was attributed to.
+func (s *source) touchedDays(from, to time.Time) map[string][]time.Time {
+	deployments := map[string]time.Time{}
+	for _, d := range s.deployments {
+		if d.Started {
+			deployments[d.ID] = day(d.StartedAt)
+		}
+	}
+	incidents := map[string]metrics.Incident{}
+	for _, i := range s.incidents {
+		if i.Opened {
+			incidents[i.ID] = i
+		}
+	}
+	runs := map[string]time.Time{}
+	for _, r := range s.chaosRunRows() {
+		runs[r.ExperimentID] = day(runTime(r))
+	}
+	out := map[string][]time.Time{}
+	add := func(table string, d time.Time, ok bool) {
+		if ok && d.Before(from) && !slices.ContainsFunc(out[table], d.Equal) {
+			out[table] = append(out[table], d)
+		}
+	}
+	lo, _ := slices.BinarySearchFunc(s.events, from, func(e metrics.Event, t time.Time) int { return e.Time.Compare(t) })
+	for _, e := range s.events[lo:] {
+		if !e.Time.Before(to) {
+			break
+		}
+		switch d := e.Data.(type) {
+		case metrics.DeploymentSucceeded:
+			dd, ok := deployments[d.DeploymentID]
+			add(TableDeployments, dd, ok)
+		case metrics.DeploymentFailed:
+			dd, ok := deployments[d.DeploymentID]
+			add(TableDeployments, dd, ok)
+		case metrics.DeploymentRolledBack:
+			dd, ok := deployments[d.DeploymentID]
+			add(TableDeployments, dd, ok)
+		case metrics.IncidentOpened:
+			dd, ok := deployments[d.CauseDeploymentID]
+			add(TableDeployments, dd, ok)
+			if i, ok := incidents[d.IncidentID]; ok {
+				// An incident reported late, started before the range.
+				add(TableIncidents, day(i.StartedAt), true)
+				rd, ok := runs[i.ChaosExperimentID]
+				add(TableChaosRuns, rd, ok)
+			}
+		case metrics.IncidentResolved:
+			i, ok := incidents[d.IncidentID]
+			add(TableIncidents, day(i.StartedAt), ok)
+		case metrics.ChaosFinished:
+			rd, ok := runs[d.ExperimentID]
+			add(TableChaosRuns, rd, ok)
+		}
+	}
+	return out
+}

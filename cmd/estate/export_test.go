@@ -110,8 +110,10 @@ func TestExportLateEvent(t *testing.T) {
 	out, _, err := runCmd(t, args...)
 	require.NoError(t, err)
 	require.Contains(t, out, "events: 35 rows in 7 partitions (1 written, 6 unchanged, 0 removed)")
-	require.Contains(t, out, "deployments: 13 rows in 7 partitions (1 written, 6 unchanged, 0 removed)")
-	require.Contains(t, out, "weekly: 1 rows in 1 partitions (0 written, 1 unchanged, 0 removed)")
+	// Eight days of deployments: the week's, and the start day before it of
+	// a deployment that succeeded in it.
+	require.Contains(t, out, "deployments: 14 rows in 8 partitions (1 written, 7 unchanged, 0 removed)")
+	require.Contains(t, out, "weekly: 2 rows in 2 partitions (0 written, 2 unchanged, 0 removed)")
 	after := analyticstest.Files(t, dir)
 	var changed []string
 	for k, v := range after {
