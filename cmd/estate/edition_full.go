@@ -151,6 +151,7 @@ func (c *platformConfigs) secrets(targetNames []string) []namedSecret {
 		{"events.github_secret", c.Events.GitHubSecret},
 		{"events.circleci_secret", c.Events.CircleCISecret},
 		{"collector.redact.hash_key", c.Collector.Collector.Redact.HashKey},
+		{"stream.password", c.Stream.Password},
 	}
 }
 

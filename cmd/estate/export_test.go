@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -23,7 +24,9 @@ import (
 
 	"github.com/estatehq/estate/analytics"
 	"github.com/estatehq/estate/analytics/analyticstest"
+	"github.com/estatehq/estate/analytics/kafka"
 	analyticss3 "github.com/estatehq/estate/analytics/s3"
+	"github.com/estatehq/estate/internal/server/tlstest"
 	"github.com/estatehq/estate/metrics"
 	"github.com/estatehq/estate/metrics/sqlite"
 )
@@ -237,7 +240,7 @@ func TestCollectorStreamAndExport(t *testing.T) {
 	_, err = store.Append(t.Context(), events)
 	require.NoError(t, err)
 
-	stream, err := a.stream(store, cfg.DataDir)
+	stream, err := a.stream(t.Context(), store, cfg.DataDir)
 	require.NoError(t, err)
 	require.NoError(t, stream.Start(t.Context()))
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("estate.events"),
@@ -273,7 +276,7 @@ func TestCollectorStreamAndExport(t *testing.T) {
 	require.Equal(t, analyticstest.Files(t, fromCLI), analyticstest.Files(t, lake))
 
 	off := &app{cfg: &Config{}, logger: a.logger, now: a.now}
-	s, err := off.stream(store, cfg.DataDir)
+	s, err := off.stream(t.Context(), store, cfg.DataDir)
 	require.NoError(t, err)
 	require.Nil(t, s, "no brokers, no stream")
 	e, err := off.exportSchedule(t.Context(), store)
@@ -289,4 +292,52 @@ func TestExportSeriesNeedTheCollector(t *testing.T) {
 	require.ErrorContains(t, err, "unavailable")
 	require.ErrorContains(t, err, "leave them out of --tables")
 	require.NotContains(t, err.Error(), "\n")
+}
+
+// TestStreamOverTLSWithSCRAM: the collector's stream reaches a broker that
+// wants TLS and SCRAM-SHA-512, as MSK's SCRAM listener does, and is
+// refused with a wrong password.
+func TestStreamOverTLSWithSCRAM(t *testing.T) {
+	ca := tlstest.NewCA(t, "kafka-ca")
+	pair := ca.Server(t)
+	cert, err := tls.X509KeyPair(pair.CertPEM, pair.KeyPEM)
+	require.NoError(t, err)
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "estate.events", "estate.deployments", "estate.incidents"),
+		kfake.TLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}),
+		kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "estate", "a-long-enough-password"))
+	require.NoError(t, err)
+	defer cluster.Close()
+	dir := t.TempDir()
+	c := streamConfig{Brokers: strings.Join(cluster.ListenAddrs(), ","), EventsTopic: "estate.events", DeploymentsTopic: "estate.deployments",
+		IncidentsTopic: "estate.incidents", Interval: time.Minute, TLS: true, CAFile: ca.WriteCA(t, dir),
+		SASL: "scram-sha-512", Username: "estate", Password: "a-long-enough-password"}
+	require.NoError(t, c.Validate())
+	publish := func(c streamConfig) error {
+		opts, err := c.clientOptions(t.Context())
+		require.NoError(t, err)
+		p, err := kafka.New(kafka.Options{Brokers: c.brokers(), DeliveryTimeout: 3 * time.Second, ClientOptions: opts})
+		require.NoError(t, err)
+		defer p.Close()
+		return p.Publish(t.Context(), readExample(t)[:3])
+	}
+	require.NoError(t, publish(c))
+	c.Password = "a-wrong-password-here"
+	require.Error(t, publish(c), "a wrong password is refused")
+	c.Password, c.CAFile = "a-long-enough-password", ""
+	require.Error(t, publish(c), "a broker the system's roots do not know is refused")
+
+	for _, bad := range []struct {
+		c    streamConfig
+		want string
+	}{
+		{streamConfig{Interval: time.Minute, EventsTopic: "e", DeploymentsTopic: "d", IncidentsTopic: "i", SASL: "kerberos"}, `stream.sasl: must be aws-msk-iam, scram-sha-512, scram-sha-256 or plain, not "kerberos"`},
+		{streamConfig{Interval: time.Minute, EventsTopic: "e", DeploymentsTopic: "d", IncidentsTopic: "i", SASL: "plain"}, "stream.username, stream.password: stream.sasl plain needs both"},
+		{streamConfig{Interval: time.Minute, EventsTopic: "e", DeploymentsTopic: "d", IncidentsTopic: "i", CAFile: "/ca.pem"}, "stream.ca_file: needs stream.tls"},
+	} {
+		require.ErrorContains(t, bad.c.Validate(), bad.want)
+	}
+	mskIAM := streamConfig{SASL: "aws-msk-iam"}
+	opts, err := mskIAM.clientOptions(t.Context())
+	require.NoError(t, err)
+	require.Len(t, opts, 1, "the AWS_MSK_IAM mechanism")
 }

@@ -82,7 +82,7 @@ func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	stream, err := a.stream(store, dir)
+	stream, err := a.stream(ctx, store, dir)
 	if err != nil {
 		return nil, err
 	}
