@@ -42,7 +42,7 @@ func (o *exportOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.out, "out", "", "folder, or s3://BUCKET/PREFIX, to write the tables to (required)")
 	fs.StringVar(&o.tables, "tables", "", "tables to write, comma-separated ("+strings.Join(analytics.Tables(), ", ")+"), or all (default: the event tables: "+strings.Join(analytics.EventTables(), ", ")+")")
 	fs.StringVar(&o.source.collectorURL, "collector-url", defaultCollectorURL, "the collector's API, whose Prometheus API answers the queries of the red and slo tables")
-	fs.StringVar(&o.source.token, "token", "", "bearer token of the calls to the collector's API (observability.read), e.g. from `estate token` (env ESTATE_TOKEN)")
+	fs.StringVar(&o.source.token, "token", "", "bearer token of the calls to the collector's API (observability.read), e.g. from `estate token`")
 	fs.IntVar(&o.rowGroupRows, "row-group-rows", analytics.DefaultRowGroupRows, "rows of one Parquet row group: what is held of a table in memory at once")
 	fs.StringVar(&o.s3.Endpoint, "s3.endpoint", "", "URL of an S3-compatible store (MinIO, Ceph, R2) for an s3:// --out; AWS's S3 when empty. Credentials and region come from the AWS SDK's chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, the instance's role)")
 	fs.StringVar(&o.s3.Region, "s3.region", "", "region of the bucket (default: the AWS SDK's, else us-east-1)")
