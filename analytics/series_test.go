@@ -1,7 +1,9 @@
 package analytics_test
 
 import (
+	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -105,6 +107,13 @@ func TestSeriesTables(t *testing.T) {
 		require.Nil(t, r.ErrorBudgetRemainingRatio, "no such series")
 	}
 
+	f, err := parquet.OpenFile(bytesReaderAt(t, day1))
+	require.NoError(t, err)
+	for _, c := range []string{"required int64 minute (TIMESTAMP(isAdjustedToUTC=true,unit=MICROS))", "required binary route (STRING)",
+		"required double requests", "optional double latency_p99_seconds"} {
+		require.Contains(t, f.Schema().String(), c)
+	}
+
 	// Again: the same bytes.
 	before := analyticstest.Files(t, dir)
 	m = export(t, dir, nil, analytics.Options{Series: q, Tables: []string{analytics.TableRED, analytics.TableSLO}})
@@ -114,6 +123,13 @@ func TestSeriesTables(t *testing.T) {
 			require.Equal(t, analytics.StatusUnchanged, p.Status)
 		}
 	}
+}
+
+func bytesReaderAt(t *testing.T, path string) (*bytes.Reader, int64) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return bytes.NewReader(b), int64(len(b))
 }
 
 func TestSeriesTablesNeedAQuerier(t *testing.T) {

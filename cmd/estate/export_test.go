@@ -44,9 +44,10 @@ func readExample(t *testing.T) []metrics.Event {
 
 func TestExportFromFile(t *testing.T) {
 	a, b := t.TempDir(), t.TempDir()
-	out, _, err := runCmd(t, "export", "--events", exampleEvents, "--from", "2026-11-01", "--to", "2026-11-10", "--out", a)
+	out, stderr, err := runCmd(t, "export", "--events", exampleEvents, "--from", "2026-11-01", "--to", "2026-11-10", "--out", a)
 	require.NoError(t, err)
 	require.Contains(t, out, "events: 38 rows in 9 partitions (9 written, 0 unchanged, 0 removed)")
+	require.Contains(t, stderr, "exporting to "+a+": done, 39 partitions", "progress on stderr")
 	require.Contains(t, out, "manifest: "+a+"/_manifests/")
 
 	// Every event of the file is a row, as it was.
@@ -89,6 +90,20 @@ func TestExportFromFile(t *testing.T) {
 	out, _, err = runCmd(t, "export", "--events", exampleEvents, "--from", "2026-11-01", "--to", "2026-11-10", "--out", a)
 	require.NoError(t, err)
 	require.Contains(t, out, "events: 38 rows in 9 partitions (0 written, 9 unchanged, 0 removed)")
+}
+
+// TestExportFromStandardInput reads the events from stdin with --events -.
+func TestExportFromStandardInput(t *testing.T) {
+	b, err := os.ReadFile(exampleEvents)
+	require.NoError(t, err)
+	dir, fromFile := t.TempDir(), t.TempDir()
+	var stdout bytes.Buffer
+	env := &environ{getenv: noEnv, stdin: bytes.NewReader(b), stdout: &stdout, stderr: io.Discard, now: time.Now}
+	require.NoError(t, runExport(context.Background(), env, []string{"--events", "-", "--from", "2026-11-01", "--to", "2026-11-10", "--out", dir}))
+	require.Contains(t, stdout.String(), "events: 38 rows")
+	_, _, err = runCmd(t, "export", "--events", exampleEvents, "--from", "2026-11-01", "--to", "2026-11-10", "--out", fromFile)
+	require.NoError(t, err)
+	require.Equal(t, analyticstest.Files(t, fromFile), analyticstest.Files(t, dir))
 }
 
 // TestExportLateEvent: an event that arrives late rewrites the partitions
