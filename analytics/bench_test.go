@@ -3,47 +3,15 @@ package analytics_test
 import (
 	"context"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/estatehq/estate/analytics"
+	"github.com/estatehq/estate/analytics/analyticstest"
 	"github.com/estatehq/estate/metrics/metricstest"
 )
-
-// heapPeak samples the Go heap in use every millisecond until stop is
-// called, which returns the largest sample in MiB.
-func heapPeak() (stop func() float64) {
-	var (
-		mu   sync.Mutex
-		peak uint64
-		done = make(chan struct{})
-		wg   sync.WaitGroup
-	)
-	wg.Go(func() {
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		var m runtime.MemStats
-		for {
-			runtime.ReadMemStats(&m)
-			mu.Lock()
-			peak = max(peak, m.HeapInuse)
-			mu.Unlock()
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	})
-	return func() float64 {
-		close(done)
-		wg.Wait()
-		return float64(peak) / (1 << 20)
-	}
-}
 
 // BenchmarkExportYear exports every table of a year of events for 50
 // services (metricstest.Generate, about 107,000 events) to a folder, as
@@ -59,7 +27,7 @@ func BenchmarkExportYear(b *testing.B) {
 	b.ReportAllocs()
 	var peak float64
 	for b.Loop() {
-		stop := heapPeak()
+		stop := analyticstest.HeapPeak()
 		_, err := analytics.Export(context.Background(), events, to.AddDate(-1, 0, 0), to, analytics.Options{
 			Output: analytics.Dir{Root: b.TempDir()}, TempDir: b.TempDir()})
 		peak = max(peak, stop())

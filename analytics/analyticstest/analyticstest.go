@@ -1,5 +1,6 @@
 // Package analyticstest holds what the analytics export's tests share: the
-// files an export wrote, and an S3-compatible store in process.
+// files an export wrote, an S3-compatible store in process, and a sampler
+// of the heap for benchmarks.
 package analyticstest
 
 import (
@@ -7,8 +8,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
@@ -34,6 +38,39 @@ func Files(t testing.TB, dir string) map[string][]byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// HeapPeak samples the Go heap in use every millisecond until the
+// function it returns is called, which returns the largest sample in MiB
+// (garbage not yet collected included), for benchmarks of memory.
+func HeapPeak() (stop func() float64) {
+	var (
+		mu   sync.Mutex
+		peak uint64
+		done = make(chan struct{})
+		wg   sync.WaitGroup
+	)
+	wg.Go(func() {
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			mu.Lock()
+			peak = max(peak, m.HeapInuse)
+			mu.Unlock()
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return func() float64 {
+		close(done)
+		wg.Wait()
+		return float64(peak) / (1 << 20)
+	}
 }
 
 // S3 starts gofakes3 (an S3-compatible server, in memory) on loopback
