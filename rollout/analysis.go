@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/estatehq/estate/internal/promquery"
+	"github.com/estatehq/estate/metrics"
 )
 
 // Defaults of Config.
@@ -32,9 +33,9 @@ type Verdict string
 
 // The verdicts.
 const (
-	Passed       Verdict = "passed"
-	Failed       Verdict = "failed"
-	Inconclusive Verdict = "inconclusive"
+	Passed       Verdict = metrics.VerdictPassed
+	Failed       Verdict = metrics.VerdictFailed
+	Inconclusive Verdict = metrics.VerdictInconclusive
 )
 
 // Analysis is one deployment to analyse.
@@ -128,33 +129,38 @@ func (c Config) Validate() error {
 
 // Period is what the RED series say of one window.
 type Period struct {
-	From, To time.Time
-	Requests float64
-	Errors   float64
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+	Requests float64   `json:"requests"`
+	Errors   float64   `json:"errors"`
 	// ErrorRatio is Errors over Requests, zero without requests.
-	ErrorRatio float64
+	ErrorRatio float64 `json:"error_ratio"`
 	// Buckets is the histogram of request durations.
-	Buckets []Bucket
+	Buckets []Bucket `json:"buckets"`
 }
 
 // Result is an analysis' verdict and its evidence.
 type Result struct {
-	Service, DeploymentID string
-	Verdict               Verdict
+	Service      string  `json:"service"`
+	DeploymentID string  `json:"deployment_id"`
+	Verdict      Verdict `json:"verdict"`
 	// Reason says why, in a sentence.
-	Reason        string
-	Before, After Period
+	Reason string `json:"reason"`
+	Before Period `json:"before"`
+	After  Period `json:"after"`
 	// ErrorTest and LatencyTest are the tests' outcomes; nil when there
 	// were too few requests to run them.
-	ErrorTest   *RateTest
-	LatencyTest *LatencyTest
+	ErrorTest   *RateTest    `json:"error_test,omitempty"`
+	LatencyTest *LatencyTest `json:"latency_test,omitempty"`
 	// BurnRate is the error ratio after the deploy over the SLO's error
 	// budget (1 - objective); zero without an objective.
-	BurnRate float64
+	BurnRate float64 `json:"burn_rate"`
+	// Alpha is the significance level the tests were judged at.
+	Alpha float64 `json:"alpha"`
 	// Queries are the PromQL expressions that produced the numbers; each
 	// pins its evaluation time with @, so it gives the same answer
 	// whenever it is asked again.
-	Queries []string
+	Queries []string `json:"queries"`
 }
 
 // Evaluate analyses a over q: the window after a.DeployedAt against the
@@ -175,7 +181,7 @@ func Evaluate(ctx context.Context, q promquery.Querier, a Analysis, cfg Config) 
 	if !(a.Objective >= 0 && a.Objective < 1) {
 		return Result{}, errors.New("objective must be in [0, 1)")
 	}
-	r := Result{Service: a.Service, DeploymentID: a.DeploymentID}
+	r := Result{Service: a.Service, DeploymentID: a.DeploymentID, Alpha: cfg.Alpha}
 	var err error
 	if r.Before, err = period(ctx, q, a.Service, a.DeployedAt.Add(-cfg.Baseline), a.DeployedAt, &r.Queries); err != nil {
 		return Result{}, fmt.Errorf("baseline: %w", err)
