@@ -65,18 +65,19 @@ func (c *CircleCI) Call(ctx context.Context, r rollout.Recommendation) (rollout.
 	h := jsonHeader()
 	h.Set("Accept", "application/json")
 	h.Set("Circle-Token", token)
-	resp, b, err := c.s.post(ctx, c.endpoint, h, body)
-	a := answer(resp, b)
+	return c.s.post(ctx, c.endpoint, h, body, c.read)
+}
+
+// read makes the pipeline's number the Answer's detail.
+func (c *CircleCI) read(resp *http.Response, body []byte) (rollout.Answer, error) {
+	a, err := c.s.read(resp, body)
 	if err != nil {
-		return a, err
-	}
-	if err := c.s.classify(resp, b); err != nil {
 		return a, err
 	}
 	var p struct {
 		Number *int64 `json:"number"`
 	}
-	if json.Unmarshal(b, &p) == nil && p.Number != nil {
+	if json.Unmarshal(body, &p) == nil && p.Number != nil {
 		a.Detail = fmt.Sprintf("pipeline %d", *p.Number)
 	}
 	return a, nil

@@ -81,11 +81,9 @@ func (g *GitHub) Call(ctx context.Context, r rollout.Recommendation) (rollout.An
 	h.Set("Accept", "application/vnd.github+json")
 	h.Set("Authorization", "Bearer "+token)
 	h.Set("X-GitHub-Api-Version", githubAPIVersion)
-	resp, b, err := g.s.post(ctx, g.endpoint, h, body)
-	if err != nil {
-		return answer(resp, b), err
-	}
-	return answer(resp, b), g.classify(resp, b)
+	return g.s.post(ctx, g.endpoint, h, body, func(resp *http.Response, b []byte) (rollout.Answer, error) {
+		return answer(resp, b), g.classify(resp, b)
+	})
 }
 
 // classify reads GitHub's rate limits as its documentation says to

@@ -2,12 +2,15 @@ package hooks_test
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/estatehq/estate/internal/delivery"
@@ -120,3 +123,33 @@ func defaults(t *testing.T) hooks.Config {
 }
 
 func newFlagSet() *flag.FlagSet { return flag.NewFlagSet("test", flag.ContinueOnError) }
+
+// bodies keeps the JSON bodies a fake API receives.
+type bodies []map[string]any
+
+// keep decodes r's JSON body and keeps it; it answers 400 and reports
+// false when the body is not a JSON object.
+func (b *bodies) keep(w http.ResponseWriter, r *http.Request) bool {
+	var body map[string]any
+	raw, err := io.ReadAll(r.Body)
+	if err == nil {
+		err = json.Unmarshal(raw, &body)
+	}
+	if err != nil {
+		http.Error(w, `{"message":"Problems parsing JSON"}`, http.StatusBadRequest)
+		return false
+	}
+	*b = append(*b, body)
+	return true
+}
+
+// requireSent calls h once with rec and checks its Answer, and that the
+// fake API kept one body, want.
+func requireSent(t *testing.T, h rollout.Hook, rec rollout.Recommendation, answer rollout.Answer, got *bodies, want map[string]any) {
+	t.Helper()
+	a, err := h.Call(context.Background(), rec)
+	require.NoError(t, err)
+	require.Equal(t, answer, a)
+	require.Len(t, *got, 1)
+	require.Empty(t, cmp.Diff(want, (*got)[0]))
+}

@@ -150,16 +150,19 @@ func sameHost(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
-// post POSTs body to target within the timeout and returns the answer,
-// with its body cut to maxBody, and the error of a request that got none.
-// Errors name target's scheme and host only: a receiver's URL may carry
-// a token.
-func (s sender) post(ctx context.Context, target string, header http.Header, body []byte) (*http.Response, []byte, error) {
+// reader makes the Answer and the error of an answer, given its body cut
+// to maxBody.
+type reader func(resp *http.Response, body []byte) (rollout.Answer, error)
+
+// post POSTs body to target within the timeout and reads the answer with
+// read. Errors name target's scheme and host only: a receiver's URL may
+// carry a token.
+func (s sender) post(ctx context.Context, target string, header http.Header, body []byte, read reader) (rollout.Answer, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
-		return nil, nil, delivery.Permanent(fmt.Errorf("a request to %s cannot be made", origin(target)))
+		return rollout.Answer{}, delivery.Permanent(fmt.Errorf("a request to %s cannot be made", origin(target)))
 	}
 	req.Header = header
 	resp, err := s.client.Do(req)
@@ -168,14 +171,19 @@ func (s sender) post(ctx context.Context, target string, header http.Header, bod
 		if ue, ok := errors.AsType[*url.Error](err); ok {
 			err = ue.Err
 		}
-		return nil, nil, fmt.Errorf("POST %s: %w", origin(target), err)
+		return rollout.Answer{}, fmt.Errorf("POST %s: %w", origin(target), err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return resp, b, fmt.Errorf("POST %s: reading the answer: %w", origin(target), err)
+		return answer(resp, b), fmt.Errorf("POST %s: reading the answer: %w", origin(target), err)
 	}
-	return resp, b, nil
+	return read(resp, b)
+}
+
+// read is the reader of most hooks: the answer, classified.
+func (s sender) read(resp *http.Response, body []byte) (rollout.Answer, error) {
+	return answer(resp, body), s.classify(resp, body)
 }
 
 // classify is the error class of an answer: nil for 2xx; retryable for
@@ -191,9 +199,6 @@ func retryable(code int) bool {
 
 // answer is what a receiver said, as evidence.
 func answer(resp *http.Response, body []byte) rollout.Answer {
-	if resp == nil {
-		return rollout.Answer{}
-	}
 	return rollout.Answer{Status: resp.StatusCode, Detail: cut(body)}
 }
 

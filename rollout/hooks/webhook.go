@@ -51,11 +51,7 @@ func (w *Webhook) Call(ctx context.Context, r rollout.Recommendation) (rollout.A
 	h := jsonHeader()
 	h.Set("Idempotency-Key", r.DeploymentID)
 	h.Set(webhook.Header, webhook.Sign(key, w.s.now(), body))
-	resp, b, err := w.s.post(ctx, w.url, h, body)
-	if err != nil {
-		return answer(resp, b), err
-	}
-	return answer(resp, b), w.s.classify(resp, b)
+	return w.s.post(ctx, w.url, h, body, w.s.read)
 }
 
 // wire is r as JSON can carry it. encoding/json refuses infinities, and a
