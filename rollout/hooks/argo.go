@@ -31,8 +31,8 @@ var abortPatch = []byte(`{"status":{"abort":true}}`)
 
 // Argo aborts the Argo Rollouts Rollout of the service, as `kubectl argo
 // rollouts abort` does: a merge patch of status.abort on the Rollout's
-// status subresource, or on the Rollout itself when its CRD has no status
-// subresource. The Rollout's spec is left alone, so it keeps the new
+// status subresource, which needs the permission to patch rollouts/status
+// and nothing else. The Rollout's spec is left alone, so it keeps the new
 // version's template (Argo's own abort leaves it so too).
 type Argo struct {
 	client    dynamic.Interface
@@ -90,13 +90,11 @@ func (a *Argo) Call(ctx context.Context, r rollout.Recommendation) (rollout.Answ
 	defer cancel()
 	ri := a.client.Resource(RolloutResource).Namespace(a.namespace)
 	opts := metav1.PatchOptions{FieldManager: UserAgent}
+	// kubectl, on a 404, patches the Rollout itself too, for CRDs of old
+	// without the status subresource; that would need a second
+	// permission (patch on rollouts) and turn a missing Rollout's 404
+	// into a 403 where it is not granted.
 	u, err := ri.Patch(ctx, name, types.MergePatchType, abortPatch, opts, "status")
-	if apierrors.IsNotFound(err) {
-		// As kubectl does: a CRD without the status subresource takes
-		// the patch on the Rollout itself, and a Rollout that does not
-		// exist is not found twice.
-		u, err = ri.Patch(ctx, name, types.MergePatchType, abortPatch, opts)
-	}
 	if err != nil {
 		return kubeAnswer(err), kubeError(fmt.Errorf("aborting rollout %s/%s: %w", a.namespace, name, err))
 	}

@@ -4,10 +4,15 @@ import (
 	"context"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/estatehq/estate/internal/kubetest"
@@ -47,14 +52,14 @@ func newRollout(t *testing.T, c client.Client, ns, name string) *unstructured.Un
 	return ro
 }
 
-func argoHook(t *testing.T, env *kubetest.Env, ns, tmpl string) rollout.Hook {
+func argoHook(t *testing.T, kube *rest.Config, ns, tmpl string) rollout.Hook {
 	t.Helper()
 	cfg := defaults(t)
 	cfg.Argo.Namespace = ns
 	if tmpl != "" {
 		cfg.Argo.Rollout = tmpl
 	}
-	return only(t, cfg, nil, hooks.Options{Kube: env.Config})
+	return only(t, cfg, nil, hooks.Options{Kube: kube})
 }
 
 func TestArgo(t *testing.T) {
@@ -67,7 +72,7 @@ func TestArgo(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := newRollout(t, env.Client, ns, tc.rollout)
-			h := argoHook(t, env, ns, tc.tmpl)
+			h := argoHook(t, env.Config, ns, tc.tmpl)
 			require.Equal(t, "argo", h.Name())
 
 			a, err := h.Call(context.Background(), recommendation())
@@ -91,7 +96,7 @@ func TestArgo(t *testing.T) {
 
 func TestArgoMissingRollout(t *testing.T) {
 	env, ns := argoServer(t)
-	h := argoHook(t, env, ns, "")
+	h := argoHook(t, env.Config, ns, "")
 	r := recommendation()
 	r.Service = "absent"
 	a, err := h.Call(context.Background(), r)
@@ -103,4 +108,37 @@ func TestArgoMissingRollout(t *testing.T) {
 	r.Service = "Not_A_Name"
 	_, err = h.Call(context.Background(), r)
 	requireClass(t, err, permanent, 0)
+}
+
+// The hook needs to patch rollouts/status and nothing else; without it,
+// the API server's refusal is permanent.
+func TestArgoPermissions(t *testing.T) {
+	env, ns := argoServer(t)
+	ctx := context.Background()
+	newRollout(t, env.Client, ns, "invoicing")
+	const user = "estate-rollout-hook"
+	kube := rest.CopyConfig(env.Config)
+	kube.Impersonate = rest.ImpersonationConfig{UserName: user}
+	h := argoHook(t, kube, ns, "")
+
+	a, err := h.Call(ctx, recommendation())
+	requireClass(t, err, permanent, 0)
+	require.Equal(t, http.StatusForbidden, a.Status)
+
+	role := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "rollback-hook", Namespace: ns},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{"argoproj.io"}, Resources: []string{"rollouts/status"}, Verbs: []string{"patch"}}},
+	}
+	require.NoError(t, env.Client.Create(ctx, role))
+	require.NoError(t, env.Client.Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "rollback-hook", Namespace: ns},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
+	}))
+	// The authorizer sees a new binding once its informer has: wait for
+	// it, not for a time.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		_, err := h.Call(ctx, recommendation())
+		assert.NoError(c, err)
+	}, 30*time.Second, 50*time.Millisecond)
 }

@@ -97,7 +97,10 @@ func (g *GitHub) classify(resp *http.Response, body []byte) error {
 		return g.s.classify(resp, body)
 	}
 	now := g.s.now()
-	err := fmt.Errorf("HTTP %s: %s", resp.Status, cut(body))
+	err := fmt.Errorf("HTTP %s", resp.Status)
+	if d := cut(body); d != "" {
+		err = fmt.Errorf("HTTP %s: %s", resp.Status, d)
+	}
 	if d, ok := delivery.ParseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
 		return delivery.Throttle(err, d)
 	}
