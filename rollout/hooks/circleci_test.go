@@ -107,7 +107,8 @@ func TestCircleCIAnswers(t *testing.T) {
 	runAnswers(t, []answerCase{
 		{name: "401", status: 401, body: `{"message":"You must log in first."}`, want: permanent},
 		{name: "404", status: 404, body: `{"message":"Project not found"}`, want: permanent},
-		{name: "422", status: 422, body: `{"message":"Unexpected argument(s): rollback_to"}`, want: permanent},
+		{name: "400", status: 400, body: `{"message":"Branch not found"}`, want: permanent},
+		{name: "422", status: 422, want: permanent},
 		{name: "500", status: 500, want: retry},
 		{name: "503", status: 503, body: "unavailable", want: retry},
 		{name: "429 with Retry-After", status: 429, header: map[string]string{"Retry-After": "12"}, want: throttle, delay: 12 * time.Second},

@@ -69,8 +69,8 @@ type CircleCIConfig struct {
 	// APIURL is the API's base: https://circleci.com, or a CircleCI
 	// server's.
 	APIURL string `yaml:"api_url"`
-	// ProjectSlug is vcs/org/repo (gh/estatehq/estate, or
-	// circleci/ORG_ID/PROJECT_ID); the hook is on when it is set.
+	// ProjectSlug is vcs/org/repo (gh/estatehq/estate); the hook is on
+	// when it is set.
 	ProjectSlug string `yaml:"project_slug"`
 	// Branch is the branch whose configuration runs; empty runs the
 	// project's default branch.
