@@ -68,7 +68,10 @@ func requireClass(t *testing.T, err error, want class, delay time.Duration) {
 	}
 	require.Equal(t, want, got, "class of %v", err)
 	if want == throttle {
-		require.Equal(t, delay, d, "delay of %v", err)
+		var te *delivery.ThrottleError
+		require.ErrorAs(t, err, &te)
+		require.Equal(t, delay, te.Delay, "delay of %v", err)
+		require.Equal(t, delay, d)
 	}
 }
 
