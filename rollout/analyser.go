@@ -375,7 +375,7 @@ func (a *Analyser) owedHooks(ctx context.Context, events []metrics.Event, deps [
 	}
 	var errs []error
 	for _, e := range recs {
-		rec := e.Data.(metrics.DeploymentRollbackRecommended)
+		rec, _ := e.Data.(metrics.DeploymentRollbackRecommended)
 		d, ok := byID[rec.DeploymentID]
 		if !ok || !a.eligible(d, now) {
 			continue
