@@ -118,7 +118,7 @@ func (a *Analyser) statuses(ctx context.Context, id string, withResult bool) ([]
 		switch d := e.Data.(type) {
 		case metrics.DeploymentAnalysed:
 			if id == "" || d.DeploymentID == id {
-				if x := get(d.DeploymentID); x.evidence == nil && e.ID == d.DeploymentID+"/analysed" {
+				if x := get(d.DeploymentID); x.evidence == nil {
 					x.evidence = d.Evidence
 				}
 			}

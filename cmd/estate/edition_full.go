@@ -24,7 +24,7 @@ import (
 // targets lists the public targets in the order `up` starts them.
 func targets() []target {
 	return slices.Concat(
-		[]target{{name: "collector", summary: "receive OTLP and reliability events into a durable queue; ship to Elasticsearch, Jaeger, Prometheus or the embedded stores; serve the SLOs", groups: []string{"collector", "events", "slo", "auth"}}},
+		[]target{{name: "collector", summary: "receive OTLP and reliability events into a durable queue; ship to Elasticsearch, Jaeger, Prometheus or the embedded stores; serve the SLOs", groups: []string{"collector", "events", "slo", "rollout", "auth"}}},
 		serviceTargets(),
 		[]target{
 			{name: "chaos", summary: "the chaos controller (port 8089): experiments with a steady-state hypothesis, abort and a kill switch; `estate chaos run|validate|ls|show|abort|halt|resume`", groups: []string{"chaos", "auth"}, subcommands: chaosSubcommands()},
@@ -55,6 +55,8 @@ type platformConfigs struct {
 	Events eventsConfig `yaml:"events"`
 	// SLO is the SLOs that the collector serves.
 	SLO sloreport.Config `yaml:"slo"`
+	// Rollout is the post-deploy analysis the collector runs.
+	Rollout rolloutConfig `yaml:"rollout"`
 	// Report is the report server's.
 	Report reportserver.Config `yaml:"report"`
 	Chaos  chaosConfig         `yaml:"chaos"`
@@ -65,6 +67,7 @@ func platformGroups() []optionGroup {
 		{"collector", func(c *targetConfigs, fs *flag.FlagSet) { c.Collector.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Collector.Validate() }},
 		{"events", func(c *targetConfigs, fs *flag.FlagSet) { c.Events.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Events.Validate() }},
 		{"slo", func(c *targetConfigs, fs *flag.FlagSet) { c.SLO.RegisterFlags(fs, "slo.") }, func(c *targetConfigs) error { return config.Under("slo.", c.SLO.Validate()) }},
+		{"rollout", func(c *targetConfigs, fs *flag.FlagSet) { c.Rollout.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Rollout.Validate() }},
 		{"report", func(c *targetConfigs, fs *flag.FlagSet) { c.Report.RegisterFlags(fs, "report.") }, func(c *targetConfigs) error { return config.Under("report.", c.Report.Validate()) }},
 		{"chaos", func(c *targetConfigs, fs *flag.FlagSet) { c.Chaos.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Chaos.Validate() }},
 	}
@@ -144,6 +147,7 @@ func (c *platformConfigs) secrets(targetNames []string) []namedSecret {
 		{"events.github_secret", c.Events.GitHubSecret},
 		{"events.circleci_secret", c.Events.CircleCISecret},
 		{"collector.redact.hash_key", c.Collector.Collector.Redact.HashKey},
+		{"rollout.hooks.webhook.secret", c.Rollout.Hooks.Webhook.Secret},
 	}
 }
 
