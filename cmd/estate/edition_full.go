@@ -39,6 +39,7 @@ func tools() []command {
 		tokenCommand,
 		{name: "slo", summary: "check SLO files (validate FILE...) or write their Prometheus rules (rules FILE... > rules.yaml)", run: runSLO},
 		{name: "dashboards", summary: "write the Grafana dashboards, Prometheus rules, Alertmanager configuration and Grafana provisioning (generate [--out DIR]), or check the checked-in ones are current (check)", run: runDashboards},
+		{name: "analysis", summary: "show a deployment's post-deploy analysis from the collector: the verdict, the rollback recommended, the hooks' answers and the evidence with its queries (show DEPLOYMENT_ID [--format text|json])", run: runAnalysis},
 		{name: "incident", summary: "show an incident's timeline or its postmortem draft from the collector (show ID [--format text|markdown|json])", run: runIncident},
 		{name: "loadgen", summary: "send fixed-rate open-loop load to routes on loopback and print p50/p99/p99.9, errors by status and the target's memory over time (--url URL | --route 'METHOD URL [WEIGHT]'... | --routes FILE --rate N --duration D [--pid PID] [--json])", run: runLoadgen},
 		{name: "gateway", summary: "write the OpenAPI document that configures AWS API Gateway in front of the services (export --issuer URL --audience AUD --vpc-link-id ID --integration-uri ARN [--out FILE])", run: runGateway},
