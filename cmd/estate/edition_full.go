@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"flag"
+	"net"
 	"slices"
 
 	"github.com/estatehq/estate/chaos/local"
@@ -99,6 +100,10 @@ type platformApp struct {
 	proxies *local.Proxies
 	// events is the event store of the collector in this process, if any.
 	events metrics.Store
+	// demoRollbacks is the listener of the demo's rollback hook, and the
+	// secret that signs its calls, under `up --demo`.
+	demoRollbacks       net.Listener
+	demoRollbacksSecret string
 }
 
 // openPlatform prepares what the targets of this run share before any
@@ -108,6 +113,7 @@ func (a *app) openPlatform() {
 		a.proxies = local.NewProxies()
 		a.onClose(a.proxies.Close)
 	}
+	a.prepareDemoRollbacks()
 }
 
 // modules lists every module, public and internal.
