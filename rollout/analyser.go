@@ -271,7 +271,7 @@ func (a *Analyser) interimLooks(window time.Duration) int {
 // so. It reports whether d is decided.
 func (a *Analyser) step(ctx context.Context, d metrics.Deployment, deps []metrics.Deployment, now time.Time) (bool, error) {
 	cfg := a.config(d.Service)
-	an := Analysis{Service: d.Service, DeploymentID: d.ID, DeployedAt: d.SucceededAt}
+	an := Analysis{Service: d.Service, DeploymentID: d.ID, Version: d.Version, DeployedAt: d.SucceededAt}
 	if a.o.Objective != nil {
 		an.Objective = a.o.Objective(d.Service)
 	}

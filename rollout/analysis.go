@@ -41,6 +41,11 @@ const (
 // Analysis is one deployment to analyse.
 type Analysis struct {
 	Service, DeploymentID string
+	// Version is the version the deployment shipped. When the RED series
+	// carry a version label and, after the deploy, both this version and
+	// others served at least MinRequests, the analysis compares them over
+	// the same window: the canary against the stable versions.
+	Version string
 	// DeployedAt is when the deployment reached production.
 	DeployedAt time.Time
 	// Objective is the target of the service's availability SLO (0.995
@@ -139,6 +144,17 @@ type Period struct {
 	Buckets []Bucket `json:"buckets"`
 }
 
+// The modes of an analysis.
+const (
+	// ModeBeforeAfter compares the window after the deploy with the
+	// baseline before it.
+	ModeBeforeAfter = "before_after"
+	// ModeCanary compares the deployment's version with the other
+	// versions of the service over the same window after the deploy: a
+	// control that shares the window's traffic and its weather.
+	ModeCanary = "canary"
+)
+
 // Result is an analysis' verdict and its evidence.
 type Result struct {
 	Service      string  `json:"service"`
@@ -146,6 +162,10 @@ type Result struct {
 	Verdict      Verdict `json:"verdict"`
 	// Reason says why, in a sentence.
 	Reason string `json:"reason"`
+	// Mode is before_after or canary. In canary mode Before is the stable
+	// versions and After the canary, both over the window after the
+	// deploy.
+	Mode   string `json:"mode"`
 	Before Period `json:"before"`
 	After  Period `json:"after"`
 	// ErrorTest and LatencyTest are the tests' outcomes; nil when there
@@ -181,13 +201,29 @@ func Evaluate(ctx context.Context, q promquery.Querier, a Analysis, cfg Config) 
 	if !(a.Objective >= 0 && a.Objective < 1) {
 		return Result{}, errors.New("objective must be in [0, 1)")
 	}
-	r := Result{Service: a.Service, DeploymentID: a.DeploymentID, Alpha: cfg.Alpha}
-	var err error
-	if r.Before, err = period(ctx, q, a.Service, a.DeployedAt.Add(-cfg.Baseline), a.DeployedAt, &r.Queries); err != nil {
-		return Result{}, fmt.Errorf("baseline: %w", err)
+	r := Result{Service: a.Service, DeploymentID: a.DeploymentID, Alpha: cfg.Alpha, Mode: ModeBeforeAfter}
+	svc := "service=" + strconv.Quote(a.Service)
+	end := a.DeployedAt.Add(cfg.Window)
+	canary, err := canaryServes(ctx, q, svc, a, end, cfg)
+	if err != nil {
+		return Result{}, err
 	}
-	if r.After, err = period(ctx, q, a.Service, a.DeployedAt, a.DeployedAt.Add(cfg.Window), &r.Queries); err != nil {
-		return Result{}, fmt.Errorf("after the deploy: %w", err)
+	if canary {
+		r.Mode = ModeCanary
+		v := strconv.Quote(a.Version)
+		if r.Before, err = period(ctx, q, "{"+svc+",version!="+v+"}", a.DeployedAt, end, &r.Queries); err != nil {
+			return Result{}, fmt.Errorf("the stable versions: %w", err)
+		}
+		if r.After, err = period(ctx, q, "{"+svc+",version="+v+"}", a.DeployedAt, end, &r.Queries); err != nil {
+			return Result{}, fmt.Errorf("the canary: %w", err)
+		}
+	} else {
+		if r.Before, err = period(ctx, q, "{"+svc+"}", a.DeployedAt.Add(-cfg.Baseline), a.DeployedAt, &r.Queries); err != nil {
+			return Result{}, fmt.Errorf("baseline: %w", err)
+		}
+		if r.After, err = period(ctx, q, "{"+svc+"}", a.DeployedAt, end, &r.Queries); err != nil {
+			return Result{}, fmt.Errorf("after the deploy: %w", err)
+		}
 	}
 	if err := decide(&r, a, cfg); err != nil {
 		return Result{}, err
@@ -219,7 +255,11 @@ func decide(r *Result, a Analysis, cfg Config) error {
 		}
 		r.ErrorTest = &et
 		if et.P < cfg.Alpha && et.Ratio >= cfg.MinErrorRatio && r.After.ErrorRatio >= cfg.MinErrorRate {
-			failures = append(failures, fmt.Sprintf("errors rose from %.3g%% to %.3g%% (p = %.2g)", 100*r.Before.ErrorRatio, 100*r.After.ErrorRatio, et.P))
+			if r.Mode == ModeCanary {
+				failures = append(failures, fmt.Sprintf("the canary's errors are %.3g%%, the stable versions' %.3g%% (p = %.2g)", 100*r.After.ErrorRatio, 100*r.Before.ErrorRatio, et.P))
+			} else {
+				failures = append(failures, fmt.Sprintf("errors rose from %.3g%% to %.3g%% (p = %.2g)", 100*r.Before.ErrorRatio, 100*r.After.ErrorRatio, et.P))
+			}
 		}
 		lt, err := MannWhitney(r.Before.Buckets, r.After.Buckets)
 		if err != nil {
@@ -246,12 +286,41 @@ func decide(r *Result, a Analysis, cfg Config) error {
 	return nil
 }
 
-// period reads the RED series of service over (from, to], appending the
-// queries it asks to queries.
-func period(ctx context.Context, q promquery.Querier, service string, from, to time.Time, queries *[]string) (Period, error) {
+// canaryServes reports whether, over the window after the deploy, the
+// RED series of the service svc carry versions and both a's version and
+// the others served at least MinRequests requests.
+func canaryServes(ctx context.Context, q promquery.Querier, svc string, a Analysis, end time.Time, cfg Config) (bool, error) {
+	if a.Version == "" {
+		return false, nil
+	}
+	expr := fmt.Sprintf("sum by (version) (increase(estate_red_requests_total{%s}[%s] @ %d))", svc, model.Duration(end.Sub(a.DeployedAt)), end.Unix())
+	v, err := q.Query(ctx, expr, end)
+	if err != nil {
+		return false, err
+	}
+	vec, ok := v.(model.Vector)
+	if !ok {
+		return false, fmt.Errorf("%s: a %s, not a vector", expr, v.Type())
+	}
+	var canary, stable float64
+	for _, s := range vec {
+		switch string(s.Metric["version"]) {
+		case "":
+			return false, nil // requests of no known version: no stable to trust
+		case a.Version:
+			canary += float64(s.Value)
+		default:
+			stable += float64(s.Value)
+		}
+	}
+	return canary >= cfg.MinRequests && stable >= cfg.MinRequests, nil
+}
+
+// period reads the RED series that sel selects over (from, to],
+// appending the queries it asks to queries.
+func period(ctx context.Context, q promquery.Querier, sel string, from, to time.Time, queries *[]string) (Period, error) {
 	p := Period{From: from, To: to}
 	rng := fmt.Sprintf("[%s] @ %d", model.Duration(to.Sub(from)), to.Unix())
-	sel := "{service=" + strconv.Quote(service) + "}"
 	scalar := func(name string) (float64, error) {
 		expr := "sum(increase(" + name + sel + rng + "))"
 		*queries = append(*queries, expr)
