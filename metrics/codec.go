@@ -456,7 +456,14 @@ func (r dataReader) rawObject(path string) json.RawMessage {
 		r.it.ReadNil()
 		return nil
 	case jsoniter.ObjectValue:
-		return json.RawMessage(r.it.SkipAndReturnBytes())
+		// Kept in the form encoding/json writes it (compact, HTML
+		// escaped), so that an event encodes and decodes to itself.
+		b, err := json.Marshal(json.RawMessage(r.it.SkipAndReturnBytes()))
+		if err != nil {
+			r.v.add(path, "must be a JSON object")
+			return nil
+		}
+		return b
 	}
 	r.v.add(path, "must be a JSON object")
 	r.it.Skip()
