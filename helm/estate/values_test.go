@@ -48,6 +48,7 @@ func TestSchemaRefusesWrongValues(t *testing.T) {
 		{"an analysis window not in whole seconds", []string{"--set", "collector.rollout.window=1500ms"}, []string{"at '/collector/rollout/window'", "does not match pattern"}},
 		{"an analysis window of nothing", []string{"--set", "collector.rollout.interval=0s"}, []string{"at '/collector/rollout/interval'", "does not match pattern"}},
 		{"a service's window not a duration", []string{"--set", "collector.rollout.windows.invoicing=soon"}, []string{"at '/collector/rollout/windows/invoicing'", "does not match pattern"}},
+		{"a window of a service whose name would not parse", []string{"--set-json", `collector.rollout.windows={"invoicing,credit":"10m"}`}, []string{"at '/collector/rollout/windows'", "'invoicing,credit' not allowed"}},
 		{"a list of environments in one string", []string{"--set-json", `collector.rollout.environments=["staging,production"]`}, []string{"at '/collector/rollout/environments/0'", "does not match pattern"}},
 		{"a repository without its owner", []string{"--set", "collector.rollout.hooks.github.repo=deployments"}, []string{"at '/collector/rollout/hooks/github/repo'", "does not match pattern"}},
 		{"not a namespace for Argo Rollouts", []string{"--set", "collector.rollout.hooks.argo.namespace=Team_A"}, []string{"at '/collector/rollout/hooks/argo/namespace'"}},
