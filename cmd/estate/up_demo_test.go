@@ -269,6 +269,35 @@ func TestUpDemo(t *testing.T) {
 	require.Contains(t, out, "Hook webhook: succeeded")
 	require.Contains(t, out, "estate_red_errors_total{service=\"invoicing\"}")
 
+	// The report lists the analysis, and counts its rollback among those
+	// decided automatically, with the sample it is a share of.
+	var withRelease struct {
+		Analyses []sloreport.AnalysisEntry `json:"analyses"`
+		Services []sloreport.ServiceReport `json:"services"`
+	}
+	out, stderr, err = runCmd(t, "report", "--format", "json", "--data-dir", e.dataDir,
+		"--collector-url", e.urls["collector"], "--token", e.reader(t),
+		"--from", time.Now().AddDate(0, 0, -8).UTC().Format(time.RFC3339), "--to", time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+	require.NoError(t, err, stderr)
+	require.NoError(t, json.Unmarshal([]byte(out), &withRelease))
+	var entry *sloreport.AnalysisEntry
+	for i, a := range withRelease.Analyses {
+		if a.DeploymentID == release.DeploymentID {
+			entry = &withRelease.Analyses[i]
+		}
+	}
+	require.NotNil(t, entry, "the bad release's analysis in the report")
+	require.Equal(t, "failed", entry.Verdict)
+	require.True(t, entry.RollbackDecidedAutomatically)
+	for _, s := range withRelease.Services {
+		if s.Service == "invoicing" {
+			auto := s.Figures.RollbacksDecidedAutomatically
+			require.NotNil(t, auto.Numerator)
+			require.GreaterOrEqual(t, *auto.Numerator, 2.0, "the bad release's and the history's")
+			require.NotNil(t, auto.Denominator)
+		}
+	}
+
 	// Scheduling again, as a second start does, keeps the schedules; of
 	// another period, replaces them.
 	schedules := func() map[string]string {
