@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,16 +58,22 @@ func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	analyses, err := a.rolloutAnalyser(store, slos, reg)
+	if err != nil {
+		return nil, err
+	}
 	authn, static, err := a.authenticator(a.componentLogger("collector"), reg)
 	if err != nil {
 		return nil, err
 	}
 	svc, err := collectorsvc.New(ctx, collectorsvc.Options{
-		Config:         a.cfg.Collector,
-		Authenticator:  authn,
-		Access:         collectorAccess(),
-		Dir:            dir,
-		Routes:         func(r chi.Router) error { return errors.Join(events(r), slos.routes(r), a.reviewAPI(store, slos)(r)) },
+		Config:        a.cfg.Collector,
+		Authenticator: authn,
+		Access:        collectorAccess(),
+		Dir:           dir,
+		Routes: func(r chi.Router) error {
+			return errors.Join(events(r), slos.routes(r), a.reviewAPI(store, slos)(r), analyses.routes(r))
+		},
 		Incidents:      alertIntake{store: store, opts: a.cfg.Events.alertmanager()},
 		GeneratedRules: slos.rules,
 		Logger:         a.componentLogger("collector"),
@@ -84,28 +91,51 @@ func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 		url:     func() string { return "http://" + server.LoopbackAddr(svc.OTLPHTTPAddr()) },
 		methods: func() []string { return auth.GRPCMethods(svc.Receiver().GRPCServer()) },
 	})
+	t := &collectorTarget{Service: svc}
 	if static != nil {
-		return &collectorTarget{Service: svc, static: static}, nil
+		t.before = append(t.before, static)
 	}
-	return svc, nil
+	if analyses.analyser != nil {
+		t.after = append(t.after, &analyserService{an: analyses.analyser})
+	}
+	return t, nil
 }
 
-// collectorTarget is the collector with the static tokens it re-reads
-// while it runs.
+// collectorTarget is the collector with what runs beside it: the static
+// tokens it re-reads, started before it, and the post-deploy analysis,
+// started after it.
 type collectorTarget struct {
 	*collectorsvc.Service
-	static modules.Service
+	before, after []modules.Service
 }
 
 func (t *collectorTarget) Start(ctx context.Context) error {
-	if err := t.static.Start(ctx); err != nil {
+	for _, s := range t.before {
+		if err := s.Start(ctx); err != nil {
+			return err
+		}
+	}
+	if err := t.Service.Start(ctx); err != nil {
 		return err
 	}
-	return t.Service.Start(ctx)
+	for _, s := range t.after {
+		if err := s.Start(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (t *collectorTarget) Shutdown(ctx context.Context) error {
-	return errors.Join(t.Service.Shutdown(ctx), t.static.Shutdown(ctx))
+	var errs []error
+	for _, s := range slices.Backward(t.after) {
+		errs = append(errs, s.Shutdown(ctx))
+	}
+	errs = append(errs, t.Service.Shutdown(ctx))
+	for _, s := range slices.Backward(t.before) {
+		errs = append(errs, s.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 // telemetryConfig is the services' telemetry configuration. With no OTLP
