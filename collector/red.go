@@ -5,15 +5,19 @@ import (
 	"time"
 )
 
-// REDOverflow is the service and route of the series that takes the spans
-// beyond the bound on RED series.
+// REDOverflow is the service, route and version of the series that takes
+// the spans beyond the bound on RED series.
 const REDOverflow = "__overflow__"
 
-// REDKey names one RED series: a route of a service, by status class.
+// REDKey names one RED series: a route of a version of a service, by
+// status class.
 type REDKey struct {
 	Service     string
 	Route       string
 	StatusClass string
+	// Version is the resource's service.version, "" when it has none: a
+	// canary's requests apart from the stable version's in one window.
+	Version string
 }
 
 // REDObservation is one server span reduced to what RED needs, with the
@@ -48,6 +52,6 @@ type REDStore interface {
 	// adds nothing, when the store cannot be written.
 	AddRED(ctx context.Context, obs []REDObservation) (added []bool, err error)
 	// REDMinutes returns the rollups with minute in [from, to), ordered by
-	// minute, service, route and status class.
+	// minute, service, route, status class and version.
 	REDMinutes(ctx context.Context, from, to time.Time) ([]REDMinute, error)
 }

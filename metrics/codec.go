@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"slices"
 	"sort"
@@ -447,6 +448,52 @@ func (r dataReader) time(path string) time.Time {
 	return t.UTC()
 }
 
+// rawObject reads a JSON object at path and keeps it as it is written;
+// null reads as absent.
+func (r dataReader) rawObject(path string) json.RawMessage {
+	switch r.it.WhatIsNext() {
+	case jsoniter.NilValue:
+		r.it.ReadNil()
+		return nil
+	case jsoniter.ObjectValue:
+		// Kept in the form encoding/json writes it (compact, HTML
+		// escaped), so that an event encodes and decodes to itself.
+		b, err := json.Marshal(json.RawMessage(r.it.SkipAndReturnBytes()))
+		if err != nil {
+			r.v.add(path, "must be a JSON object")
+			return nil
+		}
+		return b
+	}
+	r.v.add(path, "must be a JSON object")
+	r.it.Skip()
+	return nil
+}
+
+func (r dataReader) boolean(path string) bool {
+	if r.it.WhatIsNext() != jsoniter.BoolValue {
+		r.v.add(path, "must be true or false")
+		r.it.Skip()
+		return false
+	}
+	return r.it.ReadBool()
+}
+
+// integer reads a whole number that fits an int32.
+func (r dataReader) integer(path string) int {
+	if r.it.WhatIsNext() != jsoniter.NumberValue {
+		r.v.add(path, "must be a whole number")
+		r.it.Skip()
+		return 0
+	}
+	f := r.it.ReadFloat64()
+	if f != math.Trunc(f) || f < math.MinInt32 || f > math.MaxInt32 {
+		r.v.add(path, "must be a whole number")
+		return 0
+	}
+	return int(f)
+}
+
 // array reads an array at path, handing each index to elem, which must
 // consume the element. Null reads as empty.
 func (r dataReader) array(path string, elem func(i int)) {
@@ -620,6 +667,61 @@ func decodeData(v *validator, t Type, raw []byte) Data {
 		} else {
 			d = x
 		}
+	case TypeDeploymentAnalysed:
+		var x DeploymentAnalysed
+		ok = r.object("data", func(k string) {
+			switch k {
+			case "deployment_id":
+				x.DeploymentID = r.str("data.deployment_id")
+			case "verdict":
+				x.Verdict = r.str("data.verdict")
+			case "reason":
+				x.Reason = r.str("data.reason")
+			case "evidence":
+				x.Evidence = r.rawObject("data.evidence")
+			default:
+				r.unknown("data." + k)
+			}
+		})
+		d = x
+	case TypeDeploymentRollbackRecommended:
+		var x DeploymentRollbackRecommended
+		ok = r.object("data", func(k string) {
+			switch k {
+			case "deployment_id":
+				x.DeploymentID = r.str("data.deployment_id")
+			case "reason":
+				x.Reason = r.str("data.reason")
+			case "dry_run":
+				x.DryRun = r.boolean("data.dry_run")
+			case "evidence":
+				x.Evidence = r.rawObject("data.evidence")
+			default:
+				r.unknown("data." + k)
+			}
+		})
+		d = x
+	case TypeDeploymentRollbackHookCalled:
+		var x DeploymentRollbackHookCalled
+		ok = r.object("data", func(k string) {
+			switch k {
+			case "deployment_id":
+				x.DeploymentID = r.str("data.deployment_id")
+			case "hook":
+				x.Hook = r.str("data.hook")
+			case "outcome":
+				x.Outcome = r.str("data.outcome")
+			case "attempts":
+				x.Attempts = r.integer("data.attempts")
+			case "status":
+				x.Status = r.integer("data.status")
+			case "detail":
+				x.Detail = r.str("data.detail")
+			default:
+				r.unknown("data." + k)
+			}
+		})
+		d = x
 	}
 	if it.Error != nil && !errors.Is(it.Error, io.EOF) {
 		// Only reachable with input that was not checked to be JSON.

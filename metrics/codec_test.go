@@ -132,7 +132,7 @@ func TestParseEventNamesTheFieldAtFault(t *testing.T) {
 		{"no source, no id", `{"specversion":"1.0","type":"dev.estate.deployment.failed","time":"2026-11-02T09:30:00Z","data":{"deployment_id":"d"}}`,
 			[]metrics.FieldError{{"id", "is required"}, {"source", "is required"}}},
 		{"unknown type", `{` + ok + `,"type":"com.example.deploy","data":{}}`,
-			[]metrics.FieldError{{"type", `"com.example.deploy" is not an Estate event type (want one of dev.estate.deployment.started, dev.estate.deployment.succeeded, dev.estate.deployment.failed, dev.estate.deployment.rolled_back, dev.estate.incident.opened, dev.estate.incident.resolved, dev.estate.chaos.started, dev.estate.chaos.finished, dev.estate.chaos.action)`}}},
+			[]metrics.FieldError{{"type", `"com.example.deploy" is not an Estate event type (want one of dev.estate.deployment.started, dev.estate.deployment.succeeded, dev.estate.deployment.failed, dev.estate.deployment.rolled_back, dev.estate.incident.opened, dev.estate.incident.resolved, dev.estate.chaos.started, dev.estate.chaos.finished, dev.estate.chaos.action, dev.estate.deployment.analysed, dev.estate.deployment.rollback_recommended, dev.estate.deployment.rollback_hook_called)`}}},
 		{"no time", `{"specversion":"1.0","id":"e1","source":"ci","type":"dev.estate.deployment.failed","data":{"deployment_id":"d"}}`,
 			[]metrics.FieldError{{"time", "is required"}}},
 		{"bad time", `{"specversion":"1.0","id":"e1","source":"ci","type":"dev.estate.deployment.failed","time":"yesterday","data":{"deployment_id":"d"}}`,
@@ -248,4 +248,50 @@ func TestChaosActionRoundTrips(t *testing.T) {
 
 	e.Data = metrics.ChaosAction{Action: "halt", Status: "200", Remote: "192.0.2.7:5000"}
 	require.ErrorContains(t, e.Validate(), "data.actor")
+}
+
+// TestAnalysisEventsRoundTrip: the post-deploy analysis' events are
+// encoded as CloudEvents and parsed back whole, the evidence as the
+// object it was, and each names its field at fault.
+func TestAnalysisEventsRoundTrip(t *testing.T) {
+	at := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	evidence := json.RawMessage(`{"after":{"requests":240,"errors":31},"queries":["sum(increase(x[15m] @ 1))"]}`)
+	for _, d := range []metrics.Data{
+		metrics.DeploymentAnalysed{DeploymentID: "d1", Verdict: metrics.VerdictFailed, Reason: "errors rose", Evidence: evidence},
+		metrics.DeploymentAnalysed{DeploymentID: "d1", Verdict: metrics.VerdictInconclusive, Reason: "no traffic"},
+		metrics.DeploymentRollbackRecommended{DeploymentID: "d1", Reason: "errors rose", DryRun: true, Evidence: evidence},
+		metrics.DeploymentRollbackHookCalled{DeploymentID: "d1", Hook: "github", Outcome: metrics.HookSucceeded, Attempts: 3, Status: 204, Detail: "dispatched"},
+		metrics.DeploymentRollbackHookCalled{DeploymentID: "d1", Hook: "argo", Outcome: metrics.HookFailed, Attempts: 1},
+	} {
+		e := metrics.Event{ID: "a-1", Source: "urn:estate:rollout", Time: at, Data: d}
+		b, err := json.Marshal(e)
+		require.NoError(t, err)
+		got, err := metrics.ParseEvent(b)
+		require.NoError(t, err, string(b))
+		require.Equal(t, e, got)
+		require.Equal(t, "d1", got.Index().DeploymentID)
+	}
+
+	for field, d := range map[string]metrics.Data{
+		"data.verdict":  metrics.DeploymentAnalysed{DeploymentID: "d1", Verdict: "maybe", Reason: "r"},
+		"data.reason":   metrics.DeploymentRollbackRecommended{DeploymentID: "d1"},
+		"data.evidence": metrics.DeploymentAnalysed{DeploymentID: "d1", Verdict: "passed", Reason: "r", Evidence: json.RawMessage(`[1]`)},
+		"data.outcome":  metrics.DeploymentRollbackHookCalled{DeploymentID: "d1", Hook: "h", Outcome: "done", Attempts: 1},
+		"data.attempts": metrics.DeploymentRollbackHookCalled{DeploymentID: "d1", Hook: "h", Outcome: "failed"},
+	} {
+		e := metrics.Event{ID: "a-1", Source: "urn:estate:rollout", Time: at, Data: d}
+		require.ErrorContains(t, e.Validate(), field)
+	}
+
+	for field, body := range map[string]string{
+		"data.evidence": `{"deployment_id":"d1","verdict":"passed","reason":"r","evidence":"text"}`,
+		"data.dry_run":  `{"deployment_id":"d1","reason":"r","dry_run":"yes"}`,
+		"data.attempts": `{"deployment_id":"d1","hook":"h","outcome":"failed","attempts":1.5}`,
+	} {
+		typ := map[string]metrics.Type{"data.evidence": metrics.TypeDeploymentAnalysed, "data.dry_run": metrics.TypeDeploymentRollbackRecommended,
+			"data.attempts": metrics.TypeDeploymentRollbackHookCalled}[field]
+		raw := `{"specversion":"1.0","id":"a","source":"s","type":"` + string(typ) + `","time":"2026-12-02T09:00:00Z","data":` + body + `}`
+		_, err := metrics.ParseEvent([]byte(raw))
+		require.ErrorContains(t, err, field, body)
+	}
 }

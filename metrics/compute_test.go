@@ -535,3 +535,33 @@ func TestLiveDeployment(t *testing.T) {
 	_, err := metrics.LiveDeployment(deps, "svc", "production", h(0))
 	require.ErrorIs(t, err, metrics.ErrNotFound)
 }
+
+// TestFoldKeepsTheAnalysis: a deployment carries its earliest verdict,
+// and its rollback was decided automatically only when the
+// recommendation came before it.
+func TestFoldKeepsTheAnalysis(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	ev := func(id string, at time.Duration, d metrics.Data) metrics.Event {
+		return metrics.Event{ID: id, Source: "s", Time: t0.Add(at), Data: d}
+	}
+	events := []metrics.Event{
+		ev("1", 0, metrics.DeploymentStarted{DeploymentID: "d1", Service: "api", Environment: "production", Version: "v2"}),
+		ev("2", time.Minute, metrics.DeploymentSucceeded{DeploymentID: "d1"}),
+		ev("4", 20*time.Minute, metrics.DeploymentAnalysed{DeploymentID: "d1", Verdict: metrics.VerdictPassed, Reason: "late, second"}),
+		ev("3", 10*time.Minute, metrics.DeploymentAnalysed{DeploymentID: "d1", Verdict: metrics.VerdictFailed, Reason: "errors rose"}),
+		ev("5", 10*time.Minute, metrics.DeploymentRollbackRecommended{DeploymentID: "d1", Reason: "errors rose"}),
+		ev("6", 12*time.Minute, metrics.DeploymentRolledBack{DeploymentID: "d1", ToVersion: "v1"}),
+		ev("7", 0, metrics.DeploymentStarted{DeploymentID: "d2", Service: "api", Environment: "production", Version: "v3"}),
+		ev("8", 30*time.Minute, metrics.DeploymentRolledBack{DeploymentID: "d2", ToVersion: "v1"}),
+		ev("9", 40*time.Minute, metrics.DeploymentRollbackRecommended{DeploymentID: "d2", Reason: "after the fact"}),
+	}
+	deps, _ := metrics.Fold(events)
+	require.Len(t, deps, 2)
+	d1, d2 := deps[0], deps[1]
+	require.Equal(t, metrics.VerdictFailed, d1.Verdict)
+	require.Equal(t, "errors rose", d1.VerdictReason)
+	require.Equal(t, t0.Add(10*time.Minute), d1.AnalysedAt)
+	require.True(t, d1.RollbackDecidedAutomatically())
+	require.False(t, d2.RollbackDecidedAutomatically(), "recommended after the rollback")
+	require.Empty(t, d2.Verdict)
+}

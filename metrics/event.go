@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,12 @@ const (
 	TypeChaosStarted         Type = "dev.estate.chaos.started"
 	TypeChaosFinished        Type = "dev.estate.chaos.finished"
 	TypeChaosAction          Type = "dev.estate.chaos.action"
+	// The post-deploy analysis (package rollout) records its verdict, its
+	// recommendation to roll back, and the answers of the rollback hooks
+	// it called.
+	TypeDeploymentAnalysed            Type = "dev.estate.deployment.analysed"
+	TypeDeploymentRollbackRecommended Type = "dev.estate.deployment.rollback_recommended"
+	TypeDeploymentRollbackHookCalled  Type = "dev.estate.deployment.rollback_hook_called"
 )
 
 // Types lists every event type, in the order of the design brief.
@@ -30,7 +37,8 @@ func Types() []Type {
 	return []Type{
 		TypeDeploymentStarted, TypeDeploymentSucceeded, TypeDeploymentFailed, TypeDeploymentRolledBack,
 		TypeIncidentOpened, TypeIncidentResolved, TypeChaosStarted, TypeChaosFinished,
-		TypeChaosAction,
+		TypeChaosAction, TypeDeploymentAnalysed, TypeDeploymentRollbackRecommended,
+		TypeDeploymentRollbackHookCalled,
 	}
 }
 
@@ -50,8 +58,9 @@ type Event struct {
 	Time time.Time
 	// Data is one of DeploymentStarted, DeploymentSucceeded,
 	// DeploymentFailed, DeploymentRolledBack, IncidentOpened,
-	// IncidentResolved, ChaosStarted, ChaosFinished or ChaosAction; it
-	// sets the type.
+	// IncidentResolved, ChaosStarted, ChaosFinished, ChaosAction,
+	// DeploymentAnalysed, DeploymentRollbackRecommended or
+	// DeploymentRollbackHookCalled; it sets the type.
 	Data Data
 }
 
@@ -155,6 +164,60 @@ type ChaosAction struct {
 	ForwardedFor string `json:"forwarded_for,omitempty"`
 }
 
+// The verdicts of DeploymentAnalysed.
+const (
+	VerdictPassed       = "passed"
+	VerdictFailed       = "failed"
+	VerdictInconclusive = "inconclusive"
+)
+
+// DeploymentAnalysed is the verdict of a deployment's post-deploy
+// analysis: passed, failed or inconclusive, why, and the evidence (the
+// analysis' numbers and queries as a JSON object, kept as sent).
+type DeploymentAnalysed struct {
+	DeploymentID string          `json:"deployment_id"`
+	Verdict      string          `json:"verdict"`
+	Reason       string          `json:"reason"`
+	Evidence     json.RawMessage `json:"evidence,omitempty"`
+}
+
+// DeploymentRollbackRecommended says an analysis recommends undoing the
+// deployment. DryRun is true when no rollback hook was to be called.
+type DeploymentRollbackRecommended struct {
+	DeploymentID string          `json:"deployment_id"`
+	Reason       string          `json:"reason"`
+	DryRun       bool            `json:"dry_run"`
+	Evidence     json.RawMessage `json:"evidence,omitempty"`
+}
+
+// The outcomes of DeploymentRollbackHookCalled.
+const (
+	HookSucceeded = "succeeded"
+	HookFailed    = "failed"
+)
+
+// DeploymentRollbackHookCalled records what a rollback hook's receiver
+// answered when asked to roll the deployment back: the hook's name, the
+// outcome after every attempt, the last HTTP status (0 for none) and
+// what the receiver said.
+type DeploymentRollbackHookCalled struct {
+	DeploymentID string `json:"deployment_id"`
+	Hook         string `json:"hook"`
+	Outcome      string `json:"outcome"`
+	Attempts     int    `json:"attempts"`
+	Status       int    `json:"status,omitempty"`
+	Detail       string `json:"detail,omitempty"`
+}
+
+// EventType implements Data.
+func (DeploymentAnalysed) EventType() Type { return TypeDeploymentAnalysed }
+
+// EventType implements Data.
+func (DeploymentRollbackRecommended) EventType() Type { return TypeDeploymentRollbackRecommended }
+
+// EventType implements Data.
+func (DeploymentRollbackHookCalled) EventType() Type { return TypeDeploymentRollbackHookCalled }
+
 // EventType implements Data.
 func (DeploymentStarted) EventType() Type { return TypeDeploymentStarted }
 
@@ -224,6 +287,10 @@ func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
 const (
 	maxStringBytes = 1024
 	maxCommits     = 10000
+	// maxEvidenceBytes bounds an analysis' evidence: its numbers, the
+	// histogram's buckets and six queries take a few KiB.
+	maxEvidenceBytes = 64 << 10
+	maxDetailBytes   = 4096
 )
 
 // Validate checks e against the design brief's event table and returns an
@@ -434,6 +501,59 @@ func (d ChaosAction) validate(v *validator) {
 	v.optional("data.forwarded_for", d.ForwardedFor)
 }
 
+func (d DeploymentAnalysed) validate(v *validator) {
+	v.required("data.deployment_id", d.DeploymentID)
+	switch d.Verdict {
+	case VerdictPassed, VerdictFailed, VerdictInconclusive:
+	case "":
+		v.add("data.verdict", "is required")
+	default:
+		v.add("data.verdict", "must be passed, failed or inconclusive")
+	}
+	v.required("data.reason", d.Reason)
+	v.evidence("data.evidence", d.Evidence)
+}
+
+func (d DeploymentRollbackRecommended) validate(v *validator) {
+	v.required("data.deployment_id", d.DeploymentID)
+	v.required("data.reason", d.Reason)
+	v.evidence("data.evidence", d.Evidence)
+}
+
+func (d DeploymentRollbackHookCalled) validate(v *validator) {
+	v.required("data.deployment_id", d.DeploymentID)
+	v.required("data.hook", d.Hook)
+	switch d.Outcome {
+	case HookSucceeded, HookFailed:
+	case "":
+		v.add("data.outcome", "is required")
+	default:
+		v.add("data.outcome", "must be succeeded or failed")
+	}
+	if d.Attempts < 1 {
+		v.add("data.attempts", "must be at least 1")
+	}
+	if d.Status < 0 || d.Status > 999 {
+		v.add("data.status", "must be an HTTP status")
+	}
+	if len(d.Detail) > maxDetailBytes {
+		v.add("data.detail", fmt.Sprintf("must be at most %d bytes", maxDetailBytes))
+	} else if !utf8.ValidString(d.Detail) {
+		v.add("data.detail", "must be valid UTF-8")
+	}
+}
+
+// evidence checks optional evidence: a JSON object of bounded size.
+func (v *validator) evidence(field string, raw json.RawMessage) {
+	switch {
+	case len(raw) == 0:
+	case len(raw) > maxEvidenceBytes:
+		v.add(field, fmt.Sprintf("must be at most %d bytes", maxEvidenceBytes))
+	case !json.Valid(raw) || bytes.TrimSpace(raw)[0] != '{':
+		v.add(field, "must be a JSON object")
+	}
+}
+
 // Index holds what stores index an event by: the deployment or incident it
 // is about, the service and environment of opening events, and the
 // deployment an incident names as its cause. Empty when not applicable.
@@ -455,6 +575,12 @@ func (e Event) Index() Index {
 	case DeploymentFailed:
 		return Index{DeploymentID: d.DeploymentID}
 	case DeploymentRolledBack:
+		return Index{DeploymentID: d.DeploymentID}
+	case DeploymentAnalysed:
+		return Index{DeploymentID: d.DeploymentID}
+	case DeploymentRollbackRecommended:
+		return Index{DeploymentID: d.DeploymentID}
+	case DeploymentRollbackHookCalled:
 		return Index{DeploymentID: d.DeploymentID}
 	case IncidentOpened:
 		return Index{IncidentID: d.IncidentID, Service: d.Service, Environment: d.Environment, CauseDeploymentID: d.CauseDeploymentID}

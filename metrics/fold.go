@@ -27,6 +27,21 @@ type Deployment struct {
 	RolledBackAt time.Time
 	// RolledBackTo is the to_version of the earliest rolled_back event.
 	RolledBackTo string
+	// AnalysedAt, Verdict and VerdictReason are the earliest verdict of
+	// the post-deploy analysis (a dev.estate.deployment.analysed event);
+	// zero and empty while there is none.
+	AnalysedAt    time.Time
+	Verdict       string
+	VerdictReason string
+	// RollbackRecommendedAt is the time of the earliest
+	// rollback_recommended event; zero when there is none.
+	RollbackRecommendedAt time.Time
+}
+
+// RollbackDecidedAutomatically reports whether the deployment was rolled
+// back after an analysis recommended it: the decision was the estate's.
+func (d Deployment) RollbackDecidedAutomatically() bool {
+	return d.RolledBack() && !d.RollbackRecommendedAt.IsZero() && !d.RollbackRecommendedAt.After(d.RolledBackAt)
 }
 
 // Succeeded reports whether the deployment reached production.
@@ -123,8 +138,9 @@ func Fold(events []Event) (deployments []Deployment, incidents []Incident) {
 	type depState struct {
 		d                             Deployment
 		started, succ, failed, rolled pick
+		analysed, recommended         pick
 		hasStarted, hasSucc, hasFail  bool
-		hasRolled                     bool
+		hasRolled, hasAnal, hasRecomm bool
 	}
 	type incState struct {
 		i                   Incident
@@ -196,6 +212,18 @@ func Fold(events []Event) (deployments []Deployment, incidents []Incident) {
 				s.rolled, s.hasRolled = pick{e.Time, e.ID, e.Source}, true
 				s.d.RolledBackAt = e.Time
 				s.d.RolledBackTo = d.ToVersion
+			}
+		case DeploymentAnalysed:
+			s := dep(d.DeploymentID)
+			if earlier(s.analysed, s.hasAnal, e) {
+				s.analysed, s.hasAnal = pick{e.Time, e.ID, e.Source}, true
+				s.d.AnalysedAt, s.d.Verdict, s.d.VerdictReason = e.Time, d.Verdict, d.Reason
+			}
+		case DeploymentRollbackRecommended:
+			s := dep(d.DeploymentID)
+			if earlier(s.recommended, s.hasRecomm, e) {
+				s.recommended, s.hasRecomm = pick{e.Time, e.ID, e.Source}, true
+				s.d.RollbackRecommendedAt = e.Time
 			}
 		case IncidentOpened:
 			s := inc(d.IncidentID)

@@ -27,6 +27,9 @@ func FuzzParseEvent(f *testing.F) {
 		`{"specversion":"0.3","id":"e","source":"s","type":"dev.estate.deployment.failed","time":"2026-11-02T09:30:00Z","data":{"deployment_id":"d"}}`,
 		`{"specversion":"1.0","id":"e","source":"s","type":"dev.estate.incident.opened","time":"2026-11-02T09:30:00Z","data":{"incident_id":"i","service":"s","environment":"e","severity":"p1","started_at":null,"cause_deployment_id":""}}`,
 		`{"specversion":"1.0","id":"e","source":"s","type":"dev.estate.chaos.started","time":"2026-11-02T09:30:00Z","data":{"experiment_id":"x","kind":"k","target":"t","extra":[1,{"a":null}]}}`,
+		`{"specversion":"1.0","id":"e","source":"s","type":"dev.estate.deployment.analysed","time":"2026-11-02T09:30:00Z","data":{"deployment_id":"d","verdict":"failed","reason":"r","evidence":{ "a" : [1, "<b>"] }}}`,
+		`{"specversion":"1.0","id":"e","source":"s","type":"dev.estate.deployment.rollback_recommended","time":"2026-11-02T09:30:00Z","data":{"deployment_id":"d","reason":"r","dry_run":true,"evidence":null}}`,
+		`{"specversion":"1.0","id":"e","source":"s","type":"dev.estate.deployment.rollback_hook_called","time":"2026-11-02T09:30:00Z","data":{"deployment_id":"d","hook":"h","outcome":"failed","attempts":2,"status":503,"detail":"busy"}}`,
 		`[]`, `{}`, `null`, `{"data":{}}`, `{"specversion":"1.0"}{"x":1}`,
 		// Panicked inside the CloudEvents SDK before unmarshalCloudEvent.
 		`{"specversion":"1.0","data_base64":5}`, `{"data_base64":[],"specversion":"1.0"}`,

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/estatehq/estate/internal/promquery"
+	"github.com/estatehq/estate/metrics"
 )
 
 // Defaults of Config.
@@ -32,14 +33,19 @@ type Verdict string
 
 // The verdicts.
 const (
-	Passed       Verdict = "passed"
-	Failed       Verdict = "failed"
-	Inconclusive Verdict = "inconclusive"
+	Passed       Verdict = metrics.VerdictPassed
+	Failed       Verdict = metrics.VerdictFailed
+	Inconclusive Verdict = metrics.VerdictInconclusive
 )
 
 // Analysis is one deployment to analyse.
 type Analysis struct {
 	Service, DeploymentID string
+	// Version is the version the deployment shipped. When the RED series
+	// carry a version label and, after the deploy, both this version and
+	// others served at least MinRequests, the analysis compares them over
+	// the same window: the canary against the stable versions.
+	Version string
 	// DeployedAt is when the deployment reached production.
 	DeployedAt time.Time
 	// Objective is the target of the service's availability SLO (0.995
@@ -128,33 +134,53 @@ func (c Config) Validate() error {
 
 // Period is what the RED series say of one window.
 type Period struct {
-	From, To time.Time
-	Requests float64
-	Errors   float64
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+	Requests float64   `json:"requests"`
+	Errors   float64   `json:"errors"`
 	// ErrorRatio is Errors over Requests, zero without requests.
-	ErrorRatio float64
+	ErrorRatio float64 `json:"error_ratio"`
 	// Buckets is the histogram of request durations.
-	Buckets []Bucket
+	Buckets []Bucket `json:"buckets"`
 }
+
+// The modes of an analysis.
+const (
+	// ModeBeforeAfter compares the window after the deploy with the
+	// baseline before it.
+	ModeBeforeAfter = "before_after"
+	// ModeCanary compares the deployment's version with the other
+	// versions of the service over the same window after the deploy: a
+	// control that shares the window's traffic and its weather.
+	ModeCanary = "canary"
+)
 
 // Result is an analysis' verdict and its evidence.
 type Result struct {
-	Service, DeploymentID string
-	Verdict               Verdict
+	Service      string  `json:"service"`
+	DeploymentID string  `json:"deployment_id"`
+	Verdict      Verdict `json:"verdict"`
 	// Reason says why, in a sentence.
-	Reason        string
-	Before, After Period
+	Reason string `json:"reason"`
+	// Mode is before_after or canary. In canary mode Before is the stable
+	// versions and After the canary, both over the window after the
+	// deploy.
+	Mode   string `json:"mode"`
+	Before Period `json:"before"`
+	After  Period `json:"after"`
 	// ErrorTest and LatencyTest are the tests' outcomes; nil when there
 	// were too few requests to run them.
-	ErrorTest   *RateTest
-	LatencyTest *LatencyTest
+	ErrorTest   *RateTest    `json:"error_test,omitempty"`
+	LatencyTest *LatencyTest `json:"latency_test,omitempty"`
 	// BurnRate is the error ratio after the deploy over the SLO's error
 	// budget (1 - objective); zero without an objective.
-	BurnRate float64
+	BurnRate float64 `json:"burn_rate"`
+	// Alpha is the significance level the tests were judged at.
+	Alpha float64 `json:"alpha"`
 	// Queries are the PromQL expressions that produced the numbers; each
 	// pins its evaluation time with @, so it gives the same answer
 	// whenever it is asked again.
-	Queries []string
+	Queries []string `json:"queries"`
 }
 
 // Evaluate analyses a over q: the window after a.DeployedAt against the
@@ -175,13 +201,29 @@ func Evaluate(ctx context.Context, q promquery.Querier, a Analysis, cfg Config) 
 	if !(a.Objective >= 0 && a.Objective < 1) {
 		return Result{}, errors.New("objective must be in [0, 1)")
 	}
-	r := Result{Service: a.Service, DeploymentID: a.DeploymentID}
-	var err error
-	if r.Before, err = period(ctx, q, a.Service, a.DeployedAt.Add(-cfg.Baseline), a.DeployedAt, &r.Queries); err != nil {
-		return Result{}, fmt.Errorf("baseline: %w", err)
+	r := Result{Service: a.Service, DeploymentID: a.DeploymentID, Alpha: cfg.Alpha, Mode: ModeBeforeAfter}
+	svc := "service=" + strconv.Quote(a.Service)
+	end := a.DeployedAt.Add(cfg.Window)
+	canary, err := canaryServes(ctx, q, svc, a, end, cfg)
+	if err != nil {
+		return Result{}, err
 	}
-	if r.After, err = period(ctx, q, a.Service, a.DeployedAt, a.DeployedAt.Add(cfg.Window), &r.Queries); err != nil {
-		return Result{}, fmt.Errorf("after the deploy: %w", err)
+	if canary {
+		r.Mode = ModeCanary
+		v := strconv.Quote(a.Version)
+		if r.Before, err = period(ctx, q, "{"+svc+",version!="+v+"}", a.DeployedAt, end, &r.Queries); err != nil {
+			return Result{}, fmt.Errorf("the stable versions: %w", err)
+		}
+		if r.After, err = period(ctx, q, "{"+svc+",version="+v+"}", a.DeployedAt, end, &r.Queries); err != nil {
+			return Result{}, fmt.Errorf("the canary: %w", err)
+		}
+	} else {
+		if r.Before, err = period(ctx, q, "{"+svc+"}", a.DeployedAt.Add(-cfg.Baseline), a.DeployedAt, &r.Queries); err != nil {
+			return Result{}, fmt.Errorf("baseline: %w", err)
+		}
+		if r.After, err = period(ctx, q, "{"+svc+"}", a.DeployedAt, end, &r.Queries); err != nil {
+			return Result{}, fmt.Errorf("after the deploy: %w", err)
+		}
 	}
 	if err := decide(&r, a, cfg); err != nil {
 		return Result{}, err
@@ -213,7 +255,11 @@ func decide(r *Result, a Analysis, cfg Config) error {
 		}
 		r.ErrorTest = &et
 		if et.P < cfg.Alpha && et.Ratio >= cfg.MinErrorRatio && r.After.ErrorRatio >= cfg.MinErrorRate {
-			failures = append(failures, fmt.Sprintf("errors rose from %.3g%% to %.3g%% (p = %.2g)", 100*r.Before.ErrorRatio, 100*r.After.ErrorRatio, et.P))
+			if r.Mode == ModeCanary {
+				failures = append(failures, fmt.Sprintf("the canary's errors are %.3g%%, the stable versions' %.3g%% (p = %.2g)", 100*r.After.ErrorRatio, 100*r.Before.ErrorRatio, et.P))
+			} else {
+				failures = append(failures, fmt.Sprintf("errors rose from %.3g%% to %.3g%% (p = %.2g)", 100*r.Before.ErrorRatio, 100*r.After.ErrorRatio, et.P))
+			}
 		}
 		lt, err := MannWhitney(r.Before.Buckets, r.After.Buckets)
 		if err != nil {
@@ -240,12 +286,41 @@ func decide(r *Result, a Analysis, cfg Config) error {
 	return nil
 }
 
-// period reads the RED series of service over (from, to], appending the
-// queries it asks to queries.
-func period(ctx context.Context, q promquery.Querier, service string, from, to time.Time, queries *[]string) (Period, error) {
+// canaryServes reports whether, over the window after the deploy, the
+// RED series of the service svc carry versions and both a's version and
+// the others served at least MinRequests requests.
+func canaryServes(ctx context.Context, q promquery.Querier, svc string, a Analysis, end time.Time, cfg Config) (bool, error) {
+	if a.Version == "" {
+		return false, nil
+	}
+	expr := fmt.Sprintf("sum by (version) (increase(estate_red_requests_total{%s}[%s] @ %d))", svc, model.Duration(end.Sub(a.DeployedAt)), end.Unix())
+	v, err := q.Query(ctx, expr, end)
+	if err != nil {
+		return false, err
+	}
+	vec, ok := v.(model.Vector)
+	if !ok {
+		return false, fmt.Errorf("%s: a %s, not a vector", expr, v.Type())
+	}
+	var canary, stable float64
+	for _, s := range vec {
+		switch string(s.Metric["version"]) {
+		case "":
+			return false, nil // requests of no known version: no stable to trust
+		case a.Version:
+			canary += float64(s.Value)
+		default:
+			stable += float64(s.Value)
+		}
+	}
+	return canary >= cfg.MinRequests && stable >= cfg.MinRequests, nil
+}
+
+// period reads the RED series that sel selects over (from, to],
+// appending the queries it asks to queries.
+func period(ctx context.Context, q promquery.Querier, sel string, from, to time.Time, queries *[]string) (Period, error) {
 	p := Period{From: from, To: to}
 	rng := fmt.Sprintf("[%s] @ %d", model.Duration(to.Sub(from)), to.Unix())
-	sel := "{service=" + strconv.Quote(service) + "}"
 	scalar := func(name string) (float64, error) {
 		expr := "sum(increase(" + name + sel + rng + "))"
 		*queries = append(*queries, expr)

@@ -323,3 +323,55 @@ func TestEvaluateRefusesBadHistograms(t *testing.T) {
 	_, err := rollout.Evaluate(t.Context(), q, rollout.Analysis{Service: "invoicing", DeployedAt: deployedAt}, rollout.Config{})
 	require.ErrorContains(t, err, "appears twice")
 }
+
+// versioned is ss with the label version=v on every series.
+func versioned(v string, ss []promquerytest.Series) []promquerytest.Series {
+	for i := range ss {
+		labels := map[string]string{"version": v}
+		for k, l := range ss[i].Labels {
+			labels[k] = l
+		}
+		ss[i].Labels = labels
+	}
+	return ss
+}
+
+// TestEvaluateCanary: when the series carry versions and both the new one
+// and the old serve enough after the deploy, the canary is judged against
+// the stable versions over the same window; otherwise before against
+// after.
+func TestEvaluateCanary(t *testing.T) {
+	moderate := func(errRate float64) *phase { return &phase{minReq: 3, maxReq: 7, errRate: errRate, latency: fast} }
+	a := rollout.Analysis{Service: "api", DeploymentID: "d2", Version: "v2", DeployedAt: deployedAt}
+
+	t.Run("a bad canary fails against the stable version", func(t *testing.T) {
+		stable := versioned("v1", series(1, "api", moderate(0.01), moderate(0.01)))
+		canary := versioned("v2", series(2, "api", nil, moderate(0.10)))
+		r, err := rollout.Evaluate(t.Context(), querier(t, append(stable, canary...)), a, rollout.Config{})
+		require.NoError(t, err)
+		require.Equal(t, rollout.ModeCanary, r.Mode)
+		require.Equal(t, rollout.Failed, r.Verdict, r.Reason)
+		require.Contains(t, r.Reason, "the canary's errors")
+		require.Equal(t, deployedAt, r.Before.From.UTC(), "the stable versions over the same window")
+		require.Contains(t, r.Queries[0], `version!="v2"`)
+		require.Contains(t, r.Queries[3], `version="v2"`)
+	})
+	t.Run("a good canary passes though errors rose everywhere", func(t *testing.T) {
+		// Both versions fail more after the deploy (a dependency's bad
+		// day): before against after would blame the deploy.
+		stable := versioned("v1", series(1, "api", moderate(0.01), moderate(0.10)))
+		canary := versioned("v2", series(2, "api", nil, moderate(0.10)))
+		r, err := rollout.Evaluate(t.Context(), querier(t, append(stable, canary...)), a, rollout.Config{})
+		require.NoError(t, err)
+		require.Equal(t, rollout.ModeCanary, r.Mode)
+		require.Equal(t, rollout.Passed, r.Verdict, r.Reason)
+	})
+	t.Run("a whole rollout is judged before against after", func(t *testing.T) {
+		ss := append(versioned("v1", series(1, "api", moderate(0.01), nil)), versioned("v2", series(2, "api", nil, moderate(0.10)))...)
+		r, err := rollout.Evaluate(t.Context(), querier(t, ss), a, rollout.Config{})
+		require.NoError(t, err)
+		require.Equal(t, rollout.ModeBeforeAfter, r.Mode)
+		require.Equal(t, rollout.Failed, r.Verdict, r.Reason)
+		require.Contains(t, r.Reason, "errors rose")
+	})
+}

@@ -13,11 +13,11 @@ type RateTest struct {
 	// P is the one-sided p-value that the rate after is no higher than
 	// before: small means the errors after the deploy are too many to be
 	// the old rate's noise.
-	P float64
+	P float64 `json:"p"`
 	// Ratio is the observed rate after over the rate before: +Inf when
-	// there were errors after and none before, 1 when there were none at
-	// all.
-	Ratio float64
+	// there were errors after and none before (written "+Inf" in JSON), 1
+	// when there were none at all.
+	Ratio float64 `json:"-"`
 }
 
 // ErrorRateTest compares errAfter errors of reqAfter requests after a
@@ -95,21 +95,22 @@ func binomialUpperTail(k, x int, p float64) float64 {
 // Bucket is one cumulative bucket of a Prometheus histogram: Count
 // observations were at most Le.
 type Bucket struct {
-	Le    float64
-	Count float64
+	Le    float64 `json:"-"` // "+Inf" in JSON, as Prometheus writes it
+	Count float64 `json:"count"`
 }
 
 // LatencyTest is the outcome of comparing request durations after a
 // deploy with those before it.
 type LatencyTest struct {
 	// P is the one-sided p-value that the requests after are no slower.
-	P float64
+	P float64 `json:"p"`
 	// Effect is the probability that a request after the deploy is slower
 	// than one before, ties counting half (Vargha and Delaney's A, U over
 	// the pairs): 0.5 is no change.
-	Effect float64
+	Effect float64 `json:"effect"`
 	// Before and After are the numbers of requests compared.
-	Before, After float64
+	Before float64 `json:"before"`
+	After  float64 `json:"after"`
 }
 
 // MannWhitney compares two histograms with the same bucket bounds by the

@@ -139,6 +139,7 @@ func Compute(ctx context.Context, in Inputs) (*Report, error) {
 	}
 	r.Overall.Status, r.Overall.Reason = overallStatus(r.Services)
 	r.Summary = summary(r.Services)
+	r.Analyses = analysisEntries(deployments, from, to)
 	r.Incidents = incidentEntries(incidents, from, to, in.ReviewURL)
 	r.Chaos = experiments(events, incidents, from, to)
 	return r, nil
@@ -212,12 +213,14 @@ type computation struct {
 	allIncidents   []metrics.Incident
 }
 
-// window is metrics' report of one window, by scope, and for the days
-// the rollbacks of each scope.
+// window is metrics' report of one window, by scope; for the days the
+// rollbacks of each scope, and for the trend's periods the rollbacks
+// decided automatically.
 type window struct {
 	w         metrics.Window
 	reports   map[scopeKey]metrics.ServiceReport
 	rollbacks map[scopeKey]int
+	automatic map[scopeKey]int
 }
 
 func newComputation(deployments []metrics.Deployment, incidents []metrics.Incident, from, to time.Time, includeChaos bool) *computation {
@@ -277,6 +280,9 @@ func (c *computation) run() error {
 		}
 	}
 	c.countRollbacks()
+	for i := range c.trend {
+		c.trend[i].automatic = c.countAutomatic(c.trend[i].w)
+	}
 	return nil
 }
 
@@ -304,8 +310,8 @@ func (c *computation) scope(k scopeKey) ServiceReport {
 	prev, prevOK := c.trend[1].reports[k]
 	curActive, prevActive := active(cur, curOK), active(prev, prevOK)
 	sr := ServiceReport{Service: k.service, Environment: k.environment, SLOs: []SLOReport{}, Trend: []TrendPoint{}, Daily: []Day{}}
-	curF := figures(cur, curActive, c.opened(k, c.trend[0].w))
-	prevF := figures(prev, prevActive, c.opened(k, c.trend[1].w))
+	curF := figures(cur, curActive, c.opened(k, c.trend[0].w), c.trend[0].automatic[k])
+	prevF := figures(prev, prevActive, c.opened(k, c.trend[1].w), c.trend[1].automatic[k])
 	sr.Figures = curF
 	cf, pf := sr.Figures.Named(), prevF.Named()
 	for i, f := range cf {
@@ -314,7 +320,7 @@ func (c *computation) scope(k scopeKey) ServiceReport {
 	for i := len(c.trend) - 1; i >= 0; i-- {
 		w := c.trend[i]
 		s, ok := w.reports[k]
-		f := figures(s, active(s, ok), 0)
+		f := figures(s, active(s, ok), 0, w.automatic[k])
 		p := TrendPoint{From: w.w.From, To: w.w.To, MTTRMean: f.MTTRMean.Measure, MTBF: f.MTBF.Measure, RollbackRate: f.RollbackRate.Measure}
 		if wk := WeekOf(w.w.From); wk.Start().Equal(w.w.From) && wk.End().Equal(w.w.To) {
 			p.Week = &wk
@@ -345,6 +351,23 @@ func (c *computation) countRollbacks() {
 	}
 }
 
+// countAutomatic counts, per scope and overall, the rollbacks of w that
+// an analysis' recommendation decided. metrics.Compute counts the
+// rollbacks but cannot tell who decided them, so this counts again, with
+// its membership: production deployments that succeeded in w and were
+// rolled back before its end.
+func (c *computation) countAutomatic(w metrics.Window) map[scopeKey]int {
+	n := map[scopeKey]int{}
+	for _, d := range c.deployments {
+		if !d.Started || !d.Succeeded() || !w.Contains(d.SucceededAt) || !d.RolledBack() || !d.RolledBackAt.Before(w.To) || !d.RollbackDecidedAutomatically() {
+			continue
+		}
+		n[scopeKey{d.Service, d.Environment}]++
+		n[overallKey]++
+	}
+	return n
+}
+
 // opened counts the incidents of the scope (chaos ones as metrics.Options
 // says) open at some time in w: the sample of the downtime.
 func (c *computation) opened(k scopeKey, w metrics.Window) int {
@@ -362,26 +385,28 @@ func (c *computation) opened(k scopeKey, w metrics.Window) int {
 
 // higherIsBetter says, per figure, which way is good news.
 var higherIsBetter = map[string]bool{
-	"deployments":                  true,
-	"failed_deployments":           false,
-	"rollback_rate":                false,
-	"change_failure_rate":          false,
-	"deployment_frequency_per_day": true,
-	"lead_time_p50_seconds":        false,
-	"lead_time_p90_seconds":        false,
-	"incidents":                    false,
-	"chaos_incidents":              false,
-	"downtime_seconds":             false,
-	"mttr_mean_seconds":            false,
-	"mttr_median_seconds":          false,
-	"mtbf_seconds":                 true,
-	"attainment":                   true,
-	"budget_remaining":             true,
+	"deployments":                     true,
+	"failed_deployments":              false,
+	"rollback_rate":                   false,
+	"rollbacks_decided_automatically": true,
+	"change_failure_rate":             false,
+	"deployment_frequency_per_day":    true,
+	"lead_time_p50_seconds":           false,
+	"lead_time_p90_seconds":           false,
+	"incidents":                       false,
+	"chaos_incidents":                 false,
+	"downtime_seconds":                false,
+	"mttr_mean_seconds":               false,
+	"mttr_median_seconds":             false,
+	"mtbf_seconds":                    true,
+	"attainment":                      true,
+	"budget_remaining":                true,
 }
 
-// figures turns metrics' report of a scope into figures without changes.
-// An inactive window has every figure nil.
-func figures(s metrics.ServiceReport, active bool, opened int) Figures {
+// figures turns metrics' report of a scope into figures without changes,
+// with automatic of its rollbacks decided automatically. An inactive
+// window has every figure nil.
+func figures(s metrics.ServiceReport, active bool, opened, automatic int) Figures {
 	value := func(v float64) *float64 {
 		if !active {
 			return nil
@@ -406,28 +431,43 @@ func figures(s metrics.ServiceReport, active bool, opened int) Figures {
 	}
 	if !active {
 		s = metrics.ServiceReport{}
-		opened = 0
+		opened, automatic = 0, 0
 	}
 	var p50, p90 *float64
 	if lt := s.LeadTimeSeconds; lt != nil {
 		p50, p90 = &lt.P50, &lt.P90
 	}
 	return Figures{
-		Deployments:         count(s.Deployments, "deployments"),
-		FailedDeployments:   count(s.FailedDeployments, "failed deployments"),
-		RollbackRate:        ratio(s.RollbackRate, s.Rollbacks, s.Deployments, "deployments"),
-		ChangeFailureRate:   ratio(s.ChangeFailureRate, s.ChangeFailures, s.Deployments, "deployments"),
-		DeploymentFrequency: Figure{Measure: Measure{Value: value(s.DeploymentFrequencyPerDay), Unit: PerDay, SampleSize: float64(s.Deployments), SampleOf: "deployments"}},
-		LeadTimeP50:         secs(p50, s.LeadTimeSamples, "commits"),
-		LeadTimeP90:         secs(p90, s.LeadTimeSamples, "commits"),
-		Incidents:           count(s.Incidents, "incidents"),
-		ChaosIncidents:      count(s.ChaosIncidents, "chaos incidents"),
-		Downtime:            secs(value(s.DowntimeSeconds), opened, "incidents open"),
-		MTTRMean:            secs(s.MTTRSeconds, s.MTTRSamples, "resolved incidents"),
-		MTTRMedian:          secs(s.MTTRMedianSeconds, s.MTTRSamples, "resolved incidents"),
-		MTBF:                secs(s.MTBFSeconds, s.Incidents, "incidents"),
+		Deployments:                   count(s.Deployments, "deployments"),
+		FailedDeployments:             count(s.FailedDeployments, "failed deployments"),
+		RollbackRate:                  ratio(s.RollbackRate, s.Rollbacks, s.Deployments, "deployments"),
+		RollbacksDecidedAutomatically: ratio(share(automatic, s.Rollbacks), automatic, s.Rollbacks, "rollbacks"),
+		ChangeFailureRate:             ratio(s.ChangeFailureRate, s.ChangeFailures, s.Deployments, "deployments"),
+		DeploymentFrequency:           Figure{Measure: Measure{Value: value(s.DeploymentFrequencyPerDay), Unit: PerDay, SampleSize: float64(s.Deployments), SampleOf: "deployments"}},
+		LeadTimeP50:                   secs(p50, s.LeadTimeSamples, "commits"),
+		LeadTimeP90:                   secs(p90, s.LeadTimeSamples, "commits"),
+		Incidents:                     count(s.Incidents, "incidents"),
+		ChaosIncidents:                count(s.ChaosIncidents, "chaos incidents"),
+		Downtime:                      secs(value(s.DowntimeSeconds), opened, "incidents open"),
+		MTTRMean:                      secs(s.MTTRSeconds, s.MTTRSamples, "resolved incidents"),
+		MTTRMedian:                    secs(s.MTTRMedianSeconds, s.MTTRSamples, "resolved incidents"),
+		MTBF:                          secs(s.MTBFSeconds, s.Incidents, "incidents"),
 	}
 }
+
+// share is num/den rounded half up to 7 decimal places, as metrics
+// rounds its ratios; nil when den is 0.
+func share(num, den int) *float64 {
+	if den == 0 {
+		return nil
+	}
+	q := (2*int64(num)*ratioScale + int64(den)) / (2 * int64(den))
+	v := float64(q) / ratioScale
+	return &v
+}
+
+// ratioScale is the precision of a ratio: 7 decimal places.
+const ratioScale = 10_000_000
 
 // compare sets the change against prev.
 func (f *Figure) compare(prev *float64, higherBetter bool) {
@@ -540,6 +580,37 @@ func sloFigures(p PeriodFigures) (attainment, budget Figure) {
 		budget.Value = &r
 	}
 	return attainment, budget
+}
+
+// analysisEntries lists the post-deploy analyses decided in [from, to),
+// of every service and environment, by decision time then deployment id.
+func analysisEntries(deployments []metrics.Deployment, from, to time.Time) []AnalysisEntry {
+	out := []AnalysisEntry{}
+	period := metrics.Window{From: from, To: to}
+	for _, d := range deployments {
+		if !d.Started || d.Verdict == "" || !period.Contains(d.AnalysedAt) {
+			continue
+		}
+		e := AnalysisEntry{
+			DeploymentID: d.ID, Service: d.Service, Environment: d.Environment, Version: d.Version,
+			DecidedAt: d.AnalysedAt.UTC(), Verdict: d.Verdict, Reason: d.VerdictReason,
+			RollbackRecommended:          !d.RollbackRecommendedAt.IsZero(),
+			RollbackDecidedAutomatically: d.RollbackDecidedAutomatically(),
+		}
+		if d.Succeeded() {
+			at := d.SucceededAt.UTC()
+			e.DeployedAt = &at
+		}
+		if d.RolledBack() {
+			at := d.RolledBackAt.UTC()
+			e.RolledBackAt = &at
+		}
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b AnalysisEntry) int {
+		return cmp.Or(a.DecidedAt.Compare(b.DecidedAt), strings.Compare(a.DeploymentID, b.DeploymentID))
+	})
+	return out
 }
 
 // incidentEntries lists the incidents open at some time in [from, to),

@@ -50,6 +50,11 @@ func (f *fixture) incident(service, id, severity string, start, end time.Time, c
 	}
 }
 
+// analysis adds the verdict of a deployment's post-deploy analysis.
+func (f *fixture) analysis(deployment string, at time.Time, verdict, reason string) {
+	f.add(deployment+"-analysed", at, metrics.DeploymentAnalysed{DeploymentID: deployment, Verdict: verdict, Reason: reason})
+}
+
 func (f *fixture) chaos(id, kind, target string, start, end time.Time, outcome string) {
 	f.add(id+"-started", start, metrics.ChaosStarted{ExperimentID: id, Kind: kind, Target: target})
 	if !end.IsZero() {
@@ -97,6 +102,15 @@ func fixtureEvents() []metrics.Event {
 	f.chaos("exp-latency", "NetworkChaos", "credit/production", from.Add(4*day+10*time.Hour), from.Add(4*day+10*time.Hour+30*time.Minute), "hypothesis_held")
 	f.chaos("exp-disk", "IOChaos", "credit/production", from.Add(6*day+23*time.Hour), time.Time{}, "")
 	f.incident("credit", "inc-open", "critical", from.Add(6*day+22*time.Hour), time.Time{}, "", "")
+	// Post-deploy analyses: the week's rollback (inv-2026-W45-01, two
+	// hours after its success) followed a failed analysis' recommendation;
+	// a passed one and an inconclusive one; one decided the week before.
+	inv01 := from.Add(day + 10*time.Hour)
+	f.analysis("inv-2026-W45-01", inv01.Add(time.Hour), metrics.VerdictFailed, "error ratio 4.2% against 0.3% before (objective 99.9%)")
+	f.add("inv-2026-W45-01-recommended", inv01.Add(time.Hour), metrics.DeploymentRollbackRecommended{DeploymentID: "inv-2026-W45-01", Reason: "error ratio 4.2% against 0.3% before"})
+	f.analysis("cre-2026-W45-00", from.Add(day+11*time.Hour+30*time.Minute), metrics.VerdictPassed, "error ratio 0.0%, p99 latency 180ms: within the SLOs")
+	f.analysis("inv-2026-W45-03", from.Add(3*day+10*time.Hour+30*time.Minute), metrics.VerdictInconclusive, "12 requests, fewer than the 100 the analysis needs")
+	f.analysis("inv-2026-W44-04", fixtureWeek.Add(-1).Start().Add(4*day+11*time.Hour), metrics.VerdictPassed, "error ratio 0.1%")
 	// At the week's end exactly: the next week's.
 	f.deploy("credit", "cre-next-00", to, 5*time.Hour, 0)
 	f.incident("credit", "inc-next", "warning", to, to.Add(time.Hour), "", "")

@@ -179,6 +179,24 @@ func FormatIncidentDuration(e IncidentEntry) string {
 	return FormatSeconds(*e.DurationSeconds)
 }
 
+// FormatRollback writes what followed an analysis: "recommended; rolled
+// back Wed 4 Nov 12:00 UTC; decided automatically", "not recommended; not
+// rolled back".
+func FormatRollback(a AnalysisEntry) string {
+	parts := []string{"not recommended"}
+	if a.RollbackRecommended {
+		parts[0] = "recommended"
+	}
+	if a.RolledBackAt == nil {
+		return strings.Join(append(parts, "not rolled back"), "; ")
+	}
+	parts = append(parts, "rolled back "+FormatTime(*a.RolledBackAt))
+	if a.RollbackDecidedAutomatically {
+		return strings.Join(append(parts, "decided automatically"), "; ")
+	}
+	return strings.Join(append(parts, "not decided automatically"), "; ")
+}
+
 // FormatOptTime writes an optional instant, or "-".
 func FormatOptTime(t *time.Time) string {
 	if t == nil {

@@ -105,6 +105,8 @@ func (r *Report) WriteText(w io.Writer) error {
 			}
 		}
 	}
+	heading("Analyses")
+	textTable(b, v.Analyses)
 	heading("Incidents")
 	textTable(b, v.Incidents)
 	heading("Chaos experiments")
@@ -163,6 +165,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			}
 		}
 	}
+	fmt.Fprint(b, "\n## Analyses\n\n")
+	mdTable(b, v.Analyses)
 	fmt.Fprint(b, "\n## Incidents\n\n")
 	mdTable(b, v.Incidents)
 	fmt.Fprint(b, "\n## Chaos experiments\n\n")
@@ -198,6 +202,10 @@ func mdTable(w io.Writer, t table) {
 			}
 			if c.Link != "" {
 				text = "[" + text + "](" + c.Link + ")"
+			}
+			if c.Anchor != "" {
+				// The anchor is a slug (AnalysisID): nothing to escape.
+				text = `<a id="` + c.Anchor + `"></a>` + text
 			}
 			parts[i] = text
 		}

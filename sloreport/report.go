@@ -31,6 +31,9 @@ type Report struct {
 	// incident was open.
 	Overall  ServiceReport   `json:"overall"`
 	Services []ServiceReport `json:"services"`
+	// Analyses are the post-deploy analyses decided in the period, by
+	// decision time.
+	Analyses []AnalysisEntry `json:"analyses"`
 	// Incidents are those open at some time in the period, by start.
 	Incidents []IncidentEntry `json:"incidents"`
 	// Chaos are the chaos experiments that started or finished in the
@@ -70,19 +73,22 @@ type ServiceReport struct {
 // Figures are the reliability figures of package metrics (docs/metrics.md
 // defines each), each with its sample and its change.
 type Figures struct {
-	Deployments         Figure `json:"deployments"`
-	FailedDeployments   Figure `json:"failed_deployments"`
-	RollbackRate        Figure `json:"rollback_rate"`
-	ChangeFailureRate   Figure `json:"change_failure_rate"`
-	DeploymentFrequency Figure `json:"deployment_frequency_per_day"`
-	LeadTimeP50         Figure `json:"lead_time_p50_seconds"`
-	LeadTimeP90         Figure `json:"lead_time_p90_seconds"`
-	Incidents           Figure `json:"incidents"`
-	ChaosIncidents      Figure `json:"chaos_incidents"`
-	Downtime            Figure `json:"downtime_seconds"`
-	MTTRMean            Figure `json:"mttr_mean_seconds"`
-	MTTRMedian          Figure `json:"mttr_median_seconds"`
-	MTBF                Figure `json:"mtbf_seconds"`
+	Deployments       Figure `json:"deployments"`
+	FailedDeployments Figure `json:"failed_deployments"`
+	RollbackRate      Figure `json:"rollback_rate"`
+	// RollbacksDecidedAutomatically is the share of the rollback rate's
+	// rollbacks that followed an analysis' recommendation.
+	RollbacksDecidedAutomatically Figure `json:"rollbacks_decided_automatically"`
+	ChangeFailureRate             Figure `json:"change_failure_rate"`
+	DeploymentFrequency           Figure `json:"deployment_frequency_per_day"`
+	LeadTimeP50                   Figure `json:"lead_time_p50_seconds"`
+	LeadTimeP90                   Figure `json:"lead_time_p90_seconds"`
+	Incidents                     Figure `json:"incidents"`
+	ChaosIncidents                Figure `json:"chaos_incidents"`
+	Downtime                      Figure `json:"downtime_seconds"`
+	MTTRMean                      Figure `json:"mttr_mean_seconds"`
+	MTTRMedian                    Figure `json:"mttr_median_seconds"`
+	MTBF                          Figure `json:"mtbf_seconds"`
 }
 
 // Named lists the figures with their JSON names, in the order of the
@@ -92,6 +98,7 @@ func (f *Figures) Named() []NamedFigure {
 		{"deployments", "Deployments", &f.Deployments},
 		{"failed_deployments", "Failed deployments", &f.FailedDeployments},
 		{"rollback_rate", "Rollback rate", &f.RollbackRate},
+		{"rollbacks_decided_automatically", "Rollbacks decided automatically", &f.RollbacksDecidedAutomatically},
 		{"change_failure_rate", "Change failure rate", &f.ChangeFailureRate},
 		{"deployment_frequency_per_day", "Deployment frequency", &f.DeploymentFrequency},
 		{"lead_time_p50_seconds", "Lead time p50", &f.LeadTimeP50},
@@ -287,6 +294,31 @@ type IncidentEntry struct {
 	// ReviewURL is the incident's review: its timeline, and a postmortem
 	// draft. Empty when the report was computed with no link.
 	ReviewURL string `json:"review_url,omitempty"`
+}
+
+// AnalysisEntry is one deployment's post-deploy analysis: its verdict
+// and what followed.
+type AnalysisEntry struct {
+	DeploymentID string `json:"deployment_id"`
+	Service      string `json:"service"`
+	Environment  string `json:"environment"`
+	Version      string `json:"version"`
+	// DeployedAt is when the deployment succeeded; nil when the log holds
+	// no success.
+	DeployedAt *time.Time `json:"deployed_at"`
+	// DecidedAt is the time of the verdict: the earliest analysed event.
+	DecidedAt time.Time `json:"decided_at"`
+	// Verdict is passed, failed or inconclusive; Reason says why.
+	Verdict string `json:"verdict"`
+	Reason  string `json:"reason"`
+	// RollbackRecommended is true when an analysis recommended undoing
+	// the deployment.
+	RollbackRecommended bool `json:"rollback_recommended"`
+	// RolledBackAt is the earliest rollback's time; nil when none.
+	RolledBackAt *time.Time `json:"rolled_back_at"`
+	// RollbackDecidedAutomatically is true when the rollback followed the
+	// recommendation (metrics.Deployment.RollbackDecidedAutomatically).
+	RollbackDecidedAutomatically bool `json:"rollback_decided_automatically"`
 }
 
 // Cause is what caused an incident, as its opening event says.

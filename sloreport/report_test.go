@@ -107,7 +107,8 @@ func renderAll(t *testing.T, r *Report) (jsonDoc map[string]any, others map[Form
 
 // TestReportFormatsShowTheSameNumbers decodes the JSON of the fixed
 // dataset's report and finds every figure of it (value and sample), every
-// summary line, incident and chaos verdict in the text, Markdown and HTML.
+// summary line, incident, analysis and chaos verdict in the text, Markdown
+// and HTML.
 func TestReportFormatsShowTheSameNumbers(t *testing.T) {
 	doc, others := renderAll(t, fixtureReport(t))
 	var want []string
@@ -129,6 +130,10 @@ func TestReportFormatsShowTheSameNumbers(t *testing.T) {
 		if d, ok := inc["duration_seconds"].(float64); ok {
 			want = append(want, FormatSeconds(d))
 		}
+	}
+	for _, a := range doc["analyses"].([]any) {
+		a := a.(map[string]any)
+		want = append(want, a["deployment_id"].(string), a["verdict"].(string), a["reason"].(string))
 	}
 	for _, x := range doc["chaos_experiments"].([]any) {
 		want = append(want, x.(map[string]any)["verdict"].(string))

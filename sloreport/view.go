@@ -2,6 +2,7 @@ package sloreport
 
 import (
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"time"
 )
@@ -16,10 +17,10 @@ type view struct {
 	Summary table
 	// Sections are the overall figures, then each service's.
 	Sections []section
-	// Incidents and Chaos are the period's incidents and chaos
-	// experiments.
-	Incidents, Chaos table
-	Notes            []string
+	// Analyses, Incidents and Chaos are the period's post-deploy
+	// analyses, incidents and chaos experiments.
+	Analyses, Incidents, Chaos table
+	Notes                      []string
 }
 
 // section is the figures of one scope.
@@ -47,11 +48,13 @@ type table struct {
 }
 
 // cell is a table's cell. Link, when set, is where its text leads; RAG,
-// when set, colours it.
+// when set, colours it; Anchor, when set, is the id a link to the cell
+// names (#Anchor).
 type cell struct {
-	Text string
-	Link string
-	RAG  RAG
+	Text   string
+	Link   string
+	RAG    RAG
+	Anchor string
 }
 
 func texts(ss ...string) []cell {
@@ -87,6 +90,14 @@ func newView(r *Report) view {
 		v.Sections = append(v.Sections, newSection(&r.Services[i]))
 	}
 
+	v.Analyses = table{Caption: "Analyses", Header: []string{"Verdict", "Deployment", "Service", "Version", "Decided", "Reason", "Rollback"}, Empty: "No post-deploy analysis decided in this period."}
+	for _, a := range r.Analyses {
+		v.Analyses.Rows = append(v.Analyses.Rows, []cell{
+			{Text: a.Verdict, RAG: verdictRAG[a.Verdict]}, {Text: a.DeploymentID, Anchor: AnalysisID(a.DeploymentID)},
+			{Text: ScopeName(a.Service, a.Environment)}, {Text: a.Version}, {Text: FormatTime(a.DecidedAt)}, {Text: a.Reason},
+			{Text: FormatRollback(a)},
+		})
+	}
 	v.Incidents = table{Caption: "Incidents", Header: []string{"Incident", "Service", "Severity", "Start", "Duration", "Cause", "Review"}, Empty: "No incidents in the period."}
 	for _, e := range r.Incidents {
 		review := cell{Text: "-"}
@@ -117,6 +128,13 @@ func statusText(r RAG) string {
 	return strings.ToUpper(string(r))
 }
 
+// verdictRAG colours an analysis' verdict.
+var verdictRAG = map[string]RAG{"passed": Green, "failed": Red, "inconclusive": Amber}
+
+// analysesID is the anchor of the Analyses section, which the rollback
+// and change failure rates link to.
+const analysesID = "analyses"
+
 // sectionID is the anchor of a scope's section.
 func sectionID(service, environment string) string {
 	if service == "" && environment == "" {
@@ -137,11 +155,41 @@ func sectionID(service, environment string) string {
 	return b.String()
 }
 
+// AnalysisID is the anchor of a deployment's row in the Analyses
+// section: "analysis-" and the deployment id, its letters, digits, dashes,
+// dots and underscores kept and any other character made a dash. When a
+// character was replaced, a hash of the id follows, so that two ids
+// ("v1 2" and "v1/2") keep two anchors. It is safe in HTML, in a URL's
+// fragment and in Markdown as it is.
+func AnalysisID(deploymentID string) string {
+	var b strings.Builder
+	b.WriteString("analysis-")
+	changed := false
+	for _, c := range deploymentID {
+		if (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' {
+			b.WriteRune(c)
+		} else {
+			b.WriteByte('-')
+			changed = true
+		}
+	}
+	if changed {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(deploymentID))
+		fmt.Fprintf(&b, "-%08x", h.Sum32())
+	}
+	return b.String()
+}
+
 func newSection(s *ServiceReport) section {
 	sec := section{ID: sectionID(s.Service, s.Environment), Title: ScopeName(s.Service, s.Environment), Status: s.Status, Reason: s.Reason, Scope: s}
 	sec.Figures = table{Header: []string{"Figure", "This period", "Previous", "Change"}}
 	for _, f := range s.Figures.Named() {
-		sec.Figures.Rows = append(sec.Figures.Rows, texts(f.Label, FormatMeasure(f.Figure.Measure), formatPrevious(*f.Figure), FormatChange(*f.Figure)))
+		row := texts(f.Label, FormatMeasure(f.Figure.Measure), formatPrevious(*f.Figure), FormatChange(*f.Figure))
+		if linksToAnalyses[f.Key] {
+			row[0].Link = "#" + analysesID
+		}
+		sec.Figures.Rows = append(sec.Figures.Rows, row)
 	}
 
 	if sec.ID != "overall" {
@@ -166,6 +214,10 @@ func newSection(s *ServiceReport) section {
 	}
 	return sec
 }
+
+// linksToAnalyses are the figures whose label links to the Analyses
+// section: the analyses are what decided or missed their rollbacks.
+var linksToAnalyses = map[string]bool{"rollback_rate": true, "rollbacks_decided_automatically": true, "change_failure_rate": true}
 
 // burnDownTable shows each SLO's budget left at the end of each day of
 // the period: the points of its burn-down that fall on a day's end.
@@ -204,6 +256,7 @@ func notes(r *Report) []string {
 	th := r.Thresholds
 	return []string{
 		"Deployments: production deployments that succeeded in the period. Rollback rate: the share of them rolled back before the period's end. Change failure rate: the share rolled back or named as an incident's cause.",
+		"Rollbacks decided automatically: the share of the rollback rate's rollbacks that followed a post-deploy analysis' recommendation to roll back. Analyses: every post-deploy analysis decided in the period, with its verdict.",
 		"Lead time: nearest-rank percentiles of success time minus commit time over the commits deployed. MTTR: over the incidents resolved in the period. MTBF: the period's time without an open incident, per incident.",
 		"SLO attainment and budget: the SLO's events in the period; budget left is the share of the bad events the period allows (1 - objective of its events) not yet spent. Own window: the SLO's own window at the period's end.",
 		fmt.Sprintf("Status: red when an SLO has %s of its budget left or less, the rollback rate is above %s, the change failure rate above %s, or MTTR above %s; amber when budget is below %s, rollback rate above %s, change failure rate above %s, or MTTR above %s.",

@@ -39,6 +39,8 @@ func collectorAccess() auth.RouteTable {
 		"GET /v1/slos":                     read,
 		"GET /v1/slos/{name}":              read,
 		"GET " + reviewhttp.DefaultPattern: read,
+		"GET /v1/analyses":                 read,
+		"GET /v1/analyses/{deployment_id}": read,
 		"POST /v1/events":                  write,
 		"POST /v1/events/cdevents":         write,
 		"POST /v1/events/alertmanager":     write,

@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"flag"
+	"net"
 	"slices"
 
 	"github.com/estatehq/estate/chaos/local"
@@ -24,7 +25,7 @@ import (
 // targets lists the public targets in the order `up` starts them.
 func targets() []target {
 	return slices.Concat(
-		[]target{{name: "collector", summary: "receive OTLP and reliability events into a durable queue; ship to Elasticsearch, Jaeger, Prometheus or the embedded stores; serve the SLOs", groups: []string{"collector", "events", "slo", "auth", "export", "stream"}}},
+		[]target{{name: "collector", summary: "receive OTLP and reliability events into a durable queue; ship to Elasticsearch, Jaeger, Prometheus or the embedded stores; serve the SLOs", groups: []string{"collector", "events", "slo", "rollout", "auth", "export", "stream"}}},
 		serviceTargets(),
 		[]target{
 			{name: "chaos", summary: "the chaos controller (port 8089): experiments with a steady-state hypothesis, abort and a kill switch; `estate chaos run|validate|ls|show|abort|halt|resume`", groups: []string{"chaos", "auth"}, subcommands: chaosSubcommands()},
@@ -40,6 +41,7 @@ func tools() []command {
 		tokenCommand,
 		{name: "slo", summary: "check SLO files (validate FILE...) or write their Prometheus rules (rules FILE... > rules.yaml)", run: runSLO},
 		{name: "dashboards", summary: "write the Grafana dashboards, Prometheus rules, Alertmanager configuration and Grafana provisioning (generate [--out DIR]), or check the checked-in ones are current (check)", run: runDashboards},
+		{name: "analysis", summary: "show a deployment's post-deploy analysis from the collector: the verdict, the rollback recommended, the hooks' answers and the evidence with its queries (show DEPLOYMENT_ID [--format text|json])", run: runAnalysis},
 		{name: "incident", summary: "show an incident's timeline or its postmortem draft from the collector (show ID [--format text|markdown|json])", run: runIncident},
 		{name: "loadgen", summary: "send fixed-rate open-loop load to routes on loopback and print p50/p99/p99.9, errors by status and the target's memory over time (--url URL | --route 'METHOD URL [WEIGHT]'... | --routes FILE --rate N --duration D [--pid PID] [--json])", run: runLoadgen},
 		{name: "gateway", summary: "write the OpenAPI document that configures AWS API Gateway in front of the services (export --issuer URL --audience AUD --vpc-link-id ID --integration-uri ARN [--out FILE])", run: runGateway},
@@ -56,6 +58,8 @@ type platformConfigs struct {
 	Events eventsConfig `yaml:"events"`
 	// SLO is the SLOs that the collector serves.
 	SLO sloreport.Config `yaml:"slo"`
+	// Rollout is the post-deploy analysis the collector runs.
+	Rollout rolloutConfig `yaml:"rollout"`
 	// Report is the report server's.
 	Report reportserver.Config `yaml:"report"`
 	Chaos  chaosConfig         `yaml:"chaos"`
@@ -70,6 +74,7 @@ func platformGroups() []optionGroup {
 		{"collector", func(c *targetConfigs, fs *flag.FlagSet) { c.Collector.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Collector.Validate() }},
 		{"events", func(c *targetConfigs, fs *flag.FlagSet) { c.Events.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Events.Validate() }},
 		{"slo", func(c *targetConfigs, fs *flag.FlagSet) { c.SLO.RegisterFlags(fs, "slo.") }, func(c *targetConfigs) error { return config.Under("slo.", c.SLO.Validate()) }},
+		{"rollout", func(c *targetConfigs, fs *flag.FlagSet) { c.Rollout.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Rollout.Validate() }},
 		{"report", func(c *targetConfigs, fs *flag.FlagSet) { c.Report.RegisterFlags(fs, "report.") }, func(c *targetConfigs) error { return config.Under("report.", c.Report.Validate()) }},
 		{"chaos", func(c *targetConfigs, fs *flag.FlagSet) { c.Chaos.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Chaos.Validate() }},
 		{"export", func(c *targetConfigs, fs *flag.FlagSet) { c.Export.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Export.Validate() }},
@@ -102,6 +107,10 @@ type platformApp struct {
 	proxies *local.Proxies
 	// events is the event store of the collector in this process, if any.
 	events metrics.Store
+	// demoRollbacks is the listener of the demo's rollback hook, and the
+	// secret that signs its calls, under `up --demo`.
+	demoRollbacks       net.Listener
+	demoRollbacksSecret string
 }
 
 // openPlatform prepares what the targets of this run share before any
@@ -111,6 +120,7 @@ func (a *app) openPlatform() {
 		a.proxies = local.NewProxies()
 		a.onClose(a.proxies.Close)
 	}
+	a.prepareDemoRollbacks()
 }
 
 // modules lists every module, public and internal.
@@ -151,6 +161,7 @@ func (c *platformConfigs) secrets(targetNames []string) []namedSecret {
 		{"events.github_secret", c.Events.GitHubSecret},
 		{"events.circleci_secret", c.Events.CircleCISecret},
 		{"collector.redact.hash_key", c.Collector.Collector.Redact.HashKey},
+		{"rollout.hooks.webhook.secret", c.Rollout.Hooks.Webhook.Secret},
 		{"stream.password", c.Stream.Password},
 	}
 }

@@ -34,6 +34,7 @@ type platformConfigs struct {
 	OTLP          yaml.Node `yaml:"otlp"`
 	Events        yaml.Node `yaml:"events"`
 	SLO           yaml.Node `yaml:"slo"`
+	Rollout       yaml.Node `yaml:"rollout"`
 	Report        yaml.Node `yaml:"report"`
 	Chaos         yaml.Node `yaml:"chaos"`
 	Export        yaml.Node `yaml:"export"`

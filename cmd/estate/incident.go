@@ -47,16 +47,34 @@ func runIncidentShow(ctx context.Context, env *environ, args []string) error {
 		collector = fs.String("collector", defaultCollectorURL, "the collector's API, which serves the reviews")
 		token     = tokenFlag(env, fs, "the reviews need observability.read")
 	)
-	// The id may come before the options or after them.
+	id, err := parseShowArgs(env, fs, args, "incident show", incidentUsage,
+		"Prints an incident's timeline (the service's deployments and rollbacks before it, the alerts that opened and resolved it, the chaos runs that overlapped it, the SLO burn and the error rate around it, its resolution) or, with --format markdown, a blameless postmortem draft.")
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(review.Formats(), *format) {
+		return fmt.Errorf("incident show: --format must be text, markdown or json, not %q", *format)
+	}
+	base, err := collectorBase("incident show", *collector)
+	if err != nil {
+		return err
+	}
+	return showIncident(ctx, env.stdout, tokenClient(*token, 0), base, id, *format)
+}
+
+// parseShowArgs parses the arguments of a show command (cmd, "incident
+// show") with fs, the id before or after the options, and returns the one
+// id named; help follows usage on --help.
+func parseShowArgs(env *environ, fs *flag.FlagSet, args []string, cmd, usage, help string) (string, error) {
 	var ids []string
 	for rest := args; ; {
 		if err := fs.Parse(rest); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fmt.Fprintln(env.stdout, incidentUsage)
-				fmt.Fprintln(env.stdout, "\nPrints an incident's timeline (the service's deployments and rollbacks before it, the alerts that opened and resolved it, the chaos runs that overlapped it, the SLO burn and the error rate around it, its resolution) or, with --format markdown, a blameless postmortem draft.\n\nOptions:")
+				fmt.Fprintln(env.stdout, usage)
+				fmt.Fprintln(env.stdout, "\n"+help+"\n\nOptions:")
 				config.PrintUsage(env.stdout, fs)
 			}
-			return fmt.Errorf("incident show: %w", err)
+			return "", fmt.Errorf("%s: %w", cmd, err)
 		}
 		if fs.NArg() == 0 {
 			break
@@ -65,17 +83,20 @@ func runIncidentShow(ctx context.Context, env *environ, args []string) error {
 	}
 	switch {
 	case len(ids) == 0:
-		return errors.New("incident show: name the incident: " + incidentUsage)
+		return "", fmt.Errorf("%s: name the %s: %s", cmd, strings.Fields(cmd)[0], usage)
 	case len(ids) > 1:
-		return fmt.Errorf("incident show: one incident at a time, not %d (%s)", len(ids), strings.Join(ids, ", "))
-	case !slices.Contains(review.Formats(), *format):
-		return fmt.Errorf("incident show: --format must be text, markdown or json, not %q", *format)
+		return "", fmt.Errorf("%s: one at a time, not %d (%s)", cmd, len(ids), strings.Join(ids, ", "))
 	}
-	base, err := url.Parse(strings.TrimSuffix(*collector, "/"))
+	return ids[0], nil
+}
+
+// collectorBase checks the --collector option of cmd.
+func collectorBase(cmd, collector string) (*url.URL, error) {
+	base, err := url.Parse(strings.TrimSuffix(collector, "/"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return fmt.Errorf("incident show: --collector must be an http or https URL such as %s, not %q", defaultCollectorURL, *collector)
+		return nil, fmt.Errorf("%s: --collector must be an http or https URL such as %s, not %q", cmd, defaultCollectorURL, collector)
 	}
-	return showIncident(ctx, env.stdout, tokenClient(*token, 0), base, ids[0], *format)
+	return base, nil
 }
 
 // showIncident copies the collector's review of the incident id to w.
@@ -83,10 +104,23 @@ func showIncident(ctx context.Context, w io.Writer, client *http.Client, base *u
 	ctx, cancel := context.WithTimeout(ctx, incidentTimeout)
 	defer cancel()
 	// The id is one path segment, escaped: it may hold a slash.
-	u := base.String() + "/v1/incidents/" + url.PathEscape(id) + "/timeline?" + url.Values{"format": {format}}.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	body, err := collectorGet(ctx, client, base, "/v1/incidents/"+url.PathEscape(id)+"/timeline?"+url.Values{"format": {format}}.Encode())
 	if err != nil {
 		return fmt.Errorf("incident show: %w", err)
+	}
+	defer body.Close()
+	if _, err := io.Copy(w, body); err != nil {
+		return fmt.Errorf("incident show: reading the collector's answer: %w", err)
+	}
+	return nil
+}
+
+// collectorGet asks the collector at base for path and returns the body
+// of its 200 answer; any other answer is an error saying what it said.
+func collectorGet(ctx context.Context, client *http.Client, base *url.URL, path string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+path, nil)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -94,16 +128,13 @@ func showIncident(ctx context.Context, w io.Writer, client *http.Client, base *u
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("incident show: the collector at %s does not answer: %w", base, err)
+		return nil, fmt.Errorf("the collector at %s does not answer: %w", base, err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("incident show: %s", answerProblem(resp))
+		defer resp.Body.Close()
+		return nil, errors.New(answerProblem(resp))
 	}
-	if _, err := io.Copy(w, resp.Body); err != nil {
-		return fmt.Errorf("incident show: reading the collector's answer: %w", err)
-	}
-	return nil
+	return resp.Body, nil
 }
 
 // answerProblem says in one line what a failed answer says: its problem's

@@ -165,7 +165,7 @@ func TestIncidentShowRefuses(t *testing.T) {
 		want string
 	}{
 		{"no id", []string{"show"}, "incident show: name the incident: " + incidentUsage},
-		{"two ids", []string{"show", "a", "b"}, "incident show: one incident at a time, not 2 (a, b)"},
+		{"two ids", []string{"show", "a", "b"}, "incident show: one at a time, not 2 (a, b)"},
 		{"unknown format", []string{"show", "a", "--format", "html"}, `incident show: --format must be text, markdown or json, not "html"`},
 		{"not a URL", []string{"show", "a", "--collector", "127.0.0.1:8088"}, `incident show: --collector must be an http or https URL such as http://127.0.0.1:8088, not "127.0.0.1:8088"`},
 		{"unknown subcommand", []string{"list"}, `incident: unknown subcommand "list" (show)`},

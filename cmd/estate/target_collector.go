@@ -57,16 +57,22 @@ func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	analyses, err := a.rolloutAnalyser(store, slos, reg)
+	if err != nil {
+		return nil, err
+	}
 	authn, static, err := a.authenticator(a.componentLogger("collector"), reg)
 	if err != nil {
 		return nil, err
 	}
 	svc, err := collectorsvc.New(ctx, collectorsvc.Options{
-		Config:         a.cfg.Collector,
-		Authenticator:  authn,
-		Access:         collectorAccess(),
-		Dir:            dir,
-		Routes:         func(r chi.Router) error { return errors.Join(events(r), slos.routes(r), a.reviewAPI(store, slos)(r)) },
+		Config:        a.cfg.Collector,
+		Authenticator: authn,
+		Access:        collectorAccess(),
+		Dir:           dir,
+		Routes: func(r chi.Router) error {
+			return errors.Join(events(r), slos.routes(r), a.reviewAPI(store, slos)(r), analyses.routes(r))
+		},
 		Incidents:      alertIntake{store: store, opts: a.cfg.Events.alertmanager()},
 		GeneratedRules: slos.rules,
 		Logger:         a.componentLogger("collector"),
@@ -93,10 +99,14 @@ func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 		methods: func() []string { return auth.GRPCMethods(svc.Receiver().GRPCServer()) },
 	})
 	// The static tokens first, then the collector, then what runs over
-	// its event store (the analytics export's schedule, the Kafka
-	// stream); stopped in reverse.
+	// its event store (the post-deploy analysis, the analytics export's
+	// schedule, the Kafka stream); stopped in reverse.
+	var analyser modules.Service
+	if analyses.analyser != nil {
+		analyser = &analyserService{an: analyses.analyser}
+	}
 	var parts []modules.Service
-	for _, p := range []modules.Service{static, svc, export, stream} {
+	for _, p := range []modules.Service{static, svc, analyser, export, stream} {
 		if p != nil {
 			parts = append(parts, p)
 		}

@@ -4,10 +4,13 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -61,14 +64,22 @@ func (a *app) startDemo(ctx context.Context, urls map[string]string) (modules.Se
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
+	var faultURL string
+	if s, ok := a.faultSurfaces["invoicing"]; ok {
+		faultURL = s.URL()
+	}
 	d, err := demo.New(demo.Options{
 		Config:       cfg,
 		InvoicingURL: urls["invoicing"], CreditURL: urls["credit"], CollectorURL: urls["collector"], ChaosURL: urls["chaos"],
-		Issuer: iss, BusinessClaim: a.cfg.Auth.BusinessClaim, Dir: filepath.Join(a.cfg.DataDir, "demo"),
+		InvoicingFaultURL: faultURL,
+		Issuer:            iss, BusinessClaim: a.cfg.Auth.BusinessClaim, Dir: filepath.Join(a.cfg.DataDir, "demo"),
 		Transport: a.transport(), Logger: a.componentLogger("demo"), Now: a.now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
+	}
+	if a.demoRollbacks != nil {
+		d.ServeRollbacks(a.demoRollbacks, a.demoRollbacksSecret)
 	}
 	if err := d.Start(ctx); err != nil {
 		if ctx.Err() != nil {
@@ -78,6 +89,32 @@ func (a *app) startDemo(ctx context.Context, urls map[string]string) (modules.Se
 	}
 	printDemoGuide(a.env.stdout, cfg, urls, a.cfg.DataDir, d.Businesses(), a.now())
 	return demoService{d}, nil
+}
+
+// prepareDemoRollbacks gives the post-deploy analysis the demo's own
+// rollback hook under `up --demo`, unless a hook is configured: a signed
+// webhook to a loopback listener the demo serves, which rolls its bad
+// release back. The analysis then calls it (no dry run), as a deploy
+// pipeline's hook would be called.
+func (a *app) prepareDemoRollbacks() {
+	d, r := a.cfg.Up.Demo, &a.cfg.Rollout
+	h := r.Hooks
+	if !d.Enabled || !d.BadRelease || d.Rate == 0 || !r.Enabled ||
+		h.Webhook.URL != "" || h.GitHub.Repo != "" || h.CircleCI.ProjectSlug != "" || h.Argo.Namespace != "" {
+		return
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		a.logger.Warn("demo: no rollback hook; the analysis will recommend only", "err", err)
+		return
+	}
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	a.demoRollbacks, a.demoRollbacksSecret = ln, hex.EncodeToString(secret)
+	a.onClose(func() error { _ = ln.Close(); return nil })
+	r.DryRun = false
+	r.Hooks.Webhook.URL = "http://" + ln.Addr().String() + "/rollback"
+	r.Hooks.Webhook.Secret = a.demoRollbacksSecret
 }
 
 // demoService is the demo, started already, as the module manager stops
@@ -99,6 +136,9 @@ func printDemoGuide(w io.Writer, cfg demo.Config, urls map[string]string, dataDi
 	if cfg.Chaos {
 		fmt.Fprintf(w, "  - a game day: two chaos experiments every %s, one of which breaks its hypothesis and opens an incident\n", cfg.ChaosEvery)
 	}
+	if cfg.BadRelease && cfg.Rate > 0 {
+		fmt.Fprintf(w, "  - %s from now, a bad release of invoicing (a tenth of its requests fail): the post-deploy analysis fails it within minutes and its rollback hook rolls it back\n", cfg.BadReleaseAfter)
+	}
 	collector, report, chaosURL := urls["collector"], urls["report-server"], urls["chaos"]
 	from, to := now.AddDate(0, 0, -7*cfg.Weeks).UTC().Format(time.DateOnly), now.AddDate(0, 0, 1).UTC().Format(time.DateOnly)
 	red := url.QueryEscape(`sum by (service) (rate(estate_red_requests_total[5m]))`)
@@ -109,6 +149,7 @@ func printDemoGuide(w io.Writer, cfg demo.Config, urls map[string]string, dataDi
 		{"the weekly reports, archived", report + "/reports"},
 		{"DORA figures of the history", collector + "/v1/dora?from=" + from + "T00:00:00Z&to=" + to + "T00:00:00Z"},
 		{"SLOs and their error budgets", collector + "/v1/slos"},
+		{"post-deploy analyses (estate analysis show ID)", collector + "/v1/analyses"},
 		{"requests a second by service (PromQL)", collector + "/api/v1/query?query=" + red},
 		{"invoicing's logs", collector + "/v1/logs?service=invoicing&limit=20"},
 		{"credit's traces", collector + "/v1/traces?service=credit&limit=20"},

@@ -19,6 +19,7 @@ import (
 	"github.com/estatehq/estate/internal/auth"
 	"github.com/estatehq/estate/internal/demo"
 	"github.com/estatehq/estate/internal/promquery"
+	"github.com/estatehq/estate/rollout"
 	"github.com/estatehq/estate/sloreport"
 )
 
@@ -33,7 +34,8 @@ import (
 func TestUpDemo(t *testing.T) {
 	before := time.Now()
 	e := startUp(t, "--demo", "--demo.rate=60", "--demo.chaos-every=10s", "--demo.businesses=3",
-		"--collector.scrape.interval=1s", "--collector.scrape.timeout=1s")
+		"--collector.scrape.interval=1s", "--collector.scrape.timeout=1s",
+		"--demo.bad-release-after=20s", "--rollout.interval=10s", "--rollout.settle=5s")
 
 	// The guide: printed once the demo runs, with one sign-in line for
 	// browsers (printTokenHelp leaves it to the guide).
@@ -226,6 +228,75 @@ func TestUpDemo(t *testing.T) {
 		found = found || (inc.Cause.Kind == sloreport.CauseDeployment && inc.Cause.ID == bad)
 	}
 	require.True(t, found, "the incident of %s in the report", bad)
+
+	// The bad release: failed by the post-deploy analysis within its
+	// window, with the evidence and the queries that give it, and rolled
+	// back by the demo's signed rollback hook, which answered once.
+	var release rollout.Status
+	require.Eventually(t, func() bool {
+		code, b := e.do(t, http.MethodGet, e.urls["collector"]+"/v1/analyses?service=invoicing&state=failed", e.reader(t), nil, nil)
+		require.Equal(t, http.StatusOK, code, string(b))
+		var list struct{ Analyses []rollout.Status }
+		require.NoError(t, json.Unmarshal(b, &list))
+		for _, a := range list.Analyses {
+			if strings.HasSuffix(a.DeploymentID, "-release") {
+				release = a
+				return true
+			}
+		}
+		return false
+	}, 3*time.Minute, time.Second, "the bad release failed by the analysis")
+	require.True(t, release.RollbackRecommended)
+	require.False(t, release.DryRun, "the demo's hook is called")
+	require.Less(t, release.DecidedAt.Sub(release.DeployedAt), rollout.DefaultWindow, "decided within the window")
+	var detail rollout.Status
+	require.Eventually(t, func() bool {
+		code, b := e.do(t, http.MethodGet, e.urls["collector"]+"/v1/analyses/"+release.DeploymentID, e.reader(t), nil, nil)
+		require.Equal(t, http.StatusOK, code, string(b))
+		require.NoError(t, json.Unmarshal(b, &detail))
+		return len(detail.Hooks) == 1 && detail.RolledBackAt != nil
+	}, time.Minute, time.Second, "the rollback hook answered and the release rolled back")
+	require.Equal(t, "webhook", detail.Hooks[0].Hook)
+	require.Equal(t, "succeeded", detail.Hooks[0].Outcome)
+	require.Equal(t, http.StatusAccepted, detail.Hooks[0].Status)
+	require.NotNil(t, detail.Result)
+	require.Greater(t, detail.Result.After.Errors, 0.0)
+	require.Greater(t, detail.Result.Before.Requests, 0.0)
+	require.Len(t, detail.Result.Queries, 6)
+	out, stderr, err := runCmd(t, "analysis", "show", release.DeploymentID, "--collector", e.urls["collector"], "--token", e.reader(t))
+	require.NoError(t, err, stderr)
+	require.Contains(t, out, "Verdict: FAILED")
+	require.Contains(t, out, "Hook webhook: succeeded")
+	require.Contains(t, out, "estate_red_errors_total{service=\"invoicing\"}")
+
+	// The report lists the analysis, and counts its rollback among those
+	// decided automatically, with the sample it is a share of.
+	var withRelease struct {
+		Analyses []sloreport.AnalysisEntry `json:"analyses"`
+		Services []sloreport.ServiceReport `json:"services"`
+	}
+	out, stderr, err = runCmd(t, "report", "--format", "json", "--data-dir", e.dataDir,
+		"--collector-url", e.urls["collector"], "--token", e.reader(t),
+		"--from", time.Now().AddDate(0, 0, -8).UTC().Format(time.RFC3339), "--to", time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+	require.NoError(t, err, stderr)
+	require.NoError(t, json.Unmarshal([]byte(out), &withRelease))
+	var entry *sloreport.AnalysisEntry
+	for i, a := range withRelease.Analyses {
+		if a.DeploymentID == release.DeploymentID {
+			entry = &withRelease.Analyses[i]
+		}
+	}
+	require.NotNil(t, entry, "the bad release's analysis in the report")
+	require.Equal(t, "failed", entry.Verdict)
+	require.True(t, entry.RollbackDecidedAutomatically)
+	for _, s := range withRelease.Services {
+		if s.Service == "invoicing" {
+			auto := s.Figures.RollbacksDecidedAutomatically
+			require.NotNil(t, auto.Numerator)
+			require.GreaterOrEqual(t, *auto.Numerator, 2.0, "the bad release's and the history's")
+			require.NotNil(t, auto.Denominator)
+		}
+	}
 
 	// Scheduling again, as a second start does, keeps the schedules; of
 	// another period, replaces them.

@@ -1,5 +1,5 @@
 // Package red derives RED rollups (rate, errors, duration) from server
-// spans: per service, route and status class, per minute. It is a consumer
+// spans: per service, route, status class and version, per minute. It is a consumer
 // of the collector's queue with its own cursor: it reads traces, whoever
 // else stores them (the embedded store, Jaeger, an OTLP backend), writes the
 // rollups to a collector.REDStore and counts them for Prometheus.
@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/estatehq/estate/collector"
@@ -35,15 +36,16 @@ const DefaultSinkName = "red"
 // Config is what an operator sets of the rollups (the `collector.red`
 // group of the collector's configuration).
 type Config struct {
-	// MaxSeries bounds the (service, route, status class) series; spans
-	// beyond it go to the overflow series.
+	// MaxSeries bounds the (service, route, status class, version)
+	// series; spans beyond it go to the overflow series. Each version of a
+	// service counts apart, so a deployment's new version brings its own.
 	MaxSeries int `yaml:"max_series"`
 }
 
 // RegisterFlags sets the defaults and binds the flags, named prefix +
 // "max-series".
 func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
-	fs.IntVar(&c.MaxSeries, prefix+"max-series", DefaultMaxSeries, "span-derived RED rollups: most (service, route, status class) series; spans beyond go to the "+collector.REDOverflow+" series")
+	fs.IntVar(&c.MaxSeries, prefix+"max-series", DefaultMaxSeries, "span-derived RED rollups: most (service, route, status class, version) series, each version of a service counting apart; spans beyond go to the "+collector.REDOverflow+" series")
 }
 
 // Validate names every field at fault, by its key in this group.
@@ -51,10 +53,11 @@ func (c *Config) Validate() error {
 	return config.Positive("max_series", c.MaxSeries)
 }
 
-// FromSpan reduces a span of service to an observation; ok is false for
-// spans that are not server or consumer spans (they would count requests
-// twice).
-func FromSpan(service string, span ptrace.Span) (collector.REDObservation, bool) {
+// FromSpan reduces a span of the resource res to an observation, of the
+// resource's service.name and service.version ("" when it has none); ok
+// is false for spans that are not server or consumer spans (they would
+// count requests twice).
+func FromSpan(res pcommon.Resource, span ptrace.Span) (collector.REDObservation, bool) {
 	if k := span.Kind(); k != ptrace.SpanKindServer && k != ptrace.SpanKindConsumer {
 		return collector.REDObservation{}, false
 	}
@@ -76,12 +79,20 @@ func FromSpan(service string, span ptrace.Span) (collector.REDObservation, bool)
 	return collector.REDObservation{
 		TraceID:  collector.TraceIDString(span.TraceID()),
 		SpanID:   collector.SpanIDString(span.SpanID()),
-		Key:      collector.REDKey{Service: service, Route: route, StatusClass: class},
+		Key:      collector.REDKey{Service: collector.ServiceName(res), Route: route, StatusClass: class, Version: serviceVersion(res)},
 		Minute:   end.UTC().Truncate(time.Minute),
 		End:      end.UTC(),
 		Duration: max(0, end.Sub(start)),
 		Error:    isErr,
 	}, true
+}
+
+// serviceVersion is the service.version of a resource, or "".
+func serviceVersion(res pcommon.Resource) string {
+	if v, ok := res.Attributes().Get("service.version"); ok {
+		return v.AsString()
+	}
+	return ""
 }
 
 // statusClass is "2xx".."5xx" from the HTTP status code when there is one,
@@ -150,12 +161,12 @@ func New(opts Options) (*Consumer, error) {
 	if opts.Registerer == nil {
 		opts.Registerer = prometheus.NewRegistry()
 	}
-	labels := []string{"service", "route", "status_class"}
+	labels := []string{"service", "route", "status_class", "version"}
 	c := &Consumer{
 		opts:  opts,
 		known: map[collector.REDKey]bool{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "estate_red_requests_total", Help: "Server spans received, by service, route and status class."}, labels),
+			Name: "estate_red_requests_total", Help: "Server spans received, by service, route, status class and version."}, labels),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "estate_red_errors_total", Help: "Server spans that failed (5xx or error status); present from a series' first request, so error ratios read 0, not no data."}, labels),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -202,10 +213,9 @@ func (c *Consumer) Deliver(ctx context.Context, items []collector.Item) error {
 			continue
 		}
 		for _, rs := range td.ResourceSpans().All() {
-			service := collector.ServiceName(rs.Resource())
 			for _, ss := range rs.ScopeSpans().All() {
 				for _, sp := range ss.Spans().All() {
-					if o, ok := FromSpan(service, sp); ok {
+					if o, ok := FromSpan(rs.Resource(), sp); ok {
 						o.Key = c.Admit(o.Key)
 						obs = append(obs, o)
 					}
@@ -243,15 +253,15 @@ func (c *Consumer) Admit(k collector.REDKey) collector.REDKey {
 	if !c.warned {
 		c.warned = true
 		c.opts.Logger.Warn("RED series bound reached; further series go to the overflow series",
-			"max_series", c.opts.MaxSeries, "first_overflow_service", k.Service, "first_overflow_route", k.Route)
+			"max_series", c.opts.MaxSeries, "first_overflow_service", k.Service, "first_overflow_route", k.Route, "first_overflow_version", k.Version)
 	}
-	return collector.REDKey{Service: collector.REDOverflow, Route: collector.REDOverflow, StatusClass: k.StatusClass}
+	return collector.REDKey{Service: collector.REDOverflow, Route: collector.REDOverflow, StatusClass: k.StatusClass, Version: collector.REDOverflow}
 }
 
 // observe counts one observation whose key went through Admit. The error
 // counter of a series is touched on every request, so it exists at 0.
 func (c *Consumer) observe(o collector.REDObservation) {
-	l := prometheus.Labels{"service": o.Key.Service, "route": o.Key.Route, "status_class": o.Key.StatusClass}
+	l := prometheus.Labels{"service": o.Key.Service, "route": o.Key.Route, "status_class": o.Key.StatusClass, "version": o.Key.Version}
 	if o.Key.Service == collector.REDOverflow {
 		c.overflow.Inc()
 	}

@@ -39,9 +39,12 @@ func TestFromSpan(t *testing.T) {
 	minute := time.Date(2026, 1, 1, 10, 1, 0, 0, time.UTC)
 	end := minute.Add(500 * time.Millisecond)
 	obs := func(route, class string, isErr bool) collector.REDObservation {
-		return collector.REDObservation{Key: collector.REDKey{Service: "inv", Route: route, StatusClass: class},
+		return collector.REDObservation{Key: collector.REDKey{Service: "inv", Route: route, StatusClass: class, Version: "1.4.0"},
 			Minute: minute, End: end, Duration: 1500 * time.Millisecond, Error: isErr}
 	}
+	res := pcommon.NewResource()
+	res.Attributes().PutStr("service.name", "inv")
+	res.Attributes().PutStr("service.version", "1.4.0")
 	tests := []struct {
 		name string
 		span ptrace.Span
@@ -61,7 +64,7 @@ func TestFromSpan(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := FromSpan("inv", tt.span)
+			got, ok := FromSpan(res, tt.span)
 			require.Equal(t, tt.ok, ok)
 			require.Empty(t, cmp.Diff(tt.want, got))
 		})
@@ -86,8 +89,38 @@ func TestAdmitBoundsSeries(t *testing.T) {
 	c := collector.REDKey{Service: "s", Route: "c", StatusClass: "5xx"}
 	require.Equal(t, a, r.Admit(a))
 	require.Equal(t, b, r.Admit(b))
-	require.Equal(t, collector.REDKey{Service: collector.REDOverflow, Route: collector.REDOverflow, StatusClass: "5xx"}, r.Admit(c))
+	require.Equal(t, collector.REDKey{Service: collector.REDOverflow, Route: collector.REDOverflow, StatusClass: "5xx", Version: collector.REDOverflow}, r.Admit(c))
 	require.Equal(t, a, r.Admit(a), "known series stay")
+	aNext := a
+	aNext.Version = "1.5.0"
+	require.Equal(t, collector.REDKey{Service: collector.REDOverflow, Route: collector.REDOverflow, StatusClass: "2xx", Version: collector.REDOverflow}, r.Admit(aNext),
+		"another version of a known series is a series of its own")
+}
+
+// TestFromSpanResource: the service and version come from the span's
+// resource, each "unknown_service" and "" when absent.
+func TestFromSpanResource(t *testing.T) {
+	sp := span(ptrace.SpanKindServer, "GET /x", nil, 0)
+	for _, tc := range []struct {
+		name    string
+		attrs   map[string]any
+		service string
+		version string
+	}{
+		{"name and version", map[string]any{"service.name": "inv", "service.version": "1.4.0"}, "inv", "1.4.0"},
+		{"no version", map[string]any{"service.name": "inv"}, "inv", ""},
+		{"empty version", map[string]any{"service.name": "inv", "service.version": ""}, "inv", ""},
+		{"nothing", nil, collector.UnknownService, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := pcommon.NewResource()
+			require.NoError(t, res.Attributes().FromRaw(tc.attrs))
+			o, ok := FromSpan(res, sp)
+			require.True(t, ok)
+			require.Equal(t, tc.service, o.Key.Service)
+			require.Equal(t, tc.version, o.Key.Version)
+		})
+	}
 }
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -96,9 +129,19 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 // status code, plus one client span that RED must not count.
 func tracesItem(t *testing.T, seq uint64, service string, trace byte, codes ...int) collector.Item {
 	t.Helper()
+	return versionedTracesItem(t, seq, service, "", trace, codes...)
+}
+
+// versionedTracesItem is tracesItem of a version of service: its
+// resource's service.version, none when version is "".
+func versionedTracesItem(t *testing.T, seq uint64, service, version string, trace byte, codes ...int) collector.Item {
+	t.Helper()
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr("service.name", service)
+	if version != "" {
+		rs.Resource().Attributes().PutStr("service.version", version)
+	}
 	spans := rs.ScopeSpans().AppendEmpty().Spans()
 	for i, code := range append(codes, 0) {
 		sp := spans.AppendEmpty()
@@ -127,6 +170,8 @@ func TestDeliverRollsUpOnce(t *testing.T) {
 		{Seq: 2, Time: t0, Signal: collector.SignalLogs, Payload: []byte("not a trace: skipped")},
 		{Seq: 3, Time: t0, Signal: collector.SignalTraces, Payload: []byte{0xff, 0xff}},
 		tracesItem(t, 4, "credit", 2, 503),
+		versionedTracesItem(t, 5, "invoicing", "1.4.0", 3, 200),
+		versionedTracesItem(t, 6, "invoicing", "1.5.0", 4, 500, 200),
 	}
 	require.NoError(t, c.Deliver(ctx, batch))
 	require.NoError(t, c.Deliver(ctx, batch), "a replay after a crash")
@@ -136,23 +181,32 @@ func TestDeliverRollsUpOnce(t *testing.T) {
 	want := []collector.REDMinute{
 		{Minute: t0, Key: collector.REDKey{Service: "credit", Route: "GET /v1/invoices", StatusClass: "5xx"}, Requests: 1, Errors: 1},
 		{Minute: t0, Key: collector.REDKey{Service: "invoicing", Route: "GET /v1/invoices", StatusClass: "2xx"}, Requests: 2},
+		{Minute: t0, Key: collector.REDKey{Service: "invoicing", Route: "GET /v1/invoices", StatusClass: "2xx", Version: "1.4.0"}, Requests: 1},
+		{Minute: t0, Key: collector.REDKey{Service: "invoicing", Route: "GET /v1/invoices", StatusClass: "2xx", Version: "1.5.0"}, Requests: 1},
+		{Minute: t0, Key: collector.REDKey{Service: "invoicing", Route: "GET /v1/invoices", StatusClass: "5xx", Version: "1.5.0"}, Requests: 1, Errors: 1},
 	}
 	require.Empty(t, cmp.Diff(want, rows, cmpopts.IgnoreFields(collector.REDMinute{}, "DurationSum", "DurationMax")))
 
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP estate_red_requests_total Server spans received, by service, route and status class.
+# HELP estate_red_requests_total Server spans received, by service, route, status class and version.
 # TYPE estate_red_requests_total counter
-estate_red_requests_total{route="GET /v1/invoices",service="credit",status_class="5xx"} 1
-estate_red_requests_total{route="GET /v1/invoices",service="invoicing",status_class="2xx"} 2
+estate_red_requests_total{route="GET /v1/invoices",service="credit",status_class="5xx",version=""} 1
+estate_red_requests_total{route="GET /v1/invoices",service="invoicing",status_class="2xx",version=""} 2
+estate_red_requests_total{route="GET /v1/invoices",service="invoicing",status_class="2xx",version="1.4.0"} 1
+estate_red_requests_total{route="GET /v1/invoices",service="invoicing",status_class="2xx",version="1.5.0"} 1
+estate_red_requests_total{route="GET /v1/invoices",service="invoicing",status_class="5xx",version="1.5.0"} 1
 # HELP estate_red_errors_total Server spans that failed (5xx or error status); present from a series' first request, so error ratios read 0, not no data.
 # TYPE estate_red_errors_total counter
-estate_red_errors_total{route="GET /v1/invoices",service="credit",status_class="5xx"} 1
-estate_red_errors_total{route="GET /v1/invoices",service="invoicing",status_class="2xx"} 0
+estate_red_errors_total{route="GET /v1/invoices",service="credit",status_class="5xx",version=""} 1
+estate_red_errors_total{route="GET /v1/invoices",service="invoicing",status_class="2xx",version=""} 0
+estate_red_errors_total{route="GET /v1/invoices",service="invoicing",status_class="2xx",version="1.4.0"} 0
+estate_red_errors_total{route="GET /v1/invoices",service="invoicing",status_class="2xx",version="1.5.0"} 0
+estate_red_errors_total{route="GET /v1/invoices",service="invoicing",status_class="5xx",version="1.5.0"} 1
 # HELP estate_red_undecodable_records_total Queue records the RED consumer could not decode and skipped.
 # TYPE estate_red_undecodable_records_total counter
 estate_red_undecodable_records_total 2
 `), "estate_red_requests_total", "estate_red_errors_total", "estate_red_undecodable_records_total"),
-		"spans counted once despite the replay; the undecodable record skipped at each delivery")
+		"spans counted once despite the replay, a series per version (none without service.version); the undecodable record skipped at each delivery")
 }
 
 func TestDeliverFailsWhenTheStoreFails(t *testing.T) {

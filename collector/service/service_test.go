@@ -259,7 +259,7 @@ func TestIngestHTTPAndQuery(t *testing.T) {
 	require.Equal(t, 404, getJSON(t, c, s.URL()+"/v1/traces/0909090909090909090909090909090f", &prob))
 
 	// The RED rollup is a consumer of its own, which may lag the store's.
-	const red = `estate_red_requests_total{route="/invoices/{id}",service="inv",status_class="2xx"} 3`
+	const red = `estate_red_requests_total{route="/invoices/{id}",service="inv",status_class="2xx",version=""} 3`
 	var metrics []byte
 	require.NoError(t, testenv.WaitFor(ctx, 50*time.Millisecond, func() error {
 		resp, err := c.Get(s.URL() + "/metrics")

@@ -467,14 +467,14 @@ func (s *Store) AddRED(ctx context.Context, obs []collector.REDObservation) ([]b
 	for _, k := range order {
 		a := sums[k]
 		_, err := tx.ExecContext(ctx, `INSERT INTO red_minutes
-			(minute, service, route, status_class, requests, errors, duration_sum_ns, duration_max_ns)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (minute, service, route, status_class) DO UPDATE SET
+			(minute, service, route, status_class, version, requests, errors, duration_sum_ns, duration_max_ns)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (minute, service, route, status_class, version) DO UPDATE SET
 				requests = requests + excluded.requests,
 				errors = errors + excluded.errors,
 				duration_sum_ns = duration_sum_ns + excluded.duration_sum_ns,
 				duration_max_ns = max(duration_max_ns, excluded.duration_max_ns)`,
-			k.minute, k.key.Service, k.key.Route, k.key.StatusClass, a.requests, a.errors, a.sum, a.max)
+			k.minute, k.key.Service, k.key.Route, k.key.StatusClass, k.key.Version, a.requests, a.errors, a.sum, a.max)
 		if err != nil {
 			return nil, fmt.Errorf("storing RED rollup: %w", err)
 		}
@@ -487,8 +487,8 @@ func (s *Store) AddRED(ctx context.Context, obs []collector.REDObservation) ([]b
 
 // REDMinutes implements collector.REDStore.
 func (s *Store) REDMinutes(ctx context.Context, from, to time.Time) ([]collector.REDMinute, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT minute, service, route, status_class, requests, errors, duration_sum_ns, duration_max_ns
-		FROM red_minutes WHERE minute >= ? AND minute < ? ORDER BY minute, service, route, status_class`, from.Unix(), to.Unix())
+	rows, err := s.r.QueryContext(ctx, `SELECT minute, service, route, status_class, version, requests, errors, duration_sum_ns, duration_max_ns
+		FROM red_minutes WHERE minute >= ? AND minute < ? ORDER BY minute, service, route, status_class, version`, from.Unix(), to.Unix())
 	if err != nil {
 		return nil, fmt.Errorf("querying RED rollups: %w", err)
 	}
@@ -497,7 +497,7 @@ func (s *Store) REDMinutes(ctx context.Context, from, to time.Time) ([]collector
 	for rows.Next() {
 		var m collector.REDMinute
 		var minute, sum, mx int64
-		if err := rows.Scan(&minute, &m.Key.Service, &m.Key.Route, &m.Key.StatusClass, &m.Requests, &m.Errors, &sum, &mx); err != nil {
+		if err := rows.Scan(&minute, &m.Key.Service, &m.Key.Route, &m.Key.StatusClass, &m.Key.Version, &m.Requests, &m.Errors, &sum, &mx); err != nil {
 			return nil, fmt.Errorf("reading RED rollups: %w", err)
 		}
 		m.Minute, m.DurationSum, m.DurationMax = time.Unix(minute, 0).UTC(), time.Duration(sum), time.Duration(mx)

@@ -150,35 +150,39 @@ func TestDeliverIsIdempotent(t *testing.T) {
 	require.Len(t, spans, 2)
 }
 
-func redObs(trace, span string, route string, minute time.Time, d time.Duration, isErr bool) collector.REDObservation {
+func redObs(trace, span string, route, version string, minute time.Time, d time.Duration, isErr bool) collector.REDObservation {
 	return collector.REDObservation{
-		TraceID: trace, SpanID: span, Key: collector.REDKey{Service: "inv", Route: route, StatusClass: "5xx"},
+		TraceID: trace, SpanID: span, Key: collector.REDKey{Service: "inv", Route: route, StatusClass: "5xx", Version: version},
 		Minute: minute, End: minute.Add(time.Second), Duration: d, Error: isErr,
 	}
 }
 
+// TestAddREDIsIdempotent also keeps versions apart: the rows of one
+// minute, service, route and status class, one per version, ordered by it.
 func TestAddREDIsIdempotent(t *testing.T) {
 	s := openStore(t, Options{})
 	ctx := context.Background()
 	batch := []collector.REDObservation{
-		redObs("t1", "s1", "GET /a", t0, 300*time.Millisecond, true),
-		redObs("t1", "s2", "GET /a", t0, 100*time.Millisecond, false),
-		redObs("t1", "s3", "GET /b", t0.Add(time.Minute), 50*time.Millisecond, true),
+		redObs("t1", "s1", "GET /a", "1.5.0", t0, 300*time.Millisecond, true),
+		redObs("t1", "s2", "GET /a", "1.4.0", t0, 100*time.Millisecond, false),
+		redObs("t1", "s3", "GET /b", "", t0.Add(time.Minute), 50*time.Millisecond, true),
+		redObs("t1", "s4", "GET /a", "1.4.0", t0, 70*time.Millisecond, false),
 	}
 	added, err := s.AddRED(ctx, batch)
 	require.NoError(t, err)
-	require.Equal(t, []bool{true, true, true}, added)
-	added, err = s.AddRED(ctx, append(batch, redObs("t2", "s1", "GET /a", t0, 200*time.Millisecond, false)))
+	require.Equal(t, []bool{true, true, true, true}, added)
+	added, err = s.AddRED(ctx, append(batch, redObs("t2", "s1", "GET /a", "1.5.0", t0, 200*time.Millisecond, false)))
 	require.NoError(t, err)
-	require.Equal(t, []bool{false, false, false, true}, added, "a replay after a crash adds only the new span")
+	require.Equal(t, []bool{false, false, false, false, true}, added, "a replay after a crash adds only the new span")
 	rows, err := s.REDMinutes(ctx, t0.Add(-time.Hour), t0.Add(time.Hour))
 	require.NoError(t, err)
-	key := func(route string) collector.REDKey {
-		return collector.REDKey{Service: "inv", Route: route, StatusClass: "5xx"}
+	key := func(route, version string) collector.REDKey {
+		return collector.REDKey{Service: "inv", Route: route, StatusClass: "5xx", Version: version}
 	}
 	want := []collector.REDMinute{
-		{Minute: t0, Key: key("GET /a"), Requests: 3, Errors: 1, DurationSum: 600 * time.Millisecond, DurationMax: 300 * time.Millisecond},
-		{Minute: t0.Add(time.Minute), Key: key("GET /b"), Requests: 1, Errors: 1, DurationSum: 50 * time.Millisecond, DurationMax: 50 * time.Millisecond},
+		{Minute: t0, Key: key("GET /a", "1.4.0"), Requests: 2, DurationSum: 170 * time.Millisecond, DurationMax: 100 * time.Millisecond},
+		{Minute: t0, Key: key("GET /a", "1.5.0"), Requests: 2, Errors: 1, DurationSum: 500 * time.Millisecond, DurationMax: 300 * time.Millisecond},
+		{Minute: t0.Add(time.Minute), Key: key("GET /b", ""), Requests: 1, Errors: 1, DurationSum: 50 * time.Millisecond, DurationMax: 50 * time.Millisecond},
 	}
 	require.Empty(t, cmp.Diff(want, rows))
 	rows, err = s.REDMinutes(ctx, t0.Add(time.Minute), t0.Add(time.Hour))

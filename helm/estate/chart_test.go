@@ -85,18 +85,20 @@ type render struct {
 var defaults = render{name: "defaults"}
 
 // allOn is the chart with every optional part on: testdata/all-on.yaml,
-// the test rules file and dashboard, and the namespace where the chaos
-// controller may break things (none when empty).
-func allOn(chaosNamespace string) render {
+// the test rules file and dashboard, and the team's namespace, where the
+// chaos controller may break things and the collector may abort Argo
+// Rollouts (neither when empty).
+func allOn(teamNamespace string) render {
 	ns := "[]"
-	if chaosNamespace != "" {
-		ns = `["` + chaosNamespace + `"]`
+	if teamNamespace != "" {
+		ns = `["` + teamNamespace + `"]`
 	}
 	return render{name: "all-on", args: []string{
 		"--values", "testdata/all-on.yaml",
 		"--set-file", "prometheusRule.rules=testdata/rules.yaml",
 		"--set-file", "grafanaDashboards.dashboards.estate-test=testdata/dashboard.json",
 		"--set-json", "chaos.kubernetes.namespaces=" + ns,
+		"--set", "collector.rollout.hooks.argo.namespace=" + teamNamespace,
 	}}
 }
 
@@ -245,7 +247,7 @@ func TestTemplateRendersEveryPart(t *testing.T) {
 				"Job":                     2,
 				"CronJob":                 1,
 				"PersistentVolumeClaim":   1,
-				// the chaos controller's in team-a; the rollback hook's
+				// the chaos controller's and the collector's Argo hook's, in team-a
 				"Role":           2,
 				"RoleBinding":    2,
 				"NetworkPolicy":  5,

@@ -59,8 +59,9 @@ func (r reviewer) waitAllowed(t *testing.T, ns, serviceAccount string, attrs aut
 // API server and asks it, with SubjectAccessReviews, what each of the
 // release's ServiceAccounts may do: only the chaos controller's may create,
 // watch and delete Chaos Mesh resources, and only in the namespaces listed
-// in chaos.kubernetes.namespaces; only the rollback hook's target may abort
-// Argo Rollouts.
+// in chaos.kubernetes.namespaces; only the collector, whose Argo Rollouts
+// hook aborts them, may patch the status of Rollouts, only in the hook's
+// namespace, and nothing else of theirs.
 func TestRBACGrantsChaosMeshToTheChaosControllerOnly(t *testing.T) {
 	env := kubetest.Shared(t, bothCRDSets)
 	ns, team, other := env.Namespace(t), env.Namespace(t), env.Namespace(t)
@@ -85,7 +86,7 @@ func TestRBACGrantsChaosMeshToTheChaosControllerOnly(t *testing.T) {
 		return authorizationv1.ResourceAttributes{Namespace: ns, Group: "chaos-mesh.org", Resource: resource, Verb: verb}
 	}
 	r.waitAllowed(t, ns, "estate-chaos", chaosOn(team, "podchaos", "create"))
-	rollouts := authorizationv1.ResourceAttributes{Namespace: ns, Group: "argoproj.io", Resource: "rollouts", Subresource: "status", Verb: "patch"}
+	rollouts := authorizationv1.ResourceAttributes{Namespace: team, Group: "argoproj.io", Resource: "rollouts", Subresource: "status", Verb: "patch"}
 	r.waitAllowed(t, ns, "estate-collector", rollouts)
 
 	t.Run("Chaos Mesh", func(t *testing.T) {
@@ -130,17 +131,21 @@ func TestRBACGrantsChaosMeshToTheChaosControllerOnly(t *testing.T) {
 
 	t.Run("Argo Rollouts", func(t *testing.T) {
 		for _, sa := range serviceAccounts {
+			got, err := r.allowed(t.Context(), ns, sa, rollouts)
+			require.NoError(t, err)
+			require.Equal(t, sa == "estate-collector", got, "%s patch rollouts/status in the hook's namespace", sa)
 			for _, attrs := range []authorizationv1.ResourceAttributes{
-				rollouts,
-				{Namespace: ns, Group: "argoproj.io", Resource: "rollouts", Verb: "get"},
+				{Namespace: ns, Group: "argoproj.io", Resource: "rollouts", Subresource: "status", Verb: "patch"},
+				{Namespace: other, Group: "argoproj.io", Resource: "rollouts", Subresource: "status", Verb: "patch"},
+				{Namespace: team, Group: "argoproj.io", Resource: "rollouts", Verb: "patch"},
+				{Namespace: team, Group: "argoproj.io", Resource: "rollouts", Verb: "get"},
+				{Namespace: team, Group: "argoproj.io", Resource: "rollouts", Verb: "delete"},
+				{Namespace: team, Group: "argoproj.io", Resource: "rollouts", Subresource: "status", Verb: "update"},
 			} {
 				got, err := r.allowed(t.Context(), ns, sa, attrs)
 				require.NoError(t, err)
-				require.Equal(t, sa == "estate-collector", got, "%s %s %s/%s", sa, attrs.Verb, attrs.Resource, attrs.Subresource)
+				require.False(t, got, "%s may %s %s/%s in %s", sa, attrs.Verb, attrs.Resource, attrs.Subresource, attrs.Namespace)
 			}
-			got, err := r.allowed(t.Context(), ns, sa, authorizationv1.ResourceAttributes{Namespace: ns, Group: "argoproj.io", Resource: "rollouts", Verb: "delete"})
-			require.NoError(t, err)
-			require.False(t, got, "%s may delete Rollouts", sa)
 		}
 	})
 }

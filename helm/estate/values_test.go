@@ -44,6 +44,16 @@ func TestSchemaRefusesWrongValues(t *testing.T) {
 		{"GOMEMLIMIT above the limit", []string{"--set", "goMemLimitPercent=120"}, []string{"at '/goMemLimitPercent'", "maximum"}},
 		{"ingress to an unknown target", []string{"--values", valuesFile("ingress:\n  enabled: true\n  hosts:\n    - paths:\n        - {path: /, pathType: Prefix, target: grafana}\n")}, []string{"at '/ingress/hosts/0/paths/0/target'"}},
 		{"a secret's value instead of its name", []string{"--set", "invoicing.postgres.dsn=postgres://user:pw@db/invoicing"}, []string{"at '/invoicing/postgres'", "'dsn' not allowed"}},
+		{"a string for the analysis' dry run", []string{"--set-string", "collector.rollout.dryRun=yes"}, []string{"at '/collector/rollout/dryRun'", "want boolean"}},
+		{"an analysis window not in whole seconds", []string{"--set", "collector.rollout.window=1500ms"}, []string{"at '/collector/rollout/window'", "does not match pattern"}},
+		{"an analysis window of nothing", []string{"--set", "collector.rollout.interval=0s"}, []string{"at '/collector/rollout/interval'", "does not match pattern"}},
+		{"a service's window not a duration", []string{"--set", "collector.rollout.windows.invoicing=soon"}, []string{"at '/collector/rollout/windows/invoicing'", "does not match pattern"}},
+		{"a window of a service whose name would not parse", []string{"--set-json", `collector.rollout.windows={"invoicing,credit":"10m"}`}, []string{"at '/collector/rollout/windows'", "'invoicing,credit' not allowed"}},
+		{"a list of environments in one string", []string{"--set-json", `collector.rollout.environments=["staging,production"]`}, []string{"at '/collector/rollout/environments/0'", "does not match pattern"}},
+		{"a repository without its owner", []string{"--set", "collector.rollout.hooks.github.repo=deployments"}, []string{"at '/collector/rollout/hooks/github/repo'", "does not match pattern"}},
+		{"not a namespace for Argo Rollouts", []string{"--set", "collector.rollout.hooks.argo.namespace=Team_A"}, []string{"at '/collector/rollout/hooks/argo/namespace'"}},
+		{"a rollback hook the collector does not have", []string{"--set", "collector.rollout.hooks.slack.url=https://hooks.slack.com/x"}, []string{"at '/collector/rollout/hooks'", "'slack' not allowed"}},
+		{"a hook's token instead of its Secret", []string{"--set", "collector.rollout.hooks.github.token=ghp_x"}, []string{"at '/collector/rollout/hooks/github'", "'token' not allowed"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -126,9 +136,24 @@ func TestChartRefusesValuesThatCannotWorkTogether(t *testing.T) {
 			want: "prometheus.remoteWrite.username is set but prometheus.remoteWrite.existingSecret is empty",
 		},
 		{
-			name: "the rollback permission for a target that is off",
-			args: []string{"--set", "rollbackHook.argoRollouts.enabled=true", "--set", "rollbackHook.argoRollouts.component=chaos"},
-			want: "rollbackHook.argoRollouts.component is chaos, which is not enabled",
+			name: "a rollback webhook without its signing secret",
+			args: []string{"--set", "collector.rollout.hooks.webhook.url=https://rollback.example.com"},
+			want: "collector.rollout.hooks.webhook.url is set but collector.rollout.hooks.webhook.existingSecret is empty: name the Secret holding its signing secret",
+		},
+		{
+			name: "a GitHub rollback without its token",
+			args: []string{"--set", "collector.rollout.hooks.github.repo=estatehq/deployments", "--set", "collector.rollout.hooks.github.workflow=rollback.yml"},
+			want: "collector.rollout.hooks.github.repo is set but collector.rollout.hooks.github.existingSecret is empty: name the Secret holding its token",
+		},
+		{
+			name: "a GitHub rollback without its workflow",
+			args: []string{"--set", "collector.rollout.hooks.github.repo=estatehq/deployments", "--set", "collector.rollout.hooks.github.existingSecret=hooks"},
+			want: "collector.rollout.hooks.github.repo is set but collector.rollout.hooks.github.workflow is empty",
+		},
+		{
+			name: "a CircleCI token for a hook that is off",
+			args: []string{"--set", "collector.rollout.hooks.circleci.existingSecret=hooks"},
+			want: "collector.rollout.hooks.circleci.existingSecret is set but collector.rollout.hooks.circleci.projectSlug is empty, which turns the hook on",
 		},
 		{
 			name: "an ingress with no host",

@@ -31,6 +31,10 @@ type Config struct {
 	Chaos bool `yaml:"chaos"`
 	// ChaosEvery is the period of each scheduled experiment.
 	ChaosEvery time.Duration `yaml:"chaos_every"`
+	// BadRelease ships a bad release of invoicing BadReleaseAfter the
+	// traffic starts, for the post-deploy analysis to catch.
+	BadRelease      bool          `yaml:"bad_release"`
+	BadReleaseAfter time.Duration `yaml:"bad_release_after"`
 }
 
 // Defaults are the options of a laptop that stays idle.
@@ -38,6 +42,9 @@ const (
 	DefaultRate       = 20
 	DefaultWeeks      = 6
 	DefaultChaosEvery = 5 * time.Minute
+	// DefaultBadReleaseAfter leaves two minutes of traffic for the
+	// analysis' baseline.
+	DefaultBadReleaseAfter = 2 * time.Minute
 	// MinChaosEvery leaves room for a run (its fault, then its recovery)
 	// before the next slot.
 	MinChaosEvery = 10 * time.Second
@@ -54,6 +61,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Uint64Var(&c.Seed, "demo.seed", 20261202, "seed of the history and of the traffic's choices: the same seed, the same history")
 	fs.BoolVar(&c.Chaos, "demo.chaos", true, "schedule the game-day chaos experiments")
 	fs.DurationVar(&c.ChaosEvery, "demo.chaos-every", DefaultChaosEvery, "period of each game-day experiment")
+	fs.BoolVar(&c.BadRelease, "demo.bad-release", true, "ship a bad release of invoicing (a tenth of its requests fail) for the post-deploy analysis to catch and roll back; needs the traffic")
+	fs.DurationVar(&c.BadReleaseAfter, "demo.bad-release-after", DefaultBadReleaseAfter, "when the bad release ships after the traffic starts: the analysis' baseline is the traffic before")
 }
 
 // Validate names every option at fault.
@@ -73,6 +82,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ChaosEvery < MinChaosEvery {
 		errs = append(errs, fmt.Errorf("demo.chaos_every: must be at least %s, not %s", MinChaosEvery, c.ChaosEvery))
+	}
+	if c.BadReleaseAfter < 0 || c.BadReleaseAfter > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("demo.bad_release_after: must be between 0 and 24h, not %s", c.BadReleaseAfter))
 	}
 	return errors.Join(errs...)
 }

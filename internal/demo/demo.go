@@ -20,6 +20,7 @@ import (
 
 	chaoshttp "github.com/estatehq/estate/chaos/http"
 	"github.com/estatehq/estate/internal/auth"
+	"github.com/estatehq/estate/services/kit/fault"
 )
 
 // Issuer signs tokens: the development issuer of `estate token`.
@@ -32,6 +33,9 @@ type Options struct {
 	Config Config
 	// The targets' base URLs.
 	InvoicingURL, CollectorURL, CreditURL, ChaosURL string
+	// InvoicingFaultURL is invoicing's fault surface, where the bad
+	// release places its failures; empty ships no bad release.
+	InvoicingFaultURL string
 	// Issuer signs the tokens of the businesses' users and of the demo's
 	// own calls to the collector and the chaos controller.
 	Issuer Issuer
@@ -51,6 +55,10 @@ type Demo struct {
 	o      Options
 	tokens *tokenCache
 	w      *workload
+	// faults commands invoicing's failures for the bad release.
+	faults    *fault.Client
+	release   release
+	rollbacks *http.Server
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -77,6 +85,14 @@ func New(o Options) (*Demo, error) {
 		*u = strings.TrimRight(*u, "/")
 	}
 	d := &Demo{o: o, tokens: &tokenCache{issuer: o.Issuer, claim: o.BusinessClaim, now: o.Now, cache: map[string]cachedToken{}}}
+	if o.InvoicingFaultURL != "" && o.Config.BadRelease {
+		fc, err := fault.NewClient(fault.ClientOptions{URL: o.InvoicingFaultURL, HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: o.Transport},
+			Token: func(context.Context) (string, error) { return d.tokens.get("estate-demo", "", auth.RoleChaosOperate) }})
+		if err != nil {
+			return nil, fmt.Errorf("demo bad release: %w", err)
+		}
+		d.faults = fc
+	}
 	d.w = &workload{o: &d.o, hc: &http.Client{Timeout: 30 * time.Second, Transport: o.Transport}, tokens: d.tokens, sent: map[string]int64{},
 		rng: rand.New(rand.NewPCG(o.Config.Seed, uint64(o.Now().UnixNano())))} //nolint:gosec // traffic, not a secret
 	return d, nil
@@ -116,6 +132,9 @@ func (d *Demo) Start(ctx context.Context) error {
 		d.cancel = cancel
 		d.wg.Go(func() { d.w.run(runCtx) })
 		d.o.Logger.Info("demo traffic started", "rate", c.Rate, "businesses", len(d.w.biz))
+		if d.faults != nil {
+			d.wg.Go(func() { d.shipBadRelease(runCtx) })
+		}
 	}
 	return nil
 }
@@ -125,6 +144,9 @@ func (d *Demo) Start(ctx context.Context) error {
 func (d *Demo) Shutdown(ctx context.Context) error {
 	if d.cancel != nil {
 		d.cancel()
+	}
+	if d.rollbacks != nil {
+		_ = d.rollbacks.Shutdown(ctx)
 	}
 	done := make(chan struct{})
 	go func() { d.wg.Wait(); close(done) }()

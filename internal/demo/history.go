@@ -182,6 +182,13 @@ func badDeployment(day time.Time) []metrics.Event {
 		ev("-succeeded", start.Add(7*time.Minute), metrics.DeploymentSucceeded{DeploymentID: id}),
 		{ID: inc + "-opened", Source: historySource, Time: start.Add(12 * time.Minute).UTC(), Data: metrics.IncidentOpened{
 			IncidentID: inc, Service: "invoicing", Environment: environment, Severity: "critical", CauseDeploymentID: id}},
+		// The post-deploy analysis failed it before the incident's
+		// responders rolled it back: the rollback counts as decided
+		// automatically.
+		ev("-analysed", start.Add(11*time.Minute), metrics.DeploymentAnalysed{DeploymentID: id, Verdict: metrics.VerdictFailed,
+			Reason: "errors rose from 0.21% to 9.7% (p = 3.1e-41)"}),
+		ev("-rollback-recommended", start.Add(11*time.Minute), metrics.DeploymentRollbackRecommended{DeploymentID: id,
+			Reason: "errors rose from 0.21% to 9.7% (p = 3.1e-41)"}),
 		ev("-rolled-back", start.Add(31*time.Minute), metrics.DeploymentRolledBack{DeploymentID: id, ToVersion: day.Format("2006.01.02") + ".1"}),
 		{ID: inc + "-resolved", Source: historySource, Time: start.Add(40 * time.Minute).UTC(), Data: metrics.IncidentResolved{IncidentID: inc}},
 	}

@@ -2,6 +2,7 @@ package problem
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -67,4 +68,23 @@ func Route(r chi.Router) {
 		}
 		MethodNotAllowed(allow...)(w, req)
 	})
+}
+
+// PathParam is the chi URL parameter name of r, unescaped: chi routes on
+// the escaped path when there is one, so an id holding a slash (%2F)
+// arrives escaped. When the escape is not valid it answers 400 naming
+// path.<name>, with what ("the incident id") in the detail, and returns
+// false.
+func PathParam(w http.ResponseWriter, r *http.Request, name, what string) (string, bool) {
+	v := chi.URLParam(r, name)
+	if r.URL.RawPath == "" {
+		return v, true
+	}
+	unescaped, err := url.PathUnescape(v)
+	if err != nil {
+		Write(w, r, New(http.StatusBadRequest, what+" is not a valid escaped path segment",
+			FieldError{Message: "is not a valid escaped path segment", Location: "path." + name, Value: v}))
+		return "", false
+	}
+	return unescaped, true
 }

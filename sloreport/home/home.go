@@ -206,6 +206,11 @@ type Deployment struct {
 	// LeadTimeSeconds is from its oldest commit to production; nil when it
 	// did not reach production or names no commit.
 	LeadTimeSeconds *float64 `json:"lead_time_seconds"`
+	// Verdict is its post-deploy analysis' (passed, failed,
+	// inconclusive); empty while there is none. RollbackRecommended says
+	// the analysis asked for a rollback.
+	Verdict             string `json:"verdict,omitempty"`
+	RollbackRecommended bool   `json:"rollback_recommended,omitempty"`
 }
 
 // Deployment fates.

@@ -100,6 +100,10 @@ func TestStatus(t *testing.T) {
 	require.Equal(t, (4*time.Hour + 5*time.Minute).Seconds(), *st.Deployments[2].LeadTimeSeconds)
 	require.Equal(t, (24*time.Hour + 10*time.Minute).Seconds(), *st.Deployments[3].LeadTimeSeconds, "from its oldest commit")
 	require.Equal(t, "1.3.9", st.Deployments[3].RolledBackTo)
+	require.Equal(t, "failed", st.Deployments[3].Verdict)
+	require.True(t, st.Deployments[3].RollbackRecommended)
+	require.Equal(t, "passed", st.Deployments[2].Verdict)
+	require.Empty(t, st.Deployments[0].Verdict, "not analysed")
 
 	// Incidents: the open ones, newest first, and the one resolved today.
 	require.Len(t, st.Incidents, 2)

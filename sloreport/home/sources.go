@@ -201,7 +201,8 @@ func (p *Page) deployments(all []metrics.Deployment) []Deployment {
 			continue
 		}
 		dep := Deployment{ID: d.ID, Service: d.Service, Environment: d.Environment, Version: d.Version,
-			StartedAt: d.StartedAt, Fate: FateInProgress}
+			StartedAt: d.StartedAt, Fate: FateInProgress,
+			Verdict: d.Verdict, RollbackRecommended: !d.RollbackRecommendedAt.IsZero()}
 		switch {
 		case d.RolledBack():
 			dep.Fate, dep.RolledBackTo = FateRolledBack, d.RolledBackTo

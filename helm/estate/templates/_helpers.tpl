@@ -227,6 +227,7 @@ estate.pod is the pod template of every target, Job and CronJob.
   restartPolicy: Always (targets) or OnFailure/Never (Jobs)
   dataVolume:  "pvc" (collector) or "emptyDir"
   dataClaim:   a PersistentVolumeClaim to mount as the data volume instead
+  volumes, volumeMounts: more of each, rendered (YAML lists)
   shutdownSeconds: the target's shutdown timeout, for the grace period
   annotations: pod annotations beside values.podAnnotations
 */}}
@@ -373,6 +374,9 @@ spec:
           mountPath: /etc/estate/tls
           readOnly: true
         {{- end }}
+        {{- with .volumeMounts }}
+        {{- . | nindent 8 }}
+        {{- end }}
   volumes:
     - name: tmp
       emptyDir:
@@ -395,6 +399,9 @@ spec:
     - name: tls
       secret:
         secretName: {{ $tlsSecret }}
+    {{- end }}
+    {{- with .volumes }}
+    {{- . | nindent 4 }}
     {{- end }}
 {{- end -}}
 
@@ -537,11 +544,11 @@ spec:
 {{- end -}}
 
 {{/*
-"true" when the rollback hook's Argo Rollouts permission goes to the
-component's ServiceAccount (which then mounts its token), else "false".
-(dict "root" $ "component" "collector")
+"true" when the collector's post-deploy analysis runs with its Argo
+Rollouts hook on: its ServiceAccount then gets a Role in the Rollouts'
+namespace and mounts its token; else "false".
 */}}
-{{- define "estate.rollbackHookOn" -}}
-{{- $a := .root.Values.rollbackHook.argoRollouts -}}
-{{- and $a.enabled (eq $a.component .component) (index .root.Values .component).enabled | toString -}}
+{{- define "estate.argoHookOn" -}}
+{{- $c := .Values.collector -}}
+{{- and $c.enabled $c.rollout.enabled (ne $c.rollout.hooks.argo.namespace "") | toString -}}
 {{- end -}}

@@ -52,9 +52,8 @@ work, naming the values at fault. The schema checks each value alone.
 {{- if and .Values.prometheus.remoteWrite.username (not .Values.prometheus.remoteWrite.existingSecret) -}}
 {{- fail "prometheus.remoteWrite.username is set but prometheus.remoteWrite.existingSecret is empty: name the Secret holding the password" -}}
 {{- end -}}
-{{- $rb := .Values.rollbackHook.argoRollouts -}}
-{{- if and $rb.enabled (not (index .Values $rb.component).enabled) -}}
-{{- fail (printf "rollbackHook.argoRollouts.component is %s, which is not enabled" $rb.component) -}}
+{{- if and $c.enabled $c.rollout.enabled -}}
+{{- include "estate.validateRolloutHooks" $c.rollout.hooks -}}
 {{- end -}}
 {{- if and .Values.ingress.enabled (empty .Values.ingress.hosts) -}}
 {{- fail "ingress.enabled needs at least one entry in ingress.hosts" -}}
@@ -65,5 +64,27 @@ work, naming the values at fault. The schema checks each value alone.
 {{- fail (printf "ingress.hosts: %s%s routes to %s, which is not enabled" $h.host $p.path $p.target) -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+A rollback hook's values need the one that turns it on, and a hook that is
+on needs its credential's Secret: the collector would refuse to start.
+*/}}
+{{- define "estate.validateRolloutHooks" -}}
+{{- $p := "collector.rollout.hooks" -}}
+{{- range $hook, $on := dict "webhook" "url" "github" "repo" "circleci" "projectSlug" -}}
+{{- $v := index $ $hook -}}
+{{- if and (index $v $on) (not $v.existingSecret) -}}
+{{- fail (printf "%s.%s.%s is set but %s.%s.existingSecret is empty: name the Secret holding its %s" $p $hook $on $p $hook (ternary "signing secret" "token" (eq $hook "webhook"))) -}}
+{{- end -}}
+{{- range $key := list "existingSecret" "workflow" "branch" -}}
+{{- if and (hasKey $v $key) (index $v $key) (not (index $v $on)) -}}
+{{- fail (printf "%s.%s.%s is set but %s.%s.%s is empty, which turns the hook on" $p $hook $key $p $hook $on) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and .github.repo (not .github.workflow) -}}
+{{- fail (printf "%s.github.repo is set but %s.github.workflow is empty: name the workflow's file (rollback.yml) or id" $p $p) -}}
 {{- end -}}
 {{- end -}}

@@ -7,12 +7,9 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/estatehq/estate/internal/problem"
 	"github.com/estatehq/estate/internal/promquery"
@@ -31,17 +28,9 @@ var mediaTypes = map[string]string{
 func handleTimeline(o Options) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Vary", "Accept")
-		id := chi.URLParam(r, "id")
-		if r.URL.RawPath != "" {
-			// chi routes on the escaped path when there is one: the id
-			// may hold a slash (%2F).
-			unescaped, err := url.PathUnescape(id)
-			if err != nil {
-				problem.Write(w, r, problem.New(http.StatusBadRequest, "the incident id is not a valid escaped path segment",
-					problem.FieldError{Message: "is not a valid escaped path segment", Location: "path.id", Value: id}))
-				return
-			}
-			id = unescaped
+		id, ok := problem.PathParam(w, r, "id", "the incident id")
+		if !ok {
+			return
 		}
 		format, ok := negotiate(r)
 		if !ok {

@@ -80,4 +80,110 @@
 {{- end }}
 {{- include "estate.secretEnv" (dict "name" "ESTATE_PROMETHEUS_REMOTE_WRITE_PASSWORD" "ref" (dict "existingSecret" $rw.existingSecret "key" $rw.passwordKey)) }}
 {{- end }}
+{{ include "estate.rolloutEnv" . }}
+{{- end -}}
+
+{{/*
+The post-deploy analysis (--rollout.*) and its rollback hooks
+(--rollout.hooks.*). A hook's options are given only when the hook is on;
+its credential is a file of the rollout-hooks volume, which the hook reads
+at each call, so a rotated Secret takes effect without a restart.
+*/}}
+{{- define "estate.rolloutEnv" -}}
+{{- $r := .Values.collector.rollout -}}
+- name: ESTATE_ROLLOUT_ENABLED
+  value: {{ $r.enabled | quote }}
+{{- if $r.enabled }}
+- name: ESTATE_ROLLOUT_WINDOW
+  value: {{ $r.window | quote }}
+{{- with $r.windows }}
+{{- $windows := list }}
+{{- range $svc, $d := . }}{{ $windows = append $windows (printf "%s=%s" $svc $d) }}{{ end }}
+- name: ESTATE_ROLLOUT_WINDOWS
+  value: {{ join "," $windows | quote }}
+{{- end }}
+- name: ESTATE_ROLLOUT_ENVIRONMENTS
+  value: {{ join "," ($r.environments | default (list .Values.environment)) | quote }}
+- name: ESTATE_ROLLOUT_INTERVAL
+  value: {{ $r.interval | quote }}
+- name: ESTATE_ROLLOUT_DRY_RUN
+  value: {{ $r.dryRun | quote }}
+{{- $h := $r.hooks }}
+{{- $dir := include "estate.rolloutHooksDir" . }}
+{{- with $h.webhook.url }}
+- name: ESTATE_ROLLOUT_HOOKS_WEBHOOK_URL
+  value: {{ . | quote }}
+- name: ESTATE_ROLLOUT_HOOKS_WEBHOOK_SECRET_FILE
+  value: {{ printf "%s/webhook-secret" $dir | quote }}
+{{- end }}
+{{- with $h.github.repo }}
+- name: ESTATE_ROLLOUT_HOOKS_GITHUB_REPO
+  value: {{ . | quote }}
+- name: ESTATE_ROLLOUT_HOOKS_GITHUB_WORKFLOW
+  value: {{ $h.github.workflow | quote }}
+- name: ESTATE_ROLLOUT_HOOKS_GITHUB_REF
+  value: {{ $h.github.ref | quote }}
+- name: ESTATE_ROLLOUT_HOOKS_GITHUB_API_URL
+  value: {{ $h.github.apiUrl | quote }}
+- name: ESTATE_ROLLOUT_HOOKS_GITHUB_TOKEN_FILE
+  value: {{ printf "%s/github-token" $dir | quote }}
+{{- end }}
+{{- with $h.circleci.projectSlug }}
+- name: ESTATE_ROLLOUT_HOOKS_CIRCLECI_PROJECT_SLUG
+  value: {{ . | quote }}
+{{- with $h.circleci.branch }}
+- name: ESTATE_ROLLOUT_HOOKS_CIRCLECI_BRANCH
+  value: {{ . | quote }}
+{{- end }}
+- name: ESTATE_ROLLOUT_HOOKS_CIRCLECI_API_URL
+  value: {{ $h.circleci.apiUrl | quote }}
+- name: ESTATE_ROLLOUT_HOOKS_CIRCLECI_TOKEN_FILE
+  value: {{ printf "%s/circleci-token" $dir | quote }}
+{{- end }}
+{{- with $h.argo.namespace }}
+- name: ESTATE_ROLLOUT_HOOKS_ARGO_NAMESPACE
+  value: {{ . | quote }}
+- name: ESTATE_ROLLOUT_HOOKS_ARGO_ROLLOUT
+  value: {{ $h.argo.rollout | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "estate.rolloutHooksDir" -}}/etc/estate/rollout-hooks{{- end -}}
+
+{{/*
+The Secrets of the rollback hooks that are on, as one projected volume
+(rendered list), and its mount; both empty when no hook has one.
+*/}}
+{{- define "estate.rolloutHooksVolume" -}}
+{{- $r := .Values.collector.rollout -}}
+{{- $h := $r.hooks -}}
+{{- $sources := list -}}
+{{- if $r.enabled -}}
+{{- if $h.webhook.url }}{{ $sources = append $sources (dict "ref" $h.webhook "path" "webhook-secret") }}{{ end -}}
+{{- if $h.github.repo }}{{ $sources = append $sources (dict "ref" $h.github "path" "github-token") }}{{ end -}}
+{{- if $h.circleci.projectSlug }}{{ $sources = append $sources (dict "ref" $h.circleci "path" "circleci-token") }}{{ end -}}
+{{- end -}}
+{{- with $sources -}}
+- name: rollout-hooks
+  projected:
+    # 0440: readable by the pod's group (fsGroup) only.
+    defaultMode: 288
+    sources:
+      {{- range . }}
+      - secret:
+          name: {{ .ref.existingSecret }}
+          items:
+            - key: {{ .ref.key }}
+              path: {{ .path }}
+      {{- end }}
+{{- end -}}
+{{- end -}}
+
+{{- define "estate.rolloutHooksVolumeMount" -}}
+{{- if include "estate.rolloutHooksVolume" . -}}
+- name: rollout-hooks
+  mountPath: {{ include "estate.rolloutHooksDir" . }}
+  readOnly: true
+{{- end -}}
 {{- end -}}
