@@ -55,7 +55,7 @@ type Executor struct {
 	// (stopped targets, toxics), by injection ref.
 	timers map[string]*time.Timer
 	// stopped are the targets a run stopped, by injection ref.
-	stopped map[string]string
+	stopped map[string]*stoppedTarget
 }
 
 var _ chaos.Executor = (*Executor)(nil)
@@ -68,7 +68,7 @@ func New(opts Options) *Executor {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Executor{opts: opts, timers: map[string]*time.Timer{}, stopped: map[string]string{}}
+	return &Executor{opts: opts, timers: map[string]*time.Timer{}, stopped: map[string]*stoppedTarget{}}
 }
 
 // Platform implements chaos.Executor.
@@ -218,7 +218,7 @@ func (e *Executor) Inject(ctx context.Context, req chaos.Request) ([]chaos.Injec
 			return injs, nil
 		}
 		e.mu.Lock()
-		e.stopped[in.Ref] = svc
+		e.stopped[in.Ref] = &stoppedTarget{svc: svc, done: make(chan struct{})}
 		e.mu.Unlock()
 		e.guard(in.Ref, ttl, func() {
 			if err := e.start(in.Ref); err != nil {
@@ -260,16 +260,41 @@ func (e *Executor) unguard(ref string) {
 	}
 }
 
-// start starts the target a kill stopped, once.
+// stoppedTarget is a target a kill stopped, started again once: by the
+// run's Remove, its deadline's timer or a sweep, whichever comes first;
+// the others wait for that start and share its outcome, so none returns
+// while the target is still starting.
+type stoppedTarget struct {
+	svc string
+	// starting is set, under the executor's lock, by the start under way;
+	// done is closed when it has ended, with err its outcome.
+	starting bool
+	done     chan struct{}
+	err      error
+}
+
+// start starts the target a kill stopped, once, and returns when it
+// serves again.
 func (e *Executor) start(ref string) error {
 	e.mu.Lock()
-	svc, ok := e.stopped[ref]
-	delete(e.stopped, ref)
-	e.mu.Unlock()
+	st, ok := e.stopped[ref]
 	if !ok {
+		e.mu.Unlock()
 		return nil
 	}
-	return e.opts.Processes.Start(context.Background(), svc)
+	if st.starting {
+		e.mu.Unlock()
+		<-st.done
+		return st.err
+	}
+	st.starting = true
+	e.mu.Unlock()
+	st.err = e.opts.Processes.Start(context.Background(), st.svc)
+	e.mu.Lock()
+	delete(e.stopped, ref)
+	e.mu.Unlock()
+	close(st.done)
+	return st.err
 }
 
 // parseRef splits "kind:where:id".

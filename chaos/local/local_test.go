@@ -164,6 +164,8 @@ type processes struct {
 	mu      sync.Mutex
 	running map[string]bool
 	calls   []string
+	// startTakes is how long a start takes, as a service's does.
+	startTakes time.Duration
 }
 
 func (p *processes) Targets() []string { return []string{"invoicing", "credit"} }
@@ -177,6 +179,7 @@ func (p *processes) Stop(_ context.Context, target string) error {
 }
 
 func (p *processes) Start(_ context.Context, target string) error {
+	time.Sleep(p.startTakes)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.running[target] {
@@ -222,6 +225,26 @@ func TestKillStartsTheTargetAgainAtItsDeadline(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, []string{"stop invoicing", "start invoicing", "stop invoicing", "start invoicing", "stop invoicing", "start invoicing"}, procs.log())
 		require.NoError(t, ex.Remove(ctx, injs))
+	})
+}
+
+// TestRemoveWaitsForAStartUnderWay: a run's Remove that comes while its
+// deadline's timer is starting the killed target returns once the target
+// serves again, not before: the run's verdict says the target is back.
+func TestRemoveWaitsForAStartUnderWay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		procs := &processes{running: map[string]bool{"invoicing": true}, startTakes: time.Second}
+		ex := local.New(local.Options{Processes: procs})
+		defer ex.Close()
+		injs, err := ex.Inject(context.Background(), request("r1", chaos.Fault{Process: &chaos.ProcessFault{Action: chaos.ProcessKill}}, time.Now().Add(time.Minute)))
+		require.NoError(t, err)
+		time.Sleep(time.Minute + 100*time.Millisecond) // the timer's start is under way
+		require.NoError(t, ex.Remove(context.Background(), injs))
+		procs.mu.Lock()
+		running := procs.running["invoicing"]
+		procs.mu.Unlock()
+		require.True(t, running, "started again when Remove returns")
+		require.Equal(t, []string{"stop invoicing", "start invoicing"}, procs.log(), "once")
 	})
 }
 

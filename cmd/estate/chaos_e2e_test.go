@@ -481,8 +481,11 @@ func TestUpChaosKillAndTCPFaults(t *testing.T) {
 			require.Error(t, err, "credit is down")
 		})
 		require.Equal(t, chaos.VerdictPassed, d.Verdict, d.Reason)
+		resp, err := e.client.Get(e.urls["credit"] + "/healthz")
+		require.NoError(t, err, "credit is back on its address; the estate logged:\n%s", e.stderr())
+		resp.Body.Close()
 		code, _ := e.do(t, http.MethodGet, e.urls["credit"]+"/healthz", "", nil, nil)
-		require.Equal(t, http.StatusOK, code, "credit is back on its address")
+		require.Equal(t, http.StatusOK, code, "credit serves again")
 		apply()
 	})
 }

@@ -55,8 +55,8 @@ type estate struct {
 	dataDir string
 	urls    map[string]string
 	client  *http.Client
-	// stdout is what up has printed so far.
-	stdout func() string
+	// stdout and stderr are what up has printed so far.
+	stdout, stderr func() string
 }
 
 // startUp runs `estate up` on free loopback ports until the test ends.
@@ -64,7 +64,7 @@ func startUp(t *testing.T, extra ...string) *estate {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut syncBuffer
-	e := &estate{dataDir: t.TempDir(), urls: map[string]string{}, client: &http.Client{Timeout: 10 * time.Second}, stdout: out.String}
+	e := &estate{dataDir: t.TempDir(), urls: map[string]string{}, client: &http.Client{Timeout: 10 * time.Second}, stdout: out.String, stderr: errOut.String}
 	args := append([]string{"estate", "up", "--data-dir", e.dataDir, "--log.level=warn"}, loopbackArgs()...)
 	args = append(args, extra...)
 	done := make(chan error, 1)
