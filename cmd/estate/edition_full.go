@@ -25,7 +25,7 @@ import (
 // targets lists the public targets in the order `up` starts them.
 func targets() []target {
 	return slices.Concat(
-		[]target{{name: "collector", summary: "receive OTLP and reliability events into a durable queue; ship to Elasticsearch, Jaeger, Prometheus or the embedded stores; serve the SLOs", groups: []string{"collector", "events", "slo", "rollout", "auth"}}},
+		[]target{{name: "collector", summary: "receive OTLP and reliability events into a durable queue; ship to Elasticsearch, Jaeger, Prometheus or the embedded stores; serve the SLOs", groups: []string{"collector", "events", "slo", "rollout", "auth", "export", "stream"}}},
 		serviceTargets(),
 		[]target{
 			{name: "chaos", summary: "the chaos controller (port 8089): experiments with a steady-state hypothesis, abort and a kill switch; `estate chaos run|validate|ls|show|abort|halt|resume`", groups: []string{"chaos", "auth"}, subcommands: chaosSubcommands()},
@@ -37,6 +37,7 @@ func targets() []target {
 func tools() []command {
 	return []command{
 		{name: "report", summary: "write the weekly reliability report from the event store or a file of events, with the SLOs (--week 2026-W47 --format text|markdown|html|json --out FILE)", run: runReport},
+		{name: "export", summary: "write the events, deployments, incidents, chaos runs and weekly figures as Parquet tables partitioned by day, for Athena or DuckDB (--from DAY --to DAY --out DIR [--events FILE])", run: runExport},
 		tokenCommand,
 		{name: "slo", summary: "check SLO files (validate FILE...) or write their Prometheus rules (rules FILE... > rules.yaml)", run: runSLO},
 		{name: "dashboards", summary: "write the Grafana dashboards, Prometheus rules, Alertmanager configuration and Grafana provisioning (generate [--out DIR]), or check the checked-in ones are current (check)", run: runDashboards},
@@ -62,6 +63,10 @@ type platformConfigs struct {
 	// Report is the report server's.
 	Report reportserver.Config `yaml:"report"`
 	Chaos  chaosConfig         `yaml:"chaos"`
+	// Export is the collector's daily export of the analytics tables.
+	Export exportConfig `yaml:"export"`
+	// Stream is the collector's stream of the event log to Kafka.
+	Stream streamConfig `yaml:"stream"`
 }
 
 func platformGroups() []optionGroup {
@@ -72,6 +77,8 @@ func platformGroups() []optionGroup {
 		{"rollout", func(c *targetConfigs, fs *flag.FlagSet) { c.Rollout.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Rollout.Validate() }},
 		{"report", func(c *targetConfigs, fs *flag.FlagSet) { c.Report.RegisterFlags(fs, "report.") }, func(c *targetConfigs) error { return config.Under("report.", c.Report.Validate()) }},
 		{"chaos", func(c *targetConfigs, fs *flag.FlagSet) { c.Chaos.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Chaos.Validate() }},
+		{"export", func(c *targetConfigs, fs *flag.FlagSet) { c.Export.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Export.Validate() }},
+		{"stream", func(c *targetConfigs, fs *flag.FlagSet) { c.Stream.RegisterFlags(fs) }, func(c *targetConfigs) error { return c.Stream.Validate() }},
 	}
 }
 
@@ -155,6 +162,7 @@ func (c *platformConfigs) secrets(targetNames []string) []namedSecret {
 		{"events.circleci_secret", c.Events.CircleCISecret},
 		{"collector.redact.hash_key", c.Collector.Collector.Redact.HashKey},
 		{"rollout.hooks.webhook.secret", c.Rollout.Hooks.Webhook.Secret},
+		{"stream.password", c.Stream.Password},
 	}
 }
 

@@ -37,6 +37,8 @@ type platformConfigs struct {
 	Rollout       yaml.Node `yaml:"rollout"`
 	Report        yaml.Node `yaml:"report"`
 	Chaos         yaml.Node `yaml:"chaos"`
+	Export        yaml.Node `yaml:"export"`
+	Stream        yaml.Node `yaml:"stream"`
 }
 
 func platformGroups() []optionGroup { return nil }

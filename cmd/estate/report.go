@@ -49,14 +49,21 @@ func (o *reportOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.to, "to", "", "end of the period, RFC 3339, exclusive (default: the start of today, UTC)")
 	fs.StringVar(&o.format, "format", "text", "output: text, markdown, html or json")
 	fs.StringVar(&o.out, "out", "", "file to write the report to, replaced whole (default: standard output)")
-	fs.StringVar(&o.events, "events", "", "file of CloudEvents, one JSON object per line ('-' reads standard input), instead of the collector's event store")
-	fs.StringVar(&o.dataDir, "data-dir", "./.estate", "data folder of the collector whose event store (events.db) the report reads")
-	fs.StringVar(&o.postgresDSN, "events.postgres-dsn", "", "PostgreSQL DSN of the collector's event store, instead of the SQLite one under --data-dir")
+	o.registerSource(fs)
 	fs.StringVar(&o.collectorURL, "collector-url", defaultCollectorURL, "the collector's API: it answers the SLOs' queries unless --slo.prometheus-url is set, and the report links each incident to its timeline there")
 	fs.StringVar(&o.token, "token", "", "bearer token of the calls to the collector's API, which need observability.read, e.g. from `estate token` (env ESTATE_TOKEN)")
 	fs.BoolVar(&o.includeChaos, "include-chaos", false, "count incidents caused by chaos experiments in incidents, downtime, MTTR and MTBF")
 	o.slo.RegisterFlags(fs, "slo.")
 	o.thresholds.RegisterFlags(fs, "thresholds.")
+}
+
+// registerSource registers the options that say where the events come
+// from: a file, or the collector's event store. `estate export` shares
+// them.
+func (o *reportOptions) registerSource(fs *flag.FlagSet) {
+	fs.StringVar(&o.events, "events", "", "file of CloudEvents, one JSON object per line ('-' reads standard input), instead of the collector's event store")
+	fs.StringVar(&o.dataDir, "data-dir", "./.estate", "data folder of the collector whose event store (events.db) is read")
+	fs.StringVar(&o.postgresDSN, "events.postgres-dsn", "", "PostgreSQL DSN of the collector's event store, instead of the SQLite one under --data-dir")
 }
 
 // fromEnv sets the options of the collector's store, SLOs and thresholds

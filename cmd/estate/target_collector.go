@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -85,58 +84,48 @@ func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 		return nil, err
 	}
 	a.collector = svc
+	export, err := a.exportSchedule(ctx, store)
+	if err != nil {
+		return nil, err
+	}
+	stream, err := a.stream(ctx, store, dir)
+	if err != nil {
+		return nil, err
+	}
 	a.guard(guardedListener{target: "collector", routes: svc.Routes(), table: collectorAccess(), url: svc.URL})
 	a.guard(guardedListener{
 		target: "collector-otlp", routes: svc.Receiver().Routes(), table: otlp.Access,
 		url:     func() string { return "http://" + server.LoopbackAddr(svc.OTLPHTTPAddr()) },
 		methods: func() []string { return auth.GRPCMethods(svc.Receiver().GRPCServer()) },
 	})
-	t := &collectorTarget{Service: svc}
-	if static != nil {
-		t.before = append(t.before, static)
-	}
+	// The static tokens first, then the collector, then what runs over
+	// its event store (the post-deploy analysis, the analytics export's
+	// schedule, the Kafka stream); stopped in reverse.
+	var analyser modules.Service
 	if analyses.analyser != nil {
-		t.after = append(t.after, &analyserService{an: analyses.analyser})
+		analyser = &analyserService{an: analyses.analyser}
 	}
-	return t, nil
+	var parts []modules.Service
+	for _, p := range []modules.Service{static, svc, analyser, export, stream} {
+		if p != nil {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 1 {
+		return svc, nil
+	}
+	return &collectorTarget{Service: svc, parts: modules.Group{Parts: parts}}, nil
 }
 
-// collectorTarget is the collector with what runs beside it: the static
-// tokens it re-reads, started before it, and the post-deploy analysis,
-// started after it.
+// collectorTarget is the collector with the parts that run beside it.
 type collectorTarget struct {
 	*collectorsvc.Service
-	before, after []modules.Service
+	parts modules.Group
 }
 
-func (t *collectorTarget) Start(ctx context.Context) error {
-	for _, s := range t.before {
-		if err := s.Start(ctx); err != nil {
-			return err
-		}
-	}
-	if err := t.Service.Start(ctx); err != nil {
-		return err
-	}
-	for _, s := range t.after {
-		if err := s.Start(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func (t *collectorTarget) Start(ctx context.Context) error { return t.parts.Start(ctx) }
 
-func (t *collectorTarget) Shutdown(ctx context.Context) error {
-	var errs []error
-	for _, s := range slices.Backward(t.after) {
-		errs = append(errs, s.Shutdown(ctx))
-	}
-	errs = append(errs, t.Service.Shutdown(ctx))
-	for _, s := range slices.Backward(t.before) {
-		errs = append(errs, s.Shutdown(ctx))
-	}
-	return errors.Join(errs...)
-}
+func (t *collectorTarget) Shutdown(ctx context.Context) error { return t.parts.Shutdown(ctx) }
 
 // telemetryConfig is the services' telemetry configuration. With no OTLP
 // endpoint configured and the collector in this process (as under `up`),
