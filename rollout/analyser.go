@@ -224,6 +224,11 @@ func (a *Analyser) Pass(ctx context.Context) error {
 		}
 	}
 	a.running.Set(float64(running))
+	owed, err := a.recommendOwed(ctx, events, deps, now)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	decisions += owed
 	if a.o.CallHooks && len(a.o.Hooks) > 0 {
 		if decisions > 0 {
 			// The hooks the new verdicts owe are called now, not a pass
@@ -324,33 +329,80 @@ func (a *Analyser) step(ctx context.Context, d metrics.Deployment, deps []metric
 	return true, nil
 }
 
-// decide writes r as d's verdict, with a recommendation to roll back when
-// it failed, in one append: both or neither are stored, and only once.
+// decide writes r as d's verdict, once, and then, when it failed, the
+// recommendation to roll back. The verdict goes first and alone: the
+// store keeps one event per id, and of two analysers deciding together
+// only the one whose verdict is stored recommends, so a recommendation
+// never stands beside another analyser's passing verdict. A process that
+// dies between the two leaves a failed verdict without its
+// recommendation, which the next pass adds (recommendOwed).
 func (a *Analyser) decide(ctx context.Context, d metrics.Deployment, r Result, now time.Time) error {
 	evidence, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("encoding the evidence: %w", err)
 	}
-	events := []metrics.Event{{ID: d.ID + "/analysed", Source: a.o.Source, Time: now,
-		Data: metrics.DeploymentAnalysed{DeploymentID: d.ID, Verdict: string(r.Verdict), Reason: r.Reason, Evidence: evidence}}}
-	if r.Verdict == Failed {
-		events = append(events, metrics.Event{ID: d.ID + "/rollback_recommended", Source: a.o.Source, Time: now,
-			Data: metrics.DeploymentRollbackRecommended{DeploymentID: d.ID, Reason: r.Reason,
-				DryRun: !a.o.CallHooks || len(a.o.Hooks) == 0, Evidence: evidence}})
-	}
-	added, err := a.o.Store.Append(ctx, events)
+	verdict := metrics.Event{ID: d.ID + "/analysed", Source: a.o.Source, Time: now,
+		Data: metrics.DeploymentAnalysed{DeploymentID: d.ID, Verdict: string(r.Verdict), Reason: r.Reason, Evidence: evidence}}
+	added, err := a.o.Store.Append(ctx, []metrics.Event{verdict})
 	if err != nil {
 		return fmt.Errorf("recording the verdict: %w", err)
 	}
-	if added > 0 {
-		a.analyses.WithLabelValues(string(r.Verdict)).Inc()
-		log := a.o.Logger.Info
-		if r.Verdict == Failed {
-			log = a.o.Logger.Warn
-		}
-		log("post-deploy analysis decided", "deployment_id", d.ID, "service", d.Service, "verdict", r.Verdict, "reason", r.Reason)
+	if added == 0 {
+		return nil // decided already: that verdict stands
+	}
+	a.analyses.WithLabelValues(string(r.Verdict)).Inc()
+	log := a.o.Logger.Info
+	if r.Verdict == Failed {
+		log = a.o.Logger.Warn
+	}
+	log("post-deploy analysis decided", "deployment_id", d.ID, "service", d.Service, "verdict", r.Verdict, "reason", r.Reason)
+	if r.Verdict != Failed {
+		return nil
+	}
+	return a.recommend(ctx, d.ID, r.Reason, evidence, now)
+}
+
+// recommend records the recommendation to roll deployment back.
+func (a *Analyser) recommend(ctx context.Context, deployment, reason string, evidence json.RawMessage, now time.Time) error {
+	rec := metrics.Event{ID: deployment + "/rollback_recommended", Source: a.o.Source, Time: now,
+		Data: metrics.DeploymentRollbackRecommended{DeploymentID: deployment, Reason: reason,
+			DryRun: !a.o.CallHooks || len(a.o.Hooks) == 0, Evidence: evidence}}
+	if _, err := a.o.Store.Append(ctx, []metrics.Event{rec}); err != nil {
+		return fmt.Errorf("recording the recommendation to roll back %s: %w", deployment, err)
 	}
 	return nil
+}
+
+// recommendOwed adds the recommendation that a failed verdict of this
+// analyser's source lacks (its process died between the two appends).
+// Verdicts of other sources are theirs to act on: an event posted to the
+// events API never calls a rollback hook. It reports how many it added.
+func (a *Analyser) recommendOwed(ctx context.Context, events []metrics.Event, deps []metrics.Deployment, now time.Time) (int, error) {
+	owed := map[string]bool{}
+	for _, d := range deps {
+		if d.Verdict == metrics.VerdictFailed && d.RollbackRecommendedAt.IsZero() && a.eligible(d, now) {
+			owed[d.ID] = true
+		}
+	}
+	if len(owed) == 0 {
+		return 0, nil
+	}
+	n := 0
+	var errs []error
+	for _, e := range events {
+		v, ok := e.Data.(metrics.DeploymentAnalysed)
+		if !ok || !owed[v.DeploymentID] || e.Source != a.o.Source || e.ID != v.DeploymentID+"/analysed" || v.Verdict != metrics.VerdictFailed {
+			continue
+		}
+		delete(owed, v.DeploymentID)
+		if err := a.recommend(ctx, v.DeploymentID, v.Reason, v.Evidence, now); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		a.o.Logger.Warn("recommended the rollback a failed analysis lacked", "deployment_id", v.DeploymentID)
+		n++
+	}
+	return n, errors.Join(errs...)
 }
 
 // owedHooks starts, for every recommendation that was not a dry run, the

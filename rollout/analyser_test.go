@@ -2,6 +2,7 @@ package rollout_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"sync"
@@ -353,4 +354,38 @@ func (h *blockingHook) Call(ctx context.Context, _ rollout.Recommendation) (roll
 	close(h.entered)
 	<-ctx.Done()
 	return rollout.Answer{}, ctx.Err()
+}
+
+// TestAnalyserRecommendsWhatAFailedVerdictLacks: a process that died
+// between its failed verdict and the recommendation leaves the next pass
+// to recommend, and call the hooks; a failed verdict posted by anyone
+// else recommends nothing and calls no hook.
+func TestAnalyserRecommendsWhatAFailedVerdictLacks(t *testing.T) {
+	q := querier(t, nil)
+	for _, tc := range []struct {
+		source string
+		want   int
+	}{{rollout.DefaultSource, 1}, {"https://ci.example.com", 0}} {
+		t.Run(tc.source, func(t *testing.T) {
+			st := eventStore(t, metrics.Event{ID: "d1/analysed", Source: tc.source, Time: deployedAt.Add(5 * time.Minute),
+				Data: metrics.DeploymentAnalysed{DeploymentID: "d1", Verdict: metrics.VerdictFailed, Reason: "errors rose",
+					Evidence: json.RawMessage(`{"verdict":"failed","after":{"requests":300,"errors":30}}`)}})
+			clk := &clock{t: deployedAt.Add(6 * time.Minute)}
+			h := &hook{name: "webhook", got: make(chan rollout.Recommendation, 1)}
+			a := analyser(t, st, q, clk, func(o *rollout.Options) { o.CallHooks, o.Hooks = true, []rollout.Hook{h} })
+			for range 3 {
+				require.NoError(t, a.Pass(t.Context()))
+				a.Wait()
+			}
+			recs := ofType(t, st, metrics.TypeDeploymentRollbackRecommended)
+			require.Len(t, recs, tc.want)
+			require.EqualValues(t, tc.want, h.calls.Load())
+			if tc.want > 0 {
+				require.False(t, recs[0].Data.(metrics.DeploymentRollbackRecommended).DryRun)
+				r := <-h.got
+				require.Equal(t, 30.0, r.Result.After.Errors, "the verdict's evidence")
+			}
+			require.Len(t, ofType(t, st, metrics.TypeDeploymentAnalysed), 1, "the verdict stands")
+		})
+	}
 }
