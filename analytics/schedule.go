@@ -9,6 +9,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/estatehq/estate/internal/modules"
 	"github.com/estatehq/estate/metrics"
 )
 
@@ -44,8 +45,7 @@ type ScheduleOptions struct {
 type Schedule struct {
 	o        ScheduleOptions
 	schedule cron.Schedule
-	cancel   context.CancelFunc
-	done     chan struct{}
+	bg       modules.Background
 }
 
 // NewSchedule checks o and returns its Schedule. Errors: name the option
@@ -85,30 +85,16 @@ func NewSchedule(o ScheduleOptions) (*Schedule, error) {
 }
 
 // Start runs the schedule in the background until Shutdown.
-func (s *Schedule) Start(context.Context) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel, s.done = cancel, make(chan struct{})
-	go s.loop(ctx)
-	return nil
+func (s *Schedule) Start(ctx context.Context) error {
+	s.bg = modules.Background{What: "the export schedule", Run: s.loop}
+	return s.bg.Start(ctx)
 }
 
-// Shutdown stops the schedule, cancelling an export in flight, and waits
-// for it until ctx ends.
-func (s *Schedule) Shutdown(ctx context.Context) error {
-	if s.cancel == nil {
-		return nil
-	}
-	s.cancel()
-	select {
-	case <-s.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("stopping the export schedule: %w", ctx.Err())
-	}
-}
+// Shutdown stops it, cancelling the work in flight, and waits for it
+// until ctx ends.
+func (s *Schedule) Shutdown(ctx context.Context) error { return s.bg.Shutdown(ctx) }
 
 func (s *Schedule) loop(ctx context.Context) {
-	defer close(s.done)
 	for {
 		now := s.o.Now().UTC()
 		t := time.NewTimer(s.schedule.Next(now).Sub(now))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/estatehq/estate/analytics"
+	"github.com/estatehq/estate/internal/modules"
 	"github.com/estatehq/estate/metrics"
 )
 
@@ -42,8 +43,7 @@ type StreamOptions struct {
 type Stream struct {
 	o         StreamOptions
 	published map[string]bool
-	cancel    context.CancelFunc
-	done      chan struct{}
+	bg        modules.Background
 }
 
 // NewStream loads the keys already published from StatePath. Errors: a
@@ -97,30 +97,16 @@ func NewStream(o StreamOptions) (*Stream, error) {
 }
 
 // Start runs the stream in the background until Shutdown.
-func (s *Stream) Start(context.Context) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel, s.done = cancel, make(chan struct{})
-	go s.loop(ctx)
-	return nil
+func (s *Stream) Start(ctx context.Context) error {
+	s.bg = modules.Background{What: "the Kafka stream", Run: s.loop}
+	return s.bg.Start(ctx)
 }
 
-// Shutdown stops the stream, cancelling a round in flight, and waits for
-// it until ctx ends.
-func (s *Stream) Shutdown(ctx context.Context) error {
-	if s.cancel == nil {
-		return nil
-	}
-	s.cancel()
-	select {
-	case <-s.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("stopping the Kafka stream: %w", ctx.Err())
-	}
-}
+// Shutdown stops it, cancelling the work in flight, and waits for it
+// until ctx ends.
+func (s *Stream) Shutdown(ctx context.Context) error { return s.bg.Shutdown(ctx) }
 
 func (s *Stream) loop(ctx context.Context) {
-	defer close(s.done)
 	t := time.NewTicker(s.o.Interval)
 	defer t.Stop()
 	for {

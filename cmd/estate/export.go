@@ -16,7 +16,6 @@ import (
 
 	"github.com/estatehq/estate/analytics"
 	analyticss3 "github.com/estatehq/estate/analytics/s3"
-	"github.com/estatehq/estate/internal/config"
 	"github.com/estatehq/estate/internal/progress"
 	"github.com/estatehq/estate/internal/promquery"
 	"github.com/estatehq/estate/internal/timebound"
@@ -58,19 +57,10 @@ func runExport(ctx context.Context, env *environ, args []string) error {
 	fs.SetOutput(io.Discard)
 	var o exportOptions
 	o.register(fs)
-	if err := fromEnv(fs, env.getenv); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(env.stdout, "Usage: estate export --out DIR|s3://BUCKET/PREFIX [--from DAY] [--to DAY] [--events FILE] [--tables events,deployments,...]")
-			fmt.Fprintln(env.stdout, "\nWrites the reliability events, deployments, incidents, chaos runs and weekly figures as Parquet tables partitioned by day (TABLE/dt=YYYY-MM-DD/part-00000.parquet) for Athena, Glue or DuckDB, with a manifest of the run under _manifests/. Exporting a day again writes the same bytes; only the partitions whose content changed are rewritten. See docs/analytics.md.\n\nOptions:")
-			config.PrintUsage(env.stdout, fs)
-		}
-		return fmt.Errorf("export: %w", err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("export: unexpected argument %q", fs.Arg(0))
+	if err := parseTool(env, fs, args, "export",
+		"Usage: estate export --out DIR|s3://BUCKET/PREFIX [--from DAY] [--to DAY] [--events FILE] [--tables events,deployments,...]",
+		"Writes the reliability events, deployments, incidents, chaos runs and weekly figures as Parquet tables partitioned by day (TABLE/dt=YYYY-MM-DD/part-00000.parquet) for Athena, Glue or DuckDB, with a manifest of the run under _manifests/. Exporting a day again writes the same bytes; only the partitions whose content changed are rewritten. See docs/analytics.md."); err != nil {
+		return err
 	}
 	if err := o.run(ctx, env); err != nil {
 		return fmt.Errorf("export: %w", err)

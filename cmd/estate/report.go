@@ -84,6 +84,27 @@ func fromEnv(fs *flag.FlagSet, getenv func(string) string) error {
 	return errors.Join(errs...)
 }
 
+// parseTool reads the options of a tool (cmd, "report") from the
+// environment, then args, which must hold none but options; --help prints
+// usage, help and the options.
+func parseTool(env *environ, fs *flag.FlagSet, args []string, cmd, usage, help string) error {
+	if err := fromEnv(fs, env.getenv); err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(env.stdout, usage)
+			fmt.Fprintln(env.stdout, "\n"+help+"\n\nOptions:")
+			config.PrintUsage(env.stdout, fs)
+		}
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q", cmd, fs.Arg(0))
+	}
+	return nil
+}
+
 // runReport writes the reliability report of a week or a period: the
 // figures of the collector's event store (or of a file of events), the
 // SLOs through the collector's Prometheus API (or --slo.prometheus-url).
@@ -92,19 +113,10 @@ func runReport(ctx context.Context, env *environ, args []string) error {
 	fs.SetOutput(io.Discard)
 	var o reportOptions
 	o.register(fs)
-	if err := fromEnv(fs, env.getenv); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(env.stdout, "Usage: estate report [--week 2026-W47 | --from RFC3339 --to RFC3339] [--format text|markdown|html|json] [--out FILE] [--events FILE]")
-			fmt.Fprintln(env.stdout, "\nWrites the weekly reliability report: per service and overall, DORA, MTBF, MTTR and rollback rate with their samples and their change against the period before, SLO attainment and budget, incidents, chaos experiments, an 8-period trend. See docs/report.md.\n\nOptions:")
-			config.PrintUsage(env.stdout, fs)
-		}
-		return fmt.Errorf("report: %w", err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("report: unexpected argument %q", fs.Arg(0))
+	if err := parseTool(env, fs, args, "report",
+		"Usage: estate report [--week 2026-W47 | --from RFC3339 --to RFC3339] [--format text|markdown|html|json] [--out FILE] [--events FILE]",
+		"Writes the weekly reliability report: per service and overall, DORA, MTBF, MTTR and rollback rate with their samples and their change against the period before, SLO attainment and budget, incidents, chaos experiments, an 8-period trend. See docs/report.md."); err != nil {
+		return err
 	}
 	in, format, err := o.inputs(env)
 	if err != nil {

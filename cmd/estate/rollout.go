@@ -3,12 +3,10 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -90,34 +88,4 @@ func availabilityObjectives(slos []sloreport.SLO) func(string) float64 {
 		}
 	}
 	return func(service string) float64 { return obj[service] }
-}
-
-// analyserService runs the analyser beside the collector: from Start
-// until Shutdown, which waits for the hook calls it cuts short.
-type analyserService struct {
-	an     *rollout.Analyser
-	cancel context.CancelFunc
-	done   sync.WaitGroup
-}
-
-func (s *analyserService) Start(context.Context) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	s.done.Go(func() { _ = s.an.Run(ctx) })
-	return nil
-}
-
-func (s *analyserService) Shutdown(ctx context.Context) error {
-	if s.cancel == nil {
-		return nil
-	}
-	s.cancel()
-	done := make(chan struct{})
-	go func() { s.done.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("post-deploy analysis: %w", ctx.Err())
-	}
 }

@@ -103,7 +103,7 @@ func (a *app) initCollector(ctx context.Context) (modules.Service, error) {
 	// schedule, the Kafka stream); stopped in reverse.
 	var analyser modules.Service
 	if analyses.analyser != nil {
-		analyser = &analyserService{an: analyses.analyser}
+		analyser = &modules.Background{What: "the post-deploy analysis", Run: func(ctx context.Context) { _ = analyses.analyser.Run(ctx) }}
 	}
 	var parts []modules.Service
 	for _, p := range []modules.Service{static, svc, analyser, export, stream} {
