@@ -82,8 +82,14 @@ func (s *Settings) Validate() error {
 	if err := s.config().Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := s.retry().Validate("hook_"); err != nil {
-		errs = append(errs, err)
+	if s.HookAttempts < 1 {
+		errs = append(errs, fmt.Errorf("hook_attempts: must be positive, not %d", s.HookAttempts))
+	}
+	if s.HookInitialBackoff <= 0 {
+		errs = append(errs, fmt.Errorf("hook_initial_backoff: must be positive, not %s", s.HookInitialBackoff))
+	}
+	if s.HookMaxBackoff < s.HookInitialBackoff {
+		errs = append(errs, fmt.Errorf("hook_max_backoff: must be at least hook_initial_backoff, not %s", s.HookMaxBackoff))
 	}
 	return errors.Join(errs...)
 }
